@@ -1,0 +1,30 @@
+//! Tracing set-up for the binary: `RINGBRIDGE_LOG` (an `EnvFilter`, default `info`;
+//! `RING_DEBUG=1` turns on `debug` for ring-bridge itself) and
+//! `RINGBRIDGE_FORMAT=pretty|json`.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber, writing to stderr. Safe to call once; later
+/// calls are ignored (tests may race to install one).
+pub fn install() {
+    let default = if std::env::var("RING_DEBUG")
+        .map(|v| !v.is_empty() && v != "0" && v != "false")
+        .unwrap_or(false)
+    {
+        "info,ring_bridge=debug"
+    } else {
+        "info,webrtc=warn,webrtc_ice=warn,webrtc_srtp=warn,webrtc_dtls=warn,webrtc_sctp=error"
+    };
+    let filter = EnvFilter::try_from_env("RINGBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let json = std::env::var("RINGBRIDGE_FORMAT").is_ok_and(|f| f == "json");
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if json {
+        registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init()
+    } else {
+        registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init()
+    };
+}

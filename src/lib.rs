@@ -1,0 +1,14 @@
+//! ring-bridge: bridges Ring doorbells and cameras into the home.
+//!
+//! Data flows one way: the Ring cloud (or the simulator in [`sim`]) → [`ring`]
+//! (REST) and `ring::live` (live call) → [`media`] (per-camera hub) → outputs
+//! ([`rtsp`], [`webrtc`], [`web`], [`mqtt`]). See `docs/ARCHITECTURE.md`.
+
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod base;
+pub mod config;
+pub mod media;
+pub mod ring;
+pub mod sim;
+pub mod web;

@@ -1,0 +1,1 @@
+//! media (work in progress).
