@@ -6,6 +6,7 @@
 
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod app;
 pub mod base;
 pub mod config;
 pub mod media;

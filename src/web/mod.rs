@@ -1,1 +1,99 @@
-//! web (work in progress).
+//! The HTTP side: REST API (`docs/API.md`), health and metrics. Later: the
+//! console assets and WHEP.
+//!
+//! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
+//! block on Ring for the camera list.
+
+mod api;
+pub mod error;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::directory::Directory;
+use crate::ring::RingApi;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Builds public URLs for cameras (RTSP, WHEP) from the announced address.
+#[derive(Clone, Debug)]
+pub struct PublicUrls {
+    /// Host (IP or name) clients use to reach us.
+    pub host: String,
+    /// HTTP port actually bound.
+    pub http_port: u16,
+    /// RTSP port actually bound, if RTSP is on.
+    pub rtsp_port: Option<u16>,
+}
+
+impl PublicUrls {
+    /// `rtsp://host:port/<slug>`.
+    pub fn rtsp(&self, slug: &str) -> Option<String> {
+        self.rtsp_port
+            .map(|p| format!("rtsp://{}:{p}/{slug}", self.host))
+    }
+}
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    /// The Ring cloud.
+    pub ring: Arc<dyn RingApi>,
+    /// Cached camera list.
+    pub directory: Directory,
+    /// Request counters.
+    pub metrics: Arc<Metrics>,
+    /// Public URL builder.
+    pub urls: Arc<std::sync::RwLock<PublicUrls>>,
+}
+
+/// The axum application.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(State(st): State<WebState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    st.metrics.inc(
+        "ringbridge_http_requests_total",
+        format!(
+            "method=\"{method}\",route=\"{route}\",status=\"{}\"",
+            resp.status().as_u16()
+        ),
+    );
+    resp
+}
+
+/// Serves `app` on an already bound listener until `cancel` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { cancel.cancelled().await })
+    .await
+}

@@ -1,1 +1,0 @@
-//! Configuration (work in progress).

@@ -1,0 +1,122 @@
+//! Environment overrides, compatible with the seed's variable names.
+//!
+//! | variable | key |
+//! |---|---|
+//! | `RING_REFRESH_TOKEN` | `ring.refresh_token` |
+//! | `RING_SIMULATOR_URL` | `ring.simulator_url` |
+//! | `RING_BRIDGE_STATE_DIR` | `ring.state_dir` |
+//! | `RING_DEBUG` | `ring.debug` |
+//! | `RING_LOCATION_IDS` | `ring.location_ids` (comma separated) |
+//! | `LISTEN_IP` | `network.listen_ip` |
+//! | `ANNOUNCED_IP` | `network.announced_ip` |
+//! | `HTTP_PORT` | `http.port` |
+//! | `RTSP_PORT` | `rtsp.port` |
+//! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
+//! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
+//! | `MQTT_URL` | `mqtt.url` |
+//!
+//! Empty values are treated as unset (docker-compose `env_file` writes them).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use super::{Config, ConfigError};
+use crate::base::Secret;
+
+/// A snapshot of environment variables.
+pub type Vars = HashMap<String, String>;
+
+/// The process environment.
+pub fn process_env() -> Vars {
+    std::env::vars().collect()
+}
+
+fn get<'a>(vars: &'a Vars, name: &str) -> Option<&'a str> {
+    vars.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn parse<T: FromStr>(
+    vars: &Vars,
+    var: &'static str,
+    expected: &str,
+) -> Result<Option<T>, ConfigError> {
+    match get(vars, var) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Env {
+            var,
+            value: v.to_owned(),
+            expected: expected.to_owned(),
+        }),
+    }
+}
+
+fn parse_bool(vars: &Vars, var: &'static str) -> Result<Option<bool>, ConfigError> {
+    match get(vars, var).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError::Env {
+                var,
+                value: v,
+                expected: "one of true/false/1/0/yes/no/on/off".into(),
+            }),
+        },
+    }
+}
+
+/// Applies the variables in the table above to `cfg`.
+pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
+    const PORT: &str = "a port number 0..=65535";
+    if let Some(t) = get(vars, "RING_REFRESH_TOKEN") {
+        cfg.ring.refresh_token = Some(Secret::new(t.to_owned()));
+    }
+    if let Some(u) = parse(
+        vars,
+        "RING_SIMULATOR_URL",
+        "a URL like http://127.0.0.1:8080",
+    )? {
+        cfg.ring.simulator_url = Some(u);
+    }
+    if let Some(d) = get(vars, "RING_BRIDGE_STATE_DIR") {
+        cfg.ring.state_dir = d.into();
+    }
+    if let Some(b) = parse_bool(vars, "RING_DEBUG")? {
+        cfg.ring.debug = b;
+    }
+    if let Some(ids) = get(vars, "RING_LOCATION_IDS") {
+        cfg.ring.location_ids = ids
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    if let Some(ip) = parse(vars, "LISTEN_IP", "an IP address like 0.0.0.0 or 127.0.0.1")? {
+        cfg.network.listen_ip = ip;
+    }
+    if let Some(ip) = parse(vars, "ANNOUNCED_IP", "an IP address like 192.168.1.10")? {
+        cfg.network.announced_ip = Some(ip);
+    }
+    if let Some(p) = parse(vars, "HTTP_PORT", PORT)? {
+        cfg.http.port = p;
+    }
+    if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
+        cfg.rtsp.port = p;
+    }
+    if let Some(p) = parse(vars, "RTC_MIN_PORT", PORT)? {
+        cfg.webrtc.min_port = p;
+    }
+    if let Some(p) = parse(vars, "RTC_MAX_PORT", PORT)? {
+        cfg.webrtc.max_port = p;
+    }
+    if let Some(pt) = parse(vars, "RING_TALK_PT", "an RTP payload type 0..=127")? {
+        cfg.webrtc.talk_payload_type = Some(pt);
+    }
+    if let Some(s) = parse(vars, "RING_TALK_SSRC", "a 32-bit unsigned SSRC")? {
+        cfg.webrtc.talk_ssrc = Some(s);
+    }
+    if let Some(u) = get(vars, "MQTT_URL") {
+        cfg.mqtt.url = Some(Secret::new(u.to_owned()));
+    }
+    Ok(())
+}

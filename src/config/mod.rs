@@ -1,0 +1,370 @@
+//! Configuration: the TOML file schema, environment overrides and validation.
+//!
+//! This is the only module that knows the file layout. [`load`] reads the file
+//! (optional), applies the environment (`RING_REFRESH_TOKEN`, `HTTP_PORT`, ...,
+//! see [`env`]) and [`Config::validate`] checks cross-field rules. Every error names
+//! the file or variable, the key and the allowed values. Reference:
+//! `docs/CONFIG.md`; example: `config/ring-bridge.example.toml`.
+
+pub mod env;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::base::Secret;
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys / bad values.
+    #[error("config file {path}: {message}(see docs/CONFIG.md)")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// The parser's message, naming the key and what is allowed.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {var}={value:?}: {expected}")]
+    Env {
+        /// Variable name.
+        var: &'static str,
+        /// The value found (never a secret's value).
+        value: String,
+        /// What is allowed.
+        expected: String,
+    },
+    /// A cross-field rule failed.
+    #[error("config key {key}: {message} (see docs/CONFIG.md)")]
+    Invalid {
+        /// Dotted key, e.g. `webrtc.min_port`.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// The whole configuration, as in the TOML file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Ring account and cloud.
+    pub ring: RingConfig,
+    /// Addresses the servers bind to and announce.
+    pub network: NetworkConfig,
+    /// Web console and REST API.
+    pub http: HttpConfig,
+    /// RTSP server.
+    pub rtsp: RtspConfig,
+    /// WebRTC (browser viewers and talkback).
+    pub webrtc: WebrtcConfig,
+    /// Live streams (the media hub).
+    pub stream: StreamConfig,
+    /// MQTT and Home Assistant discovery.
+    pub mqtt: MqttConfig,
+}
+
+/// `[ring]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingConfig {
+    /// Seeds the token store (`RING_REFRESH_TOKEN`). After the first rotation the
+    /// state dir holds the live token; see docs/CONFIG.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret<String>>,
+    /// Use a running Ring simulator instead of Ring (`RING_SIMULATOR_URL`).
+    pub simulator_url: Option<Url>,
+    /// Where the refresh token, hardware id and other state live
+    /// (`RING_BRIDGE_STATE_DIR`).
+    pub state_dir: PathBuf,
+    /// Only bridge cameras of these locations (empty: all).
+    pub location_ids: Vec<String>,
+    /// Name shown in Ring Control Center → Authorized Client Devices.
+    pub device_name: Option<String>,
+    /// How often the device list is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
+    /// Debug logging for ring-bridge (`RING_DEBUG`).
+    pub debug: bool,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            refresh_token: None,
+            simulator_url: None,
+            state_dir: PathBuf::from("state"),
+            location_ids: Vec::new(),
+            device_name: None,
+            device_poll_interval: Duration::from_secs(20),
+            debug: false,
+        }
+    }
+}
+
+/// `[network]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// IP the HTTP, RTSP and WebRTC servers bind to (`LISTEN_IP`).
+    pub listen_ip: IpAddr,
+    /// IP announced to WebRTC peers and used in URLs, e.g. the host's LAN address
+    /// when running in Docker (`ANNOUNCED_IP`).
+    pub announced_ip: Option<IpAddr>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen_ip: IpAddr::from([0, 0, 0, 0]),
+            announced_ip: None,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Port of the console and REST API (`HTTP_PORT`, default 3000; 0 picks one).
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { port: 3000 }
+    }
+}
+
+/// `[rtsp]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspConfig {
+    /// Serve RTSP at all.
+    pub enabled: bool,
+    /// Port (`RTSP_PORT`, default 8554; 0 picks one).
+    pub port: u16,
+    /// Optional RTSP user name (requires `password`).
+    pub username: Option<String>,
+    /// Optional RTSP password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret<String>>,
+    /// How long a client's DESCRIBE is held while Ring starts the stream.
+    #[serde(with = "humantime_serde")]
+    pub describe_timeout: Duration,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        RtspConfig {
+            enabled: true,
+            port: 8554,
+            username: None,
+            password: None,
+            describe_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// `[webrtc]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebrtcConfig {
+    /// First UDP port for ICE (`RTC_MIN_PORT`).
+    pub min_port: u16,
+    /// Last UDP port for ICE (`RTC_MAX_PORT`).
+    pub max_port: u16,
+    /// RTP payload type for talkback audio sent to Ring (`RING_TALK_PT`);
+    /// default: the negotiated one.
+    pub talk_payload_type: Option<u8>,
+    /// RTP SSRC for talkback audio (`RING_TALK_SSRC`); default: random.
+    pub talk_ssrc: Option<u32>,
+}
+
+impl Default for WebrtcConfig {
+    fn default() -> Self {
+        WebrtcConfig {
+            min_port: 40000,
+            max_port: 40100,
+            talk_payload_type: None,
+            talk_ssrc: None,
+        }
+    }
+}
+
+/// `[stream]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// How long a Ring session stays up after the last viewer leaves.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    /// Open the next Ring session this long before the current one hits Ring's cap.
+    #[serde(with = "humantime_serde")]
+    pub renew_before: Duration,
+    /// Ring's live-session cap (ring-api.md §6.4: `max_duration` 600 s).
+    #[serde(with = "humantime_serde")]
+    pub session_cap: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            linger: Duration::from_secs(10),
+            renew_before: Duration::from_secs(30),
+            session_cap: Duration::from_secs(600),
+        }
+    }
+}
+
+/// `[mqtt]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker URL, `mqtt://[user:pass@]host[:port]` or `mqtts://...` (`MQTT_URL`).
+    /// None: use a local broker on 127.0.0.1:1883 or start an embedded one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret<String>>,
+    /// Topic prefix.
+    pub topic_prefix: String,
+    /// Home Assistant discovery prefix.
+    pub discovery_prefix: String,
+    /// Home Assistant birth topic.
+    pub ha_status_topic: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: None,
+            topic_prefix: "ring".into(),
+            discovery_prefix: "homeassistant".into(),
+            ha_status_topic: "homeassistant/status".into(),
+        }
+    }
+}
+
+/// Loads the file at `path` (if given) and applies the process environment.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_with_env(path, &env::process_env())
+}
+
+/// Like [`load`] with an explicit environment (for tests).
+pub fn load_with_env(path: Option<&Path>, vars: &env::Vars) -> Result<Config, ConfigError> {
+    let mut cfg = match path {
+        Some(p) => parse_file(p)?,
+        None => Config::default(),
+    };
+    env::apply(&mut cfg, vars)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn parse_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+impl Config {
+    /// Cross-field rules. Called by [`load`]; call again after editing a `Config`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.webrtc;
+        if w.min_port == 0 || w.max_port < w.min_port {
+            return Err(ConfigError::Invalid {
+                key: "webrtc.min_port",
+                message: format!(
+                    "port range {}..{} is empty; need 1 <= min_port <= max_port",
+                    w.min_port, w.max_port
+                ),
+            });
+        }
+        if let Some(pt) = w.talk_payload_type
+            && pt > 127
+        {
+            return Err(ConfigError::Invalid {
+                key: "webrtc.talk_payload_type",
+                message: format!("{pt} is not an RTP payload type; allowed 0..=127"),
+            });
+        }
+        if self.rtsp.username.is_some() != self.rtsp.password.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "rtsp.username",
+                message: "set both rtsp.username and rtsp.password, or neither".into(),
+            });
+        }
+        if self.stream.renew_before >= self.stream.session_cap {
+            return Err(ConfigError::Invalid {
+                key: "stream.renew_before",
+                message: "must be shorter than stream.session_cap".into(),
+            });
+        }
+        if self.ring.device_poll_interval < Duration::from_secs(5) {
+            return Err(ConfigError::Invalid {
+                key: "ring.device_poll_interval",
+                message: "must be at least 5s (Ring rate-limits eager clients)".into(),
+            });
+        }
+        if let Some(u) = &self.ring.simulator_url
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err(ConfigError::Invalid {
+                key: "ring.simulator_url",
+                message: format!("scheme {:?} not allowed; use http or https", u.scheme()),
+            });
+        }
+        if let Some(u) = &self.mqtt.url {
+            let parsed = Url::parse(u.expose()).map_err(|e| ConfigError::Invalid {
+                key: "mqtt.url",
+                message: format!("not a URL ({e}); expected mqtt://host:port or mqtts://host:port"),
+            })?;
+            if !matches!(parsed.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") {
+                return Err(ConfigError::Invalid {
+                    key: "mqtt.url",
+                    message: format!(
+                        "scheme {:?} not allowed; use mqtt or mqtts",
+                        parsed.scheme()
+                    ),
+                });
+            }
+        }
+        for (key, topic) in [
+            ("mqtt.topic_prefix", &self.mqtt.topic_prefix),
+            ("mqtt.discovery_prefix", &self.mqtt.discovery_prefix),
+        ] {
+            if topic.is_empty() || topic.contains(['#', '+']) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{topic:?} must be non-empty without MQTT wildcards"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets shown as `<redacted>`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;
