@@ -1,1 +1,133 @@
-fn main() {}
+//! The `ring-bridge` command line: `run` (default), `sim`, `auth`, `check-config`.
+//!
+//! Only CLI parsing, config loading, signal handling and exit codes live here;
+//! the work is in `ring_bridge::app`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use ring_bridge::app;
+use ring_bridge::config;
+
+/// Bridges Ring doorbells and cameras into the home: WebRTC console, RTSP, MQTT
+/// with Home Assistant discovery.
+#[derive(Parser)]
+#[command(name = "ring-bridge", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Default: none (defaults + environment).
+    #[arg(long, global = true, env = "RING_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (the default). Without a Ring token it runs in demo mode
+    /// on the built-in simulator.
+    Run,
+    /// Run the Ring cloud simulator standalone.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Live-session cap (e.g. "600s", "20s").
+        #[arg(long, default_value = "600s", value_parser = humantime::parse_duration)]
+        session_cap: std::time::Duration,
+        /// Directory of H.264 MP4 files; each becomes an extra simulated camera.
+        #[arg(long)]
+        media: Option<PathBuf>,
+    },
+    /// Log in to Ring interactively (e-mail, password, 2FA code) and store the
+    /// refresh token in the state directory.
+    Auth {
+        /// E-mail (prompted when absent).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Load and validate the configuration, print it with secrets redacted.
+    CheckConfig,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    ring_bridge::base::tracing_setup::install();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(run(cli));
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => {
+            let cfg = config::load(cli.config.as_deref())?;
+            println!("# effective configuration (secrets redacted)");
+            print!("{}", cfg.to_redacted_toml());
+            Ok(())
+        }
+        Command::Run => {
+            let cfg = config::load(cli.config.as_deref())?;
+            let cancel = shutdown_on_signals();
+            app::run_daemon(cfg, cancel).await.context("daemon failed")
+        }
+        Command::Sim {
+            listen,
+            session_cap,
+            media,
+        } => {
+            let cancel = shutdown_on_signals();
+            app::run_simulator(listen, session_cap, media, cancel).await
+        }
+        Command::Auth { email } => {
+            let cfg = config::load(cli.config.as_deref())?;
+            app::auth::interactive(cfg, email).await
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM cancels the returned token (graceful shutdown); a second
+/// one exits at once.
+fn shutdown_on_signals() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(err = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n == 0 {
+                tracing::info!("shutting down; send the signal again to exit immediately");
+                c.cancel();
+            } else {
+                tracing::warn!("second signal: exiting immediately");
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}

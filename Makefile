@@ -1,0 +1,37 @@
+# ring-bridge: the two commands are `make run` and `make test`.
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: run test setup setup-test build release lint fmt clean
+
+## Build and run the daemon (demo mode on the built-in simulator without a Ring token).
+run: setup
+	$(CARGO) run --bin ring-bridge -- run $(ARGS)
+
+## Set up, then run formatting and lint checks and the whole test suite.
+test: setup-test
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets -- --test-threads=2
+
+setup:
+	@bash scripts/setup-deps.sh build
+
+setup-test:
+	@bash scripts/setup-deps.sh test
+
+build: setup
+	$(CARGO) build
+
+release: setup
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
