@@ -12,6 +12,7 @@
 //! security.
 
 mod auth;
+mod clock;
 mod control;
 mod data;
 mod devices;
@@ -23,6 +24,8 @@ mod render;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_control;
 #[cfg(test)]
 mod tests_media;
 
