@@ -34,14 +34,19 @@ fn get<'a>(q: &'a Pairs, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The page size: default when absent, capped at 200 (like a server-side cap),
+/// 400 for zero or non-numbers.
 fn limit(q: &Pairs, default: usize) -> SimResult<usize> {
     match get(q, "limit") {
         None => Ok(default),
         Some(s) => s
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| SimError::bad_request(format!("invalid limit {s:?}: expected 1..=200"))),
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(200))
+            .ok_or_else(|| {
+                SimError::bad_request(format!("invalid limit {s:?}: expected a positive number"))
+            }),
     }
 }
 

@@ -91,21 +91,20 @@ pub(crate) async fn camera_jpeg(
     .await
 }
 
-/// Starts generating the recordings and the given cameras' JPEGs in the
-/// background, so the first request finds them ready.
-pub(crate) fn prewarm(cameras: Vec<(String, &'static str, Option<PathBuf>)>) {
-    tokio::spawn(async move {
-        for kind in [EventKind::Motion, EventKind::Ding, EventKind::OnDemand] {
-            if let Err(e) = recording_mp4(kind).await {
-                tracing::warn!(err = %format!("{e:#}"), "simulator: generating a recording failed");
-            }
+/// Generates the recordings and the given cameras' JPEGs (camera name, test
+/// pattern, media file), so the first request finds them ready. Failures are
+/// logged; requests retry them.
+pub(crate) async fn prewarm(cameras: Vec<(String, &'static str, Option<PathBuf>)>) {
+    for kind in [EventKind::Motion, EventKind::Ding, EventKind::OnDemand] {
+        if let Err(e) = recording_mp4(kind).await {
+            tracing::warn!(err = %format!("{e:#}"), "simulator: generating a recording failed");
         }
-        for (name, pattern, file) in cameras {
-            if let Err(e) = camera_jpeg(&name, pattern, file).await {
-                tracing::warn!(err = %format!("{e:#}"), camera = %name, "simulator: generating a snapshot failed");
-            }
+    }
+    for (name, pattern, file) in cameras {
+        if let Err(e) = camera_jpeg(&name, pattern, file).await {
+            tracing::warn!(err = %format!("{e:#}"), camera = %name, "simulator: generating a snapshot failed");
         }
-    });
+    }
 }
 
 fn launch(desc: &str) -> anyhow::Result<gst::Pipeline> {
@@ -261,10 +260,42 @@ mod tests {
         assert!(j.len() > 1000);
     }
 
+    /// Decodes the whole generated MP4 (video and audio) like a player would.
     #[test]
-    fn mp4_has_ftyp_and_moov() {
+    fn mp4_decodes_fully() {
         let m = generate_mp4("TEST", "ball").expect("mp4");
         assert_eq!(&m[4..8], b"ftyp");
         assert!(m.windows(4).any(|w| w == b"moov"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.mp4");
+        std::fs::write(&path, &m).expect("write");
+        let p = launch(
+            "filesrc name=src ! qtdemux name=d \
+             d.video_0 ! queue ! h264parse ! avdec_h264 ! appsink name=sink sync=false \
+             d.audio_0 ! queue ! aacparse ! avdec_aac ! fakesink sync=false",
+        )
+        .expect("pipeline");
+        p.by_name("src")
+            .expect("src")
+            .set_property("location", path.to_string_lossy().as_ref());
+        let sink = p
+            .by_name("sink")
+            .and_then(|e| e.downcast::<AppSink>().ok())
+            .expect("appsink");
+        p.set_state(gst::State::Playing).expect("play");
+        let mut frames = 0;
+        while sink
+            .try_pull_sample(gst::ClockTime::from_seconds(10))
+            .is_some()
+        {
+            frames += 1;
+        }
+        let err = p
+            .bus()
+            .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]));
+        let _ = p.set_state(gst::State::Null);
+        assert!(err.is_none(), "{err:?}");
+        assert!(sink.is_eos());
+        assert_eq!(frames, 60);
     }
 }

@@ -34,6 +34,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::IntoFuture as _;
+
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -129,32 +131,32 @@ impl Simulator {
             .context("reading the simulator's address")?;
         let extra = opts.extra_routes.clone();
         let state = Arc::new(SimState::new(opts, media_cams, cancel.clone()));
-        media_gen::prewarm(
-            state
-                .cameras()
-                .into_iter()
-                .map(|c| {
-                    let pattern = state
-                        .lock()
-                        .cameras
-                        .get(&c.id)
-                        .map(|x| x.pattern)
-                        .unwrap_or("smpte");
-                    (c.name, pattern, c.media_file)
-                })
-                .collect(),
-        );
+        let warm_specs = state
+            .lock()
+            .cameras
+            .values()
+            .map(|c| (c.name.clone(), c.pattern, c.media_file.clone()))
+            .collect();
         let mut app = router(state.clone());
         if let Some(hook) = extra {
             app = app.merge(hook(state.clone()));
         }
-        let app = app.fallback(control::not_found);
+        let app = app
+            .fallback(control::not_found)
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         tracing::info!(%addr, "Ring simulator listening");
         let join = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-                .context("serving the Ring simulator")
+            // Generate media while serving; requests that need it wait for it.
+            let warm_cancel = cancel.clone();
+            let warm = async move {
+                tokio::select! {
+                    () = media_gen::prewarm(warm_specs) => {}
+                    () = warm_cancel.cancelled() => {}
+                }
+            };
+            let serve = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
+            let (served, ()) = tokio::join!(serve.into_future(), warm);
+            served.context("serving the Ring simulator")
         });
         Ok(SimHandle { addr, state, join })
     }
