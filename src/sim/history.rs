@@ -111,7 +111,6 @@ pub(crate) async fn legacy(
         .map(|s| parse_id("older_than ding", s))
         .transpose()?;
     let now = data::now_ms();
-    let base = media::base_url(headers);
     let inner = st.lock();
     let cam = inner.camera(id)?;
     let (events, _) = page(&inner, older_than, limit, |e| e.camera_id == id);
@@ -131,7 +130,6 @@ pub(crate) async fn legacy(
                 "doorbot": {"id": cam.id, "description": cam.name},
                 "cv_properties": {"person_detected": e.person_detected,
                                   "detection_type": detection_type(e), "stream_broken": false},
-                "thumbnail_url": media::thumbnail_url(st, &base, e, now),
             })
         })
         .collect();
