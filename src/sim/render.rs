@@ -42,11 +42,7 @@ pub fn profile() -> Value {
 
 /// One `user_locations[]` entry.
 pub fn location(id: &str, name: &str, address: &str) -> Value {
-    let (lat, lon) = if id == data::CABIN_LOCATION_ID {
-        (39.55, -105.78)
-    } else {
-        (52.52, 13.40)
-    };
+    let (lat, lon) = coordinates(id);
     json!({
         "location_id": id,
         "owner_id": data::DEMO_USER_ID,
@@ -62,6 +58,15 @@ pub fn location(id: &str, name: &str, address: &str) -> Value {
         "created_at": "2023-04-01T10:00:00.000Z",
         "updated_at": "2024-06-01T10:00:00.000Z",
     })
+}
+
+/// Latitude and longitude of a location.
+fn coordinates(location_id: &str) -> (f64, f64) {
+    if location_id == data::CABIN_LOCATION_ID {
+        (39.55, -105.78)
+    } else {
+        (52.52, 13.40)
+    }
 }
 
 /// One camera as listed by `ring_devices`.
@@ -85,8 +90,8 @@ pub fn camera(c: &SimCamera) -> Value {
         "time_zone": data::location_time_zone(&c.location_id),
         "firmware_version": c.firmware,
         "address": if c.location_id == data::CABIN_LOCATION_ID { "42 Lakeside Road" } else { "1 Simulator Way" },
-        "latitude": 52.52,
-        "longitude": 13.40,
+        "latitude": coordinates(&c.location_id).0,
+        "longitude": coordinates(&c.location_id).1,
         "owned": !shared,
         "owner": if shared { data::other_owner_json() } else { data::owner_json() },
         "alerts": alerts,
@@ -140,7 +145,11 @@ fn health(c: &SimCamera) -> Value {
         "packet_loss": 0.0,
         "tx_rate": 65.0,
         "channel": 6,
-        "supported_rpc_commands": ["floodlight_light_on", "siren_on", "snapshot"],
+        "supported_rpc_commands": if c.has_light_siren {
+            json!(["floodlight_light_on", "siren_on", "snapshot"])
+        } else {
+            json!(["snapshot"])
+        },
         "last_update_time": data::now_ms() / 1000 - 60,
     })
 }
