@@ -208,3 +208,14 @@ pub(crate) async fn not_found(uri: axum::http::Uri) -> SimError {
         json!({"error": "not found", "path": uri.path()}),
     )
 }
+
+/// Known path, wrong method: JSON 405.
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> SimError {
+    SimError::with_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        json!({"error": format!("method {method} not allowed"), "path": uri.path()}),
+    )
+}

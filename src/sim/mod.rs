@@ -142,6 +142,7 @@ impl Simulator {
             app = app.merge(hook(state.clone()));
         }
         let app = app
+            .method_not_allowed_fallback(control::method_not_allowed)
             .fallback(control::not_found)
             .layer(tower_http::trace::TraceLayer::new_for_http());
         tracing::info!(%addr, "Ring simulator listening");

@@ -415,6 +415,9 @@ async fn tickets_revocation_live_hooks_and_unknown_paths() {
     let (s, b) = sim.get("/no/such/path").await;
     assert_eq!(s, 404);
     assert_eq!(b["path"], "/no/such/path");
+    let (s, b) = sim.get("/oauth/token").await;
+    assert_eq!(s, 405);
+    assert!(b["error"].is_string());
 
     // Revocation kills the access token and every refresh token.
     let rt = sim.handle.bootstrap_refresh_token();
