@@ -1,8 +1,8 @@
 //! Daemon wiring: builds the components from the configuration and runs them
 //! until shutdown.
 
-pub mod directory;
 pub mod auth;
+pub mod directory;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,10 +19,23 @@ pub async fn run_daemon(_cfg: Config, _cancel: CancellationToken) -> anyhow::Res
 
 /// Runs the simulator standalone until `cancel` fires.
 pub async fn run_simulator(
-    _listen: SocketAddr,
-    _session_cap: Duration,
-    _media: Option<PathBuf>,
-    _cancel: CancellationToken,
+    listen: SocketAddr,
+    session_cap: Duration,
+    media: Option<PathBuf>,
+    cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("simulator wiring lands with the foundation merge")
+    let opts = crate::sim::SimOptions {
+        session_cap,
+        media_dir: media,
+        ..Default::default()
+    };
+    let handle = crate::sim::Simulator::start(opts, listen, cancel).await?;
+    tracing::info!(
+        sim_url = %handle.url(),
+        email = crate::sim::DEMO_EMAIL,
+        "Ring simulator ready; demo account password {:?}, 2FA code {:?}",
+        crate::sim::DEMO_PASSWORD,
+        crate::sim::DEMO_2FA_CODE
+    );
+    handle.join().await
 }
