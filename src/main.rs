@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let cfg = config::load(cli.config.as_deref())?;
             let cancel = shutdown_on_signals();
-            app::run_daemon(cfg, cancel).await.context("daemon failed")
+            Ok(app::run_daemon(cfg, cancel).await?)
         }
         Command::Sim {
             listen,
