@@ -16,6 +16,9 @@ pub mod state;
 
 pub mod model;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::{RingClient, RingOptions};
 pub use devices::DeviceHealth;
 pub use hosts::RingHosts;
