@@ -60,13 +60,37 @@ struct Tokens {
 }
 
 /// The token answer of `POST oauth/token`.
-#[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
-    #[serde(default)]
     expires_in: Option<f64>,
-    #[serde(default)]
     refresh_token: Option<String>,
+}
+
+impl TokenAnswer {
+    /// Parses the answer without ever echoing its content in an error.
+    fn parse(body: &[u8]) -> Result<Self, Error> {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            decode(format!(
+                "not JSON ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let expires_in = match v.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        Ok(TokenAnswer {
+            access_token: text("access_token")
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| decode("no access_token".to_owned()))?,
+            expires_in: expires_in.filter(|e: &f64| e.is_finite() && *e > 0.0),
+            refresh_token: text("refresh_token"),
+        })
+    }
 }
 
 /// The error fields of an OAuth answer.
@@ -263,7 +287,7 @@ impl Auth {
         });
         let ans = self.post_with_retries(&body, None).await?;
         if ans.status.is_success() {
-            let tok: TokenAnswer = serde_json::from_slice(&ans.body).map_err(|e| decode(&e))?;
+            let tok = TokenAnswer::parse(&ans.body)?;
             return self.accept(&mut g, &current, tok, false).await;
         }
         let err: OAuthError = serde_json::from_slice(&ans.body).unwrap_or_default();
@@ -422,13 +446,9 @@ impl Auth {
             let mut g = me.tokens.clone().lock_owned().await;
             let ans = me.post_with_retries(&body, code.as_deref()).await?;
             if ans.status.is_success() {
-                let tok: TokenAnswer = serde_json::from_slice(&ans.body).map_err(|e| decode(&e))?;
+                let tok = TokenAnswer::parse(&ans.body)?;
                 if tok.refresh_token.as_deref().is_none_or(str::is_empty) {
-                    return Err(ErrorInner::Decode {
-                        path: "oauth/token".to_owned(),
-                        detail: "login answer has no refresh_token".to_owned(),
-                    }
-                    .into());
+                    return Err(decode("login answer has no refresh_token".to_owned()));
                 }
                 let base = me.base_for_new_token().await?;
                 me.accept(&mut g, &base, tok, true).await?;
@@ -514,10 +534,10 @@ impl Auth {
     }
 }
 
-fn decode(e: &serde_json::Error) -> Error {
+fn decode(detail: String) -> Error {
     ErrorInner::Decode {
         path: "oauth/token".to_owned(),
-        detail: e.to_string(),
+        detail,
     }
     .into()
 }

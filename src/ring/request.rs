@@ -149,6 +149,7 @@ impl Engine {
             method = %call.method,
             path = %call.url.path(),
             camera = call.camera,
+            status = tracing::field::Empty,
         );
         self.send_inner(call, false).instrument(span).await
     }
@@ -200,7 +201,7 @@ impl Engine {
                 }
             })),
         );
-        let span = tracing::debug_span!("ring_session");
+        let span = tracing::debug_span!("ring_session", path = %self.session_url.path(), status = tracing::field::Empty);
         // Boxed: send_inner calls ensure_session, which calls send_inner.
         match Box::pin(self.send_inner(&call, true))
             .instrument(span)
@@ -282,6 +283,7 @@ impl Engine {
                 }
             };
             let status = resp.status();
+            tracing::Span::current().record("status", status.as_u16());
             tracing::debug!(status = status.as_u16(), attempt, "Ring answered");
             if status.is_success() {
                 return Ok(resp);

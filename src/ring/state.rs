@@ -202,36 +202,70 @@ impl TokenStore {
     }
 
     /// Temp files left next to `name` by an interrupted write.
+    ///
+    /// Temp files of *another live process* (its pid is in the name and
+    /// `/proc/<pid>` exists) are skipped: that writer is about to rename its
+    /// file itself. Our own pid counts as interrupted: within one process
+    /// writes are serialized, so an own leftover was abandoned.
     fn leftovers(&self, name: &str) -> Vec<PathBuf> {
         let prefix = Self::tmp_prefix(name);
         let Ok(rd) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
+        let me = std::process::id();
         rd.filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let Some(rest) = n.strip_prefix(&prefix) else {
+                    return false;
+                };
+                let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+                match pid {
+                    Some(p) if p != me => !Path::new(&format!("/proc/{p}")).exists(),
+                    _ => true,
+                }
+            })
             .map(|e| e.path())
             .collect()
     }
 
     /// The installation's hardware id: read from `hardware_id`, or generated
     /// (UUIDv4) and saved on first use. A present but malformed file is an error
-    /// (never silently replaced: that would change the id).
+    /// (never silently replaced: that would change the id). Creation is
+    /// create-if-absent (a hard link of a complete temp file), so two processes
+    /// starting at once agree on one id.
     pub fn hardware_id(&self) -> Result<String, Error> {
         let path = self.dir.join(HARDWARE_ID_FILE);
-        match fs::read_to_string(&path) {
-            Ok(s) => {
-                let id = s.trim();
-                uuid::Uuid::parse_str(id)
-                    .map_err(|e| corrupt(&path, format!("not a UUID: {e}")))?;
-                Ok(id.to_owned())
-            }
-            Err(e) if e.kind() == IoKind::NotFound => {
-                let id = uuid::Uuid::new_v4().to_string();
-                self.stage(HARDWARE_ID_FILE, format!("{id}\n").as_bytes())?
-                    .commit()?;
+        if let Some(id) = self.read_hardware_id(&path)? {
+            return Ok(id);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let staged = self.stage(HARDWARE_ID_FILE, format!("{id}\n").as_bytes())?;
+        match fs::hard_link(staged.temp_path(), &path) {
+            Ok(()) => {
+                File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| state_err(&self.dir, e))?;
                 Ok(id)
             }
+            Err(e) if e.kind() == IoKind::AlreadyExists => {
+                drop(staged);
+                self.read_hardware_id(&path)?
+                    .ok_or_else(|| corrupt(&path, "vanished while being created"))
+            }
             Err(e) => Err(state_err(&path, e)),
+        }
+    }
+
+    fn read_hardware_id(&self, path: &Path) -> Result<Option<String>, Error> {
+        match fs::read_to_string(path) {
+            Ok(s) => {
+                let id = s.trim();
+                uuid::Uuid::parse_str(id).map_err(|e| corrupt(path, format!("not a UUID: {e}")))?;
+                Ok(Some(id.to_owned()))
+            }
+            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+            Err(e) => Err(state_err(path, e)),
         }
     }
 
@@ -467,6 +501,22 @@ mod tests {
         s.save_token(&tok("newer", 2)).unwrap();
         assert!(s.leftovers(TOKEN_FILE).is_empty());
         assert_eq!(s.load_token().unwrap(), Some(tok("newer", 2)));
+    }
+
+    /// A temp file of another live process (pid 1 always exists) is that
+    /// writer's business: neither promoted nor removed.
+    #[test]
+    fn live_writers_temp_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let s = TokenStore::open(d.path()).unwrap();
+        s.save_token(&tok("old", 1)).unwrap();
+        let staged = s.stage_token(&tok("theirs", 2)).unwrap();
+        let theirs = d.path().join(format!(".{TOKEN_FILE}.tmp-1-0000abcd"));
+        fs::rename(staged.temp_path(), &theirs).unwrap();
+        drop(staged);
+        assert_eq!(s.load_token().unwrap(), Some(tok("old", 1)));
+        s.save_token(&tok("mine", 3)).unwrap();
+        assert!(theirs.exists());
     }
 
     #[test]

@@ -39,7 +39,7 @@ async fn rate_limit_retry_after_is_honoured() {
         waited >= Duration::from_secs(2),
         "Retry-After 1 s + 1 s, waited {waited:?}"
     );
-    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
     assert_eq!(mock.count(DEVICES_PATH), 2);
 
     // A Retry-After beyond the bound fails at once instead of blocking the caller.
@@ -49,7 +49,7 @@ async fn rate_limit_retry_after_is_honoured() {
     );
     let t0 = Instant::now();
     let e = c.cameras().await.unwrap_err();
-    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert!(t0.elapsed() < Duration::from_secs(5), "no hour-long wait");
     match e.inner() {
         ErrorInner::RateLimited { retry_after_s, .. } => assert_eq!(*retry_after_s, 3601),
         other => panic!("{other:?}"),
@@ -126,7 +126,7 @@ async fn unreachable_ring_is_bounded_and_typed() {
     let e = c.cameras().await.unwrap_err();
     assert!(matches!(e.inner(), ErrorInner::Transport { .. }), "{e}");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(t0.elapsed() < Duration::from_secs(10));
     assert_eq!(saved(dir.path()), "rt-0", "nothing lost");
 }
 

@@ -2,6 +2,7 @@
 //! → ReauthRequired without a retry loop, password login with 2FA, drop safety.
 
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -346,15 +347,21 @@ async fn login_replaces_corrupt_file_and_keeps_it_aside() {
 #[tokio::test]
 async fn dropped_caller_cannot_lose_a_rotated_token() {
     let mock = Mock::start().await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     mock.script(
         &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600).delay(Duration::from_millis(80))],
+        [Reply::token("at-1", "rt-1", 3600).gated(&gate)],
     );
     mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
-    let r = tokio::time::timeout(Duration::from_millis(20), c.cameras()).await;
-    assert!(r.is_err(), "the caller timed out");
+    let c2 = c.clone();
+    let caller = tokio::spawn(async move { c2.cameras().await });
+    wait_until("the refresh reached Ring", || mock.count(OAUTH) == 1).await;
+    caller.abort(); // the caller gives up while Ring is answering
+    assert!(caller.await.unwrap_err().is_cancelled());
+    assert_eq!(saved(dir.path()), "rt-0");
+    gate.add_permits(100); // Ring answers now
     let d = dir.path().to_owned();
     wait_until("rotated token saved", || saved(&d) == "rt-1").await;
     // And the next call uses it without another refresh.
@@ -409,4 +416,25 @@ async fn env_token_seeds_then_state_dir_wins() {
         hid,
         "hardware id is stable across restarts"
     );
+}
+
+#[tokio::test]
+async fn session_is_recreated_when_old() {
+    let mock = Mock::start().await;
+    mock.script(
+        &format!("POST {OAUTH}"),
+        [Reply::token("at-1", "rt-1", 3600)],
+    );
+    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), "rt-0");
+    let mut opts = options(&mock, dir.path());
+    opts.retry.session_max_age = Duration::ZERO; // every session is "12 h old"
+    let c = RingClient::new(opts).unwrap();
+    c.cameras().await.unwrap();
+    c.cameras().await.unwrap();
+    assert_eq!(mock.count("/clients_api/session"), 2);
+    c.refresh_session().await.unwrap();
+    assert_eq!(mock.count("/clients_api/session"), 3);
+    assert_eq!(mock.count(OAUTH), 1);
 }

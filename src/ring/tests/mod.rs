@@ -30,6 +30,7 @@ pub(super) struct Reply {
     headers: Vec<(&'static str, String)>,
     body: Bytes,
     delay: Duration,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Reply {
@@ -39,6 +40,7 @@ impl Reply {
             headers: vec![("content-type", "application/json".into())],
             body: Bytes::copy_from_slice(body.as_bytes()),
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -52,6 +54,7 @@ impl Reply {
             headers: vec![("content-type", content_type.to_owned())],
             body: Bytes::copy_from_slice(body),
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -62,6 +65,12 @@ impl Reply {
 
     pub(super) fn delay(mut self, d: Duration) -> Self {
         self.delay = d;
+        self
+    }
+
+    /// Holds the answer until `gate` gets a permit.
+    pub(super) fn gated(mut self, gate: &Arc<tokio::sync::Semaphore>) -> Self {
+        self.gate = Some(gate.clone());
         self
     }
 
@@ -145,6 +154,9 @@ async fn answer(
     let Some(r) = reply else {
         return (StatusCode::NOT_FOUND, format!("no script for {key}")).into_response();
     };
+    if let Some(g) = &r.gate {
+        let _permit = g.acquire().await.unwrap();
+    }
     if !r.delay.is_zero() {
         tokio::time::sleep(r.delay).await;
     }
