@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::state::{StoredToken, TokenStore, fingerprint};
+use super::state::{StoredToken, TokenStore, fingerprint, unwrap_refresh_token};
 use super::{AuthFailure, AuthState, Error, ErrorInner, RetryPolicy};
 use crate::base::Secret;
 
@@ -463,6 +463,10 @@ impl Auth {
     /// Installs a refresh token obtained elsewhere (e.g. pasted into the console)
     /// and checks it with one refresh grant.
     pub(crate) async fn login_refresh_token(&self, token: Secret<String>) -> Result<(), Error> {
+        let token = unwrap_refresh_token(&token);
+        if token.expose().is_empty() {
+            return Err(ErrorInner::Auth(AuthFailure::NotLoggedIn).into());
+        }
         {
             let mut g = self.tokens.lock().await;
             let base = self.base_for_new_token().await?;

@@ -197,7 +197,9 @@ impl RingClient {
     }
 
     /// Installs a refresh token obtained elsewhere (e.g. pasted into the
-    /// console), saves it and checks it with one refresh.
+    /// console; ring-client-api's base64 `{rt, hid}` wrapper is unwrapped),
+    /// saves it and checks it with one refresh grant, whose rotated token is
+    /// saved in turn. Fails with `Auth(RefreshRejected)` if Ring refuses it.
     pub async fn login_refresh_token(&self, token: Secret<String>) -> Result<(), Error> {
         self.engine.auth.login_refresh_token(token).await
     }

@@ -252,11 +252,16 @@ impl Engine {
                 .bearer_auth(token.expose())
                 .header("hardware_id", &self.hardware_id)
                 .header(reqwest::header::USER_AGENT, USER_AGENT)
-                .header(reqwest::header::ACCEPT, call.accept)
-                .header(reqwest::header::CONTENT_TYPE, "application/json");
+                .header(reqwest::header::ACCEPT, call.accept);
             req = match &call.body {
+                // Ring's clients send the JSON content type on every JSON call.
+                Body::Empty if call.accept == "application/json" => {
+                    req.header(reqwest::header::CONTENT_TYPE, "application/json")
+                }
                 Body::Empty => req,
-                Body::Null => req.body("null"),
+                Body::Null => req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body("null"),
                 Body::Json(v) => req.json(v),
             };
             let res = tokio::select! {

@@ -84,6 +84,23 @@ pub fn fingerprint(token: &Secret<String>) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, token.expose().as_bytes()).to_string()
 }
 
+/// Accepts a refresh token as Ring issued it, or wrapped the way
+/// ring-client-api and go2rtc print it (base64 of JSON `{rt, hid, ...}`,
+/// ring-api.md §1.3): the wrapper's `rt` is returned. Its `hid` is ignored;
+/// our own hardware id is used.
+pub fn unwrap_refresh_token(token: &Secret<String>) -> Secret<String> {
+    use base64::Engine as _;
+    let raw = token.expose().trim();
+    let rt = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("rt")?.as_str().map(str::to_owned))
+        .filter(|rt| !rt.is_empty());
+    Secret::new(rt.unwrap_or_else(|| raw.to_owned()))
+}
+
 /// The state directory. Cheap to clone; holds no open files.
 #[derive(Clone, Debug)]
 pub struct TokenStore {
@@ -377,7 +394,10 @@ impl TokenStore {
     ///   directory wins (it holds this token or a newer rotation of it);
     /// - otherwise the env value is new (a person pasted a fresh token) and
     ///   replaces the saved token.
+    ///
+    /// A wrapped token is unwrapped first ([`unwrap_refresh_token`]).
     pub fn seed_from_env(&self, env: &Secret<String>) -> Result<SeedOutcome, Error> {
+        let env = &unwrap_refresh_token(env);
         let fp = fingerprint(env);
         let (generation, outcome) = match self.load_token() {
             Ok(Some(t)) if t.env_seed.as_deref() == Some(fp.as_str()) => {
@@ -517,6 +537,20 @@ mod tests {
         assert_eq!(s.load_token().unwrap(), Some(tok("old", 1)));
         s.save_token(&tok("mine", 3)).unwrap();
         assert!(theirs.exists());
+    }
+
+    #[test]
+    fn wrapped_tokens_are_unwrapped() {
+        use base64::Engine as _;
+        let wrapped = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"rt":"the-real-token","hid":"abc"}"#);
+        let t = unwrap_refresh_token(&Secret::new(wrapped));
+        assert_eq!(t.expose(), "the-real-token");
+        let plain = Secret::new(" eyJhbGciOi.plain.jwt ".to_owned());
+        assert_eq!(
+            unwrap_refresh_token(&plain).expose(),
+            "eyJhbGciOi.plain.jwt"
+        );
     }
 
     #[test]

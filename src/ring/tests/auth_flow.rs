@@ -438,3 +438,20 @@ async fn session_is_recreated_when_old() {
     assert_eq!(mock.count("/clients_api/session"), 3);
     assert_eq!(mock.count(OAUTH), 1);
 }
+
+#[tokio::test]
+async fn pasted_refresh_token_is_checked_and_rotated() {
+    use base64::Engine as _;
+    let mock = Mock::start().await;
+    mock.script(
+        &format!("POST {OAUTH}"),
+        [Reply::token("at-1", "rt-1", 3600)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let c = RingClient::new(options(&mock, dir.path())).unwrap();
+    let wrapped = base64::engine::general_purpose::STANDARD.encode(br#"{"rt":"pasted","hid":"x"}"#);
+    c.login_refresh_token(Secret::new(wrapped)).await.unwrap();
+    assert_eq!(mock.seen_at(OAUTH)[0].json()["refresh_token"], "pasted");
+    assert_eq!(saved(dir.path()), "rt-1");
+    assert_eq!(*c.auth_state().borrow(), AuthState::Authenticated);
+}
