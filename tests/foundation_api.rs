@@ -38,7 +38,15 @@ async fn cameras_capabilities_history_recordings_snapshot() {
     let by_id = |id: u64| cams.iter().find(|c| c["id"] == id).unwrap();
     let front = by_id(10001);
     for key in [
-        "id", "device_id", "name", "kind", "location_id", "online", "doorbell", "battery", "has_light",
+        "id",
+        "device_id",
+        "name",
+        "kind",
+        "location_id",
+        "online",
+        "doorbell",
+        "battery",
+        "has_light",
         "has_siren",
     ] {
         assert!(front.get(key).is_some(), "field {key} missing: {front}");
@@ -62,7 +70,10 @@ async fn cameras_capabilities_history_recordings_snapshot() {
     // Capabilities.
     let (st, caps) = get_json(&d.url("/api/ring/cameras/10003/capabilities")).await;
     assert_eq!(st, 200);
-    assert_eq!((caps["light"].as_bool(), caps["siren"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (caps["light"].as_bool(), caps["siren"].as_bool()),
+        (Some(true), Some(true))
+    );
     let (_, caps) = get_json(&d.url("/api/ring/cameras/10005/capabilities")).await;
     assert_eq!(caps["live_view"], false);
     assert!(caps["reason"].as_str().unwrap().contains("offline"));
@@ -82,10 +93,18 @@ async fn cameras_capabilities_history_recordings_snapshot() {
     let ev2 = p2["events"].as_array().unwrap();
     assert_eq!(ev2.len(), 10);
     for e in ev2 {
-        assert!(!ev1.iter().any(|x| x["id"] == e["id"]), "page overlap at {}", e["id"]);
+        assert!(
+            !ev1.iter().any(|x| x["id"] == e["id"]),
+            "page overlap at {}",
+            e["id"]
+        );
     }
     assert!(ev1[0]["created_at"].as_str().unwrap() >= ev2[0]["created_at"].as_str().unwrap());
-    let ding_id = ev1.iter().chain(ev2).find(|e| e["playable"] == true).expect("a playable event")["id"]
+    let ding_id = ev1
+        .iter()
+        .chain(ev2)
+        .find(|e| e["playable"] == true)
+        .expect("a playable event")["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -107,7 +126,9 @@ async fn cameras_capabilities_history_recordings_snapshot() {
     assert_eq!(&mp4[4..8], b"ftyp", "an MP4 file");
 
     // Snapshot: a real JPEG.
-    let r = reqwest::get(d.url("/api/ring/cameras/front-door/snapshot")).await.unwrap();
+    let r = reqwest::get(d.url("/api/ring/cameras/front-door/snapshot"))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     let jpeg = r.bytes().await.unwrap();
@@ -118,7 +139,12 @@ async fn cameras_capabilities_history_recordings_snapshot() {
     let (st, h) = get_json(&d.url("/healthz")).await;
     assert_eq!(st, 200);
     assert_eq!(h["ring"]["auth"]["state"], "authenticated");
-    let m = reqwest::get(d.url("/metrics")).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(d.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("ringbridge_cameras 6"), "{m}");
     assert!(m.contains("ringbridge_http_requests_total{"), "{m}");
 }
@@ -132,26 +158,55 @@ async fn bad_input_gets_clear_errors_and_daemon_keeps_serving() {
     let cases = [
         ("/api/ring/cameras/99999", 404, "not_found"),
         ("/api/ring/cameras/no%20such", 400, "invalid_argument"),
-        ("/api/ring/cameras/10001/history?limit=0", 400, "invalid_argument"),
-        ("/api/ring/cameras/10001/history?limit=201", 400, "invalid_argument"),
-        ("/api/ring/cameras/10001/history?limit=abc", 400, "invalid_argument"),
-        ("/api/ring/cameras/10001/recordings/not-a-number", 400, "invalid_argument"),
+        (
+            "/api/ring/cameras/10001/history?limit=0",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/ring/cameras/10001/history?limit=201",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/ring/cameras/10001/history?limit=abc",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/ring/cameras/10001/recordings/not-a-number",
+            400,
+            "invalid_argument",
+        ),
         ("/api/ring/cameras/10001/recordings/1", 404, "not_found"),
-        ("/api/ring/cameras/10005/snapshot", 409, "failed_precondition"),
+        (
+            "/api/ring/cameras/10005/snapshot",
+            409,
+            "failed_precondition",
+        ),
         ("/api/nothing-here", 404, "not_found"),
     ];
     for (path, status, kind) in cases {
         let (st, body) = get_json(&d.url(path)).await;
         assert_eq!(st, status, "{path}: {body}");
         assert_eq!(body["error"], kind, "{path}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path}: {body}"
+        );
     }
     let (st, body) = get_json(&d.url("/api/ring/cameras/10001/history?limit=0")).await;
-    assert!(body["message"].as_str().unwrap().contains("1..=200"), "{st} {body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("1..=200"),
+        "{st} {body}"
+    );
 
     // Ring failing: 5xx from the simulator → 502 from us; then it recovers.
     let r = sim
-        .post("faults", serde_json::json!({"endpoint": "history", "status": 503}))
+        .post(
+            "faults",
+            serde_json::json!({"endpoint": "history", "status": 503}),
+        )
         .await;
     assert!(r.status().is_success());
     let (st, body) = get_json(&d.url("/api/ring/cameras/10001/history?limit=5")).await;
@@ -179,7 +234,10 @@ async fn rate_limit_retry_after_is_honoured() {
     let (st, body) = get_json(&d.url("/api/ring/cameras/10002/history?limit=3")).await;
     let waited = t0.elapsed();
     assert_eq!(st, 200, "retried after Retry-After: {body}");
-    assert!(waited >= Duration::from_millis(950), "waited only {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
     let s = sim.state().await;
     assert!(s["requests"]["history"].as_u64().unwrap() >= 2, "{s}");
 }
@@ -187,10 +245,17 @@ async fn rate_limit_retry_after_is_honoured() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ring_unreachable_answers_502_and_health_stays_up() {
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let state = tempfile::tempdir().unwrap();
     let mut env = base_env(state.path());
-    env.push(("RING_SIMULATOR_URL".into(), format!("http://127.0.0.1:{port}/")));
+    env.push((
+        "RING_SIMULATOR_URL".into(),
+        format!("http://127.0.0.1:{port}/"),
+    ));
     env.push(("RING_REFRESH_TOKEN".into(), "some-token".into()));
     let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
     let got = common::wait_for(Duration::from_secs(30), || async {

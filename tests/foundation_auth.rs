@@ -53,7 +53,10 @@ async fn rotation_survives_restart_and_old_token_is_dead() {
     assert!(cameras_load(&d).await, "{}", d.log_text());
     let token1 = stored_token(state.path()).expect("token stored");
     assert_ne!(token1, token0, "rotated token persisted");
-    assert!(!d.log_text().contains(&token0) && !d.log_text().contains(&token1), "secrets in log");
+    assert!(
+        !d.log_text().contains(&token0) && !d.log_text().contains(&token1),
+        "secrets in log"
+    );
     tokio::task::block_in_place(|| d.terminate()).expect("clean exit on SIGTERM");
 
     // The used token is dead at Ring.
@@ -61,11 +64,18 @@ async fn rotation_survives_restart_and_old_token_is_dead() {
     // File mode 0600.
     use std::os::unix::fs::PermissionsExt;
     let path = TokenStore::open(state.path()).unwrap().token_path();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // Same environment (the old env token) and state dir: the state dir wins.
     let d2 = tokio::task::block_in_place(|| Daemon::spawn(&env));
-    assert!(cameras_load(&d2).await, "restart with the rotated token:\n{}", d2.log_text());
+    assert!(
+        cameras_load(&d2).await,
+        "restart with the rotated token:\n{}",
+        d2.log_text()
+    );
     let (_, auth) = get_json(&d2.url("/api/ring/auth")).await;
     assert_eq!(auth["state"], "authenticated");
 }
@@ -81,7 +91,10 @@ async fn kill9_right_after_rotation_never_loses_the_token() {
     let state = tempfile::tempdir().unwrap();
     let mut env = base_env(state.path());
     env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    env.push(("RING_REFRESH_TOKEN".into(), sim.handle.bootstrap_refresh_token()));
+    env.push((
+        "RING_REFRESH_TOKEN".into(),
+        sim.handle.bootstrap_refresh_token(),
+    ));
 
     for round in 0..3 {
         let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
@@ -91,16 +104,20 @@ async fn kill9_right_after_rotation_never_loses_the_token() {
         // Trigger calls until a rotation lands on disk, then kill at once.
         let rotated = common::wait_for(Duration::from_secs(30), || async {
             let _ = reqwest::get(d.url("/api/ring/cameras/10001/history?limit=1")).await;
-            let gen = sim.state().await["token_generation"].as_u64().unwrap();
+            let generation = sim.state().await["token_generation"].as_u64().unwrap();
             let now = stored_token(state.path());
-            (gen > gen0 && now.as_deref() != Some(before.as_str())).then_some(())
+            (generation > gen0 && now.as_deref() != Some(before.as_str())).then_some(())
         })
         .await;
         assert!(rotated.is_some(), "round {round}: no rotation observed");
         d.kill9();
         // No temp file is mistaken for the token, and the next process works.
         let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
-        assert!(cameras_load(&d).await, "round {round} after kill -9:\n{}", d.log_text());
+        assert!(
+            cameras_load(&d).await,
+            "round {round} after kill -9:\n{}",
+            d.log_text()
+        );
         d.kill9();
     }
 }
@@ -116,7 +133,12 @@ fn run_auth(sim: &Sim, state: &std::path::Path, stdin: &str) -> std::process::Ou
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -128,7 +150,11 @@ async fn auth_with_2fa_through_piped_stdin() {
 
     // Wrong code: clear error, nothing stored.
     let out = tokio::task::block_in_place(|| {
-        run_auth(&sim, state.path(), &format!("{DEMO_EMAIL}\n{DEMO_PASSWORD}\n000000\n"))
+        run_auth(
+            &sim,
+            state.path(),
+            &format!("{DEMO_EMAIL}\n{DEMO_PASSWORD}\n000000\n"),
+        )
     });
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
@@ -136,18 +162,27 @@ async fn auth_with_2fa_through_piped_stdin() {
     assert!(stored_token(state.path()).is_none());
 
     // Wrong password: clear error.
-    let out = tokio::task::block_in_place(|| run_auth(&sim, state.path(), &format!("{DEMO_EMAIL}\nnope\n")));
+    let out = tokio::task::block_in_place(|| {
+        run_auth(&sim, state.path(), &format!("{DEMO_EMAIL}\nnope\n"))
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(!err.contains("nope"), "password echoed: {err}");
 
     // Right code.
     let out = tokio::task::block_in_place(|| {
-        run_auth(&sim, state.path(), &format!("{DEMO_EMAIL}\n{DEMO_PASSWORD}\n{DEMO_2FA_CODE}\n"))
+        run_auth(
+            &sim,
+            state.path(),
+            &format!("{DEMO_EMAIL}\n{DEMO_PASSWORD}\n{DEMO_2FA_CODE}\n"),
+        )
     });
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("Verification code"), "prompted for the code: {err}");
+    assert!(
+        err.contains("Verification code"),
+        "prompted for the code: {err}"
+    );
     assert!(!err.contains(DEMO_PASSWORD), "password echoed: {err}");
     assert!(stored_token(state.path()).is_some());
 
@@ -164,9 +199,18 @@ async fn auth_with_2fa_through_piped_stdin() {
 async fn demo_mode_without_any_token() {
     let state = tempfile::tempdir().unwrap();
     let d = tokio::task::block_in_place(|| Daemon::spawn(&base_env(state.path())));
-    assert!(d.wait_log("demo mode", Duration::from_secs(10)), "{}", d.log_text());
+    assert!(
+        d.wait_log("demo mode", Duration::from_secs(10)),
+        "{}",
+        d.log_text()
+    );
     assert_eq!(
-        d.log.lock().unwrap().iter().filter(|l| l.contains("demo mode")).count(),
+        d.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("demo mode"))
+            .count(),
         1,
         "one clear line"
     );
@@ -187,7 +231,10 @@ fn bad_config_is_a_clear_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("bad.toml") && err.contains("prot") && err.contains("port"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("prot") && err.contains("port"),
+        "{err}"
+    );
 
     let out = Command::new(bin())
         .arg("run")
@@ -209,7 +256,14 @@ fn check_config_prints_effective_config_redacted() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("port = 3100"), "{text}");
-    assert!(text.contains("<redacted>") && !text.contains("very-secret-token"), "{text}");
+    assert!(
+        text.contains("<redacted>") && !text.contains("very-secret-token"),
+        "{text}"
+    );
 }

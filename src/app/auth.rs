@@ -40,7 +40,10 @@ pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<(
 
     let mut code: Option<String> = None;
     for _attempt in 0..3 {
-        match client.login_password(&email, &password, code.as_deref()).await {
+        match client
+            .login_password(&email, &password, code.as_deref())
+            .await
+        {
             Ok(()) => {
                 let path = cfg.ring.state_dir.display();
                 log_line(&format!(
