@@ -4,6 +4,13 @@
 //! Protocol reference: `../shared/ring-api.md`. The rest of ring-bridge talks to
 //! Ring only through the [`RingApi`] trait, so tests can run against the
 //! simulator (`crate::sim`) over real sockets.
+//!
+//! Layout: [`client`] ([`RingClient`], [`RingOptions`], the endpoints),
+//! `request` (headers, session, 401/404/429/5xx handling), `auth` (OAuth,
+//! 2FA, rotation), [`state`] (token + hardware id files, atomic writes),
+//! [`hosts`], [`retry`], and the parsers [`devices`] and [`history`]. Tests
+//! against scripted in-process servers are in `tests/`; JSON bodies in Ring's
+//! shapes (our own data) in `testdata/`.
 
 mod auth;
 pub mod client;
