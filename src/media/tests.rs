@@ -231,6 +231,41 @@ async fn renewal_is_seamless_with_monotonic_pts() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn failed_renewal_keeps_the_old_session_playing() {
+    let capped = FakeSpec {
+        cap: Some(Duration::from_secs(60)),
+        ..FakeSpec::default()
+    };
+    let broken = FakeSpec {
+        open_error: Some(SourceError::new(ErrorKind::Unavailable, "busy")),
+        ..capped.clone()
+    };
+    let opener = FakeOpener::scripted(capped.clone(), vec![capped, broken]);
+    let opts = HubOptions {
+        renew_before: Duration::from_secs(20),
+        ..HubOptions::default()
+    };
+    let hub = hub(opener.clone(), opts);
+    let lease = hub.lease(CAM);
+    let mut status = lease.stream().status();
+    let mut sub = lease.subscribe();
+    wait_state(&mut status, StreamState::Active).await;
+    status.mark_unchanged();
+    let mut prev = recv(&mut sub).await;
+    let mut origins = std::collections::BTreeSet::new();
+    // 40 s renewal attempt fails, a retry ~1 s later succeeds; no gap throughout.
+    while prev.pts < 50 * 90_000 {
+        let f = recv(&mut sub).await;
+        assert_eq!(f.pts, prev.pts + 3000, "no gap");
+        origins.insert(fake_origin(&f).unwrap().0);
+        prev = f;
+    }
+    assert_eq!(opener.opens(), 3);
+    assert_eq!(origins.into_iter().collect::<Vec<_>>(), vec![0, 2]);
+    assert!(!status.has_changed().unwrap(), "stayed active");
+}
+
+#[tokio::test(start_paused = true)]
 async fn unexpected_end_recovers_with_monotonic_pts() {
     let first = FakeSpec {
         end_after: Some(60),

@@ -1,6 +1,6 @@
 //! The appsrc side of one RTSP media: builds the element bin (appsrc → h264parse →
 //! rtph264pay, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it
-//! from a hub [`Subscriber`].
+//! from a hub [`crate::media::Subscriber`].
 //!
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.

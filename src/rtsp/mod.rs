@@ -94,6 +94,9 @@ pub enum RtspError {
         #[source]
         source: glib::BoolError,
     },
+    /// gst-rtsp-server returned no mount-point table (a broken installation).
+    #[error("RTSP server has no mount points")]
+    NoMountPoints,
     /// The GLib thread could not be spawned or died during start-up.
     #[error("starting the RTSP main-loop thread")]
     Thread(#[source] std::io::Error),
@@ -104,7 +107,9 @@ impl ResultExt for RtspError {
         match self {
             RtspError::BadMount { .. } => ErrorKind::InvalidArgument,
             RtspError::Bind { .. } => ErrorKind::Unavailable,
-            RtspError::Init(_) | RtspError::Thread(_) => ErrorKind::Internal,
+            RtspError::Init(_) | RtspError::NoMountPoints | RtspError::Thread(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }
@@ -159,9 +164,7 @@ impl RtspServer {
             }
             _ => false,
         };
-        let mounts = server.mount_points().ok_or_else(|| {
-            RtspError::Thread(std::io::Error::other("RTSP server has no mount points"))
-        })?;
+        let mounts = server.mount_points().ok_or(RtspError::NoMountPoints)?;
         let mut by_path: HashMap<String, CameraStream> = HashMap::new();
         for cam in &cameras {
             let stream = hub.stream(&cam.camera_id);
