@@ -113,10 +113,15 @@ impl Fixture {
         url::Url::parse(&format!("rtsp://127.0.0.1:{port}/{path}")).expect("url")
     }
 
+    /// Shuts the server down and checks that every media released its lease.
     async fn stop(mut self) {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
+        let mut leases = self.hub.stream(CAM).shared.leases.subscribe();
+        let released =
+            tokio::time::timeout(Duration::from_secs(5), leases.wait_for(|n| *n == 0)).await;
+        assert!(released.is_ok(), "RTSP shutdown released all leases");
         self.cancel.cancel();
         self.hub.shutdown().await;
     }
