@@ -15,8 +15,7 @@ pub fn install() {
     } else {
         "info,webrtc=warn,webrtc_ice=warn,webrtc_srtp=warn,webrtc_dtls=warn,webrtc_sctp=error"
     };
-    let filter =
-        EnvFilter::try_from_env("RINGBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env("RINGBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("RINGBRIDGE_FORMAT").is_ok_and(|f| f == "json");
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {

@@ -136,9 +136,7 @@ impl From<ErrorInner> for Error {
 impl crate::base::ResultExt for Error {
     fn kind(&self) -> ErrorKind {
         match &*self.inner {
-            ErrorInner::Transport { source, .. } if source.is_timeout() => {
-                ErrorKind::DeadlineExceeded
-            }
+            ErrorInner::Transport { source, .. } if source.is_timeout() => ErrorKind::DeadlineExceeded,
             ErrorInner::Transport { .. } => ErrorKind::Unavailable,
             ErrorInner::Status { status, .. } => match *status {
                 401 => ErrorKind::Unauthenticated,
@@ -148,9 +146,7 @@ impl crate::base::ResultExt for Error {
                 _ => ErrorKind::Unavailable,
             },
             ErrorInner::Decode { .. } => ErrorKind::Unavailable,
-            ErrorInner::Auth(_) | ErrorInner::TwoFactorRequired { .. } => {
-                ErrorKind::Unauthenticated
-            }
+            ErrorInner::Auth(_) | ErrorInner::TwoFactorRequired { .. } => ErrorKind::Unauthenticated,
             ErrorInner::RateLimited { .. } => ErrorKind::ResourceExhausted,
             ErrorInner::NotFound(_) => ErrorKind::NotFound,
             ErrorInner::State { .. } => ErrorKind::Internal,
