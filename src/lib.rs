@@ -11,5 +11,6 @@ pub mod base;
 pub mod config;
 pub mod media;
 pub mod ring;
+pub mod rtsp;
 pub mod sim;
 pub mod web;
