@@ -21,6 +21,7 @@ mod error;
 mod frame;
 pub mod h264;
 mod hub;
+mod keeper;
 mod source;
 mod subscriber;
 mod supervisor;
@@ -33,6 +34,7 @@ mod tests;
 pub use error::{HubError, RecvError, SourceError};
 pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
 pub use hub::{CameraStream, Hub, HubOptions, Lease};
+pub use keeper::Keeper;
 pub use source::{
     LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,
 };

@@ -1,0 +1,141 @@
+//! [`Keeper`]: holds a camera's stream open on request for a bounded time.
+//!
+//! Used by the REST `live/start` endpoint and the MQTT stream switch: each holds
+//! one [`Lease`] per camera until its deadline passes or it is stopped, so a
+//! forgotten switch never streams (and drains a battery) forever.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Hub, Lease};
+
+struct Held {
+    _lease: Lease,
+    until: Instant,
+    cancel: CancellationToken,
+}
+
+/// Keeps streams open on request, each for a bounded duration. Cheap to clone.
+#[derive(Clone)]
+pub struct Keeper {
+    hub: Hub,
+    held: Arc<Mutex<HashMap<String, Held>>>,
+}
+
+impl Keeper {
+    /// A keeper over `hub`.
+    pub fn new(hub: Hub) -> Keeper {
+        Keeper {
+            hub,
+            held: Arc::default(),
+        }
+    }
+
+    /// Keeps `camera` streaming for `duration` from now (extends an existing hold).
+    /// Must be called inside a Tokio runtime.
+    pub fn start(&self, camera: &str, duration: Duration) {
+        let until = Instant::now() + duration;
+        let cancel = CancellationToken::new();
+        let lease = self.hub.lease(camera);
+        let old = self.lock().insert(
+            camera.to_owned(),
+            Held {
+                _lease: lease,
+                until,
+                cancel: cancel.clone(),
+            },
+        );
+        if let Some(old) = old {
+            old.cancel.cancel();
+        }
+        let held = self.held.clone();
+        let camera = camera.to_owned();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep_until(until) => {
+                    let mut map = held.lock().unwrap_or_else(|p| p.into_inner());
+                    if map.get(&camera).is_some_and(|h| h.until == until) {
+                        map.remove(&camera);
+                        tracing::info!(camera = %camera, "stream hold expired");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Releases the hold on `camera`; returns whether there was one. The stream
+    /// itself stops after the hub's linger if nobody else watches.
+    pub fn stop(&self, camera: &str) -> bool {
+        match self.lock().remove(camera) {
+            Some(h) => {
+                h.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Releases every hold; returns the cameras released.
+    pub fn stop_all(&self) -> Vec<String> {
+        let drained: Vec<_> = self.lock().drain().collect();
+        drained
+            .into_iter()
+            .map(|(cam, h)| {
+                h.cancel.cancel();
+                cam
+            })
+            .collect()
+    }
+
+    /// Time left on `camera`'s hold, if held.
+    pub fn remaining(&self, camera: &str) -> Option<Duration> {
+        self.lock()
+            .get(camera)
+            .map(|h| h.until.saturating_duration_since(Instant::now()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::testutil::{FakeOpener, FakeSpec};
+    use crate::media::{HubOptions, StreamState};
+
+    #[tokio::test(start_paused = true)]
+    async fn hold_expires_and_stream_stops_after_linger() {
+        let opener = FakeOpener::new(FakeSpec::default());
+        let hub = Hub::new(opener.clone(), HubOptions::default(), CancellationToken::new());
+        let keeper = Keeper::new(hub.clone());
+        keeper.start("1", Duration::from_secs(30));
+        let mut st = hub.status("1");
+        st.wait_for(|s| s.state == StreamState::Active).await.unwrap();
+        assert!(keeper.remaining("1").is_some());
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert!(keeper.remaining("1").is_none());
+        st.wait_for(|s| s.state == StreamState::Inactive).await.unwrap();
+        assert_eq!(opener.opens(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_releases_hold() {
+        let opener = FakeOpener::new(FakeSpec::default());
+        let hub = Hub::new(opener.clone(), HubOptions::default(), CancellationToken::new());
+        let keeper = Keeper::new(hub.clone());
+        keeper.start("1", Duration::from_secs(600));
+        keeper.start("2", Duration::from_secs(600));
+        assert!(keeper.stop("1"));
+        assert!(!keeper.stop("1"));
+        assert_eq!(keeper.stop_all(), vec!["2".to_string()]);
+        let mut st = hub.status("2");
+        st.wait_for(|s| s.state == StreamState::Inactive).await.unwrap();
+    }
+}
