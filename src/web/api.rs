@@ -40,14 +40,17 @@ struct CameraView<'a> {
     camera: &'a Camera,
     slug: &'a str,
     rtsp_url: Option<String>,
+    stream_status: crate::media::StreamState,
 }
 
 fn view<'a>(st: &WebState, e: &'a Entry) -> CameraView<'a> {
     let rtsp_url = st.urls.read().ok().and_then(|u| u.rtsp(&e.slug));
+    let stream_status = st.hub.status(&e.camera.id.to_string()).borrow().state;
     CameraView {
         camera: &e.camera,
         slug: &e.slug,
         rtsp_url,
+        stream_status,
     }
 }
 
@@ -75,7 +78,7 @@ fn loaded(st: &WebState) -> Result<crate::app::directory::Snapshot, ApiError> {
     }
 }
 
-fn find(st: &WebState, id: &str) -> Result<Entry, ApiError> {
+pub(super) fn find(st: &WebState, id: &str) -> Result<Entry, ApiError> {
     let snap = loaded(st)?;
     if id.is_empty()
         || id.len() > 64

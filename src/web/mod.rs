@@ -5,6 +5,7 @@
 //! block on Ring for the camera list.
 
 mod api;
+mod live;
 pub mod error;
 pub mod metrics;
 
@@ -53,11 +54,16 @@ pub struct WebState {
     pub metrics: Arc<Metrics>,
     /// Public URL builder.
     pub urls: Arc<std::sync::RwLock<PublicUrls>>,
+    /// The media hub (stream status, viewers).
+    pub hub: crate::media::Hub,
+    /// Bounded stream holds for `live/start`.
+    pub keeper: crate::media::Keeper,
 }
 
 /// The axum application.
 pub fn router(state: WebState) -> Router {
     Router::new()
+        .merge(live::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
