@@ -5,6 +5,7 @@
 //! Ring only through the [`RingApi`] trait, so tests can run against the
 //! simulator (`crate::sim`) over real sockets.
 
+pub mod live;
 pub mod model;
 
 pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Snapshot};

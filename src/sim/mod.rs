@@ -1,1 +1,3 @@
 //! sim (work in progress).
+
+pub mod live;
