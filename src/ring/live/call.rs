@@ -95,6 +95,8 @@ impl LiveCall {
             ))));
         }
         let hang_up = cancel.child_token();
+        let dialog_id = uuid::Uuid::new_v4().to_string();
+        let span = info_span!("live_call", camera = doorbot_id, dialog = %dialog_id, session = tracing::field::Empty);
         let talk_track = TalkTrack::new(opts.talk_payload_type, opts.talk_ssrc);
         let (frames_tx, frames_rx) = mpsc::channel(opts.frame_queue.max(16));
         let media = Arc::new(MediaShared {
@@ -103,20 +105,19 @@ impl LiveCall {
             pli: Notify::new(),
             tasks: TaskTracker::new(),
             cancel: hang_up.child_token(),
+            span: span.clone(),
         });
         let (state_tx, mut state_rx) = watch::channel(State::Connecting);
-        let dialog_id = uuid::Uuid::new_v4().to_string();
-        let span = info_span!("live_call", camera = doorbot_id, dialog = %dialog_id, session = tracing::field::Empty);
         let driver = Driver {
             camera: doorbot_id,
             dialog_id,
             session_id: None,
+            session_since: None,
             opts: opts.clone(),
             state_tx,
             cancel: hang_up.clone(),
             media: Arc::clone(&media),
             talk: Arc::clone(&talk_track),
-            span: span.clone(),
         };
         let url = signalling::socket_url(signalling, ticket);
         let handle = tokio::spawn(driver.run(url).instrument(span));
@@ -274,12 +275,13 @@ struct Driver {
     camera: u64,
     dialog_id: String,
     session_id: Option<String>,
+    /// When `session_created` arrived.
+    session_since: Option<Instant>,
     opts: LiveOptions,
     state_tx: watch::Sender<State>,
     cancel: CancellationToken,
     media: Arc<MediaShared>,
     talk: Arc<TalkTrack>,
-    span: tracing::Span,
 }
 
 /// The driver's per-call working set, created once the socket is open.
@@ -361,10 +363,11 @@ impl Driver {
         let rtc = |context| {
             move |source| Error::new(camera, None, ErrorInner::WebRtc { context, source })
         };
-        let pc = peer::new_peer(&self.opts, Arc::clone(&self.talk))
+        let (pc, talk_sender) = peer::new_peer(&self.opts, Arc::clone(&self.talk))
             .await
             .map_err(rtc("creating the peer"))?;
         media::install(&pc, Arc::clone(&self.media));
+        media::spawn_rtcp_drain(&self.media, media::RtcpSource::Sender(talk_sender));
         let (ice_tx, ice_rx) = mpsc::unbounded_channel();
         pc.on_ice_candidate(Box::new(move |c| {
             if let Some(init) = c.and_then(|c| c.to_json().ok()) {
@@ -474,7 +477,7 @@ impl Driver {
                         info!(audio = ?c.audio, "live call connected");
                         self.state_tx.send_replace(State::Connected {
                             session_id,
-                            since: Instant::now(),
+                            since: self.session_since.unwrap_or_else(Instant::now),
                             audio: c.audio,
                         });
                     }
@@ -517,8 +520,9 @@ impl Driver {
             Event::Session(id) => {
                 if self.session_id.is_none() {
                     info!(session = %id, "session created");
-                    self.span.record("session", id.as_str());
+                    self.media.span.record("session", id.as_str());
                     self.session_id = Some(id);
+                    self.session_since = Some(Instant::now());
                 }
             }
             Event::Answer(sdp) => {

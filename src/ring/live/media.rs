@@ -17,6 +17,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
 use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
 use super::h264::Depacketizer;
@@ -34,6 +35,8 @@ pub(crate) struct MediaShared {
     pub pli: Notify,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
+    /// The call's span (`camera`, `dialog`, `session`), for the track tasks.
+    pub span: tracing::Span,
 }
 
 /// Maps 32-bit RTP timestamps of one track onto a 64-bit PTS in `out_rate`
@@ -89,18 +92,18 @@ pub(crate) fn install(pc: &Arc<RTCPeerConnection>, shared: Arc<MediaShared>) {
     pc.on_track(Box::new(move |track, receiver, _transceiver| {
         let shared = Arc::clone(&shared);
         let weak = weak.clone();
-        let span = tracing::Span::current();
+        let span = shared.span.clone();
         Box::pin(async move {
+            let _entered = span.enter();
             debug!(kind = %track.kind(), ssrc = track.ssrc(), codec = %track.codec().capability.mime_type, "remote track");
-            spawn_rtcp_drain(&shared, receiver);
+            spawn_rtcp_drain(&shared, RtcpSource::Receiver(receiver));
+            let s = Arc::clone(&shared);
             match track.kind() {
                 RTPCodecType::Video => {
-                    let s = Arc::clone(&shared);
-                    shared.tasks.spawn(video_task(track, s, weak).instrument(span));
+                    shared.tasks.spawn(video_task(track, s, weak).instrument(span.clone()));
                 }
                 RTPCodecType::Audio => {
-                    let s = Arc::clone(&shared);
-                    shared.tasks.spawn(audio_task(track, s).instrument(span));
+                    shared.tasks.spawn(audio_task(track, s).instrument(span.clone()));
                 }
                 _ => {}
             }
@@ -108,13 +111,30 @@ pub(crate) fn install(pc: &Arc<RTCPeerConnection>, shared: Arc<MediaShared>) {
     }));
 }
 
-fn spawn_rtcp_drain(shared: &Arc<MediaShared>, receiver: Arc<RTCRtpReceiver>) {
+/// Where RTCP is read from (reading runs the interceptors: NACK, reports).
+pub(crate) enum RtcpSource {
+    /// Sender reports about a remote track.
+    Receiver(Arc<RTCRtpReceiver>),
+    /// Receiver reports and NACKs about our talkback track.
+    Sender(Arc<RTCRtpSender>),
+}
+
+/// Drains RTCP from `src` until the call ends.
+pub(crate) fn spawn_rtcp_drain(shared: &Arc<MediaShared>, src: RtcpSource) {
     let cancel = shared.cancel.clone();
     shared.tasks.spawn(async move {
         loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = receiver.read_rtcp() => if r.is_err() { break },
+            let ok = tokio::select! {
+                _ = cancel.cancelled() => false,
+                r = async {
+                    match &src {
+                        RtcpSource::Receiver(r) => r.read_rtcp().await.is_ok(),
+                        RtcpSource::Sender(s) => s.read_rtcp().await.is_ok(),
+                    }
+                } => r,
+            };
+            if !ok {
+                break;
             }
         }
     });

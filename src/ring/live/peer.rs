@@ -19,6 +19,7 @@ use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
 };
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
 use webrtc::rtp_transceiver::{RTCPFeedback, RTCRtpTransceiverInit};
 use webrtc::track::track_local::TrackLocal;
@@ -113,11 +114,12 @@ fn setting_engine(opts: &LiveOptions) -> webrtc::error::Result<SettingEngine> {
 }
 
 /// A new peer with the talkback track (audio, sendrecv, m-line 0) and a
-/// recvonly video transceiver (m-line 1) already added.
+/// recvonly video transceiver (m-line 1) already added. Also returns the
+/// talkback sender, whose RTCP the caller must drain.
 pub(crate) async fn new_peer(
     opts: &LiveOptions,
     talk: Arc<TalkTrack>,
-) -> webrtc::error::Result<Arc<RTCPeerConnection>> {
+) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
     let mut m = media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut m)?;
     let api = APIBuilder::new()
@@ -138,14 +140,16 @@ pub(crate) async fn new_peer(
     };
     let pc = Arc::new(api.new_peer_connection(config).await?);
     let talk: Arc<dyn TrackLocal + Send + Sync> = talk;
-    pc.add_transceiver_from_track(
-        talk,
-        Some(RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Sendrecv,
-            send_encodings: vec![],
-        }),
-    )
-    .await?;
+    let audio = pc
+        .add_transceiver_from_track(
+            talk,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendrecv,
+                send_encodings: vec![],
+            }),
+        )
+        .await?;
+    let talk_sender = audio.sender().await;
     pc.add_transceiver_from_kind(
         RTPCodecType::Video,
         Some(RTCRtpTransceiverInit {
@@ -154,5 +158,5 @@ pub(crate) async fn new_peer(
         }),
     )
     .await?;
-    Ok(pc)
+    Ok((pc, talk_sender))
 }

@@ -93,10 +93,12 @@ impl TrackLocal for TalkTrack {
             ssrc: self.ssrc_override.unwrap_or(t.ssrc()),
             codec,
         };
-        if let Ok(mut s) = self.state.lock() {
+        if let Ok(mut s) = self.state.lock()
+            && !s.hung_up
+        {
             s.binding = Some(binding);
+            self.codec_tx.send_replace(Some(codec));
         }
-        self.codec_tx.send_replace(Some(codec));
         Ok(params.clone())
     }
 

@@ -210,6 +210,7 @@ async fn talkback_reaches_the_camera() {
             && t["energy"].as_f64().unwrap_or(0.0) > 0.05
     })
     .await;
+    tracing::info!(stats = %h.sim.stats(), "talkback received");
     drop(call); // dropping hangs up in the background
     h.wait_for("active sessions to drop", |s| {
         s["live_sessions_active"] == 0

@@ -32,6 +32,7 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::field::Empty;
 use tracing::{Instrument, info_span};
 
 use talkback::TalkMap;
@@ -237,8 +238,11 @@ async fn ws_handler(
                 }
             }
         };
-        sim.tracker
-            .track_future(fut)
-            .instrument(info_span!("sim_live", conn = id))
+        sim.tracker.track_future(fut).instrument(info_span!(
+            "sim_live",
+            conn = id,
+            camera = Empty,
+            session = Empty
+        ))
     })
 }

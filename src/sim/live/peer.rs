@@ -21,6 +21,7 @@ use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::interceptor::registry::Registry;
 use webrtc::media::Sample;
@@ -108,6 +109,9 @@ impl SimPeer {
         let registry = register_default_interceptors(Registry::new(), &mut m)?;
         let mut s = SettingEngine::default();
         s.set_include_loopback_candidate(true);
+        // IPv4 only: link-local IPv6 sockets fail to bind in containers, and
+        // the simulator is reached over IPv4 (usually loopback).
+        s.set_network_types(vec![NetworkType::Udp4]);
         let api = APIBuilder::new()
             .with_media_engine(m)
             .with_interceptor_registry(registry)

@@ -255,7 +255,11 @@ impl Conn {
                 }
                 self.send("pong", json!({})).await;
             }
-            "close" => return Step::Hangup,
+            "close" => {
+                let reason = body.get("reason").cloned().unwrap_or_default();
+                info!(%reason, "client hung up");
+                return Step::Hangup;
+            }
             other => debug!(method = other, "signalling message"),
         }
         Step::Continue
@@ -310,7 +314,10 @@ impl Conn {
         let id = uuid::Uuid::new_v4().to_string();
         self.sim.total.fetch_add(1, Ordering::SeqCst);
         self.sim.active.fetch_add(1, Ordering::SeqCst);
-        info!(session = %id, camera, "session created");
+        let span = tracing::Span::current();
+        span.record("camera", camera);
+        span.record("session", id.as_str());
+        info!("session created");
         let now = Instant::now();
         self.session = Some(Session {
             id: id.clone(),
