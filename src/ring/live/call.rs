@@ -289,6 +289,8 @@ struct Conn {
     ws: Ws,
     pc: Arc<RTCPeerConnection>,
     offer: String,
+    ice_rx: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    pc_rx: watch::Receiver<RTCPeerConnectionState>,
     remote_set: bool,
     pending_ice: Vec<RTCIceCandidateInit>,
     activated: bool,
@@ -302,13 +304,31 @@ impl Driver {
     }
 
     async fn run(mut self, url: Url) {
+        // Only the socket connect is raced with cancellation: once the socket
+        // is open, setup runs to the end (it is local and quick) so that a
+        // cancelled call still hangs up explicitly and closes its peer.
         let cancel = self.cancel.clone();
-        let end = tokio::select! {
+        let opened = tokio::select! {
             _ = cancel.cancelled() => Ok(None),
-            r = self.open(url) => match r {
-                Ok((conn, ice_rx, pc_rx)) => self.serve(conn, ice_rx, pc_rx).await,
+            r = self.connect_socket(url) => r.map(Some),
+        };
+        let end = match opened {
+            Ok(Some(ws)) => match self.offer(ws).await {
+                Ok(conn) => self.serve(conn).await,
                 Err(e) => Err(e),
             },
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        // A normal `close` found by `salvage_close` is a normal end.
+        let end = match end {
+            Err(e)
+                if e.close_reason()
+                    .is_some_and(|r| r.code == close_code::NORMAL) =>
+            {
+                Ok(e.close_reason().cloned())
+            }
+            end => end,
         };
         match &end {
             Ok(None) => info!("hung up"),
@@ -322,18 +342,8 @@ impl Driver {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.media.tasks.wait()).await;
     }
 
-    /// Connects the websocket, builds the peer and sends `live_view`.
-    async fn open(
-        &mut self,
-        url: Url,
-    ) -> Result<
-        (
-            Conn,
-            mpsc::UnboundedReceiver<RTCIceCandidateInit>,
-            watch::Receiver<RTCPeerConnectionState>,
-        ),
-        Error,
-    > {
+    /// Opens the signalling websocket (with the required `User-Agent`).
+    async fn connect_socket(&self, url: Url) -> Result<Ws, Error> {
         let host = url.host_str().unwrap_or_default().to_owned();
         let mut req = url
             .as_str()
@@ -359,15 +369,32 @@ impl Driver {
                 source: Box::new(e),
             })
         })?;
-        let camera = self.camera;
-        let rtc = |context| {
-            move |source| Error::new(camera, None, ErrorInner::WebRtc { context, source })
-        };
+        Ok(ws)
+    }
+
+    /// Builds the peer and sends `live_view` with the offer. On failure the
+    /// peer is closed again.
+    async fn offer(&mut self, ws: Ws) -> Result<Conn, Error> {
         let (pc, talk_sender) = peer::new_peer(&self.opts, Arc::clone(&self.talk))
             .await
-            .map_err(rtc("creating the peer"))?;
+            .map_err(|source| {
+                self.err(ErrorInner::WebRtc {
+                    context: "creating the peer",
+                    source,
+                })
+            })?;
         media::install(&pc, Arc::clone(&self.media));
         media::spawn_rtcp_drain(&self.media, media::RtcpSource::Sender(talk_sender));
+        let r = self.send_offer(ws, Arc::clone(&pc)).await;
+        if r.is_err() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
+        }
+        r
+    }
+
+    /// Wires the peer's callbacks, creates the offer and sends `live_view`.
+    async fn send_offer(&self, mut ws: Ws, pc: Arc<RTCPeerConnection>) -> Result<Conn, Error> {
+        let rtc = |context| move |source| self.err(ErrorInner::WebRtc { context, source });
         let (ice_tx, ice_rx) = mpsc::unbounded_channel();
         pc.on_ice_candidate(Box::new(move |c| {
             if let Some(init) = c.and_then(|c| c.to_json().ok()) {
@@ -388,24 +415,25 @@ impl Driver {
         pc.set_local_description(offer)
             .await
             .map_err(rtc("applying the offer"))?;
-        let mut conn = Conn {
-            ws,
-            pc,
-            offer: offer_sdp.clone(),
-            remote_set: false,
-            pending_ice: Vec::new(),
-            activated: false,
-            connected: false,
-            audio: None,
-        };
         let body = json!({
             "stream_options": {"audio_enabled": true, "video_enabled": true},
             "sdp": offer_sdp,
             "type": "offer",
         });
-        self.send(&mut conn.ws, "live_view", body).await?;
+        self.send(&mut ws, "live_view", body).await?;
         debug!("sent live_view offer");
-        Ok((conn, ice_rx, pc_rx))
+        Ok(Conn {
+            ws,
+            pc,
+            offer: offer_sdp,
+            ice_rx,
+            pc_rx,
+            remote_set: false,
+            pending_ice: Vec::new(),
+            activated: false,
+            connected: false,
+            audio: None,
+        })
     }
 
     async fn send(&self, ws: &mut Ws, method: &str, body: Value) -> Result<(), Error> {
@@ -416,25 +444,46 @@ impl Driver {
             self.session_id.as_deref(),
             body,
         );
-        ws.send(Message::text(text))
-            .await
-            .map_err(|e| self.err(ErrorInner::WebSocket(Box::new(e))))
+        match ws.send(Message::text(text)).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.err(match self.salvage_close(ws).await {
+                Some(reason) => ErrorInner::ServerClosed(reason),
+                None => ErrorInner::WebSocket(Box::new(e)),
+            })),
+        }
     }
 
-    async fn serve(
-        &mut self,
-        mut c: Conn,
-        mut ice_rx: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
-        mut pc_rx: watch::Receiver<RTCPeerConnectionState>,
-    ) -> End {
+    /// After a failed send: Ring may have closed the session just before (e.g.
+    /// a bad ticket is refused right after the upgrade). Looks briefly for its
+    /// `close` message among what was already received.
+    async fn salvage_close(&self, ws: &mut Ws) -> Option<CloseReason> {
+        let look = async {
+            while let Some(Ok(m)) = ws.next().await {
+                let Message::Text(t) = m else { continue };
+                let Ok(msg) = serde_json::from_str::<Incoming>(t.as_str()) else {
+                    continue;
+                };
+                if let Ok(Event::Close(r)) = msg.event() {
+                    return Some(r);
+                }
+            }
+            None
+        };
+        tokio::time::timeout(Duration::from_millis(500), look)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn serve(&mut self, mut c: Conn) -> End {
         let period = self.opts.ping_interval.max(Duration::from_millis(100));
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let end = loop {
             let wake = tokio::select! {
                 _ = self.cancel.cancelled() => Wake::Cancelled,
                 m = c.ws.next() => Wake::Socket(m),
-                Some(i) = ice_rx.recv() => Wake::LocalIce(i),
-                Ok(()) = pc_rx.changed() => Wake::PeerState(*pc_rx.borrow_and_update()),
+                Some(i) = c.ice_rx.recv() => Wake::LocalIce(i),
+                Ok(()) = c.pc_rx.changed() => Wake::PeerState(*c.pc_rx.borrow_and_update()),
                 _ = ping.tick(), if c.activated => Wake::Ping,
             };
             match self.handle(&mut c, wake).await {

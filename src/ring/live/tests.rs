@@ -80,6 +80,14 @@ impl Harness {
         }
     }
 
+    /// Waits until the simulator has no active session.
+    async fn wait_idle(&self) {
+        self.wait_for("active sessions to drop", |s| {
+            s["live_sessions_active"] == 0
+        })
+        .await;
+    }
+
     async fn stop(self) {
         self.sim.shutdown().await;
         self.stop.cancel();
@@ -179,10 +187,8 @@ async fn video_and_audio_flow_then_explicit_close() {
     call.close().await.unwrap();
     assert!(call.is_ended());
     assert!(matches!(call.next_frame().await, Ok(None) | Ok(Some(_))));
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
     assert_eq!(h.stat("live_sessions_total"), 1);
     h.stop().await;
 }
@@ -212,10 +218,8 @@ async fn talkback_reaches_the_camera() {
     .await;
     tracing::info!(stats = %h.sim.stats(), "talkback received");
     drop(call); // dropping hangs up in the background
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
     h.stop().await;
 }
 
@@ -275,10 +279,7 @@ async fn session_cap_ends_the_call_normally() {
     let reason = call.close_reason().expect("Ring's reason");
     assert_eq!(reason.code, close_code::NORMAL);
     assert!(call.session_age() >= Duration::from_millis(1500));
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
     h.stop().await;
 }
 
@@ -303,10 +304,7 @@ async fn dropped_signalling_ends_the_call_with_an_error() {
         "{e}"
     );
     assert_eq!(e.kind(), ErrorKind::Unavailable);
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
     h.stop().await;
 }
 
@@ -354,10 +352,7 @@ async fn pings_keep_the_session_and_missing_pings_end_it() {
         call.close_reason().map(|r| r.code),
         Some(close_code::PING_TIMEOUT)
     );
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
     h.stop().await;
 }
 
@@ -402,10 +397,8 @@ async fn cancellation_hangs_up() {
             .unwrap()
             .is_none()
     );
-    h.wait_for("active sessions to drop", |s| {
-        s["live_sessions_active"] == 0
-    })
-    .await;
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
     h.stop().await;
 }
 

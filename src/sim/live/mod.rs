@@ -81,6 +81,9 @@ pub struct LiveSim {
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// `close` messages received from clients (tests check explicit hang-ups).
+    #[cfg(test)]
+    hangups: AtomicU64,
 }
 
 impl std::fmt::Debug for LiveSim {
@@ -115,6 +118,8 @@ impl LiveSim {
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            #[cfg(test)]
+            hangups: AtomicU64::new(0),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             let key = sim.clip_key();
@@ -167,6 +172,12 @@ impl LiveSim {
             "live_sessions_total": self.total.load(Ordering::SeqCst),
             "talkback": talk,
         })
+    }
+
+    /// How many `close` messages clients have sent.
+    #[cfg(test)]
+    pub(crate) fn client_hangups(&self) -> u64 {
+        self.hangups.load(Ordering::SeqCst)
     }
 
     /// Fault injection: closes every signalling socket abruptly (no `close`

@@ -171,12 +171,16 @@ impl Conn {
         }
     }
 
-    /// Sends `close {reason}` and closes the socket.
+    /// Sends `close {reason}`, then closes the socket with a proper
+    /// websocket closing handshake (waiting up to 2 s for the client's close
+    /// frame, so unread data is not lost to a TCP reset).
     async fn close(&mut self, code: u32, text: &str) {
         info!(code, text, "closing the session");
         self.send("close", json!({"reason": {"code": code, "text": text}}))
             .await;
         let _ = self.ws.send(Message::Close(None)).await;
+        let drain = async { while let Some(Ok(_)) = self.ws.recv().await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
 
     async fn end_session(&mut self) {
@@ -258,6 +262,8 @@ impl Conn {
             "close" => {
                 let reason = body.get("reason").cloned().unwrap_or_default();
                 info!(%reason, "client hung up");
+                #[cfg(test)]
+                self.sim.hangups.fetch_add(1, Ordering::SeqCst);
                 return Step::Hangup;
             }
             other => debug!(method = other, "signalling message"),
