@@ -11,10 +11,15 @@ use super::AppError;
 use super::directory::Directory;
 use crate::base::error::chain;
 use crate::config::Config;
+use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
+use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{ErrorInner, RingApi, RingHosts};
+use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, PublicUrls, WebState};
+
+use super::live::RingLiveOpener;
 
 /// Where ring-bridge gets its Ring from.
 enum Mode {
@@ -50,7 +55,9 @@ fn decide_mode(cfg: &Config) -> Mode {
 pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), AppError> {
     let mut state_dir = cfg.ring.state_dir.clone();
     let mut demo_sim = None;
-    let (hosts, auto_login) = match decide_mode(&cfg) {
+    let mode = decide_mode(&cfg);
+    let on_simulator = !matches!(mode, Mode::Ring);
+    let (hosts, auto_login) = match mode {
         Mode::Ring => (RingHosts::real(), false),
         Mode::Simulator(url) => {
             info!(simulator = %url, "using the Ring simulator instead of Ring");
@@ -82,6 +89,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     opts.device_model = cfg.ring.device_name.clone();
     opts.cancel = cancel.child_token();
     let client = RingClient::new(opts)?;
+    let signalling = client.hosts().signalling.clone();
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
@@ -93,6 +101,30 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         cfg.ring.location_ids.clone(),
         cancel.child_token(),
     );
+
+    // The media hub: one Ring live call per camera, shared by every viewer.
+    let opener = RingLiveOpener {
+        ring: ring.clone(),
+        signalling,
+        opts: live_options(&cfg, on_simulator),
+        session_cap: cfg.stream.session_cap,
+    };
+    let hub = Hub::new(
+        Arc::new(opener),
+        HubOptions {
+            linger: cfg.stream.linger,
+            renew_before: cfg.stream.renew_before,
+            ..HubOptions::default()
+        },
+        cancel.child_token(),
+    );
+    let keeper = Keeper::new(hub.clone());
+
+    let rtsp = if cfg.rtsp.enabled {
+        Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
+    } else {
+        None
+    };
 
     let http_addr = SocketAddr::new(cfg.network.listen_ip, cfg.http.port);
     let listener = tokio::net::TcpListener::bind(http_addr)
@@ -121,14 +153,21 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         urls: Arc::new(std::sync::RwLock::new(PublicUrls {
             host: public_host,
             http_port: http_addr.port(),
-            rtsp_port: None,
+            rtsp_port: rtsp.as_ref().map(|r| r.port()),
         })),
+        hub: hub.clone(),
+        keeper: keeper.clone(),
     };
     info!(%http_addr, "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
 
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();
+    keeper.stop_all();
+    if let Some(rtsp) = rtsp {
+        rtsp.shutdown().await;
+    }
+    hub.shutdown().await;
     let _ = directory_task.await;
     if let Some(sim) = demo_sim
         && let Err(e) = sim.join().await
@@ -155,4 +194,61 @@ async fn simulator_login(client: &RingClient) -> Result<(), crate::ring::Error> 
         }
         other => other,
     }
+}
+
+/// Live-call options from the configuration. Against a simulator on this
+/// machine, ICE needs loopback candidates and no STUN.
+fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
+    let mut o = LiveOptions {
+        talk_payload_type: cfg.webrtc.talk_payload_type,
+        talk_ssrc: cfg.webrtc.talk_ssrc,
+        talkback: true,
+        ..LiveOptions::default()
+    };
+    if !cfg.network.listen_ip.is_unspecified() {
+        o.ice_ips = vec![cfg.network.listen_ip];
+    }
+    if on_simulator {
+        o.ice_servers.clear();
+        o.include_loopback = true;
+    }
+    o
+}
+
+/// Starts the RTSP server with one mount per camera known after the first
+/// device load (bounded wait).
+async fn start_rtsp(
+    cfg: &Config,
+    hub: &Hub,
+    directory: &Directory,
+    cancel: &CancellationToken,
+) -> Result<RtspHandle, AppError> {
+    let snap = directory
+        .wait_loaded(std::time::Duration::from_secs(20))
+        .await;
+    if !snap.loaded {
+        warn!("camera list not loaded yet; RTSP starts without camera mounts");
+    }
+    let mounts: Vec<MountSpec> = snap
+        .cameras
+        .iter()
+        .map(|e| MountSpec {
+            camera_id: e.camera.id.to_string(),
+            slug: e.slug.clone(),
+            device_id: e.camera.device_id.clone(),
+        })
+        .collect();
+    let listen = SocketAddr::new(cfg.network.listen_ip, cfg.rtsp.port);
+    let opts = RtspOptions {
+        listen,
+        username: cfg.rtsp.username.clone(),
+        password: cfg.rtsp.password.clone(),
+        describe_timeout: cfg.rtsp.describe_timeout,
+        shared_media: cfg.rtsp.shared_media,
+    };
+    let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())
+        .map_err(AppError::Rtsp)?;
+    let rtsp_addr = SocketAddr::new(cfg.network.listen_ip, handle.port());
+    info!(%rtsp_addr, cameras = snap.cameras.len(), "RTSP server listening");
+    Ok(handle)
 }

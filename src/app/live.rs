@@ -41,9 +41,10 @@ impl LiveOpener for RingLiveOpener {
                 format!("camera key {camera:?} is not a Ring id"),
             )
         })?;
-        let ticket = self.ring.live_ticket().await.map_err(|e| {
-            SourceError::with_source(e.kind(), "requesting a live-view ticket", e)
-        })?;
+        let ticket =
+            self.ring.live_ticket().await.map_err(|e| {
+                SourceError::with_source(e.kind(), "requesting a live-view ticket", e)
+            })?;
         let call = LiveCall::connect(&ticket, &self.signalling, id, &self.opts, &cancel)
             .await
             .map_err(|e| SourceError::with_source(e.kind(), "starting the Ring live call", e))?;
@@ -66,7 +67,8 @@ fn start_talkback(call: &LiveCall, camera: u64) -> Option<TalkbackSender> {
             while let Some(pkt) = rx.recv().await {
                 let matches = matches!(
                     (pkt.codec, codec),
-                    (TalkbackCodec::Opus, AudioCodec::Opus) | (TalkbackCodec::Pcmu, AudioCodec::Pcmu)
+                    (TalkbackCodec::Opus, AudioCodec::Opus)
+                        | (TalkbackCodec::Pcmu, AudioCodec::Pcmu)
                 );
                 if !matches {
                     debug!(?codec, "dropping talkback packet in the wrong codec");

@@ -4,6 +4,7 @@
 pub mod auth;
 mod daemon;
 pub mod directory;
+mod live;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ pub enum AppError {
     /// The built-in simulator failed to start (demo mode).
     #[error("built-in simulator: {0:#}")]
     Simulator(anyhow::Error),
+    /// The RTSP server failed to start.
+    #[error("RTSP server: {0}")]
+    Rtsp(crate::rtsp::RtspError),
     /// A server stopped with an error.
     #[error("{what} stopped: {source}")]
     Serve {

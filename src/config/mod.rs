@@ -165,6 +165,11 @@ pub struct RtspConfig {
     /// How long a client's DESCRIBE is held while Ring starts the stream.
     #[serde(with = "humantime_serde")]
     pub describe_timeout: Duration,
+    /// One GStreamer pipeline shared by all clients of a camera (cheaper), at the
+    /// price that a late joiner may start on a non-key frame (GStreamer 1.22 cannot
+    /// hold each client back to a key frame). Default false: one pipeline per
+    /// client, each starting on the cached key frame; still one Ring session.
+    pub shared_media: bool,
 }
 
 impl Default for RtspConfig {
@@ -175,6 +180,7 @@ impl Default for RtspConfig {
             username: None,
             password: None,
             describe_timeout: Duration::from_secs(20),
+            shared_media: false,
         }
     }
 }

@@ -113,22 +113,34 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn hold_expires_and_stream_stops_after_linger() {
         let opener = FakeOpener::new(FakeSpec::default());
-        let hub = Hub::new(opener.clone(), HubOptions::default(), CancellationToken::new());
+        let hub = Hub::new(
+            opener.clone(),
+            HubOptions::default(),
+            CancellationToken::new(),
+        );
         let keeper = Keeper::new(hub.clone());
         keeper.start("1", Duration::from_secs(30));
         let mut st = hub.status("1");
-        st.wait_for(|s| s.state == StreamState::Active).await.unwrap();
+        st.wait_for(|s| s.state == StreamState::Active)
+            .await
+            .unwrap();
         assert!(keeper.remaining("1").is_some());
         tokio::time::sleep(Duration::from_secs(31)).await;
         assert!(keeper.remaining("1").is_none());
-        st.wait_for(|s| s.state == StreamState::Inactive).await.unwrap();
+        st.wait_for(|s| s.state == StreamState::Inactive)
+            .await
+            .unwrap();
         assert_eq!(opener.opens(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn stop_releases_hold() {
         let opener = FakeOpener::new(FakeSpec::default());
-        let hub = Hub::new(opener.clone(), HubOptions::default(), CancellationToken::new());
+        let hub = Hub::new(
+            opener.clone(),
+            HubOptions::default(),
+            CancellationToken::new(),
+        );
         let keeper = Keeper::new(hub.clone());
         keeper.start("1", Duration::from_secs(600));
         keeper.start("2", Duration::from_secs(600));
@@ -136,6 +148,8 @@ mod tests {
         assert!(!keeper.stop("1"));
         assert_eq!(keeper.stop_all(), vec!["2".to_string()]);
         let mut st = hub.status("2");
-        st.wait_for(|s| s.state == StreamState::Inactive).await.unwrap();
+        st.wait_for(|s| s.state == StreamState::Inactive)
+            .await
+            .unwrap();
     }
 }

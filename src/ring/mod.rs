@@ -21,6 +21,7 @@ mod request;
 pub mod retry;
 pub mod state;
 
+pub mod live;
 pub mod model;
 
 #[cfg(test)]

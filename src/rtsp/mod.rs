@@ -11,8 +11,6 @@
 
 mod factory;
 mod feeder;
-#[cfg(test)]
-mod tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -314,5 +312,18 @@ impl RtspHandle {
 impl Drop for RtspHandle {
     fn drop(&mut self) {
         self.main_loop.quit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_mount_paths() {
+        assert!(valid_path_segment("front-door_2.cam~"));
+        assert!(!valid_path_segment(""));
+        assert!(!valid_path_segment("a/b"));
+        assert!(!valid_path_segment("sp ace"));
     }
 }

@@ -18,6 +18,7 @@ mod data;
 mod devices;
 mod error;
 mod history;
+pub mod live;
 mod media;
 mod media_gen;
 mod render;
@@ -73,8 +74,11 @@ pub struct SimOptions {
     pub recording_ready_delay: Duration,
     /// Seeded history events per camera. Default 30.
     pub seed_events_per_camera: usize,
-    /// Extra routes merged into the server (the live part's signalling socket).
+    /// Extra routes merged into the server (tests; the live part is built in).
     pub extra_routes: Option<RouterHook>,
+    /// The simulated cameras' live media (size, rate, GOP, ping timeout). Its
+    /// `session_cap` is replaced by [`SimOptions::session_cap`].
+    pub live: live::LiveSimOptions,
 }
 
 impl Default for SimOptions {
@@ -87,6 +91,7 @@ impl Default for SimOptions {
             recording_ready_delay: Duration::ZERO,
             seed_events_per_camera: 30,
             extra_routes: None,
+            live: live::LiveSimOptions::default(),
         }
     }
 }
@@ -130,6 +135,7 @@ impl Simulator {
             .local_addr()
             .context("reading the simulator's address")?;
         let extra = opts.extra_routes.clone();
+        let opts_live = opts.live.clone();
         let state = Arc::new(SimState::new(opts, media_cams, cancel.clone()));
         let warm_specs = state
             .lock()
@@ -137,7 +143,24 @@ impl Simulator {
             .values()
             .map(|c| (c.name.clone(), c.pattern, c.media_file.clone()))
             .collect();
-        let mut app = router(state.clone());
+        let mut live_opts = opts_live;
+        live_opts.session_cap = state.options().session_cap;
+        let live = {
+            let (t, c) = (state.clone(), state.clone());
+            live::LiveSim::new(
+                live_opts,
+                Box::new(move |ticket| t.take_ticket(ticket)),
+                Box::new(move |id| c.camera_online(id)),
+            )
+        };
+        {
+            let l = live.clone();
+            state.set_live_stats_provider(Box::new(move || l.stats()));
+        }
+        let live_for_join = live.clone();
+        let mut app = router(state.clone())
+            .merge(live.router())
+            .merge(live_control_router(live.clone()));
         if let Some(hook) = extra {
             app = app.merge(hook(state.clone()));
         }
@@ -157,9 +180,15 @@ impl Simulator {
             };
             let serve = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
             let (served, ()) = tokio::join!(serve.into_future(), warm);
+            live_for_join.shutdown().await;
             served.context("serving the Ring simulator")
         });
-        Ok(SimHandle { addr, state, join })
+        Ok(SimHandle {
+            addr,
+            state,
+            live,
+            join,
+        })
     }
 }
 
@@ -169,6 +198,8 @@ pub struct SimHandle {
     pub addr: SocketAddr,
     /// The shared state (control it directly in tests, or over `/_sim/`).
     pub state: Arc<SimState>,
+    /// The live-view part (signalling + camera peers).
+    pub live: Arc<live::LiveSim>,
     join: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -288,4 +319,19 @@ async fn scan_media_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Pa
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(out)
+}
+
+/// `POST /_sim/live/drop_signalling`: closes every signalling socket abruptly
+/// (a network drop as the client sees it).
+fn live_control_router(live: Arc<live::LiveSim>) -> Router {
+    Router::new().route(
+        "/_sim/live/drop_signalling",
+        axum::routing::post(move || {
+            let live = live.clone();
+            async move {
+                live.drop_signalling();
+                axum::Json(serde_json::json!({ "dropped": true }))
+            }
+        }),
+    )
 }

@@ -5,8 +5,8 @@
 //! block on Ring for the camera list.
 
 mod api;
-mod live;
 pub mod error;
+mod live;
 pub mod metrics;
 
 use std::net::SocketAddr;

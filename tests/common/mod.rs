@@ -2,6 +2,8 @@
 //! `ring-bridge` binary as a child process, and bounded waits.
 #![allow(dead_code)]
 
+pub mod rtsp;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -6,18 +6,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt as _;
 use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
-use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions};
-use retina::codec::{CodecItem, ParametersRef};
-use tokio::sync::mpsc;
+use retina::client::Credentials;
 use tokio_util::sync::CancellationToken;
 
-use super::*;
-use crate::media::testutil::{FakeClip, FakeOpener, FakeSpec};
-use crate::media::{Hub, HubOptions};
+use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
+use ring_bridge::media::{Hub, HubOptions};
+use ring_bridge::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
+
+mod common;
+use common::rtsp::{next_video, play, spawn_client};
+use ring_bridge::base::Secret;
 
 const CAM: &str = "cam1";
 const LINGER: Duration = Duration::from_secs(1);
@@ -60,7 +61,7 @@ fn clip() -> Arc<FakeClip> {
              ! opusenc frame-size=20 ! appsink name=sink sync=false",
         );
         assert_eq!(video.len(), 90);
-        assert!(crate::media::h264::contains_idr(&video[0]));
+        assert!(ring_bridge::media::h264::contains_idr(&video[0]));
         Arc::new(FakeClip { video, audio })
     })
     .clone()
@@ -118,99 +119,15 @@ impl Fixture {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
-        let mut leases = self.hub.stream(CAM).shared.leases.subscribe();
-        let released =
-            tokio::time::timeout(Duration::from_secs(5), leases.wait_for(|n| *n == 0)).await;
-        assert!(released.is_ok(), "RTSP shutdown released all leases");
+        let stream = self.hub.stream(CAM);
+        let released = common::wait_for(Duration::from_secs(5), || {
+            let n = stream.viewers();
+            async move { (n == 0).then_some(()) }
+        })
+        .await;
+        assert!(released.is_some(), "RTSP shutdown released all leases");
         self.cancel.cancel();
         self.hub.shutdown().await;
-    }
-}
-
-/// What a client saw in the SDP.
-#[derive(Debug)]
-struct Described {
-    media: Vec<(String, String)>,
-    video_size: Option<(u32, u32)>,
-}
-
-/// One received frame.
-#[derive(Debug)]
-struct Seen {
-    video: bool,
-    keyframe: bool,
-    ts: i64,
-}
-
-async fn play(
-    url: url::Url,
-    creds: Option<Credentials>,
-) -> Result<(Described, retina::client::Demuxed), retina::Error> {
-    let mut session = Session::describe(url, SessionOptions::default().creds(creds)).await?;
-    let mut described = Described {
-        media: Vec::new(),
-        video_size: None,
-    };
-    for s in session.streams() {
-        described
-            .media
-            .push((s.media().to_owned(), s.encoding_name().to_ascii_lowercase()));
-        if let Some(ParametersRef::Video(v)) = s.parameters() {
-            described.video_size = Some(v.pixel_dimensions());
-        }
-    }
-    // Retina 0.4 has no Opus depacketizer, so only video is set up; audio is checked
-    // in the SDP here and end to end by ffprobe.
-    for i in 0..session.streams().len() {
-        if session.streams()[i].media() == "video" {
-            session.setup(i, SetupOptions::default()).await?;
-        }
-    }
-    let playing = session.play(PlayOptions::default()).await?;
-    Ok((described, playing.demuxed()?))
-}
-
-/// Plays `url` in a task, forwarding every frame; the task ends when the receiver is
-/// dropped (closing the connection).
-async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
-    let (described, mut demuxed) = tokio::time::timeout(Duration::from_secs(15), play(url, None))
-        .await
-        .expect("described in time")
-        .expect("plays");
-    let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(async move {
-        while let Some(item) = demuxed.next().await {
-            let seen = match item {
-                Ok(CodecItem::VideoFrame(f)) => Seen {
-                    video: true,
-                    keyframe: f.is_random_access_point(),
-                    ts: f.timestamp().elapsed(),
-                },
-                Ok(CodecItem::AudioFrame(f)) => Seen {
-                    video: false,
-                    keyframe: false,
-                    ts: f.timestamp().elapsed(),
-                },
-                Ok(_) => continue,
-                Err(_) => break,
-            };
-            if tx.send(seen).await.is_err() {
-                break;
-            }
-        }
-    });
-    (described, rx)
-}
-
-async fn next_video(rx: &mut mpsc::Receiver<Seen>) -> Seen {
-    loop {
-        let s = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("frame in time")
-            .expect("client still running");
-        if s.video {
-            return s;
-        }
     }
 }
 
@@ -438,12 +355,4 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|d| std::path::Path::new(d).join(bin))
         .find(|p| p.is_file())
-}
-
-#[test]
-fn rejects_bad_mount_paths() {
-    assert!(valid_path_segment("front-door_2.cam~"));
-    assert!(!valid_path_segment(""));
-    assert!(!valid_path_segment("a/b"));
-    assert!(!valid_path_segment("sp ace"));
 }

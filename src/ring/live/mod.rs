@@ -1,0 +1,141 @@
+//! Ring live call: the signalling websocket plus a WebRTC peer, turned into
+//! depacketized media frames, with a talkback sender on the same peer.
+//!
+//! Protocol: ring-api.md §6 (ticket → `wss://…/ws?…&token=` → `live_view`
+//! offer → `session_created` → `sdp` answer → trickle `ice` → `activate_session`,
+//! `stream_options` → `ping` every 5 s → `close`). This module owns the
+//! webrtc-rs peer on the Ring side and nothing else: it does not fetch
+//! tickets (the caller uses `RingApi::live_ticket`), does not retry (the media
+//! hub's supervisor does) and never fans out (the hub does).
+//!
+//! Output: H.264 access units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS)
+//! and Opus packets (48 kHz PTS) as [`LiveFrame`]s from [`LiveCall::next_frame`].
+
+mod call;
+mod error;
+pub mod h264;
+mod media;
+mod peer;
+mod signalling;
+mod talk;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use call::LiveCall;
+pub use error::{CloseReason, Error, ErrorInner, close_code};
+pub use talk::TalkSender;
+
+/// Production signalling endpoint (ring-api.md §6.2).
+pub const RING_SIGNALLING_URL: &str = "wss://api.prod.signalling.ring.devices.a2z.com:443/ws";
+
+/// STUN servers Ring's own clients use (ring-api.md §6.5).
+pub const RING_STUN_SERVERS: &[&str] = &[
+    "stun:stun.kinesisvideo.us-east-1.amazonaws.com:443",
+    "stun:stun.kinesisvideo.us-east-2.amazonaws.com:443",
+    "stun:stun.kinesisvideo.us-west-2.amazonaws.com:443",
+    "stun:stun.l.google.com:19302",
+    "stun:stun1.l.google.com:19302",
+];
+
+/// Which elementary stream a [`LiveFrame`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// H.264 access unit.
+    Video,
+    /// One audio packet (Opus, or PCMU if Ring picked it; see [`LiveCall::audio_codec`]).
+    Audio,
+}
+
+/// One depacketized media frame of a live call.
+#[derive(Clone, Debug)]
+pub struct LiveFrame {
+    /// Video or audio.
+    pub kind: FrameKind,
+    /// Video: one H.264 access unit in Annex-B form (4-byte start codes; SPS and
+    /// PPS are always present before an IDR). Audio: one Opus packet (or 20 ms of
+    /// PCMU samples).
+    pub data: Bytes,
+    /// Video: the access unit contains an IDR slice and can start decoding.
+    /// Audio: always `false` (every audio packet stands alone).
+    pub keyframe: bool,
+    /// Presentation time: 90 kHz units for video, 48 kHz units for audio (PCMU is
+    /// scaled up from 8 kHz). Both count from the start of the call (the first
+    /// packet of each track is placed at its arrival time), so they are roughly
+    /// in sync with each other; each is non-decreasing.
+    pub pts: u64,
+}
+
+/// The audio codec Ring picked in its answer (used both ways).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    /// Opus, 48 kHz, 2 channels in SDP; talkback frames are Opus packets.
+    Opus,
+    /// G.711 µ-law, 8 kHz mono; talkback frames are 160-byte (20 ms) payloads.
+    Pcmu,
+}
+
+impl AudioCodec {
+    /// The RTP clock rate in Hz.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            AudioCodec::Opus => 48_000,
+            AudioCodec::Pcmu => 8_000,
+        }
+    }
+}
+
+/// Options of a live call. Each subsystem takes its own options (style §A);
+/// `config.rs` maps the file onto this.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// STUN/TURN URLs for ICE. Default: [`RING_STUN_SERVERS`]; empty for the simulator.
+    pub ice_servers: Vec<String>,
+    /// Only gather ICE candidates on these local addresses (a `LISTEN_IP`-style
+    /// filter). Empty: all addresses.
+    pub ice_ips: Vec<IpAddr>,
+    /// Also gather loopback candidates (needed when Ring is the local simulator).
+    pub include_loopback: bool,
+    /// Inclusive local UDP port range for ICE, e.g. `(40000, 40100)`. `None`: any.
+    pub udp_ports: Option<(u16, u16)>,
+    /// How often to send `ping` (Ring closes with code 6 after about 30 s without).
+    pub ping_interval: Duration,
+    /// Send `camera_options {stealth_mode:false}` on `camera_connected` so the
+    /// camera speaker is on for talkback (ring-api.md §6.6).
+    pub talkback: bool,
+    /// Override the payload type of talkback RTP (default: the negotiated one).
+    pub talk_payload_type: Option<u8>,
+    /// Override the SSRC of talkback RTP (default: the one in our offer).
+    pub talk_ssrc: Option<u32>,
+    /// `User-Agent` of the websocket request (Ring requires one, any value).
+    pub user_agent: String,
+    /// Bound on websocket connect + answer + ICE/DTLS in [`LiveCall::connect`].
+    pub connect_timeout: Duration,
+    /// Frames buffered between the network tasks and [`LiveCall::next_frame`].
+    /// When full, frames are dropped and video resumes at the next key frame.
+    pub frame_queue: usize,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            ice_servers: RING_STUN_SERVERS.iter().map(|s| s.to_string()).collect(),
+            ice_ips: Vec::new(),
+            include_loopback: false,
+            udp_ports: None,
+            ping_interval: Duration::from_secs(5),
+            talkback: true,
+            talk_payload_type: None,
+            talk_ssrc: None,
+            user_agent: "android:com.ringapp".to_owned(),
+            connect_timeout: Duration::from_secs(20),
+            frame_queue: 512,
+        }
+    }
+}

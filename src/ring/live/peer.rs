@@ -1,0 +1,162 @@
+//! Builds the client-side WebRTC peer the way Ring's own web client offers it
+//! (ring-api.md §6.5): audio sendrecv (Opus 48000/2, PCMU/8000 pt 0), video
+//! recvonly (H.264 packetization-mode=1, profile-level-id=640029, rtx, nack,
+//! pli, fir, transport-cc, goog-remb).
+//!
+//! Only construction lives here; `call.rs` drives the peer.
+
+use std::sync::Arc;
+
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMU, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::registry::Registry;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
+use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
+use webrtc::rtp_transceiver::{RTCPFeedback, RTCRtpTransceiverInit};
+use webrtc::track::track_local::TrackLocal;
+
+use super::LiveOptions;
+use super::talk::TalkTrack;
+
+/// Payload type we offer for H.264.
+const PT_H264: u8 = 102;
+/// Payload type we offer for H.264 retransmissions (RFC 4588).
+const PT_RTX: u8 = 103;
+/// The H.264 fmtp Ring's web client offers.
+pub(crate) const H264_FMTP: &str =
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640029";
+
+fn codec(
+    mime: &str,
+    clock_rate: u32,
+    channels: u16,
+    fmtp: &str,
+    pt: u8,
+    fb: Vec<RTCPFeedback>,
+) -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        capability: RTCRtpCodecCapability {
+            mime_type: mime.to_owned(),
+            clock_rate,
+            channels,
+            sdp_fmtp_line: fmtp.to_owned(),
+            rtcp_feedback: fb,
+        },
+        payload_type: pt,
+        ..Default::default()
+    }
+}
+
+fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    }
+}
+
+fn media_engine() -> webrtc::error::Result<MediaEngine> {
+    let mut m = MediaEngine::default();
+    m.register_codec(
+        codec(
+            MIME_TYPE_OPUS,
+            48_000,
+            2,
+            "minptime=10;useinbandfec=1",
+            111,
+            vec![],
+        ),
+        RTPCodecType::Audio,
+    )?;
+    m.register_codec(
+        codec(MIME_TYPE_PCMU, 8_000, 0, "", 0, vec![]),
+        RTPCodecType::Audio,
+    )?;
+    // nack, nack pli and transport-cc are added by the default interceptors below.
+    let fb = vec![feedback("ccm", "fir"), feedback("goog-remb", "")];
+    m.register_codec(
+        codec(MIME_TYPE_H264, 90_000, 0, H264_FMTP, PT_H264, fb),
+        RTPCodecType::Video,
+    )?;
+    m.register_codec(
+        codec(
+            "video/rtx",
+            90_000,
+            0,
+            &format!("apt={PT_H264}"),
+            PT_RTX,
+            vec![],
+        ),
+        RTPCodecType::Video,
+    )?;
+    Ok(m)
+}
+
+fn setting_engine(opts: &LiveOptions) -> webrtc::error::Result<SettingEngine> {
+    let mut s = SettingEngine::default();
+    s.set_include_loopback_candidate(opts.include_loopback);
+    if !opts.ice_ips.is_empty() {
+        let ips = opts.ice_ips.clone();
+        s.set_ip_filter(Box::new(move |ip| ips.contains(&ip)));
+    }
+    if let Some((min, max)) = opts.udp_ports {
+        s.set_udp_network(UDPNetwork::Ephemeral(EphemeralUDP::new(min, max)?));
+    }
+    Ok(s)
+}
+
+/// A new peer with the talkback track (audio, sendrecv, m-line 0) and a
+/// recvonly video transceiver (m-line 1) already added. Also returns the
+/// talkback sender, whose RTCP the caller must drain.
+pub(crate) async fn new_peer(
+    opts: &LiveOptions,
+    talk: Arc<TalkTrack>,
+) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
+    let mut m = media_engine()?;
+    let registry = register_default_interceptors(Registry::new(), &mut m)?;
+    let api = APIBuilder::new()
+        .with_media_engine(m)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine(opts)?)
+        .build();
+    let config = RTCConfiguration {
+        ice_servers: if opts.ice_servers.is_empty() {
+            vec![]
+        } else {
+            vec![RTCIceServer {
+                urls: opts.ice_servers.clone(),
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    };
+    let pc = Arc::new(api.new_peer_connection(config).await?);
+    let talk: Arc<dyn TrackLocal + Send + Sync> = talk;
+    let audio = pc
+        .add_transceiver_from_track(
+            talk,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendrecv,
+                send_encodings: vec![],
+            }),
+        )
+        .await?;
+    let talk_sender = audio.sender().await;
+    pc.add_transceiver_from_kind(
+        RTPCodecType::Video,
+        Some(RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            send_encodings: vec![],
+        }),
+    )
+    .await?;
+    Ok((pc, talk_sender))
+}

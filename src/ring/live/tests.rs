@@ -1,0 +1,441 @@
+//! End-to-end tests: `LiveCall` against the simulator's `LiveSim` over real
+//! sockets on 127.0.0.1 (websocket + WebRTC over loopback). Every wait is
+//! bounded; no test sleeps longer than 100 ms at a time.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::*;
+use crate::base::{ErrorKind, ResultExt};
+use crate::sim::live::{CLOSE_CAMERA_OFFLINE, LiveSim, LiveSimOptions};
+
+const CAMERA: u64 = 987_654_321;
+const OFFLINE_CAMERA: u64 = 666;
+
+struct Harness {
+    sim: Arc<LiveSim>,
+    url: Url,
+    stop: CancellationToken,
+}
+
+/// Test logs: `RINGBRIDGE_LOG=ring_bridge=debug cargo test --lib live -- --nocapture`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+impl Harness {
+    async fn start(opts: LiveSimOptions) -> Harness {
+        init_tracing();
+        let sim = LiveSim::new(
+            opts,
+            Box::new(|t| t != "bad-ticket"),
+            Box::new(|id| id != OFFLINE_CAMERA),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let app = sim.router();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(s.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        Harness {
+            sim,
+            url: Url::parse(&format!("ws://{addr}/ws")).unwrap(),
+            stop,
+        }
+    }
+
+    async fn call(&self, opts: &LiveOptions) -> Result<LiveCall, Error> {
+        LiveCall::connect("ticket", &self.url, CAMERA, opts, &CancellationToken::new()).await
+    }
+
+    fn stat(&self, key: &str) -> u64 {
+        self.sim.stats()[key].as_u64().unwrap()
+    }
+
+    async fn wait_for(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !f(&self.sim.stats()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                self.sim.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the simulator has no active session.
+    async fn wait_idle(&self) {
+        self.wait_for("active sessions to drop", |s| {
+            s["live_sessions_active"] == 0
+        })
+        .await;
+    }
+
+    async fn stop(self) {
+        self.sim.shutdown().await;
+        self.stop.cancel();
+    }
+}
+
+fn client_opts() -> LiveOptions {
+    LiveOptions {
+        ice_servers: vec![],
+        ice_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        include_loopback: true,
+        ..LiveOptions::default()
+    }
+}
+
+fn small_sim() -> LiveSimOptions {
+    LiveSimOptions {
+        width: 320,
+        height: 180,
+        fps: 10,
+        gop_secs: 1,
+        ..LiveSimOptions::default()
+    }
+}
+
+/// Reads frames until the call ends, with an overall bound.
+async fn until_end(call: &mut LiveCall, within: Duration) -> Result<Option<LiveFrame>, Error> {
+    tokio::time::timeout(within, async {
+        loop {
+            match call.next_frame().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the call did not end in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_and_audio_flow_then_explicit_close() {
+    let h = Harness::start(LiveSimOptions::default()).await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    assert!(!call.session_id().is_empty());
+    assert_eq!(call.audio_codec(), Some(AudioCodec::Opus));
+    assert_eq!(h.stat("live_sessions_active"), 1);
+
+    let (mut keyframes, mut audio, mut video) = (0, 0, 0);
+    let (mut last_v, mut last_a): (Option<u64>, Option<u64>) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while keyframes < 2 || audio < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "keyframes={keyframes} video={video} audio={audio}"
+        );
+        let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
+            .await
+            .expect("no frame within 5 s")
+            .unwrap()
+            .expect("call ended early");
+        match f.kind {
+            FrameKind::Video => {
+                video += 1;
+                assert!(last_v.is_none_or(|p| f.pts > p), "video PTS not increasing");
+                last_v = Some(f.pts);
+                let nals: Vec<&[u8]> = h264::annex_b_nals(&f.data).collect();
+                if video == 1 {
+                    assert!(f.keyframe, "first access unit must be a key frame");
+                }
+                if f.keyframe {
+                    keyframes += 1;
+                    let sps = nals
+                        .iter()
+                        .find(|n| h264::nal_unit_type(n) == 7)
+                        .expect("SPS before IDR");
+                    assert_eq!(h264::sps_resolution(sps), Some((1920, 1080)));
+                    assert!(
+                        nals.iter().any(|n| h264::nal_unit_type(n) == 8),
+                        "PPS before IDR"
+                    );
+                    assert!(nals.iter().any(|n| h264::nal_unit_type(n) == 5));
+                }
+            }
+            FrameKind::Audio => {
+                audio += 1;
+                assert!(last_a.is_none_or(|p| f.pts >= p), "audio PTS decreasing");
+                if let Some(p) = last_a {
+                    assert!(f.pts - p <= 48_000, "audio PTS jumped");
+                }
+                last_a = Some(f.pts);
+                assert!(!f.data.is_empty());
+            }
+        }
+    }
+    // 15 fps → consecutive video PTS 6000 apart on average.
+    assert!(video >= 16, "{video}");
+    call.close().await.unwrap();
+    assert!(call.is_ended());
+    assert!(matches!(call.next_frame().await, Ok(None) | Ok(Some(_))));
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
+    assert_eq!(h.stat("live_sessions_total"), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talkback_reaches_the_camera() {
+    let h = Harness::start(small_sim()).await;
+    let call = h.call(&client_opts()).await.unwrap();
+    let talk = call.talk_sender();
+    assert_eq!(talk.codec(), Some(AudioCodec::Opus));
+    let packets = crate::sim::live::encode_opus_sine(Duration::from_secs(1), 440).unwrap();
+    assert!(packets.len() >= 45);
+    let mut next = Instant::now();
+    for p in &packets {
+        talk.send_talk(p.clone(), Duration::from_millis(20))
+            .await
+            .unwrap();
+        next += Duration::from_millis(20);
+        tokio::time::sleep_until(next).await;
+    }
+    let key = CAMERA.to_string();
+    h.wait_for("talkback packets and energy", |s| {
+        let t = &s["talkback"][&key];
+        t["packets"].as_u64().unwrap_or(0) >= packets.len() as u64 * 9 / 10
+            && t["energy"].as_f64().unwrap_or(0.0) > 0.05
+    })
+    .await;
+    tracing::info!(stats = %h.sim.stats(), "talkback received");
+    drop(call); // dropping hangs up in the background
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_request_is_answered_promptly() {
+    let h = Harness::start(LiveSimOptions {
+        gop_secs: 4,
+        ..small_sim()
+    })
+    .await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    let mut seen_key = false;
+    let mut requested: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < deadline);
+        let f = call.next_frame().await.unwrap().unwrap();
+        if f.kind != FrameKind::Video {
+            continue;
+        }
+        match (f.keyframe, seen_key, requested) {
+            (true, false, _) => seen_key = true,
+            (false, true, None) => {
+                call.request_keyframe();
+                requested = Some(Instant::now());
+            }
+            (true, true, Some(t)) => {
+                // Without the PLI the next key frame would be ~4 s away.
+                assert!(
+                    t.elapsed() < Duration::from_millis(1500),
+                    "{:?}",
+                    t.elapsed()
+                );
+                break;
+            }
+            _ => {}
+        }
+    }
+    call.close().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cap_ends_the_call_normally() {
+    let h = Harness::start(LiveSimOptions {
+        session_cap: Duration::from_secs(2),
+        ..small_sim()
+    })
+    .await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    assert!(
+        until_end(&mut call, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let reason = call.close_reason().expect("Ring's reason");
+    assert_eq!(reason.code, close_code::NORMAL);
+    assert!(call.session_age() >= Duration::from_millis(1500));
+    h.wait_idle().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_signalling_ends_the_call_with_an_error() {
+    let h = Harness::start(small_sim()).await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), call.next_frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    h.sim.drop_signalling();
+    let e = until_end(&mut call, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.inner(),
+            ErrorInner::SignallingLost | ErrorInner::WebSocket(_)
+        ),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    h.wait_idle().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_keep_the_session_and_missing_pings_end_it() {
+    let h = Harness::start(LiveSimOptions {
+        ping_timeout: Duration::from_millis(1200),
+        ..small_sim()
+    })
+    .await;
+    // With pings every 300 ms the session outlives several ping timeouts.
+    let mut call = h
+        .call(&LiveOptions {
+            ping_interval: Duration::from_millis(300),
+            ..client_opts()
+        })
+        .await
+        .unwrap();
+    let until = Instant::now() + Duration::from_millis(3000);
+    while Instant::now() < until {
+        let f = tokio::time::timeout(Duration::from_secs(2), call.next_frame())
+            .await
+            .unwrap();
+        assert!(matches!(f, Ok(Some(_))), "call ended: {f:?}");
+    }
+    call.close().await.unwrap();
+
+    // Without pings Ring closes with code 6.
+    let mut call = h
+        .call(&LiveOptions {
+            ping_interval: Duration::from_secs(3600),
+            ..client_opts()
+        })
+        .await
+        .unwrap();
+    let e = until_end(&mut call, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.close_reason().map(|r| r.code),
+        Some(close_code::PING_TIMEOUT),
+        "{e}"
+    );
+    assert_eq!(
+        call.close_reason().map(|r| r.code),
+        Some(close_code::PING_TIMEOUT)
+    );
+    h.wait_idle().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_ticket_and_offline_camera_fail_to_connect() {
+    let h = Harness::start(small_sim()).await;
+    let opts = client_opts();
+    let cancel = CancellationToken::new();
+    let e = LiveCall::connect("bad-ticket", &h.url, CAMERA, &opts, &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.close_reason().map(|r| r.code),
+        Some(close_code::AUTH_FAILED),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+
+    let e = LiveCall::connect("ticket", &h.url, OFFLINE_CAMERA, &opts, &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.close_reason().map(|r| r.code),
+        Some(CLOSE_CAMERA_OFFLINE),
+        "{e}"
+    );
+    assert_eq!(h.stat("live_sessions_total"), 0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_hangs_up() {
+    let h = Harness::start(small_sim()).await;
+    let cancel = CancellationToken::new();
+    let mut call = LiveCall::connect("ticket", &h.url, CAMERA, &client_opts(), &cancel)
+        .await
+        .unwrap();
+    cancel.cancel();
+    assert!(
+        until_end(&mut call, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.wait_idle().await;
+    assert_eq!(h.sim.client_hangups(), 1, "no explicit close message");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn signalling_requires_user_agent_and_dialog_id() {
+    let h = Harness::start(small_sim()).await;
+    let url = crate::ring::live::signalling::socket_url(&h.url, "ticket");
+    // No User-Agent: refused before the upgrade.
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("expected HTTP 400, got {:?}", other.map(|_| ())),
+    }
+    // No dialog_id: the socket is closed.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("user-agent", "test".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let msg =
+        serde_json::json!({"method": "live_view", "body": {"doorbot_id": CAMERA, "sdp": "v=0"}});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        msg.to_string(),
+    ))
+    .await
+    .unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None
+                | Some(Err(_))
+                | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => return,
+                Some(Ok(m)) => assert!(!m.is_text(), "unexpected answer {m:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "socket not closed");
+    assert_eq!(h.stat("live_sessions_total"), 0);
+    h.stop().await;
+}

@@ -1,0 +1,214 @@
+//! The simulated camera's media: a short H.264 + Opus clip, encoded once per
+//! process with GStreamer and then looped by every session.
+//!
+//! Encoding 2 GOPs of 1080p at x264 `ultrafast` takes about a second; looping
+//! the cached access units costs next to nothing, which keeps the simulator's
+//! CPU low with many cameras. The clip is keyed by (size, fps, GOP) so
+//! simulators with different options can share one process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+/// One encoded video frame (an H.264 access unit in Annex-B form).
+#[derive(Debug)]
+pub(crate) struct ClipFrame {
+    pub data: Bytes,
+    pub keyframe: bool,
+}
+
+/// The looped clip.
+#[derive(Debug)]
+pub(crate) struct Clip {
+    /// Video access units, starting with a key frame.
+    pub video: Vec<ClipFrame>,
+    /// Duration of one video frame (rounded up to whole nanoseconds so that
+    /// webrtc-rs's float → tick conversion never truncates a tick).
+    pub frame_duration: Duration,
+    /// Opus packets of 20 ms each.
+    pub audio: Vec<Bytes>,
+}
+
+/// Duration of one Opus packet of the clip.
+pub(crate) const AUDIO_FRAME: Duration = Duration::from_millis(20);
+
+impl Clip {
+    /// Index of the first key frame after `idx` (wrapping), for answering PLI.
+    pub fn next_keyframe(&self, idx: usize) -> usize {
+        let n = self.video.len();
+        (1..=n)
+            .map(|i| (idx + i) % n)
+            .find(|&i| self.video[i].keyframe)
+            .unwrap_or(0)
+    }
+}
+
+/// What the clip is encoded for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClipKey {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub gop_secs: u32,
+}
+
+type Cell = Arc<tokio::sync::OnceCell<Arc<Clip>>>;
+static CACHE: LazyLock<Mutex<HashMap<ClipKey, Cell>>> = LazyLock::new(Default::default);
+
+/// The clip for `key`, encoding it on first use (on a blocking thread).
+pub(crate) async fn get(key: ClipKey) -> anyhow::Result<Arc<Clip>> {
+    let cell: Cell = {
+        let mut cache = CACHE
+            .lock()
+            .map_err(|_| anyhow::anyhow!("clip cache poisoned"))?;
+        Arc::clone(cache.entry(key).or_default())
+    };
+    let clip = cell
+        .get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || encode(key))
+                .await
+                .context("clip encoder thread")?
+                .map(Arc::new)
+        })
+        .await?;
+    Ok(Arc::clone(clip))
+}
+
+fn encode(key: ClipKey) -> anyhow::Result<Clip> {
+    let started = std::time::Instant::now();
+    let fps = key.fps.clamp(1, 60);
+    let gop = fps * key.gop_secs.max(1);
+    let frames = 2 * gop;
+    let launch = format!(
+        "videotestsrc pattern=ball num-buffers={frames} \
+         ! video/x-raw,width={w},height={h},framerate={fps}/1 \
+         ! timeoverlay font-desc=\"Sans 48\" halignment=right valignment=bottom text=\"ring-bridge sim\" \
+         ! videoconvert \
+         ! x264enc key-int-max={gop} bframes=0 tune=zerolatency speed-preset=ultrafast bitrate=2000 \
+           aud=false option-string=scenecut=0 \
+         ! video/x-h264,profile=high,stream-format=byte-stream,alignment=au \
+         ! appsink name=sink sync=false",
+        w = key.width,
+        h = key.height,
+    );
+    let video: Vec<ClipFrame> = pull_all(&launch)?
+        .into_iter()
+        .map(|(data, keyframe)| ClipFrame { data, keyframe })
+        .collect();
+    if !video.first().is_some_and(|f| f.keyframe) {
+        bail!("encoded clip does not start with a key frame");
+    }
+    let audio = encode_opus_sine(Duration::from_secs(u64::from(2 * key.gop_secs.max(1))), 440)?;
+    tracing::debug!(?key, video = video.len(), audio = audio.len(), took = ?started.elapsed(), "encoded the simulator clip");
+    Ok(Clip {
+        video,
+        frame_duration: Duration::from_nanos(1_000_000_000u64.div_ceil(u64::from(fps))),
+        audio,
+    })
+}
+
+/// Encodes `len` of a sine at `freq` Hz as 20 ms Opus packets (48 kHz stereo).
+/// Also used by tests as talkback input.
+pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<Bytes>> {
+    let buffers = (len.as_millis() / 20).max(1);
+    let launch = format!(
+        "audiotestsrc wave=sine freq={freq} volume=0.5 num-buffers={buffers} samplesperbuffer=960 \
+         ! audio/x-raw,rate=48000,channels=2 \
+         ! opusenc frame-size=20 bitrate=64000 \
+         ! appsink name=sink sync=false"
+    );
+    Ok(pull_all(&launch)?.into_iter().map(|(b, _)| b).collect())
+}
+
+/// Runs a finite pipeline ending in `appsink name=sink` to EOS and returns its
+/// buffers with their key-frame flag (header buffers are skipped).
+fn pull_all(launch: &str) -> anyhow::Result<Vec<(Bytes, bool)>> {
+    gst::init().context("initialising GStreamer")?;
+    let pipeline = gst::parse::launch(launch)
+        .with_context(|| format!("building pipeline {launch}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .context("no appsink")?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("starting the encoder")?;
+    let mut out = Vec::new();
+    let result = loop {
+        match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+            Some(sample) => {
+                let Some(buf) = sample.buffer() else { continue };
+                if buf.flags().contains(gst::BufferFlags::HEADER) {
+                    continue;
+                }
+                let map = buf.map_readable().context("mapping a buffer")?;
+                out.push((
+                    Bytes::copy_from_slice(map.as_slice()),
+                    !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                ));
+            }
+            None if sink.is_eos() => break Ok(()),
+            None => {
+                let msg = pipeline
+                    .bus()
+                    .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                    .map(|m| format!("{m:?}"))
+                    .unwrap_or_else(|| "timed out".into());
+                break Err(anyhow::anyhow!("encoder failed: {msg}"));
+            }
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    if out.is_empty() {
+        bail!("encoder produced nothing");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::live::h264;
+
+    #[tokio::test]
+    async fn clip_is_cached_and_has_a_gop_structure() {
+        let key = ClipKey {
+            width: 320,
+            height: 240,
+            fps: 10,
+            gop_secs: 1,
+        };
+        let a = get(key).await.unwrap();
+        let b = get(key).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.video.len(), 20);
+        let keys: Vec<usize> = (0..a.video.len())
+            .filter(|&i| a.video[i].keyframe)
+            .collect();
+        assert_eq!(keys, vec![0, 10]);
+        assert_eq!(a.next_keyframe(3), 10);
+        assert_eq!(a.next_keyframe(12), 0);
+        let types: Vec<u8> = h264::annex_b_nals(&a.video[0].data)
+            .map(h264::nal_unit_type)
+            .collect();
+        assert!(
+            types.contains(&7) && types.contains(&8) && types.contains(&5),
+            "{types:?}"
+        );
+        let sps = h264::annex_b_nals(&a.video[10].data)
+            .find(|n| h264::nal_unit_type(n) == 7)
+            .unwrap();
+        assert_eq!(h264::sps_resolution(sps), Some((320, 240)));
+        assert!(a.audio.len() >= 99, "{}", a.audio.len());
+        assert_eq!(a.frame_duration, Duration::from_millis(100));
+    }
+}
