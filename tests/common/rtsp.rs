@@ -22,6 +22,8 @@ pub struct Seen {
     pub video: bool,
     pub keyframe: bool,
     pub ts: i64,
+    /// When the client got it.
+    pub at: std::time::Instant,
 }
 
 pub async fn play(
@@ -55,7 +57,7 @@ pub async fn play(
 /// Plays `url` in a task, forwarding every frame; the task ends when the receiver is
 /// dropped (closing the connection).
 pub async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
-    let (described, mut demuxed) = tokio::time::timeout(Duration::from_secs(15), play(url, None))
+    let (described, mut demuxed) = tokio::time::timeout(Duration::from_secs(40), play(url, None))
         .await
         .expect("described in time")
         .expect("plays");
@@ -67,11 +69,13 @@ pub async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
                     video: true,
                     keyframe: f.is_random_access_point(),
                     ts: f.timestamp().elapsed(),
+                    at: std::time::Instant::now(),
                 },
                 Ok(CodecItem::AudioFrame(f)) => Seen {
                     video: false,
                     keyframe: false,
                     ts: f.timestamp().elapsed(),
+                    at: std::time::Instant::now(),
                 },
                 Ok(_) => continue,
                 Err(_) => break,

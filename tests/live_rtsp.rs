@@ -1,0 +1,204 @@
+//! Live view end to end: the real daemon binary calls the simulated Ring camera
+//! over WebRTC and serves it over RTSP to Retina and ffprobe.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::rtsp::{next_video, spawn_client};
+use common::{Daemon, Sim, base_env, get_json};
+
+/// The daemon against `sim`, with a config file for stream timing.
+fn daemon(sim: &Sim, state: &std::path::Path, stream_toml: &str) -> Daemon {
+    let cfg = state.join("ring-bridge.toml");
+    std::fs::write(&cfg, format!("[stream]\n{stream_toml}\n")).unwrap();
+    let mut env = base_env(state);
+    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
+    env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
+    let d = Daemon::spawn(&env);
+    assert!(
+        d.wait_log("RTSP server listening", Duration::from_secs(40)),
+        "{}",
+        d.log_text()
+    );
+    d
+}
+
+fn rtsp_url(d: &Daemon, path: &str) -> url::Url {
+    let log = d.log_text();
+    let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
+    let addr: String = log[i..].chars().take_while(|c| !c.is_whitespace()).collect();
+    url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
+}
+
+async fn live_sessions(sim: &Sim) -> (u64, u64) {
+    let s = sim.state().await;
+    (
+        s["live_sessions_active"].as_u64().unwrap(),
+        s["live_sessions_total"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| daemon(&sim, state.path(), "linger = \"2s\""));
+    let url = rtsp_url(&d, "front-door");
+
+    // First client: SDP with H.264 1920x1080 and Opus; >= 2 GOPs in order.
+    let (described, mut a) = spawn_client(url.clone()).await;
+    assert_eq!(
+        described.media,
+        vec![("video".into(), "h264".into()), ("audio".into(), "opus".into())]
+    );
+    assert_eq!(described.video_size, Some((1920, 1080)));
+    let first = next_video(&mut a).await;
+    assert!(first.keyframe, "first frame is a key frame");
+    let (mut keyframes, mut last) = (1, first.ts);
+    while keyframes < 3 {
+        let f = next_video(&mut a).await;
+        assert!(f.ts > last, "timestamps increase: {last} then {}", f.ts);
+        last = f.ts;
+        keyframes += usize::from(f.keyframe);
+    }
+
+    // A second client and a late joiner: still one Ring session.
+    let (_, mut b) = spawn_client(url.clone()).await;
+    next_video(&mut b).await;
+    let (_, mut late) = spawn_client(url.clone()).await;
+    let f = next_video(&mut late).await;
+    assert!(f.keyframe, "late joiner starts on a key frame");
+    assert_eq!(live_sessions(&sim).await, (1, 1), "exactly one live session");
+    let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
+    assert_eq!(live["status"], "active", "{live}");
+    assert!(live["viewers"].as_u64().unwrap() >= 3, "{live}");
+
+    // ffprobe (a second RTSP implementation) sees the same stream.
+    let probe = tokio::task::block_in_place(|| {
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-rtsp_transport", "tcp", "-show_entries"])
+            .args(["stream=codec_name,width,height", "-of", "compact"])
+            .arg(url.as_str())
+            .output()
+            .expect("ffprobe runs")
+    });
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(text.contains("codec_name=h264|width=1920|height=1080"), "{text}");
+    assert!(text.contains("codec_name=opus"), "{text}");
+
+    // Everyone leaves: the Ring session ends within linger + 2 s.
+    drop((a, b, late));
+    let left = Instant::now();
+    let ended = common::wait_for(Duration::from_secs(15), || async {
+        (live_sessions(&sim).await.0 == 0).then_some(())
+    })
+    .await;
+    assert!(ended.is_some(), "session never ended:\n{}", d.log_text());
+    assert!(left.elapsed() < Duration::from_secs(2 + 2 + 2), "took {:?}", left.elapsed());
+    assert_eq!(live_sessions(&sim).await.1, 1, "no extra sessions were opened");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_start_endpoint_and_unknown_camera() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| daemon(&sim, state.path(), "linger = \"1s\""));
+    let client = reqwest::Client::new();
+    let r = client
+        .post(d.url("/api/ring/cameras/10004/live/start"))
+        .json(&serde_json::json!({"duration_s": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["rtsp_url"].as_str().unwrap().ends_with("/living-room"), "{body}");
+    let active = common::wait_for(Duration::from_secs(30), || async {
+        let (_, b) = get_json(&d.url("/api/ring/cameras/10004/live")).await;
+        (b["status"] == "active").then_some(())
+    })
+    .await;
+    assert!(active.is_some(), "{}", d.log_text());
+    assert_eq!(live_sessions(&sim).await.0, 1);
+
+    // Offline camera: clear 409; bad duration: 400; unknown: 404.
+    let r = client.post(d.url("/api/ring/cameras/10005/live/start")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let r = client
+        .post(d.url("/api/ring/cameras/10004/live/start"))
+        .body("{\"duration_s\": 0}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = client.post(d.url("/api/ring/cameras/4242/live/start")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // Stop all: the session ends after the linger.
+    let r = client.post(d.url("/api/ingest/stop")).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["stopped"], serde_json::json!(["10004"]));
+    let ended = common::wait_for(Duration::from_secs(10), || async {
+        (live_sessions(&sim).await.0 == 0).then_some(())
+    })
+    .await;
+    assert!(ended.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seamless_renewal_and_signalling_drop_recovery() {
+    let sim = Sim::start_with(ring_bridge::sim::SimOptions {
+        session_cap: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| {
+        daemon(
+            &sim,
+            state.path(),
+            "linger = \"2s\"\nsession_cap = \"20s\"\nrenew_before = \"8s\"",
+        )
+    });
+    let (_, mut rx) = spawn_client(rtsp_url(&d, "driveway")).await;
+    let first = next_video(&mut rx).await;
+    assert!(first.keyframe);
+
+    // Read for 60 s across at least two Ring session caps.
+    let frame_interval = Duration::from_millis(1000 / 15);
+    let (mut last_ts, mut last_at) = (first.ts, first.at);
+    let (mut max_gap, mut frames) = (Duration::ZERO, 1u32);
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end {
+        let f = next_video(&mut rx).await;
+        assert!(f.ts > last_ts, "frames never go backwards: {last_ts} then {}", f.ts);
+        max_gap = max_gap.max(f.at - last_at);
+        (last_ts, last_at) = (f.ts, f.at);
+        frames += 1;
+    }
+    let (_, total) = live_sessions(&sim).await;
+    assert!(total >= 3, "sessions were renewed: {total}");
+    assert!(
+        max_gap <= frame_interval * 3,
+        "largest gap {max_gap:?} over {frames} frames ({total} sessions)"
+    );
+    assert!(frames >= 15 * 55, "about 15 fps: {frames}");
+
+    // A dropped signalling connection recovers by itself.
+    sim.post("live/drop_signalling", serde_json::json!({})).await;
+    let t0 = Instant::now();
+    let mut after = 0;
+    while after < 30 {
+        let f = tokio::time::timeout(Duration::from_secs(30), next_video(&mut rx))
+            .await
+            .expect("frames resume after a signalling drop");
+        assert!(f.ts > last_ts, "frames never go backwards after recovery");
+        last_ts = f.ts;
+        if t0.elapsed() > Duration::from_secs(1) {
+            after += 1;
+        }
+    }
+    let (active, _) = live_sessions(&sim).await;
+    assert_eq!(active, 1, "{}", d.log_text());
+}
