@@ -8,6 +8,17 @@
 //! offline cameras, and dropped sockets ([`LiveSim::drop_signalling`]).
 //! It owns no REST: tickets and camera state come in as closures from the rest
 //! of the simulator.
+//!
+//! ```ignore
+//! let live = LiveSim::new(
+//!     LiveSimOptions::default(),
+//!     Box::new(move |ticket| state.take_ticket(ticket)),
+//!     Box::new(move |camera| state.camera_online(camera)),
+//! );
+//! let app = rest_router.merge(live.router()); // GET /ws
+//! // ... on shutdown:
+//! live.shutdown().await;
+//! ```
 
 mod clip;
 mod peer;
