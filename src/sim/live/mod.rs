@@ -161,8 +161,10 @@ impl LiveSim {
     }
 
     /// Counters: `{"live_sessions_active":N,"live_sessions_total":N,
-    /// "talkback":{"<camera id>":{"packets":N,"energy":X}}}`. `energy` is the
-    /// RMS (0..=1) of all talkback audio decoded for that camera.
+    /// "talkback":{"<camera id>":{"packets":N,"energy":X}}}`. `packets` counts
+    /// every talkback RTP packet; `energy` is the RMS (0..=1) of the talkback
+    /// audio played while the camera speaker was on (`camera_options
+    /// {stealth_mode:false}`, as Ring's clients send), over all sessions.
     pub fn stats(&self) -> serde_json::Value {
         let talk: serde_json::Map<String, serde_json::Value> = self
             .talk
