@@ -24,6 +24,7 @@
 //! ```
 
 mod call;
+mod driver;
 mod error;
 pub mod h264;
 mod media;
