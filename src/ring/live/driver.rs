@@ -35,6 +35,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// normally (code 0), `Err` anything else.
 pub(super) type End = Result<Option<CloseReason>, Error>;
 
+/// The call's life, published by the driver through a `watch` channel.
 #[derive(Clone, Debug)]
 pub(super) enum State {
     Connecting,
@@ -55,6 +56,7 @@ enum Wake {
     Ping,
 }
 
+/// Everything the driver task owns; built by `LiveCall::connect`.
 pub(super) struct Driver {
     pub(super) camera: u64,
     pub(super) dialog_id: String,
