@@ -1,6 +1,6 @@
 //! H.264 over RTP (RFC 6184) → access units, plus small Annex-B helpers.
 //!
-//! [`Depacketizer`] accepts packetization-mode 1 payloads (single NAL unit,
+//! `Depacketizer` accepts packetization-mode 1 payloads (single NAL unit,
 //! STAP-A, FU-A), assembles access units on the marker bit or a timestamp
 //! change, and emits Annex-B access units with SPS/PPS in front of every IDR.
 //! After packet loss it drops everything up to the next IDR and asks for a PLI.

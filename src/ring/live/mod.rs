@@ -10,8 +10,21 @@
 //!
 //! Output: H.264 access units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS)
 //! and Opus packets (48 kHz PTS) as [`LiveFrame`]s from [`LiveCall::next_frame`].
+//!
+//! ```ignore
+//! let ticket = ring.live_ticket().await?;
+//! let url = Url::parse(RING_SIGNALLING_URL)?;
+//! let mut call = LiveCall::connect(&ticket, &url, camera.id, &LiveOptions::default(), &cancel).await?;
+//! let talk = call.talk_sender(); // talk.send_talk(opus_packet, Duration::from_millis(20))
+//! while let Some(frame) = call.next_frame().await? {
+//!     // hand the frame to the hub; call.request_keyframe() on demand
+//! }
+//! // Ok(None): ended normally (see call.close_reason()); Err: abnormal end.
+//! call.close().await?;
+//! ```
 
 mod call;
+mod driver;
 mod error;
 pub mod h264;
 mod media;

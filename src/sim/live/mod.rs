@@ -8,6 +8,17 @@
 //! offline cameras, and dropped sockets ([`LiveSim::drop_signalling`]).
 //! It owns no REST: tickets and camera state come in as closures from the rest
 //! of the simulator.
+//!
+//! ```ignore
+//! let live = LiveSim::new(
+//!     LiveSimOptions::default(),
+//!     Box::new(move |ticket| state.take_ticket(ticket)),
+//!     Box::new(move |camera| state.camera_online(camera)),
+//! );
+//! let app = rest_router.merge(live.router()); // GET /ws
+//! // ... on shutdown:
+//! live.shutdown().await;
+//! ```
 
 mod clip;
 mod peer;
@@ -150,8 +161,10 @@ impl LiveSim {
     }
 
     /// Counters: `{"live_sessions_active":N,"live_sessions_total":N,
-    /// "talkback":{"<camera id>":{"packets":N,"energy":X}}}`. `energy` is the
-    /// RMS (0..=1) of all talkback audio decoded for that camera.
+    /// "talkback":{"<camera id>":{"packets":N,"energy":X}}}`. `packets` counts
+    /// every talkback RTP packet; `energy` is the RMS (0..=1) of the talkback
+    /// audio played while the camera speaker was on (`camera_options
+    /// {stealth_mode:false}`, as Ring's clients send), over all sessions.
     pub fn stats(&self) -> serde_json::Value {
         let talk: serde_json::Map<String, serde_json::Value> = self
             .talk

@@ -59,6 +59,8 @@ pub(crate) struct SimPeer {
     audio: Arc<TrackLocalStaticSample>,
     clip: Arc<Clip>,
     pli: Arc<AtomicBool>,
+    /// The camera speaker: on after `camera_options {stealth_mode:false}`.
+    speaker: Arc<AtomicBool>,
     cancel: CancellationToken,
     tasks: TaskTracker,
     started: AtomicBool,
@@ -135,6 +137,7 @@ impl SimPeer {
             audio: Arc::clone(&audio),
             clip,
             pli: Arc::new(AtomicBool::new(false)),
+            speaker: Arc::new(AtomicBool::new(false)),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: AtomicBool::new(false),
@@ -149,16 +152,20 @@ impl SimPeer {
         peer.drain_rtcp(video_sender, Some(Arc::clone(&peer.pli)));
 
         let (tasks, cancel) = (peer.tasks.clone(), peer.cancel.clone());
+        let speaker = Arc::clone(&peer.speaker);
         pc.on_track(Box::new(move |track, _receiver, _transceiver| {
             if track.kind() == RTPCodecType::Audio {
                 let (talk, cancel) = (Arc::clone(&talk), cancel.clone());
+                let speaker = Arc::clone(&speaker);
                 tasks.spawn(async move {
                     let mut meter = TalkMeter::new(camera, talk);
                     loop {
                         tokio::select! {
                             _ = cancel.cancelled() => break,
                             r = track.read_rtp() => match r {
-                                Ok((pkt, _)) => meter.packet(&pkt.payload),
+                                Ok((pkt, _)) => {
+                                    meter.packet(&pkt.payload, speaker.load(Ordering::Relaxed));
+                                }
                                 Err(_) => break,
                             },
                         }
@@ -193,6 +200,11 @@ impl SimPeer {
             .context("no local description")?
             .sdp;
         Ok((peer, sdp))
+    }
+
+    /// Turns the camera speaker on or off (`camera_options.stealth_mode`).
+    pub fn set_speaker(&self, on: bool) {
+        self.speaker.store(on, Ordering::Relaxed);
     }
 
     /// Adds a trickled client candidate.

@@ -248,6 +248,15 @@ impl Conn {
                         .await;
                 }
             }
+            "camera_options" => {
+                if let (Some(s), Some(stealth)) = (
+                    &self.session,
+                    body.get("stealth_mode").and_then(Value::as_bool),
+                ) {
+                    debug!(stealth, "camera options");
+                    s.peer.set_speaker(!stealth);
+                }
+            }
             "activate_session" => {
                 if let Some(s) = self.session.as_mut() {
                     s.activated = true;

@@ -67,10 +67,12 @@ impl TalkMeter {
         }
     }
 
-    /// Accounts one received RTP payload (an Opus packet).
-    pub fn packet(&mut self, payload: &[u8]) {
+    /// Accounts one received RTP payload (an Opus packet). Only audio that
+    /// reaches a speaker that is on is decoded and measured, like a real camera
+    /// plays talkback only after `camera_options {stealth_mode:false}`.
+    pub fn packet(&mut self, payload: &[u8], speaker_on: bool) {
         with_stats(&self.map, self.camera, |s| s.packets += 1);
-        if payload.is_empty() || self.decoder_failed {
+        if !speaker_on || payload.is_empty() || self.decoder_failed {
             return;
         }
         if self.decoder.is_none() {
@@ -160,8 +162,9 @@ mod tests {
                 .unwrap();
         let map: TalkMap = Default::default();
         let mut meter = TalkMeter::new(9, Arc::clone(&map));
-        for p in &packets {
-            meter.packet(p);
+        meter.packet(&packets[0], false); // speaker off: counted, not measured
+        for p in &packets[1..] {
+            meter.packet(p, true);
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
