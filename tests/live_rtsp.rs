@@ -27,7 +27,10 @@ fn daemon(sim: &Sim, state: &std::path::Path, stream_toml: &str) -> Daemon {
 fn rtsp_url(d: &Daemon, path: &str) -> url::Url {
     let log = d.log_text();
     let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
-    let addr: String = log[i..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let addr: String = log[i..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
     url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
 }
 
@@ -50,7 +53,10 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
     let (described, mut a) = spawn_client(url.clone()).await;
     assert_eq!(
         described.media,
-        vec![("video".into(), "h264".into()), ("audio".into(), "opus".into())]
+        vec![
+            ("video".into(), "h264".into()),
+            ("audio".into(), "opus".into())
+        ]
     );
     assert_eq!(described.video_size, Some((1920, 1080)));
     let first = next_video(&mut a).await;
@@ -69,7 +75,11 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
     let (_, mut late) = spawn_client(url.clone()).await;
     let f = next_video(&mut late).await;
     assert!(f.keyframe, "late joiner starts on a key frame");
-    assert_eq!(live_sessions(&sim).await, (1, 1), "exactly one live session");
+    assert_eq!(
+        live_sessions(&sim).await,
+        (1, 1),
+        "exactly one live session"
+    );
     let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
     assert_eq!(live["status"], "active", "{live}");
     assert!(live["viewers"].as_u64().unwrap() >= 3, "{live}");
@@ -84,7 +94,10 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
             .expect("ffprobe runs")
     });
     let text = String::from_utf8_lossy(&probe.stdout);
-    assert!(text.contains("codec_name=h264|width=1920|height=1080"), "{text}");
+    assert!(
+        text.contains("codec_name=h264|width=1920|height=1080"),
+        "{text}"
+    );
     assert!(text.contains("codec_name=opus"), "{text}");
 
     // Everyone leaves: the Ring session ends within linger + 2 s.
@@ -95,8 +108,16 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
     })
     .await;
     assert!(ended.is_some(), "session never ended:\n{}", d.log_text());
-    assert!(left.elapsed() < Duration::from_secs(2 + 2 + 2), "took {:?}", left.elapsed());
-    assert_eq!(live_sessions(&sim).await.1, 1, "no extra sessions were opened");
+    assert!(
+        left.elapsed() < Duration::from_secs(2 + 2 + 2),
+        "took {:?}",
+        left.elapsed()
+    );
+    assert_eq!(
+        live_sessions(&sim).await.1,
+        1,
+        "no extra sessions were opened"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +134,10 @@ async fn live_start_endpoint_and_unknown_camera() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["rtsp_url"].as_str().unwrap().ends_with("/living-room"), "{body}");
+    assert!(
+        body["rtsp_url"].as_str().unwrap().ends_with("/living-room"),
+        "{body}"
+    );
     let active = common::wait_for(Duration::from_secs(30), || async {
         let (_, b) = get_json(&d.url("/api/ring/cameras/10004/live")).await;
         (b["status"] == "active").then_some(())
@@ -123,7 +147,11 @@ async fn live_start_endpoint_and_unknown_camera() {
     assert_eq!(live_sessions(&sim).await.0, 1);
 
     // Offline camera: clear 409; bad duration: 400; unknown: 404.
-    let r = client.post(d.url("/api/ring/cameras/10005/live/start")).send().await.unwrap();
+    let r = client
+        .post(d.url("/api/ring/cameras/10005/live/start"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 409);
     let r = client
         .post(d.url("/api/ring/cameras/10004/live/start"))
@@ -132,7 +160,11 @@ async fn live_start_endpoint_and_unknown_camera() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let r = client.post(d.url("/api/ring/cameras/4242/live/start")).send().await.unwrap();
+    let r = client
+        .post(d.url("/api/ring/cameras/4242/live/start"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
     // Stop all: the session ends after the linger.
@@ -172,7 +204,11 @@ async fn seamless_renewal_and_signalling_drop_recovery() {
     let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
         let f = next_video(&mut rx).await;
-        assert!(f.ts > last_ts, "frames never go backwards: {last_ts} then {}", f.ts);
+        assert!(
+            f.ts > last_ts,
+            "frames never go backwards: {last_ts} then {}",
+            f.ts
+        );
         max_gap = max_gap.max(f.at - last_at);
         (last_ts, last_at) = (f.ts, f.at);
         frames += 1;
@@ -186,7 +222,8 @@ async fn seamless_renewal_and_signalling_drop_recovery() {
     assert!(frames >= 15 * 55, "about 15 fps: {frames}");
 
     // A dropped signalling connection recovers by itself.
-    sim.post("live/drop_signalling", serde_json::json!({})).await;
+    sim.post("live/drop_signalling", serde_json::json!({}))
+        .await;
     let t0 = Instant::now();
     let mut after = 0;
     while after < 30 {
