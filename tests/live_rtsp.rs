@@ -100,6 +100,27 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
     );
     assert!(text.contains("codec_name=opus"), "{text}");
 
+    // A real decoder decodes 4 s of it without a single error.
+    let decode = tokio::task::block_in_place(|| {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "warning",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                url.as_str(),
+            ])
+            .args(["-t", "4", "-f", "null", "-"])
+            .output()
+            .expect("ffmpeg runs")
+    });
+    let warnings = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && warnings.trim().is_empty(),
+        "{warnings}"
+    );
+
     // Everyone leaves: the Ring session ends within linger + 2 s.
     drop((a, b, late));
     let left = Instant::now();

@@ -61,7 +61,7 @@ fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
     Ok(tee)
 }
 
-/// Builds `appsrc ! tee ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1`
+/// Builds `appsrc ! tee ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0`
 /// and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
 pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolError> {
     let bin = gst::Bin::new();
@@ -74,7 +74,10 @@ pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolErr
     let parse = make("h264parse", None)?;
     let pay0 = make("rtph264pay", Some("pay0"))?;
     pay0.set_property("pt", 96u32);
-    pay0.set_property("config-interval", -1i32);
+    // The hub puts SPS/PPS in front of every key frame already. With -1,
+    // rtph264pay 1.22 would insert them again before *each IDR slice*, which
+    // splits multi-slice pictures in two for decoders.
+    pay0.set_property("config-interval", 0i32);
     bin.add_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
     gst::Element::link_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
 

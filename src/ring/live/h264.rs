@@ -166,15 +166,19 @@ impl Depacketizer {
             return;
         }
         let mut out = BytesMut::with_capacity(nals.iter().map(|n| n.len() + 4).sum::<usize>() + 64);
-        if keyframe {
-            for (have, ps) in [(has_sps, &self.sps), (has_pps, &self.pps)] {
-                if let (false, Some(ps)) = (have, ps) {
-                    out.extend_from_slice(&START_CODE);
-                    out.extend_from_slice(ps);
-                }
+        // Parameter sets go once, in front. Some senders repeat them before every
+        // IDR slice; left between the slices of one picture they make decoders
+        // split the access unit in two.
+        if keyframe || has_sps || has_pps {
+            for ps in [&self.sps, &self.pps].into_iter().flatten() {
+                out.extend_from_slice(&START_CODE);
+                out.extend_from_slice(ps);
             }
         }
-        for n in nals.iter().filter(|n| nal_type(n) != NAL_AUD) {
+        for n in nals
+            .iter()
+            .filter(|n| !matches!(nal_type(n), NAL_AUD | NAL_SPS | NAL_PPS))
+        {
             out.extend_from_slice(&START_CODE);
             out.extend_from_slice(n);
         }
@@ -399,6 +403,26 @@ mod tests {
         let au = d.pull().unwrap();
         assert!(au.keyframe);
         assert_eq!(annex_b_nals(&au.data).count(), 3);
+    }
+
+    #[test]
+    fn parameter_sets_repeated_between_idr_slices_are_moved_to_the_front() {
+        let mut d = Depacketizer::default();
+        d.push(
+            1,
+            10,
+            false,
+            &stap(&[SPS, PPS, &[0x06, 9], &[0x65, 0x80, 1]]),
+        );
+        d.push(2, 10, true, &stap(&[SPS, PPS, &[0x65, 0x40, 2]]));
+        let au = d.pull().unwrap();
+        assert!(au.keyframe);
+        let types: Vec<u8> = annex_b_nals(&au.data).map(nal_unit_type).collect();
+        assert_eq!(
+            types,
+            vec![7, 8, 6, 5, 5],
+            "one SPS/PPS pair, then SEI and both slices"
+        );
     }
 
     #[test]
