@@ -1,8 +1,8 @@
 //! Daemon wiring: builds the components from the configuration and runs them
 //! until shutdown.
 
-pub mod directory;
 pub mod auth;
+pub mod directory;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,780 @@
+//! The bridge task: owns all MQTT-side state, publishes through the
+//! `AsyncClient` (never awaiting the network) and handles HA commands.
+//!
+//! Inputs: connection events from `conn`, camera events from the
+//! [`EventHub`](crate::events::EventHub), directory changes, stream status
+//! changes, [`MqttHandle`](super::MqttHandle) commands, finished background
+//! calls (snapshots, Ring commands) and its own timers (motion/ding off,
+//! interval snapshots). Slow calls (Ring, stream control) run in a `JoinSet`
+//! so the loop never blocks on them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::conn::{self, BrokerTarget, NetEvent};
+use super::entities::{camera_entities, keys};
+use super::state::{CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event};
+use super::stream::{StreamState, StreamStatus};
+use super::topics::{Leaf, Topics};
+use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
+use crate::app::directory::{Entry, Snapshot as DirSnapshot};
+use crate::base::error::chain;
+use crate::events::{CameraEvent, EventKind};
+
+/// Timeout of one Ring call made on behalf of MQTT.
+const RING_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a clean shutdown waits for `offline` + DISCONNECT to go out.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
+
+/// A finished background call.
+enum Done {
+    Snapshot {
+        camera_id: u64,
+        trigger: Trigger,
+        result: Result<Bytes, String>,
+    },
+    Switch {
+        camera_id: u64,
+        key: &'static str,
+        on: bool,
+        result: Result<(), String>,
+    },
+    Stream {
+        camera_id: u64,
+        result: Result<(), String>,
+    },
+}
+
+/// Runs the bridge until `cancel`, then shuts down cleanly.
+pub(crate) async fn run(
+    opts: MqttOptions,
+    deps: MqttDeps,
+    cmd_rx: mpsc::Receiver<Command>,
+    status_tx: watch::Sender<MqttStatus>,
+    cancel: CancellationToken,
+) -> Result<(), Error> {
+    opts.validate()?;
+    let target = BrokerTarget::parse(&opts.url)?;
+    let topics = Topics::new(&opts);
+    let (client, eventloop) = conn::client(&opts, &target, &topics.bridge_status())?;
+    let broker = target.display();
+    status_tx.send_modify(|s| s.broker = broker.clone());
+    let span = info_span!("mqtt", broker = %broker);
+    async move {
+        let (net_tx, mut net_rx) = mpsc::channel(256);
+        let conn_stop = CancellationToken::new();
+        let mut conn_task = JoinSet::new();
+        conn_task.spawn(
+            conn::run(
+                eventloop,
+                net_tx,
+                broker,
+                (opts.reconnect_min, opts.reconnect_max),
+                conn_stop.clone(),
+            )
+            .in_current_span(),
+        );
+        let (stream_tx, stream_rx) = mpsc::channel(64);
+        let mut bridge = Bridge {
+            topics,
+            deps,
+            client,
+            status_tx,
+            connected: false,
+            published: HashMap::new(),
+            discovery: HashMap::new(),
+            cameras: Vec::new(),
+            cams: HashMap::new(),
+            tasks: JoinSet::new(),
+            forwarders: JoinSet::new(),
+            stream_tx,
+            opts,
+        };
+        bridge.run(&mut net_rx, cmd_rx, stream_rx, cancel).await;
+        if bridge.shutdown() {
+            // Keep the connection task polling until DISCONNECT went out.
+            let flush = async {
+                loop {
+                    tokio::select! {
+                        _ = conn_task.join_next() => break,
+                        _ = net_rx.recv() => {}
+                    }
+                }
+            };
+            if tokio::time::timeout(SHUTDOWN_FLUSH, flush).await.is_err() {
+                warn!("MQTT disconnect did not complete in time");
+            }
+        }
+        conn_stop.cancel();
+        conn_task.shutdown().await;
+        bridge.forwarders.shutdown().await;
+        bridge.tasks.shutdown().await;
+        info!("MQTT bridge stopped");
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+struct Bridge {
+    opts: MqttOptions,
+    topics: Topics,
+    deps: MqttDeps,
+    client: AsyncClient,
+    status_tx: watch::Sender<MqttStatus>,
+    connected: bool,
+    /// Retained payloads sent in this connection, to skip unchanged ones.
+    published: HashMap<String, Bytes>,
+    /// Discovery topics published per device id.
+    discovery: HashMap<String, Vec<String>>,
+    cameras: Vec<Entry>,
+    cams: HashMap<u64, CamState>,
+    tasks: JoinSet<Done>,
+    forwarders: JoinSet<()>,
+    stream_tx: mpsc::Sender<(u64, StreamStatus)>,
+}
+
+impl Bridge {
+    async fn run(
+        &mut self,
+        net_rx: &mut mpsc::Receiver<NetEvent>,
+        mut cmd_rx: mpsc::Receiver<Command>,
+        mut stream_rx: mpsc::Receiver<(u64, StreamStatus)>,
+        cancel: CancellationToken,
+    ) {
+        let mut events = self.deps.events.subscribe();
+        let mut dir_rx = self.deps.directory.subscribe();
+        let mut dir_open = true;
+        let mut cmd_open = true;
+        let initial = dir_rx.borrow_and_update().clone();
+        self.on_directory(initial);
+        loop {
+            let deadline = self
+                .cams
+                .values()
+                .filter_map(CamState::next_deadline)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = net_rx.recv() => match ev {
+                    Some(ev) => self.on_net(ev),
+                    None => {
+                        warn!("MQTT connection task ended unexpectedly");
+                        break;
+                    }
+                },
+                ev = events.recv() => match ev {
+                    Ok(ev) => self.on_event(&ev),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(missed = n, "MQTT bridge fell behind the event stream");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+                r = dir_rx.changed(), if dir_open => match r {
+                    Ok(()) => {
+                        let snap = dir_rx.borrow_and_update().clone();
+                        self.on_directory(snap);
+                    }
+                    Err(_) => dir_open = false,
+                },
+                c = cmd_rx.recv(), if cmd_open => match c {
+                    Some(c) => self.on_command(c),
+                    None => cmd_open = false,
+                },
+                Some((id, status)) = stream_rx.recv() => self.on_stream_status(id, status),
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(done) => self.on_done(done),
+                    Err(e) => warn!(err = %e, "MQTT background call panicked"),
+                },
+                _ = tokio::time::sleep_until(deadline) => self.on_timers(),
+            }
+        }
+    }
+
+    /// Publishes `offline` and DISCONNECT; returns whether anything was sent.
+    fn shutdown(&mut self) -> bool {
+        for st in self.cams.values() {
+            st.stop.cancel();
+        }
+        if !self.connected {
+            return false;
+        }
+        let _ = self.client.try_publish(
+            self.topics.bridge_status(),
+            QoS::AtLeastOnce,
+            true,
+            "offline",
+        );
+        self.client.try_disconnect().is_ok()
+    }
+
+    // ---- publishing -------------------------------------------------------
+
+    /// Publishes a retained message unless the same payload already went out on
+    /// this connection. Dropped while disconnected: every ConnAck republishes.
+    fn retained(&mut self, topic: String, payload: Bytes) {
+        if !self.connected || self.published.get(&topic) == Some(&payload) {
+            return;
+        }
+        match self
+            .client
+            .try_publish(topic.as_str(), QoS::AtLeastOnce, true, payload.to_vec())
+        {
+            Ok(()) => {
+                self.published.insert(topic, payload);
+            }
+            Err(e) => warn!(topic = %topic, err = %e, "dropping MQTT publish"),
+        }
+    }
+
+    /// Publishes a non-retained message (events).
+    fn transient(&mut self, topic: String, payload: Bytes) {
+        if !self.connected {
+            return;
+        }
+        if let Err(e) =
+            self.client
+                .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload.to_vec())
+        {
+            warn!(topic = %topic, err = %e, "dropping MQTT event");
+        }
+    }
+
+    fn publish_discovery(&mut self, entry: &Entry) {
+        let cam = &entry.camera;
+        let entities = camera_entities(&self.topics, &self.opts, cam);
+        let topics: Vec<String> = entities.iter().map(|e| e.topic.clone()).collect();
+        let stale: Vec<String> = self
+            .discovery
+            .get(&cam.device_id)
+            .map(|old| {
+                old.iter()
+                    .filter(|t| !topics.contains(t))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for t in stale {
+            self.retained(t, Bytes::new());
+        }
+        for e in entities {
+            self.retained(e.topic, Bytes::from(e.config.to_json()));
+        }
+        self.discovery.insert(cam.device_id.clone(), topics);
+    }
+
+    fn publish_state(&mut self, camera_id: u64) {
+        let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
+            return;
+        };
+        let Some(st) = self.cams.get(&camera_id) else {
+            return;
+        };
+        let msgs = camera_states(&self.topics, entry, st, Instant::now());
+        for (t, p) in msgs {
+            self.retained(t, p);
+        }
+    }
+
+    /// Discovery and state of every camera.
+    fn publish_all(&mut self) {
+        let cameras = self.cameras.clone();
+        for entry in &cameras {
+            self.publish_discovery(entry);
+        }
+        for entry in &cameras {
+            self.publish_state(entry.camera.id);
+        }
+    }
+
+    // ---- inputs -----------------------------------------------------------
+
+    fn on_net(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Connected => {
+                self.connected = true;
+                self.published.clear();
+                self.status_tx.send_modify(|s| {
+                    s.connected = true;
+                    s.connects += 1;
+                    s.last_error = None;
+                });
+                self.retained(self.topics.bridge_status(), Bytes::from_static(b"online"));
+                for filter in [
+                    self.topics.command_filter(),
+                    self.topics.ha_status().to_string(),
+                ] {
+                    if let Err(e) = self.client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                        warn!(filter = %filter, err = %e, "MQTT subscribe failed");
+                    }
+                }
+                self.publish_all();
+                debug!(
+                    cameras = self.cameras.len(),
+                    "published discovery and state"
+                );
+            }
+            NetEvent::Disconnected(err) => {
+                self.connected = false;
+                self.status_tx.send_modify(|s| {
+                    s.connected = false;
+                    s.last_error = Some(err);
+                });
+            }
+            NetEvent::Message { topic, payload } => self.on_message(&topic, &payload),
+        }
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        let text = String::from_utf8_lossy(payload);
+        let text = text.trim();
+        if topic == self.topics.ha_status() {
+            if text == "online" {
+                info!("Home Assistant came online; republishing discovery and state");
+                self.published.clear();
+                self.publish_all();
+            }
+            return;
+        }
+        let Some(cmd) = self.topics.parse_command(topic) else {
+            debug!(topic = %topic, "ignoring message on unexpected topic");
+            return;
+        };
+        let Some(cam) = self
+            .cameras
+            .iter()
+            .find(|e| e.camera.device_id.eq_ignore_ascii_case(&cmd.device_id))
+            .map(|e| e.camera.clone())
+        else {
+            warn!(topic = %topic, "command for an unknown camera ignored");
+            return;
+        };
+        let shown: String = text.chars().take(40).collect();
+        let on = match text.to_ascii_uppercase().as_str() {
+            "ON" => Some(true),
+            "OFF" => Some(false),
+            _ => None,
+        };
+        let key = match cmd.key.as_str() {
+            keys::LIGHT if cam.has_light => keys::LIGHT,
+            keys::SIREN if cam.has_siren => keys::SIREN,
+            keys::MOTION_DETECTION => keys::MOTION_DETECTION,
+            keys::STREAM => keys::STREAM,
+            keys::TAKE_SNAPSHOT => {
+                if text.eq_ignore_ascii_case("PRESS") {
+                    self.trigger_snapshot(cam.id, Trigger::OnDemand);
+                } else {
+                    warn!(camera = cam.id, payload = %shown, "take_snapshot expects PRESS; ignored");
+                }
+                return;
+            }
+            other => {
+                warn!(camera = cam.id, key = %other, "command for an entity this camera lacks; ignored");
+                return;
+            }
+        };
+        let Some(on) = on else {
+            warn!(camera = cam.id, key, payload = %shown, "command payload must be ON or OFF; ignored");
+            return;
+        };
+        info!(camera = cam.id, name = %cam.name, key, on, "command from MQTT");
+        if key == keys::STREAM {
+            self.stream_command(cam.id, on);
+            return;
+        }
+        let ring = self.deps.ring.clone();
+        let id = cam.id;
+        self.tasks.spawn(async move {
+            let call = async {
+                match key {
+                    keys::LIGHT => ring.set_light(id, on).await,
+                    keys::SIREN => ring.set_siren(id, on).await,
+                    _ => ring.set_motion_detection(id, on).await,
+                }
+            };
+            let result = match tokio::time::timeout(RING_CALL_TIMEOUT, call).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(chain(&e)),
+                Err(_) => Err("Ring did not answer in time".to_string()),
+            };
+            Done::Switch {
+                camera_id: id,
+                key,
+                on,
+                result,
+            }
+        });
+    }
+
+    fn stream_command(&mut self, camera_id: u64, on: bool) {
+        let Some(control) = self.deps.stream.clone() else {
+            if let Some(st) = self.cams.get_mut(&camera_id) {
+                st.stream_override = on.then(|| {
+                    StreamStatus::failed("live streaming is not available in this ring-bridge")
+                });
+            }
+            self.publish_state(camera_id);
+            return;
+        };
+        let max = self.opts.stream_max_duration;
+        self.tasks.spawn(async move {
+            let r = if on {
+                control.start(camera_id, max).await
+            } else {
+                control.stop(camera_id).await
+            };
+            Done::Stream {
+                camera_id,
+                result: r.map_err(|e| e.reason().to_string()),
+            }
+        });
+    }
+
+    fn on_event(&mut self, ev: &CameraEvent) {
+        let Some(st) = self.cams.get_mut(&ev.camera_id) else {
+            debug!(
+                camera = ev.camera_id,
+                "event for a camera not in the directory"
+            );
+            return;
+        };
+        let now = Instant::now();
+        let last = LastEvent::from_event(ev);
+        let trigger = match ev.kind {
+            EventKind::Motion => {
+                st.motion_until = Some(now + self.opts.motion_duration);
+                st.last_motion = Some(last);
+                Trigger::Motion
+            }
+            EventKind::Ding => {
+                st.ding_until = Some(now + self.opts.ding_duration);
+                st.last_ding = Some(last);
+                Trigger::Ding
+            }
+        };
+        debug!(camera = ev.camera_id, kind = ev.kind.as_str(), ding_id = %ev.ding_id, "event");
+        self.publish_state(ev.camera_id);
+        if ev.kind == EventKind::Ding
+            && let Some(entry) = self.cameras.iter().find(|e| e.camera.id == ev.camera_id)
+        {
+            let cam = &entry.camera;
+            let topic = self.topics.entity(
+                &cam.location_id,
+                &cam.device_id,
+                keys::DOORBELL,
+                Leaf::State,
+            );
+            self.transient(topic, doorbell_event(ev));
+        }
+        self.trigger_snapshot(ev.camera_id, trigger);
+    }
+
+    fn on_directory(&mut self, snap: DirSnapshot) {
+        if !snap.loaded {
+            return;
+        }
+        let now = Instant::now();
+        let old = std::mem::replace(&mut self.cameras, snap.cameras);
+        for entry in self.cameras.clone() {
+            let cam = &entry.camera;
+            let prev = old.iter().find(|e| e.camera.id == cam.id);
+            if !self.cams.contains_key(&cam.id) {
+                let stop = CancellationToken::new();
+                let mut st = CamState::new(stop.clone());
+                st.next_snapshot = self.snapshot_interval(cam).map(|_| now);
+                self.start_forwarder(cam.id, stop, &mut st);
+                self.cams.insert(cam.id, st);
+            } else if prev.is_some_and(|p| p.camera != *cam) {
+                let interval = self.snapshot_interval(cam);
+                if let Some(st) = self.cams.get_mut(&cam.id) {
+                    st.light_override = None;
+                    st.siren_override = None;
+                    st.motion_detection_override = None;
+                    st.info_updated = super::state::rfc3339(time::OffsetDateTime::now_utc());
+                    if interval.is_none() {
+                        st.next_snapshot = None;
+                    } else if st.next_snapshot.is_none() {
+                        st.next_snapshot = Some(now);
+                    }
+                }
+            }
+            if prev.is_none_or(|p| p != &entry) {
+                self.publish_discovery(&entry);
+                self.publish_state(cam.id);
+            }
+        }
+        let gone: Vec<Entry> = old
+            .into_iter()
+            .filter(|o| !self.cameras.iter().any(|e| e.camera.id == o.camera.id))
+            .collect();
+        for gone in gone {
+            info!(camera = gone.camera.id, name = %gone.camera.name, "camera removed; removing its entities");
+            if let Some(st) = self.cams.remove(&gone.camera.id) {
+                st.stop.cancel();
+            }
+            for t in self
+                .discovery
+                .remove(&gone.camera.device_id)
+                .unwrap_or_default()
+            {
+                self.retained(t, Bytes::new());
+            }
+        }
+    }
+
+    fn start_forwarder(&mut self, camera_id: u64, stop: CancellationToken, st: &mut CamState) {
+        let Some(control) = self.deps.stream.clone() else {
+            return;
+        };
+        st.endpoints = control.endpoints(camera_id);
+        let mut rx = control.status(camera_id);
+        st.stream = rx.borrow_and_update().clone();
+        let tx = self.stream_tx.clone();
+        self.forwarders.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = rx.changed() => {
+                        if r.is_err() {
+                            break;
+                        }
+                        let s = rx.borrow_and_update().clone();
+                        if tx.send((camera_id, s)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn on_stream_status(&mut self, camera_id: u64, status: StreamStatus) {
+        if let Some(st) = self.cams.get_mut(&camera_id) {
+            debug!(
+                camera = camera_id,
+                status = status.state.as_str(),
+                "stream status"
+            );
+            st.stream = status;
+            st.stream_override = None;
+            self.publish_state(camera_id);
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::TakeSnapshot { camera_id } => {
+                self.trigger_snapshot(camera_id, Trigger::OnDemand)
+            }
+            Command::PublishSnapshot { camera_id, jpeg } => {
+                if let Some(st) = self.cams.get_mut(&camera_id) {
+                    st.snapshot = Some(SnapshotState::new(jpeg, Trigger::Stream));
+                    self.publish_state(camera_id);
+                }
+            }
+            Command::Republish { done } => {
+                self.published.clear();
+                self.publish_all();
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Snapshot {
+                camera_id,
+                trigger,
+                result,
+            } => {
+                let Some(st) = self.cams.get_mut(&camera_id) else {
+                    return;
+                };
+                st.snapshot_inflight = false;
+                match result {
+                    Ok(jpeg) => {
+                        st.snapshot_failures = 0;
+                        st.snapshot = Some(SnapshotState::new(jpeg, trigger));
+                        self.publish_state(camera_id);
+                    }
+                    Err(e) => {
+                        st.snapshot_failures += 1;
+                        let n = st.snapshot_failures;
+                        if n == 1 || n.is_multiple_of(10) || trigger == Trigger::OnDemand {
+                            warn!(camera = camera_id, trigger = trigger.as_str(), failures = n, err = %e, "snapshot failed");
+                        }
+                    }
+                }
+            }
+            Done::Switch {
+                camera_id,
+                key,
+                on,
+                result,
+            } => {
+                if let Some(st) = self.cams.get_mut(&camera_id) {
+                    let slot = match key {
+                        keys::LIGHT => &mut st.light_override,
+                        keys::SIREN => &mut st.siren_override,
+                        _ => &mut st.motion_detection_override,
+                    };
+                    match &result {
+                        Ok(()) => *slot = Some(on),
+                        Err(e) => {
+                            warn!(camera = camera_id, key, on, err = %e, "Ring command failed");
+                            *slot = None;
+                        }
+                    }
+                }
+                if result.is_err() {
+                    // Re-send the unchanged state so HA drops its pending toggle.
+                    self.forget_state(camera_id, key);
+                }
+                self.publish_state(camera_id);
+                self.deps.directory.refresh_now();
+            }
+            Done::Stream { camera_id, result } => {
+                if let Err(reason) = result {
+                    warn!(camera = camera_id, err = %reason, "stream control failed");
+                    if let Some(st) = self.cams.get_mut(&camera_id) {
+                        st.stream_override = Some(StreamStatus::failed(reason));
+                    }
+                    self.publish_state(camera_id);
+                }
+            }
+        }
+    }
+
+    fn forget_state(&mut self, camera_id: u64, key: &str) {
+        if let Some(e) = self.cameras.iter().find(|e| e.camera.id == camera_id) {
+            let t =
+                self.topics
+                    .entity(&e.camera.location_id, &e.camera.device_id, key, Leaf::State);
+            self.published.remove(&t);
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        let mut due = Vec::new();
+        for (&id, st) in &mut self.cams {
+            let mut c = false;
+            for slot in [&mut st.motion_until, &mut st.ding_until] {
+                if slot.is_some_and(|u| u <= now) {
+                    *slot = None;
+                    c = true;
+                }
+            }
+            if c {
+                changed.push(id);
+            }
+            if st.next_snapshot.is_some_and(|t| t <= now) {
+                st.next_snapshot = None;
+                due.push(id);
+            }
+        }
+        for id in changed {
+            self.publish_state(id);
+        }
+        for id in due {
+            let interval = self
+                .cameras
+                .iter()
+                .find(|e| e.camera.id == id)
+                .and_then(|e| self.snapshot_interval(&e.camera));
+            if let (Some(st), Some(i)) = (self.cams.get_mut(&id), interval) {
+                st.next_snapshot = Some(now + i);
+            }
+            self.trigger_snapshot(id, Trigger::Interval);
+        }
+    }
+
+    fn snapshot_interval(&self, cam: &crate::ring::Camera) -> Option<Duration> {
+        let i = if cam.on_battery {
+            self.opts.snapshot_interval_battery
+        } else {
+            self.opts.snapshot_interval_wired
+        };
+        (!i.is_zero()).then_some(i)
+    }
+
+    fn trigger_snapshot(&mut self, camera_id: u64, trigger: Trigger) {
+        let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
+            return;
+        };
+        let caps = entry.camera.capabilities();
+        let Some(st) = self.cams.get_mut(&camera_id) else {
+            return;
+        };
+        if !caps.snapshot {
+            debug!(
+                camera = camera_id,
+                trigger = trigger.as_str(),
+                "snapshot skipped: camera offline or motion detection off"
+            );
+            return;
+        }
+        if st.snapshot_inflight {
+            debug!(
+                camera = camera_id,
+                trigger = trigger.as_str(),
+                "snapshot already in flight"
+            );
+            return;
+        }
+        let now = Instant::now();
+        if trigger == Trigger::OnDemand {
+            if st
+                .last_on_demand
+                .is_some_and(|t| now.duration_since(t) < self.opts.snapshot_min_gap)
+            {
+                debug!(camera = camera_id, "on-demand snapshot rate-limited");
+                return;
+            }
+            st.last_on_demand = Some(now);
+        }
+        st.snapshot_inflight = true;
+        let streaming = st.stream.state == StreamState::Active;
+        let ring = self.deps.ring.clone();
+        let source = self.deps.snapshots.clone();
+        self.tasks.spawn(async move {
+            let result = fetch_snapshot(ring, source, camera_id, streaming).await;
+            Done::Snapshot {
+                camera_id,
+                trigger,
+                result,
+            }
+        });
+    }
+}
+
+async fn fetch_snapshot(
+    ring: Arc<dyn crate::ring::RingApi>,
+    source: Option<Arc<dyn super::SnapshotSource>>,
+    camera_id: u64,
+    streaming: bool,
+) -> Result<Bytes, String> {
+    if streaming
+        && let Some(src) = source
+        && let Some(jpeg) = src.latest_jpeg(camera_id).await
+    {
+        return Ok(jpeg);
+    }
+    match tokio::time::timeout(RING_CALL_TIMEOUT, ring.snapshot(camera_id)).await {
+        Ok(Ok(s)) if !s.jpeg.is_empty() => Ok(s.jpeg),
+        Ok(Ok(_)) => Err("Ring returned an empty snapshot".into()),
+        Ok(Err(e)) => Err(chain(&e)),
+        Err(_) => Err("Ring did not answer in time".into()),
+    }
+}
