@@ -9,7 +9,6 @@
 //! so the loop never blocks on them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,20 +22,19 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::conn::{self, BrokerTarget, NetEvent};
 use super::entities::{camera_entities, keys};
 use super::state::{CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event};
-use super::stream::{StreamState, StreamStatus};
+use super::stream::StreamStatus;
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
 use crate::app::directory::{Entry, Snapshot as DirSnapshot};
-use crate::base::error::chain;
 use crate::events::{CameraEvent, EventKind};
 
 /// Timeout of one Ring call made on behalf of MQTT.
-const RING_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const RING_CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a clean shutdown waits for `offline` + DISCONNECT to go out.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
 /// A finished background call.
-enum Done {
+pub(super) enum Done {
     Snapshot {
         camera_id: u64,
         trigger: Trigger,
@@ -125,22 +123,22 @@ pub(crate) async fn run(
     .await
 }
 
-struct Bridge {
-    opts: MqttOptions,
-    topics: Topics,
-    deps: MqttDeps,
-    client: AsyncClient,
-    status_tx: watch::Sender<MqttStatus>,
-    connected: bool,
+pub(super) struct Bridge {
+    pub(super) opts: MqttOptions,
+    pub(super) topics: Topics,
+    pub(super) deps: MqttDeps,
+    pub(super) client: AsyncClient,
+    pub(super) status_tx: watch::Sender<MqttStatus>,
+    pub(super) connected: bool,
     /// Retained payloads sent in this connection, to skip unchanged ones.
-    published: HashMap<String, Bytes>,
+    pub(super) published: HashMap<String, Bytes>,
     /// Discovery topics published per device id.
-    discovery: HashMap<String, Vec<String>>,
-    cameras: Vec<Entry>,
-    cams: HashMap<u64, CamState>,
-    tasks: JoinSet<Done>,
-    forwarders: JoinSet<()>,
-    stream_tx: mpsc::Sender<(u64, StreamStatus)>,
+    pub(super) discovery: HashMap<String, Vec<String>>,
+    pub(super) cameras: Vec<Entry>,
+    pub(super) cams: HashMap<u64, CamState>,
+    pub(super) tasks: JoinSet<Done>,
+    pub(super) forwarders: JoinSet<()>,
+    pub(super) stream_tx: mpsc::Sender<(u64, StreamStatus)>,
 }
 
 impl Bridge {
@@ -222,7 +220,7 @@ impl Bridge {
 
     /// Publishes a retained message unless the same payload already went out on
     /// this connection. Dropped while disconnected: every ConnAck republishes.
-    fn retained(&mut self, topic: String, payload: Bytes) {
+    pub(super) fn retained(&mut self, topic: String, payload: Bytes) {
         if !self.connected || self.published.get(&topic) == Some(&payload) {
             return;
         }
@@ -238,7 +236,7 @@ impl Bridge {
     }
 
     /// Publishes a non-retained message (events).
-    fn transient(&mut self, topic: String, payload: Bytes) {
+    pub(super) fn transient(&mut self, topic: String, payload: Bytes) {
         if !self.connected {
             return;
         }
@@ -250,7 +248,7 @@ impl Bridge {
         }
     }
 
-    fn publish_discovery(&mut self, entry: &Entry) {
+    pub(super) fn publish_discovery(&mut self, entry: &Entry) {
         let cam = &entry.camera;
         let entities = camera_entities(&self.topics, &self.opts, cam);
         let topics: Vec<String> = entities.iter().map(|e| e.topic.clone()).collect();
@@ -273,7 +271,7 @@ impl Bridge {
         self.discovery.insert(cam.device_id.clone(), topics);
     }
 
-    fn publish_state(&mut self, camera_id: u64) {
+    pub(super) fn publish_state(&mut self, camera_id: u64) {
         let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
             return;
         };
@@ -287,7 +285,7 @@ impl Bridge {
     }
 
     /// Discovery and state of every camera.
-    fn publish_all(&mut self) {
+    pub(super) fn publish_all(&mut self) {
         let cameras = self.cameras.clone();
         for entry in &cameras {
             self.publish_discovery(entry);
@@ -333,111 +331,6 @@ impl Bridge {
             }
             NetEvent::Message { topic, payload } => self.on_message(&topic, &payload),
         }
-    }
-
-    fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let text = String::from_utf8_lossy(payload);
-        let text = text.trim();
-        if topic == self.topics.ha_status() {
-            if text == "online" {
-                info!("Home Assistant came online; republishing discovery and state");
-                self.published.clear();
-                self.publish_all();
-            }
-            return;
-        }
-        let Some(cmd) = self.topics.parse_command(topic) else {
-            debug!(topic = %topic, "ignoring message on unexpected topic");
-            return;
-        };
-        let Some(cam) = self
-            .cameras
-            .iter()
-            .find(|e| e.camera.device_id.eq_ignore_ascii_case(&cmd.device_id))
-            .map(|e| e.camera.clone())
-        else {
-            warn!(topic = %topic, "command for an unknown camera ignored");
-            return;
-        };
-        let shown: String = text.chars().take(40).collect();
-        let on = match text.to_ascii_uppercase().as_str() {
-            "ON" => Some(true),
-            "OFF" => Some(false),
-            _ => None,
-        };
-        let key = match cmd.key.as_str() {
-            keys::LIGHT if cam.has_light => keys::LIGHT,
-            keys::SIREN if cam.has_siren => keys::SIREN,
-            keys::MOTION_DETECTION => keys::MOTION_DETECTION,
-            keys::STREAM => keys::STREAM,
-            keys::TAKE_SNAPSHOT => {
-                if text.eq_ignore_ascii_case("PRESS") {
-                    self.trigger_snapshot(cam.id, Trigger::OnDemand);
-                } else {
-                    warn!(camera = cam.id, payload = %shown, "take_snapshot expects PRESS; ignored");
-                }
-                return;
-            }
-            other => {
-                warn!(camera = cam.id, key = %other, "command for an entity this camera lacks; ignored");
-                return;
-            }
-        };
-        let Some(on) = on else {
-            warn!(camera = cam.id, key, payload = %shown, "command payload must be ON or OFF; ignored");
-            return;
-        };
-        info!(camera = cam.id, name = %cam.name, key, on, "command from MQTT");
-        if key == keys::STREAM {
-            self.stream_command(cam.id, on);
-            return;
-        }
-        let ring = self.deps.ring.clone();
-        let id = cam.id;
-        self.tasks.spawn(async move {
-            let call = async {
-                match key {
-                    keys::LIGHT => ring.set_light(id, on).await,
-                    keys::SIREN => ring.set_siren(id, on).await,
-                    _ => ring.set_motion_detection(id, on).await,
-                }
-            };
-            let result = match tokio::time::timeout(RING_CALL_TIMEOUT, call).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(chain(&e)),
-                Err(_) => Err("Ring did not answer in time".to_string()),
-            };
-            Done::Switch {
-                camera_id: id,
-                key,
-                on,
-                result,
-            }
-        });
-    }
-
-    fn stream_command(&mut self, camera_id: u64, on: bool) {
-        let Some(control) = self.deps.stream.clone() else {
-            if let Some(st) = self.cams.get_mut(&camera_id) {
-                st.stream_override = on.then(|| {
-                    StreamStatus::failed("live streaming is not available in this ring-bridge")
-                });
-            }
-            self.publish_state(camera_id);
-            return;
-        };
-        let max = self.opts.stream_max_duration;
-        self.tasks.spawn(async move {
-            let r = if on {
-                control.start(camera_id, max).await
-            } else {
-                control.stop(camera_id).await
-            };
-            Done::Stream {
-                camera_id,
-                result: r.map_err(|e| e.reason().to_string()),
-            }
-        });
     }
 
     fn on_event(&mut self, ev: &CameraEvent) {
@@ -596,71 +489,14 @@ impl Bridge {
                 camera_id,
                 trigger,
                 result,
-            } => {
-                let Some(st) = self.cams.get_mut(&camera_id) else {
-                    return;
-                };
-                st.snapshot_inflight = false;
-                match result {
-                    Ok(jpeg) => {
-                        st.snapshot_failures = 0;
-                        st.snapshot = Some(SnapshotState::new(jpeg, trigger));
-                        self.publish_state(camera_id);
-                    }
-                    Err(e) => {
-                        st.snapshot_failures += 1;
-                        let n = st.snapshot_failures;
-                        if n == 1 || n.is_multiple_of(10) || trigger == Trigger::OnDemand {
-                            warn!(camera = camera_id, trigger = trigger.as_str(), failures = n, err = %e, "snapshot failed");
-                        }
-                    }
-                }
-            }
+            } => self.snapshot_done(camera_id, trigger, result),
             Done::Switch {
                 camera_id,
                 key,
                 on,
                 result,
-            } => {
-                if let Some(st) = self.cams.get_mut(&camera_id) {
-                    let slot = match key {
-                        keys::LIGHT => &mut st.light_override,
-                        keys::SIREN => &mut st.siren_override,
-                        _ => &mut st.motion_detection_override,
-                    };
-                    match &result {
-                        Ok(()) => *slot = Some(on),
-                        Err(e) => {
-                            warn!(camera = camera_id, key, on, err = %e, "Ring command failed");
-                            *slot = None;
-                        }
-                    }
-                }
-                if result.is_err() {
-                    // Re-send the unchanged state so HA drops its pending toggle.
-                    self.forget_state(camera_id, key);
-                }
-                self.publish_state(camera_id);
-                self.deps.directory.refresh_now();
-            }
-            Done::Stream { camera_id, result } => {
-                if let Err(reason) = result {
-                    warn!(camera = camera_id, err = %reason, "stream control failed");
-                    if let Some(st) = self.cams.get_mut(&camera_id) {
-                        st.stream_override = Some(StreamStatus::failed(reason));
-                    }
-                    self.publish_state(camera_id);
-                }
-            }
-        }
-    }
-
-    fn forget_state(&mut self, camera_id: u64, key: &str) {
-        if let Some(e) = self.cameras.iter().find(|e| e.camera.id == camera_id) {
-            let t =
-                self.topics
-                    .entity(&e.camera.location_id, &e.camera.device_id, key, Leaf::State);
-            self.published.remove(&t);
+            } => self.switch_done(camera_id, key, on, result),
+            Done::Stream { camera_id, result } => self.stream_done(camera_id, result),
         }
     }
 
@@ -698,83 +534,5 @@ impl Bridge {
             }
             self.trigger_snapshot(id, Trigger::Interval);
         }
-    }
-
-    fn snapshot_interval(&self, cam: &crate::ring::Camera) -> Option<Duration> {
-        let i = if cam.on_battery {
-            self.opts.snapshot_interval_battery
-        } else {
-            self.opts.snapshot_interval_wired
-        };
-        (!i.is_zero()).then_some(i)
-    }
-
-    fn trigger_snapshot(&mut self, camera_id: u64, trigger: Trigger) {
-        let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
-            return;
-        };
-        let caps = entry.camera.capabilities();
-        let Some(st) = self.cams.get_mut(&camera_id) else {
-            return;
-        };
-        if !caps.snapshot {
-            debug!(
-                camera = camera_id,
-                trigger = trigger.as_str(),
-                "snapshot skipped: camera offline or motion detection off"
-            );
-            return;
-        }
-        if st.snapshot_inflight {
-            debug!(
-                camera = camera_id,
-                trigger = trigger.as_str(),
-                "snapshot already in flight"
-            );
-            return;
-        }
-        let now = Instant::now();
-        if trigger == Trigger::OnDemand {
-            if st
-                .last_on_demand
-                .is_some_and(|t| now.duration_since(t) < self.opts.snapshot_min_gap)
-            {
-                debug!(camera = camera_id, "on-demand snapshot rate-limited");
-                return;
-            }
-            st.last_on_demand = Some(now);
-        }
-        st.snapshot_inflight = true;
-        let streaming = st.stream.state == StreamState::Active;
-        let ring = self.deps.ring.clone();
-        let source = self.deps.snapshots.clone();
-        self.tasks.spawn(async move {
-            let result = fetch_snapshot(ring, source, camera_id, streaming).await;
-            Done::Snapshot {
-                camera_id,
-                trigger,
-                result,
-            }
-        });
-    }
-}
-
-async fn fetch_snapshot(
-    ring: Arc<dyn crate::ring::RingApi>,
-    source: Option<Arc<dyn super::SnapshotSource>>,
-    camera_id: u64,
-    streaming: bool,
-) -> Result<Bytes, String> {
-    if streaming
-        && let Some(src) = source
-        && let Some(jpeg) = src.latest_jpeg(camera_id).await
-    {
-        return Ok(jpeg);
-    }
-    match tokio::time::timeout(RING_CALL_TIMEOUT, ring.snapshot(camera_id)).await {
-        Ok(Ok(s)) if !s.jpeg.is_empty() => Ok(s.jpeg),
-        Ok(Ok(_)) => Err("Ring returned an empty snapshot".into()),
-        Ok(Err(e)) => Err(chain(&e)),
-        Err(_) => Err("Ring did not answer in time".into()),
     }
 }

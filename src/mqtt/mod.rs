@@ -16,9 +16,11 @@
 
 mod bridge;
 pub mod broker;
+mod commands;
 mod conn;
 pub mod discovery;
 pub mod entities;
+mod snapshots;
 mod state;
 pub mod stream;
 pub mod topics;
