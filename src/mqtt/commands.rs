@@ -44,7 +44,7 @@ impl Bridge {
         let key = match cmd.key.as_str() {
             keys::LIGHT if cam.has_light => keys::LIGHT,
             keys::SIREN if cam.has_siren => keys::SIREN,
-            keys::MOTION_DETECTION => keys::MOTION_DETECTION,
+            keys::MOTION_DETECTION if !cam.shared => keys::MOTION_DETECTION,
             keys::STREAM => keys::STREAM,
             keys::TAKE_SNAPSHOT => {
                 if text.eq_ignore_ascii_case("PRESS") {

@@ -224,10 +224,13 @@ pub fn camera_entities(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Vec
         out.push(b.switch(keys::SIREN, c));
     }
 
-    let mut c = b.common(keys::MOTION_DETECTION, "Motion detection");
-    c.entity_category = Some(EntityCategory::Config);
-    c.icon = Some("mdi:motion-sensor".into());
-    out.push(b.switch(keys::MOTION_DETECTION, c));
+    // Ring refuses settings changes on cameras shared with this account.
+    if !cam.shared {
+        let mut c = b.common(keys::MOTION_DETECTION, "Motion detection");
+        c.entity_category = Some(EntityCategory::Config);
+        c.icon = Some("mdi:motion-sensor".into());
+        out.push(b.switch(keys::MOTION_DETECTION, c));
+    }
 
     if cam.battery.is_some() {
         let mut c = b.common(keys::BATTERY, "Battery");

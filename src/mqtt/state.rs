@@ -246,7 +246,9 @@ pub(crate) fn camera_states(
     let md = st
         .motion_detection_override
         .unwrap_or(cam.motion_detection_enabled);
-    out.push((t(keys::MOTION_DETECTION, Leaf::State), on_off(md)));
+    if !cam.shared {
+        out.push((t(keys::MOTION_DETECTION, Leaf::State), on_off(md)));
+    }
 
     if let Some(b) = cam.battery {
         out.push((t(keys::BATTERY, Leaf::State), Bytes::from(b.to_string())));

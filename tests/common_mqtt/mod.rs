@@ -1,0 +1,648 @@
+//! Harness for the MQTT integration tests: a real mosquitto on a free port
+//! (killed on drop), a fake `RingApi` with the simulator's six cameras that
+//! records calls, a rumqttc test subscriber with bounded waits, and a helper
+//! that starts the bridge against all of that.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ring_bridge::app::directory::Directory;
+use ring_bridge::base::Secret;
+use ring_bridge::events::EventHub;
+use ring_bridge::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
+use ring_bridge::ring::{
+    self, AuthState, Camera, HistoryEvent, HistoryPage, HistoryQuery, Location, RingApi, Snapshot,
+};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+pub const HOME: &str = "5d1a2f3e-0001-4c6b-9a51-000000000001";
+pub const CABIN: &str = "5d1a2f3e-0002-4c6b-9a51-000000000002";
+/// A minimal JPEG-looking payload (SOI ... EOI), bigger than rumqttc's 10 KiB default.
+pub fn jpeg(tag: u8) -> Bytes {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend(std::iter::repeat_n(tag, 20_000));
+    v.extend([0xFF, 0xD9]);
+    Bytes::from(v)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A mosquitto broker on 127.0.0.1:`port`, killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let mut m = Mosquitto {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let conf: PathBuf = self.dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n",
+                self.port
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (apt-get install mosquitto)");
+        self.child = Some(child);
+        assert!(
+            wait_listening(self.port, Duration::from_secs(5)),
+            "mosquitto listens"
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills and starts again on the same port (all retained messages are lost).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One received message.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Bytes,
+    pub retain: bool,
+}
+
+impl Msg {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).expect("JSON payload")
+    }
+}
+
+/// A test MQTT client that records everything it receives.
+pub struct Subscriber {
+    pub client: AsyncClient,
+    msgs: Arc<Mutex<Vec<Msg>>>,
+    notify: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    /// Connects to `port` and subscribes to `filters`; returns once SubAck'd.
+    pub async fn connect(port: u16, filters: &[&str]) -> Subscriber {
+        let id = format!("test-sub-{}", rand::random::<u32>());
+        let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        o.set_max_packet_size(16 << 20, 16 << 20);
+        o.set_keep_alive(Duration::from_secs(5));
+        let (client, mut el) = AsyncClient::new(o, 100);
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let notify = Arc::new(Notify::new());
+        let (m, n) = (msgs.clone(), notify.clone());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        let mut pending = filters.len();
+        let task = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        m.lock().unwrap().push(Msg {
+                            topic: p.topic,
+                            payload: p.payload,
+                            retain: p.retain,
+                        });
+                        n.notify_waiters();
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        pending = pending.saturating_sub(1);
+                        if pending == 0
+                            && let Some(tx) = ready_tx.take()
+                        {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        for f in filters {
+            client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(5), ready_rx)
+            .await
+            .expect("subscribed in time")
+            .unwrap();
+        Subscriber {
+            client,
+            msgs,
+            notify,
+            task,
+        }
+    }
+
+    pub fn all(&self) -> Vec<Msg> {
+        self.msgs.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.msgs.lock().unwrap().clear();
+    }
+
+    /// The last message on `topic`.
+    pub fn last(&self, topic: &str) -> Option<Msg> {
+        self.msgs
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m.topic == topic)
+            .cloned()
+    }
+
+    /// Waits until `check` returns `Some` over the received messages.
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&[Msg]) -> Option<T>,
+    ) -> T {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(v) = check(&self.msgs.lock().unwrap()) {
+                return v;
+            }
+            if tokio::time::timeout_at(end, notified).await.is_err() {
+                if let Some(v) = check(&self.msgs.lock().unwrap()) {
+                    return v;
+                }
+                let topics: Vec<String> = self
+                    .all()
+                    .iter()
+                    .map(|m| format!("{} = {:.60}", m.topic, m.text()))
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}; received:\n{}",
+                    topics.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Waits until the last message on `topic` has payload `want`.
+    pub async fn wait_payload(&self, topic: &str, want: &str, timeout: Duration) -> Msg {
+        self.wait_for(&format!("{topic} = {want}"), timeout, |msgs| {
+            msgs.iter()
+                .rev()
+                .find(|m| m.topic == topic)
+                .filter(|m| m.payload.as_ref() == want.as_bytes())
+                .cloned()
+        })
+        .await
+    }
+
+    pub async fn publish(&self, topic: &str, payload: &str) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A recorded Ring call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    SetLight(u64, bool),
+    SetSiren(u64, bool),
+    SetMotionDetection(u64, bool),
+    Snapshot(u64),
+    History(u64),
+}
+
+/// The simulator's camera set as a scripted `RingApi`.
+pub struct FakeRing {
+    pub cameras: Mutex<Vec<Camera>>,
+    pub calls: Mutex<Vec<Call>>,
+    pub history: Mutex<HashMap<u64, Vec<HistoryEvent>>>,
+    /// Cameras whose history call fails.
+    pub failing_history: Mutex<HashSet<u64>>,
+    /// Cameras whose history call hangs forever.
+    pub hanging_history: Mutex<HashSet<u64>>,
+    pub fail_commands: Mutex<bool>,
+    pub snapshot_tag: Mutex<u8>,
+    auth: watch::Sender<AuthState>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cam(
+    id: u64,
+    name: &str,
+    kind: &str,
+    model: &str,
+    location: &str,
+    doorbell: bool,
+    battery: Option<u8>,
+    light_siren: bool,
+    online: bool,
+    shared: bool,
+    firmware: &str,
+    rssi: i32,
+) -> Camera {
+    Camera {
+        id,
+        device_id: format!("a4c1380f{:04x}", id - 10000),
+        name: name.into(),
+        kind: kind.into(),
+        model: model.into(),
+        location_id: location.into(),
+        online,
+        doorbell,
+        battery,
+        on_battery: battery.is_some(),
+        has_light: light_siren,
+        has_siren: light_siren,
+        light_on: light_siren.then_some(false),
+        siren_on: light_siren.then_some(false),
+        motion_detection_enabled: true,
+        live_view_disabled: false,
+        recordings_enabled: true,
+        shared,
+        firmware: firmware.into(),
+        wifi_rssi_dbm: Some(rssi),
+        time_zone: None,
+    }
+}
+
+/// The six cameras of the simulator (docs/SIMULATOR.md).
+pub fn sim_cameras() -> Vec<Camera> {
+    vec![
+        cam(
+            10001,
+            "Front Door",
+            "lpd_v4",
+            "Doorbell Pro 2",
+            HOME,
+            true,
+            None,
+            false,
+            true,
+            false,
+            "cam-1.24.7",
+            -52,
+        ),
+        cam(
+            10002,
+            "Back Door",
+            "cocoa_doorbell_v2",
+            "Battery Doorbell Plus",
+            HOME,
+            true,
+            Some(87),
+            false,
+            true,
+            false,
+            "cam-1.31.2",
+            -61,
+        ),
+        cam(
+            10003,
+            "Driveway",
+            "floodlight_v2",
+            "Floodlight Cam",
+            HOME,
+            false,
+            None,
+            true,
+            true,
+            false,
+            "cam-1.19.0",
+            -48,
+        ),
+        cam(
+            10004,
+            "Living Room",
+            "stickup_cam_mini_v2",
+            "Indoor Cam (2nd Gen)",
+            HOME,
+            false,
+            None,
+            false,
+            true,
+            false,
+            "cam-1.40.1",
+            -39,
+        ),
+        cam(
+            10005,
+            "Garage",
+            "stickup_cam_v4",
+            "Spotlight Cam",
+            CABIN,
+            false,
+            Some(41),
+            false,
+            false,
+            false,
+            "cam-1.22.5",
+            -74,
+        ),
+        cam(
+            10006,
+            "Cabin Porch",
+            "doorbell_scallop",
+            "Doorbell 3 Plus",
+            CABIN,
+            true,
+            None,
+            false,
+            true,
+            true,
+            "cam-1.28.3",
+            -57,
+        ),
+    ]
+}
+
+impl FakeRing {
+    pub fn new() -> Arc<FakeRing> {
+        Arc::new(FakeRing {
+            cameras: Mutex::new(sim_cameras()),
+            calls: Mutex::new(Vec::new()),
+            history: Mutex::new(HashMap::new()),
+            failing_history: Mutex::new(HashSet::new()),
+            hanging_history: Mutex::new(HashSet::new()),
+            fail_commands: Mutex::new(false),
+            snapshot_tag: Mutex::new(1),
+            auth: watch::channel(AuthState::Authenticated).0,
+        })
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, c: Call) {
+        self.calls.lock().unwrap().push(c);
+    }
+
+    /// Adds an event at the top of a camera's history.
+    pub fn add_history(&self, camera_id: u64, ding_id: &str, kind: &str, created_at: &str) {
+        let ev = HistoryEvent {
+            id: ding_id.into(),
+            camera_id,
+            created_at: created_at.into(),
+            kind: kind.into(),
+            person_detected: false,
+            recorded: true,
+            recording_status: Some("ready".into()),
+            duration_s: Some(30.0),
+            answered: false,
+            thumbnail_url: None,
+        };
+        self.history
+            .lock()
+            .unwrap()
+            .entry(camera_id)
+            .or_default()
+            .insert(0, ev);
+    }
+
+    fn update(&self, camera_id: u64, f: impl FnOnce(&mut Camera)) -> Result<(), ring::Error> {
+        if *self.fail_commands.lock().unwrap() {
+            return Err(ring::ErrorInner::Status {
+                path: format!("clients_api/doorbots/{camera_id}"),
+                status: 503,
+                body: "unavailable".into(),
+            }
+            .into());
+        }
+        let mut cams = self.cameras.lock().unwrap();
+        let c = cams.iter_mut().find(|c| c.id == camera_id).ok_or_else(|| {
+            ring::Error::from(ring::ErrorInner::NotFound(format!("camera {camera_id}")))
+        })?;
+        f(c);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RingApi for FakeRing {
+    async fn cameras(&self) -> Result<Vec<Camera>, ring::Error> {
+        Ok(self.cameras.lock().unwrap().clone())
+    }
+    async fn locations(&self) -> Result<Vec<Location>, ring::Error> {
+        Ok(vec![
+            Location {
+                id: HOME.into(),
+                name: "Home".into(),
+            },
+            Location {
+                id: CABIN.into(),
+                name: "Cabin".into(),
+            },
+        ])
+    }
+    async fn history(&self, camera_id: u64, q: HistoryQuery) -> Result<HistoryPage, ring::Error> {
+        self.record(Call::History(camera_id));
+        if self.hanging_history.lock().unwrap().contains(&camera_id) {
+            std::future::pending::<()>().await;
+        }
+        if self.failing_history.lock().unwrap().contains(&camera_id) {
+            return Err(ring::ErrorInner::Status {
+                path: format!("evm/v2/history/devices/{camera_id}"),
+                status: 500,
+                body: "boom".into(),
+            }
+            .into());
+        }
+        let events: Vec<HistoryEvent> = self
+            .history
+            .lock()
+            .unwrap()
+            .get(&camera_id)
+            .map(|v| v.iter().take(q.limit as usize).cloned().collect())
+            .unwrap_or_default();
+        Ok(HistoryPage { events, next: None })
+    }
+    async fn recording_url(&self, ding_id: &str) -> Result<url::Url, ring::Error> {
+        Err(ring::ErrorInner::NotFound(format!("recording {ding_id}")).into())
+    }
+    async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, ring::Error> {
+        self.record(Call::Snapshot(camera_id));
+        Ok(Snapshot {
+            jpeg: jpeg(*self.snapshot_tag.lock().unwrap()),
+            captured_at_ms: None,
+        })
+    }
+    async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+        self.record(Call::SetLight(camera_id, on));
+        self.update(camera_id, |c| c.light_on = Some(on))
+    }
+    async fn set_siren(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+        self.record(Call::SetSiren(camera_id, on));
+        self.update(camera_id, |c| c.siren_on = Some(on))
+    }
+    async fn set_motion_detection(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+        self.record(Call::SetMotionDetection(camera_id, on));
+        self.update(camera_id, |c| c.motion_detection_enabled = on)
+    }
+    async fn live_ticket(&self) -> Result<String, ring::Error> {
+        Ok("ticket".into())
+    }
+    fn auth_state(&self) -> watch::Receiver<AuthState> {
+        self.auth.subscribe()
+    }
+}
+
+/// Bridge options for tests: short durations, interval snapshots off, fast reconnect.
+pub fn test_options(url: &str) -> MqttOptions {
+    let mut o = MqttOptions::new(Secret::new(url.to_string()));
+    o.client_id = format!("ring-bridge-test-{}", rand::random::<u32>());
+    o.console_url = "http://ring-bridge.local:3000/".into();
+    o.support_url = Some("https://example.invalid/ring-bridge".into());
+    o.motion_duration = Duration::from_millis(400);
+    o.ding_duration = Duration::from_millis(400);
+    o.snapshot_interval_wired = Duration::ZERO;
+    o.snapshot_interval_battery = Duration::ZERO;
+    o.snapshot_min_gap = Duration::ZERO;
+    o.keep_alive = Duration::from_secs(5);
+    o.reconnect_min = Duration::from_millis(100);
+    o.reconnect_max = Duration::from_millis(500);
+    o
+}
+
+/// A running bridge with its fake Ring, directory and event hub.
+pub struct Running {
+    pub ring: Arc<FakeRing>,
+    pub hub: EventHub,
+    pub directory: Directory,
+    pub handle: MqttHandle,
+    pub join: tokio::task::JoinHandle<Result<(), mqtt::Error>>,
+    pub cancel: CancellationToken,
+}
+
+impl Running {
+    pub async fn start(opts: MqttOptions) -> Running {
+        Self::start_with(opts, FakeRing::new(), None).await
+    }
+
+    pub async fn start_with(
+        opts: MqttOptions,
+        ring: Arc<FakeRing>,
+        stream: Option<Arc<dyn mqtt::StreamControl>>,
+    ) -> Running {
+        let cancel = CancellationToken::new();
+        let (directory, _dir_task) = Directory::start(
+            ring.clone(),
+            Duration::from_secs(60),
+            Vec::new(),
+            cancel.child_token(),
+        );
+        directory.wait_loaded(Duration::from_secs(5)).await;
+        let hub = EventHub::default();
+        let deps = MqttDeps {
+            directory: directory.clone(),
+            ring: ring.clone(),
+            events: hub.clone(),
+            stream,
+            snapshots: None,
+        };
+        let (handle, join) = mqtt::start(opts, deps, cancel.child_token());
+        let mut status = handle.status();
+        tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.connected))
+            .await
+            .expect("bridge connects")
+            .unwrap();
+        Running {
+            ring,
+            hub,
+            directory,
+            handle,
+            join,
+            cancel,
+        }
+    }
+
+    /// Clean shutdown; returns the bridge task's result.
+    pub async fn stop(self) -> Result<(), mqtt::Error> {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.join)
+            .await
+            .expect("bridge stops in time")
+            .expect("bridge task did not panic")
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+pub const WAIT: Duration = Duration::from_secs(5);
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
