@@ -258,6 +258,22 @@ impl Subscriber {
         .await
     }
 
+    /// Waits for a message on `topic` that satisfies `pred` (newest first).
+    pub async fn wait_match(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        pred: impl Fn(&Msg) -> bool,
+    ) -> Msg {
+        self.wait_for(&format!("matching message on {topic}"), timeout, |msgs| {
+            msgs.iter()
+                .rev()
+                .find(|m| m.topic == topic && pred(m))
+                .cloned()
+        })
+        .await
+    }
+
     pub async fn publish(&self, topic: &str, payload: &str) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
