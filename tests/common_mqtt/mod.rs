@@ -61,8 +61,12 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Mosquitto {
         let mut m = Mosquitto {
-            port: free_port(),
+            port,
             child: None,
             dir: tempfile::tempdir().unwrap(),
         };
