@@ -56,10 +56,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     ring_bridge::base::tracing_setup::install();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -111,14 +108,13 @@ fn shutdown_on_signals() -> CancellationToken {
     let cancel = CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(err = %e, "cannot listen for SIGTERM");
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(err = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
         for n in 0.. {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

@@ -1,8 +1,8 @@
 //! Daemon wiring: builds the components from the configuration and runs them
 //! until shutdown.
 
-pub mod auth;
 pub mod directory;
+pub mod auth;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
