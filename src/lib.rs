@@ -13,5 +13,6 @@ pub mod events;
 pub mod media;
 pub mod mqtt;
 pub mod ring;
+pub mod rtsp;
 pub mod sim;
 pub mod web;

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +55,10 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     ring_bridge::base::tracing_setup::install();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -85,7 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let cfg = config::load(cli.config.as_deref())?;
             let cancel = shutdown_on_signals();
-            app::run_daemon(cfg, cancel).await.context("daemon failed")
+            Ok(app::run_daemon(cfg, cancel).await?)
         }
         Command::Sim {
             listen,
@@ -108,13 +110,14 @@ fn shutdown_on_signals() -> CancellationToken {
     let cancel = CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(err = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(err = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         for n in 0.. {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

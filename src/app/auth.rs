@@ -1,8 +1,86 @@
-//! `ring-bridge auth`: interactive login.
+//! `ring-bridge auth`: interactive login (e-mail, password, 2FA code) that stores
+//! the refresh token in the state directory. Works against the simulator too
+//! (`RING_SIMULATOR_URL`).
+//!
+//! Prompts go to stderr; answers are read from stdin, so the command also works
+//! with piped input. The password is read without echo on a terminal and is
+//! never stored or logged.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
 
 use crate::config::Config;
+use crate::ring::client::{RingClient, RingOptions};
+use crate::ring::{ErrorInner, RingHosts};
 
 /// Prompts for e-mail, password and 2FA code and stores the refresh token.
-pub async fn interactive(_cfg: Config, _email: Option<String>) -> anyhow::Result<()> {
-    anyhow::bail!("auth wiring lands with the foundation merge")
+pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<()> {
+    let hosts = match &cfg.ring.simulator_url {
+        Some(u) => RingHosts::simulator(u),
+        None => RingHosts::real(),
+    };
+    let mut opts = RingOptions::new(hosts, cfg.ring.state_dir.clone());
+    opts.device_model = cfg.ring.device_name.clone();
+    let client = RingClient::new(opts).context("opening the state directory")?;
+
+    let mut input = std::io::stdin().lock();
+    let email = match email {
+        Some(e) => e,
+        None => prompt(&mut input, "Ring e-mail: ")?,
+    };
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Ring password: ").context("reading the password")?
+    } else {
+        prompt(&mut input, "Ring password: ")?
+    };
+    if email.is_empty() || password.is_empty() {
+        bail!("e-mail and password are required");
+    }
+
+    let mut code: Option<String> = None;
+    for _attempt in 0..3 {
+        match client
+            .login_password(&email, &password, code.as_deref())
+            .await
+        {
+            Ok(()) => {
+                let path = cfg.ring.state_dir.display();
+                log_line(&format!(
+                    "Logged in. The refresh token is stored in {path} (mode 0600); \
+                     ring-bridge rotates it on every use."
+                ));
+                return Ok(());
+            }
+            Err(e) => match e.inner() {
+                ErrorInner::TwoFactorRequired { .. } => {
+                    log_line(&e.to_string());
+                    let c = prompt(&mut input, "Verification code: ")?;
+                    if c.is_empty() {
+                        bail!("no verification code entered");
+                    }
+                    code = Some(c);
+                }
+                _ => return Err(e).context("Ring login failed"),
+            },
+        }
+    }
+    bail!("Ring login failed: too many verification attempts")
+}
+
+fn log_line(s: &str) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "{s}");
+}
+
+fn prompt(input: &mut impl BufRead, label: &str) -> anyhow::Result<String> {
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{label}");
+    let _ = err.flush();
+    let mut line = String::new();
+    let n = input.read_line(&mut line).context("reading from stdin")?;
+    if n == 0 {
+        bail!("input ended before {}", label.trim_end_matches([':', ' ']));
+    }
+    Ok(line.trim().to_owned())
 }

@@ -1,8 +1,9 @@
 //! Daemon wiring: builds the components from the configuration and runs them
-//! until shutdown.
+//! until shutdown. Protocol logic lives in the components, not here.
 
-pub mod directory;
 pub mod auth;
+mod daemon;
+pub mod directory;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,19 +11,58 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+pub use daemon::run_daemon;
 
-/// Runs the daemon until `cancel` fires.
-pub async fn run_daemon(_cfg: Config, _cancel: CancellationToken) -> anyhow::Result<()> {
-    anyhow::bail!("daemon wiring lands with the foundation merge")
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Binding a listening socket failed.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which server.
+        what: &'static str,
+        /// Address tried.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Ring client failed at start-up.
+    #[error("Ring client: {0}")]
+    Ring(#[from] crate::ring::Error),
+    /// The built-in simulator failed to start (demo mode).
+    #[error("built-in simulator: {0:#}")]
+    Simulator(anyhow::Error),
+    /// A server stopped with an error.
+    #[error("{what} stopped: {source}")]
+    Serve {
+        /// Which server.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs the simulator standalone until `cancel` fires.
 pub async fn run_simulator(
-    _listen: SocketAddr,
-    _session_cap: Duration,
-    _media: Option<PathBuf>,
-    _cancel: CancellationToken,
+    listen: SocketAddr,
+    session_cap: Duration,
+    media: Option<PathBuf>,
+    cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("simulator wiring lands with the foundation merge")
+    let opts = crate::sim::SimOptions {
+        session_cap,
+        media_dir: media,
+        ..Default::default()
+    };
+    let handle = crate::sim::Simulator::start(opts, listen, cancel).await?;
+    tracing::info!(
+        sim_url = %handle.url(),
+        email = crate::sim::DEMO_EMAIL,
+        "Ring simulator ready; demo account password {:?}, 2FA code {:?}",
+        crate::sim::DEMO_PASSWORD,
+        crate::sim::DEMO_2FA_CODE
+    );
+    handle.join().await
 }

@@ -17,6 +17,8 @@ pub fn install() {
     };
     let filter =
         EnvFilter::try_from_env("RINGBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let json = std::env::var("RINGBRIDGE_FORMAT").is_ok_and(|f| f == "json");
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
@@ -25,7 +27,7 @@ pub fn install() {
             .try_init()
     } else {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
             .try_init()
     };
 }

@@ -1,1 +1,67 @@
-//! media (work in progress).
+//! The per-camera media hub: the one place where live frames from a producer
+//! (`ring::live`, or a test fake) meet every consumer (RTSP, WebRTC, snapshots).
+//!
+//! - Frames are depacketized access units ([`Frame`]): H.264 Annex-B AUs at 90 kHz,
+//!   Opus packets at 48 kHz. Never raw RTP; each consumer packetizes for itself.
+//! - A [`Hub`] owns one [`CameraStream`] per camera id. A viewer takes a [`Lease`]:
+//!   the first lease opens a live session through the [`LiveOpener`] seam; after the
+//!   last lease is dropped the source is closed once [`HubOptions::linger`] passes.
+//! - [`CameraStream::subscribe`] yields the cached GOP (from its key frame, audio
+//!   included), then live frames; slow subscribers get [`RecvError::Lagged`] and
+//!   resume at a key frame. The producer is never blocked.
+//! - Sessions are renewed before their cap and recovered after failures with
+//!   jittered backoff; output timestamps never go backwards.
+//! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live.
+//!
+//! This module is pure Rust + Tokio: it must not depend on GStreamer or webrtc.
+//! See `docs/design/0001-media-hub.md`.
+
+mod backoff;
+mod error;
+mod frame;
+pub mod h264;
+mod hub;
+mod source;
+mod subscriber;
+mod supervisor;
+pub mod testutil;
+mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{HubError, RecvError, SourceError};
+pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
+pub use hub::{CameraStream, Hub, HubOptions, Lease};
+pub use source::{
+    LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,
+};
+pub use subscriber::Subscriber;
+
+use crate::base::ErrorKind;
+
+/// Whether a camera's live source is running.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// No viewer; no live session.
+    #[default]
+    Inactive,
+    /// A live session is being opened, or waits for its first key frame.
+    Activating,
+    /// Frames are flowing.
+    Active,
+    /// The last attempt failed; the hub retries with backoff while viewers remain.
+    Failed,
+}
+
+/// Snapshot of a camera stream's status, published through a `watch` channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamStatus {
+    /// Current state.
+    pub state: StreamState,
+    /// The most recent error since the stream was last active, for display.
+    pub last_error: Option<String>,
+    /// The kind of `last_error`.
+    pub error_kind: Option<ErrorKind>,
+}

@@ -4,10 +4,33 @@
 //! Protocol reference: `../shared/ring-api.md`. The rest of ring-bridge talks to
 //! Ring only through the [`RingApi`] trait, so tests can run against the
 //! simulator (`crate::sim`) over real sockets.
+//!
+//! Layout: [`client`] ([`RingClient`], [`RingOptions`], the endpoints),
+//! `request` (headers, session, 401/404/429/5xx handling), `auth` (OAuth,
+//! 2FA, rotation), [`state`] (token + hardware id files, atomic writes),
+//! [`hosts`], [`retry`], and the parsers [`devices`] and [`history`]. Tests
+//! against scripted in-process servers are in `tests/`; JSON bodies in Ring's
+//! shapes (our own data) in `testdata/`.
+
+mod auth;
+pub mod client;
+pub mod devices;
+pub mod history;
+pub mod hosts;
+mod request;
+pub mod retry;
+pub mod state;
 
 pub mod model;
 
+#[cfg(test)]
+mod tests;
+
+pub use client::{RingClient, RingOptions};
+pub use devices::DeviceHealth;
+pub use hosts::RingHosts;
 pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Snapshot};
+pub use retry::RetryPolicy;
 
 use crate::base::ErrorKind;
 
@@ -15,12 +38,13 @@ use crate::base::ErrorKind;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum AuthState {
-    /// No token yet, or not tried yet.
+    /// A refresh token is saved but has not been used yet.
     Unknown,
     /// A valid access token is held.
     Authenticated,
-    /// Ring rejected the refresh token: a person must log in again
-    /// (`ring-bridge auth` or the console login). Never retried in a loop.
+    /// No usable refresh token (none saved, the saved file is unreadable, or Ring
+    /// rejected it): a person must log in (`ring-bridge auth` or the console
+    /// login). Never retried in a loop.
     ReauthRequired {
         /// Why, for the UI.
         reason: String,
@@ -75,7 +99,7 @@ pub enum ErrorInner {
     },
     /// Authentication failed or a person must log in again.
     #[error("Ring authentication: {0}")]
-    Auth(String),
+    Auth(AuthFailure),
     /// Ring wants a 2FA code (`tsv_state`, where it was sent).
     #[error("Ring sent a verification code ({tsv_state}{}); enter it to continue", .phone.as_deref().map(|p| format!(" to {p}")).unwrap_or_default())]
     TwoFactorRequired {
@@ -104,9 +128,86 @@ pub enum ErrorInner {
         #[source]
         source: std::io::Error,
     },
+    /// A state file exists but cannot be understood. It is left in place (never
+    /// deleted) so a person can inspect it.
+    #[error("state file {path} is corrupt: {detail}")]
+    StateCorrupt {
+        /// File path.
+        path: std::path::PathBuf,
+        /// What was wrong (never contains the token).
+        detail: String,
+    },
+    /// Ring says the device cannot serve the request now: 404 with
+    /// `errors:[70xx]` (ring-api.md §1.6, §8), e.g. `7019` ASSET_OFFLINE.
+    /// Retry in about 20 s.
+    #[error("Ring {path}: device unavailable ({code} {})", device_error_name(*.code))]
+    DeviceUnavailable {
+        /// Request path.
+        path: String,
+        /// Ring's error code (7050, 7019, 7061, 7062, 7063, ...).
+        code: u32,
+    },
+    /// An id given by the caller is malformed (e.g. a ding id that is not digits).
+    #[error("invalid {what}: {value:?}")]
+    InvalidId {
+        /// What kind of id.
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+    },
     /// Shut down while waiting.
     #[error("cancelled")]
     Cancelled,
+}
+
+/// Why authentication failed (see ring-api.md §1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// No refresh token is saved yet.
+    #[error(
+        "not logged in: no Ring refresh token is saved; log in with `ring-bridge auth` or the console"
+    )]
+    NotLoggedIn,
+    /// 401 on the password grant.
+    #[error("Ring rejected the email or password")]
+    BadCredentials,
+    /// 400 "Verification Code is invalid or expired".
+    #[error("the verification code is invalid or expired")]
+    WrongCode,
+    /// "too many requests from dependency service": too many 2FA codes
+    /// (about 10 per 10 minutes).
+    #[error("Ring refused: too many verification code requests; wait about 10 minutes")]
+    TooManyCodeRequests,
+    /// Ring rejected the refresh token (401 `invalid_grant`). The saved token is
+    /// kept on disk; a person must log in again.
+    #[error("Ring rejected the saved refresh token (revoked or expired); log in again")]
+    RefreshRejected,
+    /// Ring answered 401 to an API call even with a freshly refreshed access token.
+    #[error("Ring rejected a freshly refreshed access token on {path}")]
+    AccessRejected {
+        /// Request path.
+        path: String,
+    },
+    /// The OAuth endpoint answered something we do not understand.
+    #[error("unexpected OAuth answer HTTP {status}: {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// Start of the answer body.
+        body: String,
+    },
+}
+
+/// Ring's name for a 404 `errors` code (ring-api.md §1.6).
+fn device_error_name(code: u32) -> &'static str {
+    match code {
+        7050 => "NO_ASSET",
+        7019 => "ASSET_OFFLINE",
+        7061 => "ASSET_CELL_BACKUP",
+        7062 => "UPDATING",
+        7063 => "MAINTENANCE",
+        _ => "unknown",
+    }
 }
 
 impl Error {
@@ -119,7 +220,9 @@ impl Error {
     pub fn http_status(&self) -> Option<u16> {
         match &*self.inner {
             ErrorInner::Status { status, .. } => Some(*status),
+            ErrorInner::Auth(AuthFailure::Unexpected { status, .. }) => Some(*status),
             ErrorInner::RateLimited { .. } => Some(429),
+            ErrorInner::DeviceUnavailable { .. } => Some(404),
             _ => None,
         }
     }
@@ -148,12 +251,19 @@ impl crate::base::ResultExt for Error {
                 _ => ErrorKind::Unavailable,
             },
             ErrorInner::Decode { .. } => ErrorKind::Unavailable,
+            ErrorInner::Auth(AuthFailure::TooManyCodeRequests) => ErrorKind::ResourceExhausted,
+            ErrorInner::Auth(AuthFailure::Unexpected { status, .. }) if *status >= 500 => {
+                ErrorKind::Unavailable
+            }
             ErrorInner::Auth(_) | ErrorInner::TwoFactorRequired { .. } => {
                 ErrorKind::Unauthenticated
             }
             ErrorInner::RateLimited { .. } => ErrorKind::ResourceExhausted,
             ErrorInner::NotFound(_) => ErrorKind::NotFound,
             ErrorInner::State { .. } => ErrorKind::Internal,
+            ErrorInner::StateCorrupt { .. } => ErrorKind::FailedPrecondition,
+            ErrorInner::DeviceUnavailable { .. } => ErrorKind::Unavailable,
+            ErrorInner::InvalidId { .. } => ErrorKind::InvalidArgument,
             ErrorInner::Cancelled => ErrorKind::Cancelled,
         }
     }

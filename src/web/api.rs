@@ -7,7 +7,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
@@ -201,7 +201,7 @@ async fn recording(
         )));
     }
     let url = st.ring.recording_url(&event_id).await?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    Ok((StatusCode::FOUND, [(header::LOCATION, url.as_str())]).into_response())
 }
 
 async fn snapshot(

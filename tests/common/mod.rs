@@ -24,9 +24,13 @@ impl Sim {
 
     pub async fn start_with(opts: ring_bridge::sim::SimOptions) -> Sim {
         let cancel = CancellationToken::new();
-        let handle = ring_bridge::sim::Simulator::start(opts, "127.0.0.1:0".parse().unwrap(), cancel.clone())
-            .await
-            .expect("simulator starts");
+        let handle = ring_bridge::sim::Simulator::start(
+            opts,
+            "127.0.0.1:0".parse().unwrap(),
+            cancel.clone(),
+        )
+        .await
+        .expect("simulator starts");
         Sim { handle, cancel }
     }
 
@@ -129,7 +133,10 @@ impl Daemon {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!("daemon did not announce its HTTP address; log:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "daemon did not announce its HTTP address; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
         Daemon { child, http, log }
@@ -184,14 +191,19 @@ impl Drop for Daemon {
 }
 
 fn unsafe_kill(pid: i32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Finds `http_addr=127.0.0.1:PORT` in a log line.
 fn parse_http_addr(line: &str) -> Option<SocketAddr> {
     let i = line.find("http_addr=")?;
     let rest = &line[i + "http_addr=".len()..];
-    let end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == ',')
+        .unwrap_or(rest.len());
     rest[..end].trim_matches('"').parse().ok()
 }
 

@@ -1,0 +1,158 @@
+//! `ring-bridge run`: decides the mode (Ring, simulator, demo), builds the Ring
+//! client, the camera directory and the web server, and shuts them down in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::AppError;
+use super::directory::Directory;
+use crate::base::error::chain;
+use crate::config::Config;
+use crate::ring::client::{RingClient, RingOptions};
+use crate::ring::state::TokenStore;
+use crate::ring::{ErrorInner, RingApi, RingHosts};
+use crate::web::{self, Metrics, PublicUrls, WebState};
+
+/// Where ring-bridge gets its Ring from.
+enum Mode {
+    /// The real Ring cloud.
+    Ring,
+    /// A simulator the user runs (`RING_SIMULATOR_URL`).
+    Simulator(url::Url),
+    /// No token anywhere: the built-in simulator, in-process.
+    Demo,
+}
+
+fn has_saved_token(cfg: &Config) -> bool {
+    if cfg.ring.refresh_token.is_some() {
+        return true;
+    }
+    // A token file we cannot read still counts: the client reports it clearly
+    // instead of us silently falling back to demo mode.
+    TokenStore::open(&cfg.ring.state_dir)
+        .and_then(|s| s.load_token())
+        .map(|t| t.is_some())
+        .unwrap_or(true)
+}
+
+fn decide_mode(cfg: &Config) -> Mode {
+    match &cfg.ring.simulator_url {
+        Some(u) => Mode::Simulator(u.clone()),
+        None if has_saved_token(cfg) => Mode::Ring,
+        None => Mode::Demo,
+    }
+}
+
+/// Runs the daemon until `cancel` fires.
+pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), AppError> {
+    let mut state_dir = cfg.ring.state_dir.clone();
+    let mut demo_sim = None;
+    let (hosts, auto_login) = match decide_mode(&cfg) {
+        Mode::Ring => (RingHosts::real(), false),
+        Mode::Simulator(url) => {
+            info!(simulator = %url, "using the Ring simulator instead of Ring");
+            (RingHosts::simulator(&url), !has_saved_token(&cfg))
+        }
+        Mode::Demo => {
+            let sim = crate::sim::Simulator::start(
+                crate::sim::SimOptions::default(),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                cancel.child_token(),
+            )
+            .await
+            .map_err(AppError::Simulator)?;
+            // Keep the demo account's tokens apart from a real account's.
+            state_dir = state_dir.join("demo");
+            info!(
+                simulator = %sim.url(),
+                "demo mode: no Ring token found, running on the built-in Ring simulator; \
+                 run `ring-bridge auth` to connect your Ring account"
+            );
+            let hosts = RingHosts::simulator(&sim.url());
+            demo_sim = Some(sim);
+            (hosts, true)
+        }
+    };
+
+    let mut opts = RingOptions::new(hosts, state_dir);
+    opts.refresh_token_override = cfg.ring.refresh_token.clone();
+    opts.device_model = cfg.ring.device_name.clone();
+    opts.cancel = cancel.child_token();
+    let client = RingClient::new(opts)?;
+    if auto_login && let Err(e) = simulator_login(&client).await {
+        warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
+    }
+    let ring: Arc<dyn RingApi> = Arc::new(client);
+
+    let (directory, directory_task) = Directory::start(
+        ring.clone(),
+        cfg.ring.device_poll_interval,
+        cfg.ring.location_ids.clone(),
+        cancel.child_token(),
+    );
+
+    let http_addr = SocketAddr::new(cfg.network.listen_ip, cfg.http.port);
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            what: "HTTP",
+            addr: http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| AppError::Bind {
+        what: "HTTP",
+        addr: http_addr,
+        source,
+    })?;
+    let public_host = cfg
+        .network
+        .announced_ip
+        .filter(|ip| !ip.is_unspecified())
+        .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let state = WebState {
+        ring: ring.clone(),
+        directory: directory.clone(),
+        metrics: Arc::new(Metrics::default()),
+        urls: Arc::new(std::sync::RwLock::new(PublicUrls {
+            host: public_host,
+            http_port: http_addr.port(),
+            rtsp_port: None,
+        })),
+    };
+    info!(%http_addr, "HTTP API listening");
+    let served = web::serve(listener, web::router(state), cancel.clone()).await;
+
+    // Shutdown order: intake stopped (serve returned), then background tasks.
+    cancel.cancel();
+    let _ = directory_task.await;
+    if let Some(sim) = demo_sim
+        && let Err(e) = sim.join().await
+    {
+        warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
+    }
+    info!("ring-bridge stopped");
+    served.map_err(|source| AppError::Serve {
+        what: "HTTP",
+        source,
+    })
+}
+
+/// Logs in to a simulator's demo account (password grant, then the 2FA code).
+async fn simulator_login(client: &RingClient) -> Result<(), crate::ring::Error> {
+    use crate::sim::{DEMO_2FA_CODE, DEMO_EMAIL, DEMO_PASSWORD};
+    match client.login_password(DEMO_EMAIL, DEMO_PASSWORD, None).await {
+        Err(e) if matches!(e.inner(), ErrorInner::TwoFactorRequired { .. }) => {
+            client
+                .login_password(DEMO_EMAIL, DEMO_PASSWORD, Some(DEMO_2FA_CODE))
+                .await?;
+            info!("logged in to the simulator's demo account");
+            Ok(())
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,228 @@
+//! GObject subclasses for gst-rtsp-server: [`CameraFactory`] (one per camera, mounted
+//! at `/<slug>` and `/<device_id>`) and [`CameraMedia`] (holds the viewer lease and
+//! the feeder task of one media).
+//!
+//! Thread rules: the vfuncs run on gst-rtsp-server client/media threads, never on a
+//! Tokio worker. `create_element` blocks its RTSP client thread (not the server's main
+//! loop) while the camera starts, bounded by the describe timeout; that is what holds
+//! DESCRIBE until the stream can be described. No vfunc panics; failures are logged
+//! and reported as `None`.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+use gst_rtsp_server::subclass::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as gst_rtsp_server;
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
+
+use super::feeder;
+use crate::media::{CameraStream, HubError, Lease, VideoParams};
+
+/// Everything a factory needs, set once at creation.
+pub(crate) struct FactoryCtx {
+    pub(crate) stream: CameraStream,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) describe_timeout: Duration,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Handed from `construct` to `create_element` and `media_configure` of the same
+/// construction (gst-rtsp-server runs all three under the factory's media lock).
+struct Pending {
+    lease: Lease,
+    bin: Option<gst::Bin>,
+    video: gst_app::AppSrc,
+    audio: Option<gst_app::AppSrc>,
+    started: watch::Receiver<bool>,
+}
+
+/// What a live media keeps until it is unprepared: the lease and the feeder's guard.
+struct MediaState {
+    _lease: Lease,
+    _feeder: DropGuard,
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Default)]
+    pub struct CameraFactory {
+        pub(super) ctx: OnceLock<FactoryCtx>,
+        pub(super) pending: Mutex<Option<Pending>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for CameraFactory {
+        const NAME: &'static str = "RingBridgeCameraFactory";
+        type Type = super::CameraFactory;
+        type ParentType = gst_rtsp_server::RTSPMediaFactory;
+    }
+
+    impl ObjectImpl for CameraFactory {}
+
+    impl CameraFactory {
+        fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
+            self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl RTSPMediaFactoryImpl for CameraFactory {
+        fn construct(
+            &self,
+            url: &gst_rtsp_server::gst_rtsp::RTSPUrl,
+        ) -> Option<gst_rtsp_server::RTSPMedia> {
+            // Waiting here rather than in `create_element`: returning `None` from
+            // `construct` is clean, from `create_element` it trips a GLib critical.
+            let ctx = self.ctx.get()?;
+            let span = info_span!("rtsp", camera = %ctx.stream.id(), uri = %url.request_uri());
+            let _enter = span.enter();
+            let lease = ctx.stream.lease();
+            let params = match wait_ready_blocking(ctx) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(err = %e, "DESCRIBE refused: stream not ready");
+                    return None;
+                }
+            };
+            let audio = ctx.stream.has_audio();
+            let elements = match feeder::build_elements(audio) {
+                Ok(e) => e,
+                Err(e) => {
+                    error!(err = %e, "cannot build RTSP media elements (GStreamer plugins missing?)");
+                    return None;
+                }
+            };
+            info!(
+                width = params.width,
+                height = params.height,
+                audio,
+                "stream ready; answering DESCRIBE"
+            );
+            *self.pending() = Some(Pending {
+                lease,
+                bin: Some(elements.bin),
+                video: elements.video,
+                audio: elements.audio,
+                started: elements.started,
+            });
+            let media = self.parent_construct(url);
+            if media.is_none() {
+                *self.pending() = None;
+            }
+            media
+        }
+
+        fn create_element(
+            &self,
+            _url: &gst_rtsp_server::gst_rtsp::RTSPUrl,
+        ) -> Option<gst::Element> {
+            let bin = self.pending().as_mut().and_then(|p| p.bin.take());
+            if bin.is_none() {
+                error!("create_element called outside construct");
+            }
+            bin.map(|b| b.upcast())
+        }
+
+        fn media_configure(&self, media: &gst_rtsp_server::RTSPMedia) {
+            self.parent_media_configure(media);
+            let Some(ctx) = self.ctx.get() else { return };
+            let pending = self.pending().take();
+            let (Some(p), Some(cm)) = (pending, media.downcast_ref::<super::CameraMedia>()) else {
+                error!(camera = %ctx.stream.id(), "RTSP media configured without its elements");
+                return;
+            };
+            let token = ctx.cancel.child_token();
+            let span = info_span!("rtsp", camera = %ctx.stream.id());
+            ctx.rt.spawn(
+                feeder::feed(
+                    p.lease.stream().clone(),
+                    p.video,
+                    p.audio,
+                    p.started,
+                    token.clone(),
+                )
+                .instrument(span),
+            );
+            *cm.imp().state.lock().unwrap_or_else(|e| e.into_inner()) = Some(MediaState {
+                _lease: p.lease,
+                _feeder: token.drop_guard(),
+            });
+        }
+    }
+
+    #[derive(Default)]
+    pub struct CameraMedia {
+        pub(super) state: Mutex<Option<MediaState>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for CameraMedia {
+        const NAME: &'static str = "RingBridgeCameraMedia";
+        type Type = super::CameraMedia;
+        type ParentType = gst_rtsp_server::RTSPMedia;
+    }
+
+    impl ObjectImpl for CameraMedia {}
+
+    impl RTSPMediaImpl for CameraMedia {
+        fn unprepared(&self) {
+            // Stops the feeder and releases the lease (the hub lingers, then hangs up).
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if state.is_some() {
+                debug!("RTSP media unprepared; lease released");
+            }
+            drop(state);
+            self.parent_unprepared();
+        }
+    }
+}
+
+glib::wrapper! {
+    /// Media factory for one camera; see the module docs.
+    pub struct CameraFactory(ObjectSubclass<imp::CameraFactory>)
+        @extends gst_rtsp_server::RTSPMediaFactory;
+}
+
+glib::wrapper! {
+    /// One RTSP media (pipeline) of a camera, shared by its clients when sharing is on.
+    pub struct CameraMedia(ObjectSubclass<imp::CameraMedia>)
+        @extends gst_rtsp_server::RTSPMedia;
+}
+
+impl CameraFactory {
+    /// A factory serving `ctx.stream`; `shared` selects one media for all clients.
+    pub(crate) fn new(ctx: FactoryCtx, shared: bool) -> Self {
+        let f: CameraFactory = glib::Object::new();
+        // A fresh object: the cell is empty, so this cannot fail.
+        let _ = f.imp().ctx.set(ctx);
+        f.set_shared(shared);
+        f.set_media_gtype(CameraMedia::static_type());
+        f.set_eos_shutdown(false);
+        f
+    }
+}
+
+/// Waits (on this GStreamer thread) for the hub to have a key frame; the wait itself
+/// runs on Tokio, this thread only blocks on a std channel with a timeout.
+fn wait_ready_blocking(ctx: &FactoryCtx) -> Result<VideoParams, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let stream = ctx.stream.clone();
+    let cancel = ctx.cancel.clone();
+    let timeout = ctx.describe_timeout;
+    ctx.rt.spawn(async move {
+        let r = tokio::select! {
+            r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
+            _ = cancel.cancelled() => Err("RTSP server shutting down".to_owned()),
+        };
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(timeout + Duration::from_secs(2))
+        .map_err(|e| format!("waiting for the hub: {e}"))?
+}

@@ -1,0 +1,218 @@
+//! The appsrc side of one RTSP media: builds the element bin (appsrc → h264parse →
+//! rtph264pay, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it
+//! from a hub [`crate::media::Subscriber`].
+//!
+//! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
+//! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
+
+use gst::glib;
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::media::{CameraStream, Frame, MediaKind, RecvError};
+
+/// The most bytes an appsrc queues; the leaky queue is only a safety net, because the
+/// feeder already skips to the next key frame above [`HIGH_WATER_BYTES`].
+const MAX_QUEUE_BYTES: u64 = 8 * 1024 * 1024;
+/// Above this many queued video bytes the feeder drops frames until the next key frame
+/// (a clean resync instead of appsrc dropping arbitrary frames).
+const HIGH_WATER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The element bin for one media, plus what the feeder needs.
+pub(crate) struct MediaElements {
+    /// The bin handed to gst-rtsp-server (contains `pay0` and maybe `pay1`).
+    pub(crate) bin: gst::Bin,
+    pub(crate) video: gst_app::AppSrc,
+    pub(crate) audio: Option<gst_app::AppSrc>,
+    /// Becomes true once the video appsrc asks for data (pipeline started).
+    pub(crate) started: watch::Receiver<bool>,
+}
+
+fn appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .name(name)
+        .caps(caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(false)
+        .max_bytes(MAX_QUEUE_BYTES)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .block(false)
+        .build()
+}
+
+fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, glib::BoolError> {
+    let b = gst::ElementFactory::make(factory);
+    match name {
+        Some(n) => b.name(n).build(),
+        None => b.build(),
+    }
+}
+
+/// A `tee allow-not-linked=true`: a client may set up only some streams (Retina
+/// skips Opus), and a shared media must not fail with `not-linked` on the others.
+fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
+    let tee = make("tee", None)?;
+    tee.set_property("allow-not-linked", true);
+    Ok(tee)
+}
+
+/// Builds `appsrc ! tee ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1`
+/// and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
+pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolError> {
+    let bin = gst::Bin::new();
+    let vcaps = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build();
+    let video = appsrc("videosrc", &vcaps);
+    let vtee = not_linked_guard()?;
+    let parse = make("h264parse", None)?;
+    let pay0 = make("rtph264pay", Some("pay0"))?;
+    pay0.set_property("pt", 96u32);
+    pay0.set_property("config-interval", -1i32);
+    bin.add_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
+    gst::Element::link_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
+
+    let (tx, started) = watch::channel(false);
+    video.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |_, _| {
+                tx.send_if_modified(|s| !std::mem::replace(s, true));
+            })
+            .build(),
+    );
+
+    let audio = if audio {
+        let acaps = gst::Caps::builder("audio/x-opus")
+            .field("channel-mapping-family", 0i32)
+            .field("rate", 48_000i32)
+            .field("channels", 2i32)
+            .build();
+        let asrc = appsrc("audiosrc", &acaps);
+        let atee = not_linked_guard()?;
+        let pay1 = make("rtpopuspay", Some("pay1"))?;
+        pay1.set_property("pt", 97u32);
+        bin.add_many([asrc.upcast_ref(), &atee, &pay1])?;
+        gst::Element::link_many([asrc.upcast_ref(), &atee, &pay1])?;
+        Some(asrc)
+    } else {
+        None
+    };
+    Ok(MediaElements {
+        bin,
+        video,
+        audio,
+        started,
+    })
+}
+
+/// Maps hub PTS (one continuous timeline per kind) to pipeline running time: the first
+/// video key frame lands at the running time of its push, later frames keep their
+/// spacing. Audio and video share the nanosecond offset.
+struct Rebase {
+    running_at_first: gst::ClockTime,
+    first_ns: u64,
+}
+
+fn pts_ns(f: &Frame) -> u64 {
+    let rate = u128::from(f.kind.clock_rate());
+    u64::try_from(u128::from(f.pts) * 1_000_000_000 / rate).unwrap_or(u64::MAX)
+}
+
+fn duration_ns(f: &Frame) -> Option<gst::ClockTime> {
+    (f.duration > 0).then(|| {
+        gst::ClockTime::from_nseconds(
+            u64::from(f.duration) * 1_000_000_000 / u64::from(f.kind.clock_rate()),
+        )
+    })
+}
+
+/// Feeds one media until `cancel` (media unprepared) or the pipeline stops.
+pub(crate) async fn feed(
+    stream: CameraStream,
+    video: gst_app::AppSrc,
+    audio: Option<gst_app::AppSrc>,
+    mut started: watch::Receiver<bool>,
+    cancel: CancellationToken,
+) {
+    tokio::select! {
+        r = started.wait_for(|s| *s) => if r.is_err() { return },
+        _ = cancel.cancelled() => return,
+    }
+    // Subscribe only now: frames pushed before the appsrc started would be flushed, and
+    // a fresh subscriber starts with the cached GOP at its key frame.
+    let mut sub = stream.subscribe();
+    debug!("RTSP media started; feeding from the hub");
+    let mut rebase: Option<Rebase> = None;
+    let mut skip_to_key = false;
+    loop {
+        let frame = tokio::select! {
+            r = sub.recv() => r,
+            _ = cancel.cancelled() => break,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(RecvError::Lagged { dropped }) => {
+                debug!(dropped, "RTSP feeder lagged; resuming at a key frame");
+                continue;
+            }
+            Err(RecvError::Closed) => {
+                let _ = video.end_of_stream();
+                if let Some(a) = &audio {
+                    let _ = a.end_of_stream();
+                }
+                break;
+            }
+        };
+        let src = match frame.kind {
+            MediaKind::Video => &video,
+            MediaKind::Audio => match &audio {
+                Some(a) => a,
+                None => continue,
+            },
+        };
+        if video.current_level_bytes() > HIGH_WATER_BYTES {
+            skip_to_key = true;
+        }
+        if skip_to_key {
+            if !frame.is_video_keyframe() {
+                continue;
+            }
+            skip_to_key = false;
+        }
+        let ns = pts_ns(&frame);
+        let base = rebase.get_or_insert_with(|| Rebase {
+            running_at_first: video.current_running_time().unwrap_or(gst::ClockTime::ZERO),
+            first_ns: ns,
+        });
+        let pts =
+            base.running_at_first + gst::ClockTime::from_nseconds(ns.saturating_sub(base.first_ns));
+        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
+        {
+            let Some(b) = buffer.get_mut() else {
+                continue; // a fresh buffer is always writable
+            };
+            b.set_pts(pts);
+            b.set_duration(duration_ns(&frame));
+            if frame.kind == MediaKind::Video && !frame.keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        match src.push_buffer(buffer) {
+            Ok(_) => {}
+            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
+                debug!("RTSP media stopped; feeder ends");
+                break;
+            }
+            Err(e) => {
+                warn!(err = ?e, "appsrc refused a buffer; feeder ends");
+                break;
+            }
+        }
+    }
+}

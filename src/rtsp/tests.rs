@@ -1,0 +1,449 @@
+//! RTSP server tests: real H.264/Opus (encoded here with GStreamer) from a fake hub
+//! source, Retina and ffprobe as clients on 127.0.0.1 with a free port.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions};
+use retina::codec::{CodecItem, ParametersRef};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::media::testutil::{FakeClip, FakeOpener, FakeSpec};
+use crate::media::{Hub, HubOptions};
+
+const CAM: &str = "cam1";
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Encodes `desc` (ending in `appsink name=sink`) to a list of buffers.
+fn encode(desc: &str) -> Vec<Bytes> {
+    gst::init().expect("gst init");
+    let pipeline = gst::parse::launch(desc)
+        .expect("pipeline parses")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let sink = pipeline
+        .by_name("sink")
+        .expect("sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let mut out = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let buf = sample.buffer().expect("buffer");
+        let map = buf.map_readable().expect("readable");
+        out.push(Bytes::copy_from_slice(&map));
+    }
+    pipeline.set_state(gst::State::Null).expect("null");
+    out
+}
+
+/// 3 s of 640x360 H.264 (GOP 30) and 1 s of 20 ms Opus packets, encoded once.
+fn clip() -> Arc<FakeClip> {
+    static CLIP: OnceLock<Arc<FakeClip>> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let video = encode(
+            "videotestsrc num-buffers=90 ! video/x-raw,width=640,height=360,framerate=30/1 \
+             ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast \
+             ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
+             ! appsink name=sink sync=false",
+        );
+        let audio = encode(
+            "audiotestsrc num-buffers=50 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 \
+             ! opusenc frame-size=20 ! appsink name=sink sync=false",
+        );
+        assert_eq!(video.len(), 90);
+        assert!(crate::media::h264::contains_idr(&video[0]));
+        Arc::new(FakeClip { video, audio })
+    })
+    .clone()
+}
+
+struct Fixture {
+    opener: Arc<FakeOpener>,
+    hub: Hub,
+    handle: Option<RtspHandle>,
+    cancel: CancellationToken,
+}
+
+impl Fixture {
+    fn start(spec: FakeSpec, opts: RtspOptions) -> Fixture {
+        let opener = FakeOpener::new(FakeSpec {
+            clip: Some(clip()),
+            ..spec
+        });
+        let cancel = CancellationToken::new();
+        let hub_opts = HubOptions {
+            linger: LINGER,
+            ..HubOptions::default()
+        };
+        let hub = Hub::new(opener.clone(), hub_opts, cancel.child_token());
+        let handle = RtspServer::start(
+            RtspOptions {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..opts
+            },
+            hub.clone(),
+            vec![MountSpec {
+                camera_id: CAM.into(),
+                slug: "front-door".into(),
+                device_id: "12345".into(),
+            }],
+            cancel.child_token(),
+        )
+        .expect("server starts");
+        assert_ne!(handle.port(), 0);
+        Fixture {
+            opener,
+            hub,
+            handle: Some(handle),
+            cancel,
+        }
+    }
+
+    fn url(&self, path: &str) -> url::Url {
+        let port = self.handle.as_ref().map_or(0, RtspHandle::port);
+        url::Url::parse(&format!("rtsp://127.0.0.1:{port}/{path}")).expect("url")
+    }
+
+    /// Shuts the server down and checks that every media released its lease.
+    async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+        let mut leases = self.hub.stream(CAM).shared.leases.subscribe();
+        let released =
+            tokio::time::timeout(Duration::from_secs(5), leases.wait_for(|n| *n == 0)).await;
+        assert!(released.is_ok(), "RTSP shutdown released all leases");
+        self.cancel.cancel();
+        self.hub.shutdown().await;
+    }
+}
+
+/// What a client saw in the SDP.
+#[derive(Debug)]
+struct Described {
+    media: Vec<(String, String)>,
+    video_size: Option<(u32, u32)>,
+}
+
+/// One received frame.
+#[derive(Debug)]
+struct Seen {
+    video: bool,
+    keyframe: bool,
+    ts: i64,
+}
+
+async fn play(
+    url: url::Url,
+    creds: Option<Credentials>,
+) -> Result<(Described, retina::client::Demuxed), retina::Error> {
+    let mut session = Session::describe(url, SessionOptions::default().creds(creds)).await?;
+    let mut described = Described {
+        media: Vec::new(),
+        video_size: None,
+    };
+    for s in session.streams() {
+        described
+            .media
+            .push((s.media().to_owned(), s.encoding_name().to_ascii_lowercase()));
+        if let Some(ParametersRef::Video(v)) = s.parameters() {
+            described.video_size = Some(v.pixel_dimensions());
+        }
+    }
+    // Retina 0.4 has no Opus depacketizer, so only video is set up; audio is checked
+    // in the SDP here and end to end by ffprobe.
+    for i in 0..session.streams().len() {
+        if session.streams()[i].media() == "video" {
+            session.setup(i, SetupOptions::default()).await?;
+        }
+    }
+    let playing = session.play(PlayOptions::default()).await?;
+    Ok((described, playing.demuxed()?))
+}
+
+/// Plays `url` in a task, forwarding every frame; the task ends when the receiver is
+/// dropped (closing the connection).
+async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
+    let (described, mut demuxed) = tokio::time::timeout(Duration::from_secs(15), play(url, None))
+        .await
+        .expect("described in time")
+        .expect("plays");
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        while let Some(item) = demuxed.next().await {
+            let seen = match item {
+                Ok(CodecItem::VideoFrame(f)) => Seen {
+                    video: true,
+                    keyframe: f.is_random_access_point(),
+                    ts: f.timestamp().elapsed(),
+                },
+                Ok(CodecItem::AudioFrame(f)) => Seen {
+                    video: false,
+                    keyframe: false,
+                    ts: f.timestamp().elapsed(),
+                },
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.send(seen).await.is_err() {
+                break;
+            }
+        }
+    });
+    (described, rx)
+}
+
+async fn next_video(rx: &mut mpsc::Receiver<Seen>) -> Seen {
+    loop {
+        let s = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("frame in time")
+            .expect("client still running");
+        if s.video {
+            return s;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_h264_and_opus_with_increasing_timestamps() {
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let (described, mut rx) = spawn_client(fx.url("front-door")).await;
+    assert_eq!(
+        described.media,
+        vec![
+            ("video".into(), "h264".into()),
+            ("audio".into(), "opus".into())
+        ]
+    );
+    assert_eq!(described.video_size, Some((640, 360)));
+
+    let first = next_video(&mut rx).await;
+    assert!(first.keyframe, "first frame is a key frame");
+    let (mut video, mut keyframes, mut last_ts) = (1, 1, first.ts);
+    while keyframes < 3 {
+        let s = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("frame in time")
+            .expect("client running");
+        assert!(s.video);
+        assert!(
+            s.ts > last_ts,
+            "video timestamps increase: {} then {}",
+            last_ts,
+            s.ts
+        );
+        last_ts = s.ts;
+        video += 1;
+        keyframes += usize::from(s.keyframe);
+    }
+    assert!(video >= 61, "at least two full GOPs: {video}");
+    assert_eq!(fx.opener.opens(), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_media_serves_many_clients_from_one_lease() {
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let (_, mut a) = spawn_client(fx.url("front-door")).await;
+    let (_, mut b) = spawn_client(fx.url("front-door")).await;
+    for _ in 0..15 {
+        next_video(&mut a).await;
+        next_video(&mut b).await;
+    }
+    let (_, mut late) = spawn_client(fx.url("front-door")).await;
+    // Shared media: the late joiner may start mid-GOP but gets a key frame within a GOP.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !next_video(&mut late).await.keyframe {
+        assert!(Instant::now() < deadline, "late joiner got no key frame");
+    }
+    assert_eq!(fx.opener.opens(), 1, "one live session for all clients");
+    assert_eq!(fx.hub.stream(CAM).viewers(), 1, "one media, one lease");
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unshared_late_joiner_starts_on_keyframe_with_one_session() {
+    let opts = RtspOptions {
+        shared_media: false,
+        ..RtspOptions::default()
+    };
+    let fx = Fixture::start(FakeSpec::default(), opts);
+    let (_, mut a) = spawn_client(fx.url("front-door")).await;
+    let (_, mut b) = spawn_client(fx.url("12345")).await;
+    assert!(next_video(&mut a).await.keyframe);
+    assert!(next_video(&mut b).await.keyframe);
+    for _ in 0..15 {
+        next_video(&mut a).await;
+        next_video(&mut b).await;
+    }
+    let (_, mut late) = spawn_client(fx.url("front-door")).await;
+    assert!(
+        next_video(&mut late).await.keyframe,
+        "late joiner starts on a key frame"
+    );
+    assert_eq!(fx.opener.opens(), 1, "one live session for all clients");
+    assert_eq!(fx.hub.stream(CAM).viewers(), 3);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_closed_after_linger_once_last_client_leaves() {
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let (_, mut rx) = spawn_client(fx.url("front-door")).await;
+    for _ in 0..10 {
+        next_video(&mut rx).await;
+    }
+    drop(rx); // the client task ends and drops its connection
+    let left = Instant::now();
+    assert!(
+        fx.opener
+            .wait_closes(1, LINGER + Duration::from_secs(2))
+            .await,
+        "source closed within linger + 2 s"
+    );
+    assert!(left.elapsed() >= LINGER - Duration::from_millis(100));
+    assert_eq!(fx.hub.stream(CAM).viewers(), 0);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_is_held_until_the_first_keyframe() {
+    let spec = FakeSpec {
+        first_frame_delay: Duration::from_secs(3),
+        ..FakeSpec::default()
+    };
+    let fx = Fixture::start(spec, RtspOptions::default());
+    let t0 = Instant::now();
+    let (described, mut rx) = spawn_client(fx.url("front-door")).await;
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "DESCRIBE held: {waited:?}"
+    );
+    assert_eq!(described.video_size, Some((640, 360)));
+    assert!(next_video(&mut rx).await.keyframe);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_fails_after_timeout_when_camera_never_starts() {
+    let spec = FakeSpec {
+        first_frame_delay: Duration::from_secs(3600),
+        ..FakeSpec::default()
+    };
+    let opts = RtspOptions {
+        describe_timeout: Duration::from_secs(1),
+        ..RtspOptions::default()
+    };
+    let fx = Fixture::start(spec, opts);
+    let t0 = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), play(fx.url("front-door"), None))
+        .await
+        .expect("answered in time");
+    assert!(r.is_err(), "DESCRIBE fails");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_is_enforced() {
+    let opts = RtspOptions {
+        username: Some("viewer".into()),
+        password: Some(Secret::new("s3cret".into())),
+        ..RtspOptions::default()
+    };
+    let fx = Fixture::start(FakeSpec::default(), opts);
+    let denied = play(fx.url("front-door"), None).await;
+    assert!(denied.is_err(), "no credentials, no stream");
+    let creds = Credentials {
+        username: "viewer".into(),
+        password: "s3cret".into(),
+    };
+    let (described, _demuxed) = tokio::time::timeout(
+        Duration::from_secs(15),
+        play(fx.url("front-door"), Some(creds)),
+    )
+    .await
+    .expect("in time")
+    .expect("authorised client plays");
+    assert_eq!(described.video_size, Some((640, 360)));
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffprobe_sees_h264_with_the_right_size_and_opus() {
+    if which("ffprobe").is_none() {
+        tracing::warn!("ffprobe not installed; skipping");
+        return;
+    }
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-show_entries",
+                "stream=codec_type,codec_name,width,height",
+                "-of",
+                "json",
+            ])
+            .arg(fx.url("front-door").as_str())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffprobe finishes")
+    .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let streams = json["streams"].as_array().expect("streams");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "opus"),
+        "opus audio: {json}"
+    );
+    fx.stop().await;
+}
+
+fn which(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(bin))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn rejects_bad_mount_paths() {
+    assert!(valid_path_segment("front-door_2.cam~"));
+    assert!(!valid_path_segment(""));
+    assert!(!valid_path_segment("a/b"));
+    assert!(!valid_path_segment("sp ace"));
+}

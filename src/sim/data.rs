@@ -1,0 +1,577 @@
+//! The simulator's fixed data set: locations, cameras, the chime, seeded event
+//! history, ding-id generation and the time formats Ring uses.
+//!
+//! Other engineers write tests against these exact values (see `docs/SIMULATOR.md`),
+//! so change them only together with the docs. This module holds plain data and
+//! pure functions; it does no I/O and knows nothing about HTTP.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+pub use super::clock::{amz_date, iso_ms, iso_s, now_ms, parse_amz_date};
+
+/// Location id of "Home".
+pub const HOME_LOCATION_ID: &str = "5d1a2f3e-0001-4c6b-9a51-000000000001";
+/// Location id of "Cabin".
+pub const CABIN_LOCATION_ID: &str = "5d1a2f3e-0002-4c6b-9a51-000000000002";
+
+/// Numeric id of the chime (not a camera).
+pub const CHIME_ID: u64 = 10007;
+
+/// First numeric id given to cameras made from the user's own MP4 files.
+pub const MEDIA_DIR_FIRST_ID: u64 = 10101;
+
+/// Base of every ding id: ids are `BASE + created_ms * 1000 + seq % 1000`, so they
+/// have 19 digits, exceed 2^53 (a client going through `f64` loses digits), stay
+/// below `i64::MAX`, and grow with creation time.
+const DING_ID_BASE: u64 = 7_100_000_000_000_000_000;
+
+/// The ring_devices array a device is listed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceArray {
+    /// Owned doorbells.
+    Doorbots,
+    /// Doorbells shared with the demo user.
+    AuthorizedDoorbots,
+    /// Every other camera.
+    StickupCams,
+}
+
+/// Kind of a history event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// Motion detected.
+    Motion,
+    /// Doorbell pressed.
+    Ding,
+    /// Live view started by a user.
+    OnDemand,
+}
+
+impl EventKind {
+    /// Ring's name for the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Motion => "motion",
+            EventKind::Ding => "ding",
+            EventKind::OnDemand => "on_demand",
+        }
+    }
+
+    /// Parses Ring's name.
+    pub fn parse(s: &str) -> Option<EventKind> {
+        match s {
+            "motion" => Some(EventKind::Motion),
+            "ding" => Some(EventKind::Ding),
+            "on_demand" => Some(EventKind::OnDemand),
+            _ => None,
+        }
+    }
+}
+
+/// Whether and when an event's recording is playable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecState {
+    /// No recording (no Ring Protect, or the camera did not record).
+    None,
+    /// Recorded, but stuck in processing (`recording_status: "pending"`).
+    Pending,
+    /// Recorded and playable from this wall-clock time (ms since the epoch).
+    ReadyAt(i64),
+}
+
+/// One camera of the simulated account, with its mutable state.
+#[derive(Clone, Debug)]
+pub struct SimCamera {
+    /// Numeric id (`doorbot_id`).
+    pub id: u64,
+    /// Hex, MAC-like device id.
+    pub device_id: String,
+    /// `description`.
+    pub name: String,
+    /// Ring `kind`.
+    pub kind: String,
+    /// Location id.
+    pub location_id: String,
+    /// Which ring_devices array lists it.
+    pub array: DeviceArray,
+    /// `battery_life` exactly as served (`"87"`, `41` or `null`).
+    pub battery_life: Value,
+    /// Has a floodlight and siren (`led_status`, `siren_status`).
+    pub has_light_siren: bool,
+    /// `features.show_recordings` (Ring Protect).
+    pub show_recordings: bool,
+    /// Online as seeded (before any fault override).
+    pub seeded_online: bool,
+    /// `{"camera_id":..,"offline":..}` fault override.
+    pub offline_override: Option<bool>,
+    /// Firmware version string.
+    pub firmware: String,
+    /// Wi-Fi RSSI in dBm.
+    pub rssi: i32,
+    /// Floodlight on.
+    pub light_on: bool,
+    /// Siren sounds until this instant.
+    pub siren_until: Option<tokio::time::Instant>,
+    /// Doorbot `settings` object (source of truth for motion detection etc.).
+    pub settings: Value,
+    /// `devices/v1/devices/{id}/settings` object, without `motion_settings` truth.
+    pub device_settings: Value,
+    /// Push subscription flags.
+    pub subscribed: bool,
+    /// Motion push subscription flag.
+    pub subscribed_motions: bool,
+    /// Time of the last snapshot capture (ms since the epoch).
+    pub snapshot_ms: i64,
+    /// The user's own MP4 file backing this camera (`SimOptions::media_dir`).
+    pub media_file: Option<PathBuf>,
+    /// `videotestsrc` pattern used for this camera's pictures.
+    pub pattern: &'static str,
+}
+
+impl SimCamera {
+    /// Online now (override first, then as seeded).
+    pub fn online(&self) -> bool {
+        self.offline_override
+            .map(|off| !off)
+            .unwrap_or(self.seeded_online)
+    }
+
+    /// Is a doorbell (doorbot arrays).
+    pub fn doorbell(&self) -> bool {
+        matches!(
+            self.array,
+            DeviceArray::Doorbots | DeviceArray::AuthorizedDoorbots
+        )
+    }
+
+    /// `settings.motion_detection_enabled`.
+    pub fn motion_detection_enabled(&self) -> bool {
+        self.settings
+            .get("motion_detection_enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
+
+    /// `settings.live_view_disabled`.
+    pub fn live_view_disabled(&self) -> bool {
+        self.settings
+            .get("live_view_disabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// `settings.power_mode` is battery.
+    pub fn on_battery(&self) -> bool {
+        self.settings.get("power_mode").and_then(Value::as_str) == Some("battery")
+    }
+
+    /// Battery percent, when the camera has one.
+    pub fn battery_percent(&self) -> Option<u64> {
+        match &self.battery_life {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Seconds the siren still sounds (0 when silent).
+    pub fn siren_seconds_remaining(&self) -> u64 {
+        self.siren_until
+            .map(|t| {
+                t.saturating_duration_since(tokio::time::Instant::now())
+                    .as_secs_f64()
+                    .ceil() as u64
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// One recorded (or not) event of a camera's history.
+#[derive(Clone, Debug)]
+pub struct EventRec {
+    /// Ding id (64-bit, 19 digits).
+    pub id: u64,
+    /// Camera numeric id.
+    pub camera_id: u64,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Kind.
+    pub kind: EventKind,
+    /// Computer vision saw a person.
+    pub person_detected: bool,
+    /// Recording state.
+    pub rec: RecState,
+    /// Answered (dings) / completed.
+    pub answered: bool,
+    /// Starred by the user.
+    pub favorite: bool,
+    /// Recording length in seconds.
+    pub duration_s: u32,
+    /// Snapshot uuid (as in pushes, without the `:...` suffix).
+    pub snapshot_uuid: String,
+}
+
+impl EventRec {
+    /// Ring's `recording_status` now, `None` when not recorded.
+    pub fn recording_status(&self, now_ms: i64) -> Option<&'static str> {
+        match self.rec {
+            RecState::None => None,
+            RecState::Pending => Some("pending"),
+            RecState::ReadyAt(t) if now_ms >= t => Some("ready"),
+            RecState::ReadyAt(_) => Some("pending"),
+        }
+    }
+
+    /// Whether the recording can be played now.
+    pub fn playable(&self, now_ms: i64) -> bool {
+        self.recording_status(now_ms) == Some("ready")
+    }
+
+    /// Ring's event `state`: `completed` for answered dings and live views,
+    /// `timed_out` otherwise (a missed ding).
+    pub fn state(&self) -> &'static str {
+        if self.answered || self.kind == EventKind::OnDemand {
+            "completed"
+        } else {
+            "timed_out"
+        }
+    }
+}
+
+/// The two locations: `(location_id, name, address)`.
+pub fn locations() -> [(&'static str, &'static str, &'static str); 2] {
+    [
+        (HOME_LOCATION_ID, "Home", "1 Simulator Way"),
+        (CABIN_LOCATION_ID, "Cabin", "42 Lakeside Road"),
+    ]
+}
+
+/// Time zone of a location.
+pub fn location_time_zone(location_id: &str) -> &'static str {
+    if location_id == CABIN_LOCATION_ID {
+        "America/Denver"
+    } else {
+        "Europe/Berlin"
+    }
+}
+
+struct Seed {
+    id: u64,
+    name: &'static str,
+    kind: &'static str,
+    location: &'static str,
+    array: DeviceArray,
+    battery: Value,
+    light_siren: bool,
+    show_recordings: bool,
+    online: bool,
+    firmware: &'static str,
+    rssi: i32,
+    pattern: &'static str,
+}
+
+/// The six seeded cameras (see `docs/SIMULATOR.md`), in id order.
+pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
+    let seeds = [
+        Seed {
+            id: 10001,
+            name: "Front Door",
+            kind: "lpd_v4",
+            location: HOME_LOCATION_ID,
+            array: DeviceArray::Doorbots,
+            battery: Value::Null,
+            light_siren: false,
+            show_recordings: true,
+            online: true,
+            firmware: "cam-1.24.7",
+            rssi: -52,
+            pattern: "smpte",
+        },
+        Seed {
+            id: 10002,
+            name: "Back Door",
+            kind: "cocoa_doorbell_v2",
+            location: HOME_LOCATION_ID,
+            array: DeviceArray::Doorbots,
+            battery: json!("87"),
+            light_siren: false,
+            show_recordings: true,
+            online: true,
+            firmware: "cam-1.31.2",
+            rssi: -61,
+            pattern: "ball",
+        },
+        Seed {
+            id: 10003,
+            name: "Driveway",
+            kind: "floodlight_v2",
+            location: HOME_LOCATION_ID,
+            array: DeviceArray::StickupCams,
+            battery: Value::Null,
+            light_siren: true,
+            show_recordings: true,
+            online: true,
+            firmware: "cam-1.19.0",
+            rssi: -48,
+            pattern: "pinwheel",
+        },
+        Seed {
+            id: 10004,
+            name: "Living Room",
+            kind: "stickup_cam_mini_v2",
+            location: HOME_LOCATION_ID,
+            array: DeviceArray::StickupCams,
+            battery: Value::Null,
+            light_siren: false,
+            show_recordings: false,
+            online: true,
+            firmware: "cam-1.40.1",
+            rssi: -39,
+            pattern: "spokes",
+        },
+        Seed {
+            id: 10005,
+            name: "Garage",
+            kind: "stickup_cam_v4",
+            location: CABIN_LOCATION_ID,
+            array: DeviceArray::StickupCams,
+            battery: json!(41),
+            light_siren: false,
+            show_recordings: true,
+            online: false,
+            firmware: "cam-1.22.5",
+            rssi: -74,
+            pattern: "snow",
+        },
+        Seed {
+            id: 10006,
+            name: "Cabin Porch",
+            kind: "doorbell_scallop",
+            location: CABIN_LOCATION_ID,
+            array: DeviceArray::AuthorizedDoorbots,
+            battery: Value::Null,
+            light_siren: false,
+            show_recordings: true,
+            online: true,
+            firmware: "cam-1.28.3",
+            rssi: -57,
+            pattern: "circular",
+        },
+    ];
+    seeds
+        .into_iter()
+        .map(|s| camera_from_seed(s, now_ms))
+        .collect()
+}
+
+fn camera_from_seed(s: Seed, now_ms: i64) -> SimCamera {
+    let battery = !s.battery.is_null();
+    let mut settings = json!({
+        "enable_vod": true,
+        "motion_detection_enabled": true,
+        "live_view_disabled": false,
+        "power_mode": if battery { "battery" } else { "wired" },
+        "doorbell_volume": 5,
+        "live_view_preset_profile": "highest",
+        "live_view_presets": ["low", "middle", "high", "highest"],
+        "motion_announcement": false,
+        "motion_snooze_preset_profile": "low",
+        "motion_snooze_presets": ["none", "low", "medium", "high"],
+        "chime_settings": {"type": if s.kind.starts_with("lpd") { 0 } else { 1 }, "enable": true, "duration": 3},
+        "lite_24x7": {"enabled": false, "frequency_secs": 600},
+        "sheila_settings": {"local_storage_enabled": false},
+    });
+    if s.light_siren {
+        settings["floodlight_settings"] = json!({"duration": 30, "priority": 0, "brightness": 10});
+    }
+    SimCamera {
+        id: s.id,
+        device_id: format!("a4c1380f{:04x}", s.id - 10000),
+        name: s.name.to_string(),
+        kind: s.kind.to_string(),
+        location_id: s.location.to_string(),
+        array: s.array,
+        battery_life: s.battery,
+        has_light_siren: s.light_siren,
+        show_recordings: s.show_recordings,
+        seeded_online: s.online,
+        offline_override: None,
+        firmware: s.firmware.to_string(),
+        rssi: s.rssi,
+        light_on: false,
+        siren_until: None,
+        settings,
+        device_settings: default_device_settings(),
+        subscribed: false,
+        subscribed_motions: false,
+        snapshot_ms: now_ms - 30_000,
+        media_file: None,
+        pattern: s.pattern,
+    }
+}
+
+/// A camera made from one of the user's MP4 files (`index` from 0).
+pub fn media_dir_camera(index: usize, name: &str, file: PathBuf, now_ms: i64) -> SimCamera {
+    let id = MEDIA_DIR_FIRST_ID + index as u64;
+    let mut cam = camera_from_seed(
+        Seed {
+            id,
+            name: "",
+            kind: "stickup_cam_v4",
+            location: HOME_LOCATION_ID,
+            array: DeviceArray::StickupCams,
+            battery: Value::Null,
+            light_siren: false,
+            show_recordings: true,
+            online: true,
+            firmware: "cam-1.0.0",
+            rssi: -50,
+            pattern: "smpte",
+        },
+        now_ms,
+    );
+    cam.name = name.to_string();
+    cam.device_id = format!("a4c1380f{:04x}", id - 10000);
+    cam.media_file = Some(file);
+    cam
+}
+
+fn default_device_settings() -> Value {
+    json!({
+        "general_settings": {"lite_24x7_enabled": false, "enable_audio_recording": true},
+        "motion_settings": {"motion_detection_enabled": true, "advanced_motion_detection_enabled": true,
+                            "advanced_motion_detection_human_only_mode": false},
+        "video_settings": {"hdr_enable": false, "clip_length_max": 30},
+        "chime_settings": {"type": 1, "enable": true},
+        "volume_settings": {"doorbell_volume": 5, "mic_volume": 8, "voice_volume": 8},
+    })
+}
+
+/// The chime (`chimes[]`), as served.
+pub fn chime_json() -> Value {
+    json!({
+        "id": CHIME_ID,
+        "device_id": "a4c1380f0007",
+        "description": "Hallway Chime",
+        "kind": "chime_pro_v2",
+        "location_id": HOME_LOCATION_ID,
+        "time_zone": location_time_zone(HOME_LOCATION_ID),
+        "firmware_version": "chime-2.3.4",
+        "address": "1 Simulator Way",
+        "alerts": {"connection": "online"},
+        "do_not_disturb": {"seconds_left": 0},
+        "features": {"ringtones_enabled": true},
+        "owned": true,
+        "owner": owner_json(),
+        "settings": {"volume": 6, "ding_audio_id": null, "ding_audio_user_id": null,
+                     "motion_audio_id": null, "motion_audio_user_id": null},
+    })
+}
+
+/// The demo user's numeric id.
+pub const DEMO_USER_ID: u64 = 4_200_042;
+
+/// The `owner` object of owned devices.
+pub fn owner_json() -> Value {
+    json!({"id": DEMO_USER_ID, "email": super::DEMO_EMAIL, "first_name": "Demo", "last_name": "User"})
+}
+
+/// The `owner` object of the shared doorbell (someone else).
+pub fn other_owner_json() -> Value {
+    json!({"id": 4_200_777, "email": "neighbour@ring-bridge.local", "first_name": "Nina", "last_name": "Neighbour"})
+}
+
+/// Makes a ding id from a creation time and a sequence number.
+pub fn ding_id(created_ms: i64, seq: u64) -> u64 {
+    DING_ID_BASE + (created_ms.max(0) as u64) * 1000 + seq % 1000
+}
+
+/// Seeds `per_camera` events for `cam` over the last days, deterministically.
+///
+/// Newest first by index: j = 1 is stuck `pending`, every j % 10 == 9 is not
+/// recorded; cameras without Ring Protect record nothing. Doorbells get a `ding`
+/// every fifth event, every camera an `on_demand` when j % 7 == 3; every third
+/// motion has `person_detected`.
+pub fn seed_events(
+    cam: &SimCamera,
+    per_camera: usize,
+    now_ms: i64,
+    seq: &mut u64,
+) -> Vec<EventRec> {
+    let ci = (cam.id % 100) as i64;
+    // The offline camera's history stops a day ago.
+    let start_ms = if cam.seeded_online {
+        now_ms
+    } else {
+        now_ms - 86_400_000
+    };
+    (0..per_camera)
+        .map(|j| {
+            let jj = j as i64;
+            let age_ms = (jj * 4 * 3600 + ci * 17 * 60 + (jj * 37 % 60) * 60 + 300) * 1000;
+            let created_ms = start_ms - age_ms;
+            let kind = if cam.doorbell() && j % 5 == 0 {
+                EventKind::Ding
+            } else if j % 7 == 3 {
+                EventKind::OnDemand
+            } else {
+                EventKind::Motion
+            };
+            let rec = if !cam.show_recordings || j % 10 == 9 {
+                RecState::None
+            } else if j == 1 {
+                RecState::Pending
+            } else {
+                RecState::ReadyAt(created_ms)
+            };
+            *seq += 1;
+            EventRec {
+                id: ding_id(created_ms, *seq),
+                camera_id: cam.id,
+                created_ms,
+                kind,
+                person_detected: kind == EventKind::Motion && j % 3 == 0,
+                rec,
+                answered: kind == EventKind::Ding && j % 2 == 1,
+                favorite: j % 11 == 4,
+                duration_s: 10 + (j as u32 * 7) % 50,
+                snapshot_uuid: snapshot_uuid(cam.id, created_ms),
+            }
+        })
+        .collect()
+}
+
+/// A deterministic, UUID-shaped snapshot id for an event.
+pub fn snapshot_uuid(camera_id: u64, created_ms: i64) -> String {
+    let ns = uuid::Uuid::from_u128(0x5d1a_2f3e_0000_4c6b_9a51_0000_0000_0000);
+    uuid::Uuid::new_v5(&ns, format!("{camera_id}:{created_ms}").as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ding_ids_are_19_digits_and_beyond_f64() {
+        let id = ding_id(1_760_000_000_000, 999);
+        assert_eq!(id.to_string().len(), 19);
+        assert!(id > (1u64 << 53) && id < i64::MAX as u64);
+        assert!(ding_id(1_760_000_000_001, 0) > id);
+    }
+
+    #[test]
+    fn seeds_match_the_documented_data_set() {
+        let cams = seed_cameras(0);
+        let ids: Vec<_> = cams.iter().map(|c| (c.id, c.device_id.as_str())).collect();
+        assert_eq!(ids[0], (10001, "a4c1380f0001"));
+        assert_eq!(ids[5], (10006, "a4c1380f0006"));
+        assert_eq!(cams[1].battery_percent(), Some(87));
+        assert!(!cams[4].online());
+        let mut seq = 0;
+        let ev = seed_events(&cams[0], 30, 1_760_000_000_000, &mut seq);
+        assert_eq!(ev.len(), 30);
+        assert!(ev.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    }
+}
