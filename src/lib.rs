@@ -9,7 +9,9 @@
 pub mod app;
 pub mod base;
 pub mod config;
+pub mod events;
 pub mod media;
+pub mod mqtt;
 pub mod ring;
 pub mod rtsp;
 pub mod sim;

@@ -1,0 +1,166 @@
+//! HA commands: ON/OFF for light, siren, motion detection and the live
+//! stream, PRESS for the snapshot button. Ring calls run in the bridge's
+//! `JoinSet`; their results are reflected back as state.
+
+use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
+use super::entities::keys;
+use super::state::Trigger;
+use super::stream::StreamStatus;
+use super::topics::Leaf;
+use crate::base::error::chain;
+use tracing::{debug, info, warn};
+
+impl Bridge {
+    pub(super) fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        let text = String::from_utf8_lossy(payload);
+        let text = text.trim();
+        if topic == self.topics.ha_status() {
+            if text == "online" {
+                info!("Home Assistant came online; republishing discovery and state");
+                self.published.clear();
+                self.publish_all();
+            }
+            return;
+        }
+        let Some(cmd) = self.topics.parse_command(topic) else {
+            debug!(topic = %topic, "ignoring message on unexpected topic");
+            return;
+        };
+        let Some(cam) = self
+            .cameras
+            .iter()
+            .find(|e| e.camera.device_id.eq_ignore_ascii_case(&cmd.device_id))
+            .map(|e| e.camera.clone())
+        else {
+            warn!(topic = %topic, "command for an unknown camera ignored");
+            return;
+        };
+        let shown: String = text.chars().take(40).collect();
+        let on = match text.to_ascii_uppercase().as_str() {
+            "ON" => Some(true),
+            "OFF" => Some(false),
+            _ => None,
+        };
+        let key = match cmd.key.as_str() {
+            keys::LIGHT if cam.has_light => keys::LIGHT,
+            keys::SIREN if cam.has_siren => keys::SIREN,
+            keys::MOTION_DETECTION if !cam.shared => keys::MOTION_DETECTION,
+            keys::STREAM => keys::STREAM,
+            keys::TAKE_SNAPSHOT => {
+                if text.eq_ignore_ascii_case("PRESS") {
+                    self.trigger_snapshot(cam.id, Trigger::OnDemand);
+                } else {
+                    warn!(camera = cam.id, payload = %shown, "take_snapshot expects PRESS; ignored");
+                }
+                return;
+            }
+            other => {
+                warn!(camera = cam.id, key = %other, "command for an entity this camera lacks; ignored");
+                return;
+            }
+        };
+        let Some(on) = on else {
+            warn!(camera = cam.id, key, payload = %shown, "command payload must be ON or OFF; ignored");
+            return;
+        };
+        info!(camera = cam.id, name = %cam.name, key, on, "command from MQTT");
+        if key == keys::STREAM {
+            self.stream_command(cam.id, on);
+            return;
+        }
+        let ring = self.deps.ring.clone();
+        let id = cam.id;
+        self.tasks.spawn(async move {
+            let call = async {
+                match key {
+                    keys::LIGHT => ring.set_light(id, on).await,
+                    keys::SIREN => ring.set_siren(id, on).await,
+                    _ => ring.set_motion_detection(id, on).await,
+                }
+            };
+            let result = match tokio::time::timeout(RING_CALL_TIMEOUT, call).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(chain(&e)),
+                Err(_) => Err("Ring did not answer in time".to_string()),
+            };
+            Done::Switch {
+                camera_id: id,
+                key,
+                on,
+                result,
+            }
+        });
+    }
+
+    fn stream_command(&mut self, camera_id: u64, on: bool) {
+        let Some(control) = self.deps.stream.clone() else {
+            if let Some(st) = self.cams.get_mut(&camera_id) {
+                st.stream_override = on.then(|| {
+                    StreamStatus::failed("live streaming is not available in this ring-bridge")
+                });
+            }
+            self.publish_state(camera_id);
+            return;
+        };
+        let max = self.opts.stream_max_duration;
+        self.tasks.spawn(async move {
+            let r = if on {
+                control.start(camera_id, max).await
+            } else {
+                control.stop(camera_id).await
+            };
+            Done::Stream {
+                camera_id,
+                result: r.map_err(|e| e.reason().to_string()),
+            }
+        });
+    }
+
+    pub(super) fn switch_done(
+        &mut self,
+        camera_id: u64,
+        key: &'static str,
+        on: bool,
+        result: Result<(), String>,
+    ) {
+        if let Some(st) = self.cams.get_mut(&camera_id) {
+            let slot = match key {
+                keys::LIGHT => &mut st.light_override,
+                keys::SIREN => &mut st.siren_override,
+                _ => &mut st.motion_detection_override,
+            };
+            match &result {
+                Ok(()) => *slot = Some(on),
+                Err(e) => {
+                    warn!(camera = camera_id, key, on, err = %e, "Ring command failed");
+                    *slot = None;
+                }
+            }
+        }
+        if result.is_err() {
+            // Re-send the unchanged state so HA drops its pending toggle.
+            self.forget_state(camera_id, key);
+        }
+        self.publish_state(camera_id);
+        self.deps.directory.refresh_now();
+    }
+
+    pub(super) fn stream_done(&mut self, camera_id: u64, result: Result<(), String>) {
+        if let Err(reason) = result {
+            warn!(camera = camera_id, err = %reason, "stream control failed");
+            if let Some(st) = self.cams.get_mut(&camera_id) {
+                st.stream_override = Some(StreamStatus::failed(reason));
+            }
+            self.publish_state(camera_id);
+        }
+    }
+
+    fn forget_state(&mut self, camera_id: u64, key: &str) {
+        if let Some(e) = self.cameras.iter().find(|e| e.camera.id == camera_id) {
+            let t =
+                self.topics
+                    .entity(&e.camera.location_id, &e.camera.device_id, key, Leaf::State);
+            self.published.remove(&t);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The seams between MQTT and live media: [`StreamControl`] (the `stream`
+//! switch) and [`SnapshotSource`] (JPEGs from a running stream).
+//!
+//! Implemented by the media layer; MQTT only calls them and never decodes media.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::base::{ErrorKind, ResultExt};
+
+/// Life of one camera's live stream, as shown in the `stream` switch's
+/// `status` attribute (the same words as ring-mqtt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// No stream.
+    #[default]
+    Inactive,
+    /// Asked Ring for a session, no media yet.
+    Activating,
+    /// Media is flowing.
+    Active,
+    /// The last start failed (see [`StreamStatus::reason`]).
+    Failed,
+}
+
+impl StreamState {
+    /// `inactive`, `activating`, `active` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Inactive => "inactive",
+            StreamState::Activating => "activating",
+            StreamState::Active => "active",
+            StreamState::Failed => "failed",
+        }
+    }
+
+    /// Whether the switch shows ON (activating or active).
+    pub fn is_on(self) -> bool {
+        matches!(self, StreamState::Activating | StreamState::Active)
+    }
+}
+
+/// Current stream state plus, for `failed`, why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StreamStatus {
+    /// The state.
+    pub state: StreamState,
+    /// Human-readable reason, mainly for `failed`.
+    pub reason: Option<String>,
+}
+
+impl StreamStatus {
+    /// A `failed` status with a reason.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        StreamStatus {
+            state: StreamState::Failed,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Where viewers can watch a camera (published as `stream` attributes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StreamEndpoints {
+    /// e.g. `rtsp://host:8554/front-door`.
+    pub rtsp_url: Option<String>,
+    /// WHEP endpoint for browsers.
+    pub whep_url: Option<String>,
+}
+
+/// Why a stream could not be started or stopped.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct StreamError {
+    kind: ErrorKind,
+    reason: String,
+}
+
+impl StreamError {
+    /// An error of `kind` with a reason shown to the user as-is.
+    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> Self {
+        StreamError {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// The reason text.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl ResultExt for StreamError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+/// Starts and stops live streams on behalf of the `stream` switch.
+///
+/// `start` keeps a stream up (as if a viewer watched) for at most
+/// `max_duration`, after which the implementation stops it and reports
+/// [`StreamState::Inactive`]. Calls must not block for long: return once the
+/// request is accepted and report progress through [`StreamControl::status`].
+#[async_trait::async_trait]
+pub trait StreamControl: Send + Sync {
+    /// Starts (or extends) a stream of `camera_id` for at most `max_duration`.
+    async fn start(&self, camera_id: u64, max_duration: Duration) -> Result<(), StreamError>;
+    /// Releases the switch's hold on the stream (viewers may keep it running).
+    async fn stop(&self, camera_id: u64) -> Result<(), StreamError>;
+    /// Watches the stream state of `camera_id` (the receiver stays valid as long
+    /// as the implementation lives).
+    fn status(&self, camera_id: u64) -> watch::Receiver<StreamStatus>;
+    /// Where viewers can watch `camera_id`.
+    fn endpoints(&self, _camera_id: u64) -> StreamEndpoints {
+        StreamEndpoints::default()
+    }
+}
+
+/// Provides JPEG stills of running live streams. Decoding is the media layer's
+/// job; returning `None` makes MQTT fall back to a Ring snapshot.
+#[async_trait::async_trait]
+pub trait SnapshotSource: Send + Sync {
+    /// A recent JPEG of `camera_id`'s live stream, if one is running.
+    async fn latest_jpeg(&self, camera_id: u64) -> Option<Bytes>;
+}
