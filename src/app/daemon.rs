@@ -20,6 +20,7 @@ use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, PublicUrls, WebState};
 
 use super::live::RingLiveOpener;
+use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
 
 /// Where ring-bridge gets its Ring from.
 enum Mode {
@@ -146,15 +147,27 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "127.0.0.1".into());
+    let urls = Arc::new(std::sync::RwLock::new(PublicUrls {
+        host: public_host,
+        http_port: http_addr.port(),
+        rtsp_port: rtsp.as_ref().map(|r| r.port()),
+    }));
+    let outputs = MqttAndEvents::start(
+        &cfg,
+        OutputDeps {
+            ring: ring.clone(),
+            directory: directory.clone(),
+            hub: hub.clone(),
+            keeper: keeper.clone(),
+            urls: urls.clone(),
+        },
+    )
+    .await?;
     let state = WebState {
         ring: ring.clone(),
         directory: directory.clone(),
         metrics: Arc::new(Metrics::default()),
-        urls: Arc::new(std::sync::RwLock::new(PublicUrls {
-            host: public_host,
-            http_port: http_addr.port(),
-            rtsp_port: rtsp.as_ref().map(|r| r.port()),
-        })),
+        urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
     };
@@ -168,6 +181,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         rtsp.shutdown().await;
     }
     hub.shutdown().await;
+    outputs.shutdown().await;
     let _ = directory_task.await;
     if let Some(sim) = demo_sim
         && let Err(e) = sim.join().await

@@ -14,6 +14,7 @@
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
+//! | `MQTT_ENABLED` | `mqtt.enabled` |
 //!
 //! Empty values are treated as unset (docker-compose `env_file` writes them).
 
@@ -114,6 +115,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(s) = parse(vars, "RING_TALK_SSRC", "a 32-bit unsigned SSRC")? {
         cfg.webrtc.talk_ssrc = Some(s);
+    }
+    if let Some(b) = parse_bool(vars, "MQTT_ENABLED")? {
+        cfg.mqtt.enabled = b;
     }
     if let Some(u) = get(vars, "MQTT_URL") {
         cfg.mqtt.url = Some(Secret::new(u.to_owned()));

@@ -36,6 +36,19 @@ pub struct PublicUrls {
 }
 
 impl PublicUrls {
+    /// `http://host:port/api/webrtc/<slug>/whep`.
+    pub fn whep(&self, slug: &str) -> String {
+        format!(
+            "http://{}:{}/api/webrtc/{slug}/whep",
+            self.host, self.http_port
+        )
+    }
+
+    /// The console, `http://host:port/`.
+    pub fn console(&self) -> String {
+        format!("http://{}:{}/", self.host, self.http_port)
+    }
+
     /// `rtsp://host:port/<slug>`.
     pub fn rtsp(&self, slug: &str) -> Option<String> {
         self.rtsp_port
