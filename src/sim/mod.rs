@@ -156,6 +156,8 @@ impl Simulator {
         {
             let l = live.clone();
             state.set_live_stats_provider(Box::new(move || l.stats()));
+            let st = state.clone();
+            live.set_camera_media(Box::new(move |id| st.camera(id).and_then(|c| c.media_file)));
         }
         let live_for_join = live.clone();
         let mut app = router(state.clone())
