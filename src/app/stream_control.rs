@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::directory::Directory;
 use crate::base::ErrorKind;
 use crate::media::{self, Hub, Keeper};
-use crate::mqtt::{StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus};
+use crate::mqtt::{StreamControl, StreamEndpoints, StreamError, StreamStatus};
 use crate::web::PublicUrls;
 
 /// Streams for MQTT, backed by the hub.
@@ -42,14 +42,8 @@ impl HubStreams {
 }
 
 fn convert(s: &media::StreamStatus) -> StreamStatus {
-    let state = match s.state {
-        media::StreamState::Inactive => StreamState::Inactive,
-        media::StreamState::Activating => StreamState::Activating,
-        media::StreamState::Active => StreamState::Active,
-        media::StreamState::Failed => StreamState::Failed,
-    };
     StreamStatus {
-        state,
+        state: s.state,
         reason: s.last_error.clone(),
     }
 }

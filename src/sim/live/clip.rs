@@ -153,7 +153,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
          ! video/x-h264,stream-format=byte-stream,alignment=au \
          ! appsink name=sink sync=false"
     );
-    let (frames, fps) = pull_video_with_rate(&launch, MAX_FILE_CLIP)?;
+    let (frames, fps) = pull(&launch, Some(MAX_FILE_CLIP))?;
     // Loop on whole GOPs: start at the first key frame, end before the last one.
     let first = frames
         .iter()
@@ -177,9 +177,10 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
     })
 }
 
-/// Like [`pull_all`] for a video pipeline, also returning the frame rate from
-/// the caps (default 15), and stopping after `max` of video.
-fn pull_video_with_rate(launch: &str, max: Duration) -> anyhow::Result<(Vec<(Bytes, bool)>, f64)> {
+/// Runs a pipeline ending in `appsink name=sink` until EOS, or until `max` of
+/// video at the caps' frame rate (default 15 fps), and returns its buffers with
+/// their key-frame flag (header buffers skipped) and that frame rate.
+fn pull(launch: &str, max: Option<Duration>) -> anyhow::Result<(Vec<(Bytes, bool)>, f64)> {
     gst::init().context("initialising GStreamer")?;
     let pipeline = gst::parse::launch(launch)
         .with_context(|| format!("building pipeline {launch}"))?
@@ -207,12 +208,15 @@ fn pull_video_with_rate(launch: &str, max: Duration) -> anyhow::Result<(Vec<(Byt
                     fps = f64::from(f.numer()) / f64::from(f.denom());
                 }
                 let Some(buf) = sample.buffer() else { continue };
+                if buf.flags().contains(gst::BufferFlags::HEADER) {
+                    continue;
+                }
                 let map = buf.map_readable().context("mapping a buffer")?;
                 out.push((
                     Bytes::copy_from_slice(map.as_slice()),
                     !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
                 ));
-                if out.len() as f64 >= max.as_secs_f64() * fps {
+                if max.is_some_and(|m| out.len() as f64 >= m.as_secs_f64() * fps) {
                     break Ok(());
                 }
             }
@@ -248,49 +252,7 @@ pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<B
 /// Runs a finite pipeline ending in `appsink name=sink` to EOS and returns its
 /// buffers with their key-frame flag (header buffers are skipped).
 fn pull_all(launch: &str) -> anyhow::Result<Vec<(Bytes, bool)>> {
-    gst::init().context("initialising GStreamer")?;
-    let pipeline = gst::parse::launch(launch)
-        .with_context(|| format!("building pipeline {launch}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .context("no appsink")?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .context("starting the encoder")?;
-    let mut out = Vec::new();
-    let result = loop {
-        match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-            Some(sample) => {
-                let Some(buf) = sample.buffer() else { continue };
-                if buf.flags().contains(gst::BufferFlags::HEADER) {
-                    continue;
-                }
-                let map = buf.map_readable().context("mapping a buffer")?;
-                out.push((
-                    Bytes::copy_from_slice(map.as_slice()),
-                    !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                ));
-            }
-            None if sink.is_eos() => break Ok(()),
-            None => {
-                let msg = pipeline
-                    .bus()
-                    .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                    .map(|m| format!("{m:?}"))
-                    .unwrap_or_else(|| "timed out".into());
-                break Err(anyhow::anyhow!("encoder failed: {msg}"));
-            }
-        }
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    result?;
-    if out.is_empty() {
-        bail!("encoder produced nothing");
-    }
-    Ok(out)
+    pull(launch, None).map(|(frames, _)| frames)
 }
 
 #[cfg(test)]
