@@ -153,7 +153,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
          ! video/x-h264,stream-format=byte-stream,alignment=au \
          ! appsink name=sink sync=false"
     );
-    let (frames, fps) = pull(&launch, Some(MAX_FILE_CLIP))?;
+    let (frames, fps) = pull(&launch, Some(MAX_FILE_CLIP), false)?;
     // Loop on whole GOPs: start at the first key frame, end before the last one.
     let first = frames
         .iter()
@@ -179,8 +179,14 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
 
 /// Runs a pipeline ending in `appsink name=sink` until EOS, or until `max` of
 /// video at the caps' frame rate (default 15 fps), and returns its buffers with
-/// their key-frame flag (header buffers skipped) and that frame rate.
-fn pull(launch: &str, max: Option<Duration>) -> anyhow::Result<(Vec<(Bytes, bool)>, f64)> {
+/// their key-frame flag and that frame rate. `skip_headers` drops buffers
+/// flagged HEADER (Opus headers; h264parse flags key frames carrying SPS/PPS
+/// that way, so video keeps them).
+fn pull(
+    launch: &str,
+    max: Option<Duration>,
+    skip_headers: bool,
+) -> anyhow::Result<(Vec<(Bytes, bool)>, f64)> {
     gst::init().context("initialising GStreamer")?;
     let pipeline = gst::parse::launch(launch)
         .with_context(|| format!("building pipeline {launch}"))?
@@ -208,7 +214,7 @@ fn pull(launch: &str, max: Option<Duration>) -> anyhow::Result<(Vec<(Bytes, bool
                     fps = f64::from(f.numer()) / f64::from(f.denom());
                 }
                 let Some(buf) = sample.buffer() else { continue };
-                if buf.flags().contains(gst::BufferFlags::HEADER) {
+                if skip_headers && buf.flags().contains(gst::BufferFlags::HEADER) {
                     continue;
                 }
                 let map = buf.map_readable().context("mapping a buffer")?;
@@ -252,7 +258,7 @@ pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<B
 /// Runs a finite pipeline ending in `appsink name=sink` to EOS and returns its
 /// buffers with their key-frame flag (header buffers are skipped).
 fn pull_all(launch: &str) -> anyhow::Result<Vec<(Bytes, bool)>> {
-    pull(launch, None).map(|(frames, _)| frames)
+    pull(launch, None, true).map(|(frames, _)| frames)
 }
 
 #[cfg(test)]
