@@ -81,9 +81,10 @@ fn valid_schema_element(t: &str) -> bool {
         None => (t, None),
     };
     match (head, args) {
-        ("bool" | "email" | "url" | "port" | "device" | "str" | "password" | "int" | "float", None) => {
-            true
-        }
+        (
+            "bool" | "email" | "url" | "port" | "device" | "str" | "password" | "int" | "float",
+            None,
+        ) => true,
         ("device", Some(a)) => a
             .strip_prefix("subsystem=")
             .is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase())),
@@ -162,7 +163,11 @@ fn version_matches_cargo_toml() {
     let v = m["version"]
         .as_str()
         .expect("version must be a quoted string");
-    assert_eq!(v, cargo_version(), "addon/config.yaml version vs Cargo.toml");
+    assert_eq!(
+        v,
+        cargo_version(),
+        "addon/config.yaml version vs Cargo.toml"
+    );
     let changelog = read("addon/CHANGELOG.md");
     assert!(
         changelog.contains(&format!("## {v}")),
@@ -212,7 +217,8 @@ fn options_and_schema_agree() {
                         assert!(default.as_i64().is_some(), "options.{k} must be an int")
                     }
                     _ if base.starts_with("list(") => {
-                        let alts: Vec<&str> = base["list(".len()..base.len() - 1].split('|').collect();
+                        let alts: Vec<&str> =
+                            base["list(".len()..base.len() - 1].split('|').collect();
                         let d = default.as_str().expect("list() default is a string");
                         assert!(alts.contains(&d), "options.{k}={d:?} not in {alts:?}");
                     }
@@ -227,7 +233,11 @@ fn options_and_schema_agree() {
                 }
             }
             Yaml::Array(items) => {
-                assert_eq!(items.len(), 1, "schema.{k}: a list schema has one element type");
+                assert_eq!(
+                    items.len(),
+                    1,
+                    "schema.{k}: a list schema has one element type"
+                );
                 let t = items[0].as_str().expect("scalar list element type");
                 assert!(valid_schema_element(t), "schema.{k}[]: {t:?} is no HA type");
                 assert!(default.as_vec().is_some(), "options.{k} must be a list");
@@ -369,7 +379,12 @@ fn build_yaml_targets_every_arch_at_this_version() {
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {
     let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{} is no PNG", path.display());
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is no PNG",
+        path.display()
+    );
     assert_eq!(&b[12..16], b"IHDR");
     let be = |o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
     (be(16), be(20))
@@ -383,11 +398,20 @@ fn icon_and_logo_have_the_store_sizes() {
 
 #[test]
 fn addon_files_exist_and_dockerfile_runs_run_sh() {
-    for f in ["DOCS.md", "CHANGELOG.md", "Dockerfile", "run.sh", "build.yaml"] {
+    for f in [
+        "DOCS.md",
+        "CHANGELOG.md",
+        "Dockerfile",
+        "run.sh",
+        "build.yaml",
+    ] {
         assert!(root().join("addon").join(f).is_file(), "addon/{f} missing");
     }
     let df = read("addon/Dockerfile");
-    assert!(df.contains("ARG BUILD_FROM"), "the Supervisor passes BUILD_FROM");
+    assert!(
+        df.contains("ARG BUILD_FROM"),
+        "the Supervisor passes BUILD_FROM"
+    );
     assert!(df.contains("COPY run.sh /run.sh"));
     assert!(df.contains("CMD [\"/run.sh\"]"));
     assert!(df.contains("io.hass.type=\"addon\""));

@@ -177,21 +177,32 @@ fn write_options(dir: &Path, json: &str) -> PathBuf {
 
 #[test]
 fn supervisor_mqtt_service_is_used_and_redacted() {
-    let sup = FakeSupervisor::start(200, &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"));
+    let sup = FakeSupervisor::start(
+        200,
+        &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"),
+    );
     let r = run_addon(&data("options.json"), Some(&sup));
     r.assert_ok();
 
     // The Supervisor was asked once, the documented way.
     let seen = sup.requests();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].request_line.starts_with("GET /services/mqtt HTTP/1."));
+    assert!(
+        seen[0]
+            .request_line
+            .starts_with("GET /services/mqtt HTTP/1.")
+    );
     assert_eq!(
         seen[0].authorization.as_deref(),
         Some(format!("Bearer {TOKEN}").as_str())
     );
 
     // check-config accepted it: MQTT on, the URL present and redacted.
-    assert!(r.stdout.starts_with("# effective configuration"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("# effective configuration"),
+        "{}",
+        r.stdout
+    );
     let mqtt = r.mqtt_section();
     assert!(mqtt.contains("enabled = true"), "{mqtt}");
     assert!(mqtt.contains("url = \"<redacted>\""), "{mqtt}");
@@ -245,7 +256,10 @@ fn supervisor_mqtt_service_is_used_and_redacted() {
 
 #[test]
 fn mqtt_url_option_wins_over_the_supervisor() {
-    let sup = FakeSupervisor::start(200, &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"));
+    let sup = FakeSupervisor::start(
+        200,
+        &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"),
+    );
     let r = run_addon(&data("options_mqtt_url.json"), Some(&sup));
     r.assert_ok();
     assert!(
@@ -280,7 +294,10 @@ fn credentials_are_url_encoded_and_ssl_gives_mqtts() {
     r.assert_never_printed("p@ss");
     let cfg = r.config();
     let url = cfg.mqtt.url.as_ref().expect("mqtt.url").expose().clone();
-    assert_eq!(url, "mqtts://add%20ons:p%40ss%3Aw%2Frd%25@core-mosquitto:8883");
+    assert_eq!(
+        url,
+        "mqtts://add%20ons:p%40ss%3Aw%2Frd%25@core-mosquitto:8883"
+    );
     let parsed = url::Url::parse(&url).expect("valid URL");
     assert_eq!(parsed.host_str(), Some("core-mosquitto"));
     assert_eq!(parsed.port(), Some(8883));
@@ -311,7 +328,10 @@ fn mqtt_enabled_false_turns_mqtt_off_even_with_a_broker() {
         dir.path(),
         r#"{"log_level":"warn","mqtt_enabled":false,"mqtt_url":"mqtt://x:y@h:1883","location_ids":[]}"#,
     );
-    let sup = FakeSupervisor::start(200, &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"));
+    let sup = FakeSupervisor::start(
+        200,
+        &std::fs::read_to_string(data("supervisor_mqtt.json")).expect("fixture"),
+    );
     let r = run_addon(&opts, Some(&sup));
     r.assert_ok();
     assert!(sup.requests().is_empty());
