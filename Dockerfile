@@ -74,8 +74,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root uid/gid, so bind mounts can be chown'ed to it (10001:10001).
-RUN groupadd --system --gid 10001 ringbridge \
- && useradd --system --uid 10001 --gid 10001 --create-home \
+RUN groupadd --gid 10001 ringbridge \
+ && useradd --uid 10001 --gid 10001 --no-log-init --create-home \
       --home-dir /home/ringbridge --shell /usr/sbin/nologin ringbridge \
  && install -d -m 0700 -o 10001 -g 10001 /data
 
