@@ -11,6 +11,7 @@
 //! | `ANNOUNCED_IP` | `network.announced_ip` |
 //! | `HTTP_PORT` | `http.port` |
 //! | `RTSP_PORT` | `rtsp.port` |
+//! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
@@ -103,6 +104,12 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;
+    }
+    if let Some(u) = get(vars, "RTSP_USERNAME") {
+        cfg.rtsp.username = Some(u.to_owned());
+    }
+    if let Some(p) = get(vars, "RTSP_PASSWORD") {
+        cfg.rtsp.password = Some(Secret::new(p.to_owned()));
     }
     if let Some(p) = parse(vars, "RTC_MIN_PORT", PORT)? {
         cfg.webrtc.min_port = p;
