@@ -184,7 +184,12 @@ async fn ding_arrives_by_push() {
     );
     assert!(ev.created_at.ends_with('Z'), "{}", ev.created_at);
     assert!(fx.hub.push_healthy(Duration::from_secs(5)));
-    let st = fx.push.status().borrow().clone();
+    // The status is updated right after the hub delivered the event.
+    let st = fx
+        .push
+        .wait_for(Duration::from_secs(1), |s| s.events >= 1)
+        .await
+        .expect("status counts the event");
     assert_eq!((st.events, st.replays_ignored), (1, 0), "{st:?}");
     fx.stop().await;
 }
