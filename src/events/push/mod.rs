@@ -23,6 +23,8 @@ pub mod payload;
 pub mod registrar;
 pub mod sim;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 pub mod transport;
 
 use std::path::PathBuf;

@@ -63,7 +63,13 @@ pub(super) struct Supervisor {
     pub(super) cancel: CancellationToken,
     registration: Registration,
     backoff: Backoff,
+    /// Consecutive failures in which the push service refused our credentials.
+    rejections: u32,
 }
+
+/// After this many consecutive refusals the transport's credentials are
+/// dropped and registered afresh.
+const RESET_AFTER_REJECTIONS: u32 = 3;
 
 /// How a connection ended without an error.
 enum Ended {
@@ -92,6 +98,7 @@ impl Supervisor {
             cancel,
             registration: Registration::default(),
             backoff,
+            rejections: 0,
         }
     }
 
@@ -131,16 +138,7 @@ impl Supervisor {
                 }
                 Err(e) => {
                     let kind = e.kind();
-                    if matches!(
-                        e,
-                        PushError::Refused {
-                            status: 401 | 403,
-                            ..
-                        }
-                    ) {
-                        // The token was not accepted: register again next time.
-                        self.registration.forget();
-                    }
+                    self.rejected(&e).await;
                     let delay = self.backoff.next_delay();
                     warn!(
                         transport = self.transport.name(),
@@ -178,6 +176,40 @@ impl Supervisor {
         debug!("push listener stopped");
     }
 
+    /// Bookkeeping after a failed run: a refused token is registered with Ring
+    /// again; credentials refused repeatedly are dropped (a new FCM
+    /// registration, hence a new token, follows).
+    async fn rejected(&mut self, e: &PushError) {
+        let refused = match e {
+            PushError::Refused { status, .. } => matches!(status, 401 | 403),
+            PushError::Register(_) => false,
+            _ => matches!(
+                e.kind(),
+                crate::base::ErrorKind::PermissionDenied | crate::base::ErrorKind::Unauthenticated
+            ),
+        };
+        if let PushError::Refused {
+            status: 401 | 403, ..
+        } = e
+        {
+            // The push peer does not know our token: tell Ring again.
+            self.registration.forget();
+        }
+        if !refused {
+            self.rejections = 0;
+            return;
+        }
+        self.rejections += 1;
+        if self.rejections >= RESET_AFTER_REJECTIONS {
+            self.rejections = 0;
+            self.registration.forget();
+            match self.transport.reset().await {
+                Ok(()) => warn!("push credentials refused repeatedly; registering afresh"),
+                Err(e) => warn!(err = %chain(&e), "dropping refused push credentials failed"),
+            }
+        }
+    }
+
     async fn run_once(&mut self) -> Result<Ended, PushError> {
         self.set_state(PushState::Registering, None);
         let transport = self.transport.clone();
@@ -194,6 +226,7 @@ impl Supervisor {
             )
             .await?;
         let connected_at = Instant::now();
+        self.rejections = 0;
         info!(transport = self.transport.name(), "push connected");
         self.status.send_modify(|s| {
             s.state = PushState::Connected;
