@@ -3,7 +3,7 @@
 //! cameras whose `subscribed`/`subscribed_motions` is not true.
 //!
 //! [`PushRegistrar`] is the seam ([`crate::ring::RingClient`] implements it);
-//! [`Registration`] remembers under which token and session generation the
+//! `Registration` remembers under which token and session generation the
 //! last registration happened, so repeated checks cost no Ring call.
 
 use tracing::{debug, info, warn};
