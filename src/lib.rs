@@ -15,4 +15,5 @@ pub mod mqtt;
 pub mod ring;
 pub mod rtsp;
 pub mod sim;
+pub mod snapshot;
 pub mod web;
