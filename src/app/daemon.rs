@@ -11,6 +11,7 @@ use super::AppError;
 use super::directory::Directory;
 use crate::base::error::chain;
 use crate::config::Config;
+use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
 use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
@@ -58,10 +59,12 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     let mut demo_sim = None;
     let mode = decide_mode(&cfg);
     let on_simulator = !matches!(mode, Mode::Ring);
+    let mut push_sim: Option<url::Url> = None;
     let (hosts, auto_login) = match mode {
         Mode::Ring => (RingHosts::real(), false),
         Mode::Simulator(url) => {
             info!(simulator = %url, "using the Ring simulator instead of Ring");
+            push_sim = Some(url.clone());
             (RingHosts::simulator(&url), !has_saved_token(&cfg))
         }
         Mode::Demo => {
@@ -80,17 +83,24 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
                  run `ring-bridge auth` to connect your Ring account"
             );
             let hosts = RingHosts::simulator(&sim.url());
+            push_sim = Some(sim.url());
             demo_sim = Some(sim);
             (hosts, true)
         }
     };
 
+    let state_dir_used = state_dir.clone();
     let mut opts = RingOptions::new(hosts, state_dir);
     opts.refresh_token_override = cfg.ring.refresh_token.clone();
     opts.device_model = cfg.ring.device_name.clone();
     opts.cancel = cancel.child_token();
     let client = RingClient::new(opts)?;
     let signalling = client.hosts().signalling.clone();
+    let push_transport = match &push_sim {
+        Some(url) => TransportChoice::Simulator(SimTransportOptions::new(url.clone())),
+        None => TransportChoice::Fcm(FcmConfig::ring_android()),
+    };
+    let registrar: Arc<dyn PushRegistrar> = Arc::new(client.clone());
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
@@ -160,6 +170,9 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
             hub: hub.clone(),
             keeper: keeper.clone(),
             urls: urls.clone(),
+            registrar,
+            push: push_transport,
+            state_dir: state_dir_used,
         },
     )
     .await?;

@@ -1,4 +1,4 @@
-//! Starts motion/ding intake (the polling fallback; push joins here) and the
+//! Starts motion/ding intake (Ring push, with history polling as fallback) and the
 //! MQTT bridge with Home Assistant discovery, and stops them last at shutdown
 //! so MQTT reports `offline` only after the media has ended.
 
@@ -14,10 +14,12 @@ use super::AppError;
 use super::directory::Directory;
 use super::stream_control::HubStreams;
 use crate::config::Config;
+use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
 use crate::events::{self, EventHub};
 use crate::media::{Hub, Keeper};
 use crate::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
 use crate::ring::RingApi;
+use crate::snapshot::LiveSnapshots;
 use crate::web::PublicUrls;
 
 /// The running intake and MQTT bridge.
@@ -25,6 +27,8 @@ use crate::web::PublicUrls;
 pub struct MqttAndEvents {
     /// Where motion/ding events go (shared with every consumer).
     pub events: EventHub,
+    /// The push path's status.
+    pub push: PushHandle,
     /// The MQTT bridge, when enabled.
     pub mqtt: Option<MqttHandle>,
     cancel: CancellationToken,
@@ -43,6 +47,12 @@ pub struct Deps {
     pub keeper: Keeper,
     /// Public URLs.
     pub urls: Arc<RwLock<PublicUrls>>,
+    /// Ring push registration (the concrete Ring client).
+    pub registrar: Arc<dyn PushRegistrar>,
+    /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
+    pub push: TransportChoice,
+    /// State directory (push credentials).
+    pub state_dir: std::path::PathBuf,
 }
 
 impl MqttAndEvents {
@@ -52,6 +62,13 @@ impl MqttAndEvents {
         let cancel = CancellationToken::new();
         let events = EventHub::default();
         let mut tasks = Vec::new();
+        let (push, push_task) = events::push::start(
+            PushOptions::new(deps.state_dir.clone(), deps.push.clone()),
+            deps.registrar.clone(),
+            events.clone(),
+            cancel.child_token(),
+        );
+        tasks.push(push_task);
         let poll = events::poll::PollOptions {
             interval: cfg.events.poll_interval,
             healthy_interval: cfg.events.poll_interval_push_healthy,
@@ -109,7 +126,7 @@ impl MqttAndEvents {
                     ring: deps.ring.clone(),
                     events: events.clone(),
                     stream: Some(Arc::new(streams)),
-                    snapshots: None,
+                    snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
                 },
                 cancel.child_token(),
             );
@@ -129,6 +146,7 @@ impl MqttAndEvents {
         };
         Ok(MqttAndEvents {
             events,
+            push,
             mqtt,
             cancel,
             tasks,
