@@ -16,3 +16,4 @@ pub mod ring;
 pub mod rtsp;
 pub mod sim;
 pub mod web;
+pub mod webrtc;
