@@ -71,8 +71,13 @@ pub struct WhepOptions {
     pub gather_timeout: Duration,
     /// A session whose peer does not connect within this long is closed. Default 30 s.
     pub connect_timeout: Duration,
-    /// A connected session whose viewer sends nothing (no RTCP, no RTP) for this long,
-    /// or that stays ICE-disconnected this long, is closed. Default 30 s.
+    /// A session whose ICE stays disconnected this long is closed. ICE reports
+    /// "disconnected" after 5 s without traffic from the viewer (a closed tab, a
+    /// dead network), so a vanished viewer is dropped after about 5 s + this.
+    /// Default 10 s.
+    pub disconnected_timeout: Duration,
+    /// A connected session whose viewer sends nothing (no RTCP, no RTP) for this long
+    /// is closed, even if ICE keepalives still flow. Default 30 s.
     pub idle_timeout: Duration,
     /// A talker that sends no audio for this long loses the floor. Default 30 s.
     pub talk_timeout: Duration,
@@ -90,6 +95,7 @@ impl Default for WhepOptions {
             ice_servers: Vec::new(),
             gather_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(30),
+            disconnected_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             talk_timeout: Duration::from_secs(30),
             max_sessions: 32,

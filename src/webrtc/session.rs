@@ -416,7 +416,7 @@ async fn wait_end(inner: &Inner, session: &Session, parts: &mut Parts) -> &'stat
                 if connected && parts.activity.idle() > opts.idle_timeout {
                     return "viewer idle (no RTCP/RTP)";
                 }
-                if disconnected_since.is_some_and(|t| t.elapsed() > opts.idle_timeout) {
+                if disconnected_since.is_some_and(|t| t.elapsed() > opts.disconnected_timeout) {
                     return "viewer disconnected";
                 }
             }
