@@ -130,6 +130,29 @@ async fn whep_viewer_gets_h264_and_opus_and_delete_ends_the_ring_session() {
     assert!(c.audio_packets() > 0, "Opus audio arrives");
     assert_eq!(live_sessions(&sim).await.0, 1);
 
+    // Behind a reverse proxy (and by numeric id): Location carries the prefix.
+    let (pc2, _) = whep_support::new_peer().await;
+    let offer2 = whep_support::make_offer(&pc2).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/webrtc/10001/whep"))
+        .header("content-type", "application/sdp")
+        .header("x-forwarded-prefix", "/ring/")
+        .body(offer2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.starts_with("/ring/api/webrtc/10001/whep/"), "{loc}");
+    let unprefixed = format!("{base}{}", loc.trim_start_matches("/ring"));
+    let r = reqwest::Client::new()
+        .delete(unprefixed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let _ = pc2.close().await;
+
     // Trickle: a PATCH with a candidate is accepted; wrong type, stale ETag,
     // and an ICE restart are not.
     let frag = "a=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n";
