@@ -17,3 +17,4 @@ pub mod rtsp;
 pub mod sim;
 pub mod snapshot;
 pub mod web;
+pub mod webrtc;

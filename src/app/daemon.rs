@@ -130,6 +130,8 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         cancel.child_token(),
     );
     let keeper = Keeper::new(hub.clone());
+    let whep =
+        crate::webrtc::WhepServer::new(whep_options(&cfg), hub.clone(), cancel.child_token());
 
     let rtsp = if cfg.rtsp.enabled {
         Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
@@ -183,6 +185,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
+        whep: whep.clone(),
     };
     info!(%http_addr, "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
@@ -190,6 +193,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();
     keeper.stop_all();
+    whep.shutdown().await;
     if let Some(rtsp) = rtsp {
         rtsp.shutdown().await;
     }
@@ -240,6 +244,18 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         o.include_loopback = true;
     }
     o
+}
+
+/// WHEP (browser WebRTC) options from the configuration. A loopback listen
+/// address needs loopback candidates.
+fn whep_options(cfg: &Config) -> crate::webrtc::WhepOptions {
+    crate::webrtc::WhepOptions {
+        listen_ip: cfg.network.listen_ip,
+        announced_ip: cfg.network.announced_ip,
+        udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
+        include_loopback: cfg.network.listen_ip.is_loopback(),
+        ..crate::webrtc::WhepOptions::default()
+    }
 }
 
 /// Starts the RTSP server with one mount per camera known after the first

@@ -8,6 +8,7 @@ mod api;
 pub mod error;
 mod live;
 pub mod metrics;
+mod whep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,12 +72,15 @@ pub struct WebState {
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
     pub keeper: crate::media::Keeper,
+    /// Browser viewers (WHEP) and talkback.
+    pub whep: crate::webrtc::WhepServer,
 }
 
 /// The axum application.
 pub fn router(state: WebState) -> Router {
     Router::new()
         .merge(live::routes())
+        .merge(whep::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
