@@ -1,5 +1,4 @@
-//! The HTTP side: REST API (`docs/API.md`), health and metrics. Later: the
-//! console assets and WHEP.
+//! The HTTP side: REST API (`docs/API.md`), WHEP, health and metrics.
 //!
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
