@@ -20,10 +20,14 @@ ARG DEBIAN_RELEASE=bookworm
 # ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 
-# The build list of scripts/setup-deps.sh, without the runtime plugins.
+# The build list of scripts/setup-deps.sh, without the runtime plugins, plus
+# protoc and cmake for the `fcm` feature (real Ring push through Google FCM).
+ARG CARGO_FEATURES=fcm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       pkg-config \
+      protobuf-compiler \
+      cmake \
       libgstreamer1.0-dev \
       libgstreamer-plugins-base1.0-dev \
       libgstrtspserver-1.0-dev \
@@ -37,13 +41,13 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && cargo build --release --locked \
+ && cargo build --release --locked --features "${CARGO_FEATURES}" \
  && rm -rf src
 
 # The real sources. Touch the crate roots so cargo rebuilds over the dummy.
 COPY . .
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked --bin ring-bridge \
+ && cargo build --release --locked --features "${CARGO_FEATURES}" --bin ring-bridge \
  && install -D -m 0755 target/release/ring-bridge /out/ring-bridge \
  && strip /out/ring-bridge
 
