@@ -78,7 +78,10 @@ pub async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
                     at: std::time::Instant::now(),
                 },
                 Ok(_) => continue,
-                Err(_) => break,
+                Err(e) => {
+                    eprintln!("[rtsp client] stream ended: {e}");
+                    break;
+                }
             };
             if tx.send(seen).await.is_err() {
                 break;
@@ -86,6 +89,18 @@ pub async fn spawn_client(url: url::Url) -> (Described, mpsc::Receiver<Seen>) {
         }
     });
     (described, rx)
+}
+
+/// The next video frame, or `None` when the client ended (bounded wait).
+pub async fn try_next_video(rx: &mut mpsc::Receiver<Seen>) -> Option<Seen> {
+    loop {
+        let s = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("frame in time")?;
+        if s.video {
+            return Some(s);
+        }
+    }
 }
 
 pub async fn next_video(rx: &mut mpsc::Receiver<Seen>) -> Seen {
