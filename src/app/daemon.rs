@@ -157,6 +157,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         })),
         hub: hub.clone(),
         keeper: keeper.clone(),
+        logs: crate::base::logbuf::LogBuffer::global(),
     };
     info!(%http_addr, "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;

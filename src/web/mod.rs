@@ -1,24 +1,29 @@
-//! The HTTP side: REST API (`docs/API.md`), health and metrics. Later: the
-//! console assets and WHEP.
+//! The HTTP side: REST API (`docs/API.md`), health and metrics, the browser
+//! console (`console`, assets embedded from `assets/`) and its log stream
+//! (`logs`). Later: WHEP.
 //!
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
 
 mod api;
+mod console;
 pub mod error;
 mod live;
+mod logs;
 pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::directory::Directory;
+use crate::base::logbuf::LogBuffer;
 use crate::ring::RingApi;
 
 pub use error::ApiError;
@@ -58,11 +63,21 @@ pub struct WebState {
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
     pub keeper: crate::media::Keeper,
+    /// Recent server log lines for `/api/logs` (the console's Logs tab).
+    pub logs: LogBuffer,
 }
+
+/// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
+/// request extension; long-lived responses (the log stream) end on it so they
+/// never hold up shutdown.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(pub CancellationToken);
 
 /// The axum application.
 pub fn router(state: WebState) -> Router {
     Router::new()
+        .merge(console::routes())
+        .merge(logs::routes())
         .merge(live::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(
@@ -90,12 +105,14 @@ async fn count_requests(State(st): State<WebState>, req: Request, next: Next) ->
     resp
 }
 
-/// Serves `app` on an already bound listener until `cancel` fires.
+/// Serves `app` on an already bound listener until `cancel` fires. Handlers see
+/// `cancel` as the [`Shutdown`] extension.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    let app = app.layer(Extension(Shutdown(cancel.clone())));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
