@@ -8,7 +8,8 @@ ARGS ?=
 run: setup
 	$(CARGO) run --bin ring-bridge -- run $(ARGS)
 
-## Set up, then run formatting and lint checks and the whole test suite.
+## Set up (system packages, the pinned browser test driver in tests/browser), then run
+## formatting and lint checks and the whole test suite.
 test: setup-test
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -373,11 +373,17 @@ mod tests {
         assert!(l.target.ends_with("logbuf::tests"), "{}", l.target);
         assert_eq!(
             l.fields,
-            vec![("err".into(), "boom".into()), ("attempt".into(), "2".into())]
+            vec![
+                ("err".into(), "boom".into()),
+                ("attempt".into(), "2".into())
+            ]
         );
-        assert_eq!(l.spans, "camera{id=10001 name=Front Door}:live{session=abc}");
+        assert_eq!(
+            l.spans,
+            "camera{id=10001 name=Front Door}:live{session=abc}"
+        );
         assert!(l.time.ends_with('Z') && l.time.len() == 24, "{}", l.time);
-        let json = serde_json::to_value(l).unwrap();
+        let json = serde_json::to_value(l.as_ref()).unwrap();
         assert_eq!(json["fields"]["attempt"], "2");
         assert_eq!(json["level"], "warn");
     }

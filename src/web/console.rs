@@ -166,7 +166,10 @@ mod tests {
         let html = std::str::from_utf8(ASSETS[0].body).unwrap();
         for part in html.split(['"', '\'']) {
             if let Some(p) = part.strip_prefix("assets/") {
-                assert!(position(p).is_some(), "index.html links {part}, not embedded");
+                assert!(
+                    position(p).is_some(),
+                    "index.html links {part}, not embedded"
+                );
             }
             assert!(
                 !part.starts_with("/assets") && !part.starts_with("/api"),
