@@ -177,6 +177,10 @@ async function connect(cam, button) {
   const tile = new Tile(cam, caps, (t) => {
     if (live.tiles.get(cam.id) === t) live.tiles.delete(cam.id);
     afterTilesChanged();
+    // The stream status changes a moment after a hang-up; show it soon.
+    setTimeout(() => load(false), 1500);
+  }, (_t, state) => {
+    if (state === "live" || state === "failed") load(false);
   });
   live.tiles.set(cam.id, tile);
   $("grid").append(tile.el);

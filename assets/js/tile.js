@@ -21,11 +21,13 @@ export class Tile {
    * @param cam a camera from api/ring/cameras
    * @param caps its capabilities ({talk, reason, ...})
    * @param onClose called after the tile removed itself
+   * @param onState called with (tile, state) when the state changes
    */
-  constructor(cam, caps, onClose) {
+  constructor(cam, caps, onClose, onState = () => {}) {
     this.cam = cam;
     this.caps = caps || {};
     this.onClose = onClose;
+    this.onStateChange = onState;
     this.session = null;
     this.mic = null;
     this.micError = null;
@@ -69,7 +71,9 @@ export class Tile {
   }
 
   setState(state, detail) {
+    const changed = this.state !== state;
     this.state = state;
+    if (changed) this.onStateChange(this, state);
     this.el.dataset.state = state;
     const [label, tone] = {
       connecting: ["connecting", "accent"],
@@ -212,6 +216,7 @@ export class Tile {
   }
 
   say(text, tone = "") {
+    this.msg.title = "";
     this.msg.textContent = text || "";
     this.msg.className = `tile-msg ${tone}`;
   }
@@ -246,7 +251,8 @@ export class Tile {
         this.say(e.message, "error");
       } else if (e.status === 409) {
         this.talkMsg = e.message;
-        this.say(e.message || "Someone else is talking on this camera; try again when they let go.", "warn");
+        this.say("Someone else is talking on this camera right now. Try again when they let go.", "warn");
+        this.msg.title = e.message;
       } else if (e.status === 404 || e.status === 405) {
         this.say("This ring-bridge does not offer talk for WebRTC viewers yet.", "error");
       } else {

@@ -95,6 +95,16 @@ export default async function live(ctx) {
   await page.waitForTimeout(300);
   await ctx.shot(page, "console-live-playing");
 
+  // A second camera joins the grid.
+  await page.click('.cam[data-slug="back-door"] button');
+  const second = page.locator('.tile[data-slug="back-door"]');
+  await waitFor("the second tile to go live", async () => (await second.getAttribute("data-state")) === "live", { timeout: 40000 });
+  check((await page.locator("#grid .tile").count()) === 2, "two live tiles");
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.waitForTimeout(1500);
+  await ctx.shot(page, "console-live-grid");
+  await second.locator(".close-btn").click();
+
   // Disconnect hangs up (the WHEP session is deleted).
   await tile.locator(".close-btn").click();
   await waitFor("tile removed", () => page.locator("#grid .tile").count().then((n) => n === 0));
