@@ -188,9 +188,46 @@ async fn log_endpoints_filter_and_stream() {
     assert_eq!(got, Ok(true), "stream text: {text}");
     assert!(text.contains("event: log"));
     assert!(
-        !text.contains(&format!("id: {last}\n")),
+        !text.contains(&format!("-{last}\n")),
         "lines up to `after` are not resent"
     );
+    // The event id is `<boot>-<seq>`; sending it back resumes after it.
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("an event id")
+        .to_string();
+    let (_, seq) = id.split_once('-').expect("boot-seq");
+    let seq: u64 = seq.parse().unwrap();
+    let mut resumed = http
+        .get(d.url("/api/logs/stream"))
+        .header("last-event-id", &id)
+        .send()
+        .await
+        .unwrap();
+    http.get(d.url("/api/ring/cameras/10002/history?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    let mut text2 = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = resumed.chunk().await.unwrap() {
+            text2.push_str(&String::from_utf8_lossy(&chunk));
+            if text2.contains("doorbots/10002/history") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "resumed stream: {text2}");
+    let first: u64 = text2
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .and_then(|i| i.split_once('-'))
+        .and_then(|(_, s)| s.parse().ok())
+        .expect("an id in the resumed stream");
+    assert_eq!(first, seq + 1, "resumes right after Last-Event-ID");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,7 +57,8 @@ export async function request(path, opts = {}) {
       : "cannot reach ring-bridge (is it running?)";
     throw new ApiError(0, "network", why);
   }
-  if (!resp.ok) throw await errorFrom(resp);
+  // redirect: "manual" turns a redirect into an opaque answer: that is a success.
+  if (!resp.ok && resp.type !== "opaqueredirect") throw await errorFrom(resp);
   return resp;
 }
 

@@ -3,7 +3,7 @@
 // the `next` cursor, and an in-page player for recorded events. Events that
 // cannot play say why (not recorded, still processing, no Ring Protect).
 
-import { cameras, getJson, url } from "./api.js";
+import { cameras, getJson, url, request } from "./api.js";
 import { h, show, pill, icon, stateLoading, stateEmpty, stateError, fmtTime, fmtAgo, fmtDuration } from "./ui.js";
 
 const PAGE = 25;
@@ -47,11 +47,7 @@ export function initHistory() {
   $("hist-older").addEventListener("click", () => loadOlder());
   $("hist-player-close").addEventListener("click", closePlayer);
   const v = $("hist-video");
-  v.addEventListener("error", () => {
-    const err = v.error;
-    if (!v.getAttribute("src")) return;
-    $("hist-player-msg").textContent = `Could not play this recording${err && err.message ? ` (${err.message})` : ""}. The link may have expired: press Play again.`;
-  });
+  v.addEventListener("error", () => explainPlayError(v));
   v.addEventListener("playing", () => {
     $("hist-player-msg").textContent = "";
   });
@@ -249,4 +245,22 @@ function closePlayer() {
   $("hist-player").hidden = true;
   $("hist-layout").classList.remove("playing");
   for (const li of document.querySelectorAll("#hist-list .event.current")) li.classList.remove("current");
+}
+
+/**
+ * The video element only says "failed"; ask our endpoint (without following
+ * the redirect) whether the recording link itself failed and why.
+ */
+async function explainPlayError(v) {
+  const src = v.getAttribute("src");
+  if (!src) return;
+  const msg = $("hist-player-msg");
+  msg.textContent = "Could not play this recording…";
+  try {
+    await request(src, { redirect: "manual", timeoutMs: 15000 });
+    // The link works (a redirect): the media itself failed or expired.
+    msg.textContent = "Could not play this recording: the browser could not load or decode the video. Press Play to try again with a fresh link.";
+  } catch (e) {
+    if (v.getAttribute("src") === src) msg.textContent = `Could not play this recording: ${e.message}`;
+  }
 }

@@ -73,8 +73,11 @@ function connect() {
     } catch {
       return;
     }
-    // After a reconnect the server resends from Last-Event-ID; skip repeats.
-    if (line.seq && line.seq <= logs.lastSeq) return;
+    // The server resumes after Last-Event-ID, so a smaller seq means the
+    // daemon restarted (its seq starts again at 1).
+    if (line.seq && line.seq <= logs.lastSeq) {
+      receive({ marker: true, message: "… ring-bridge restarted …" });
+    }
     logs.lastSeq = line.seq || logs.lastSeq;
     receive(line);
   });

@@ -186,7 +186,8 @@ export class Tile {
     this.el.addEventListener("focusout", (e) => {
       if (!this.el.contains(e.relatedTarget)) this.stopTalk();
     });
-    window.addEventListener("blur", () => this.stopTalk());
+    this.onWindowBlur = () => this.stopTalk();
+    window.addEventListener("blur", this.onWindowBlur);
   }
 
   /** Why talk is unavailable, or null when it can be tried. */
@@ -296,6 +297,7 @@ export class Tile {
     if (this.mic) this.mic.stop();
     this.mic = null;
     this.state = "closed";
+    window.removeEventListener("blur", this.onWindowBlur);
     this.el.remove();
     if (window.ringBridge.tiles[this.cam.slug] === this) delete window.ringBridge.tiles[this.cam.slug];
     if (this.onClose) this.onClose(this);

@@ -114,6 +114,7 @@ struct Ring {
 
 struct Inner {
     capacity: usize,
+    boot: u32,
     ring: Mutex<Ring>,
     tx: broadcast::Sender<Arc<LogLine>>,
 }
@@ -140,6 +141,7 @@ impl LogBuffer {
         LogBuffer {
             inner: Arc::new(Inner {
                 capacity: capacity.max(1),
+                boot: rand::random(),
                 ring: Mutex::new(Ring {
                     lines: VecDeque::with_capacity(capacity.clamp(1, DEFAULT_CAPACITY)),
                     next_seq: 1,
@@ -167,6 +169,13 @@ impl LogBuffer {
     /// Lines kept at most.
     pub fn capacity(&self) -> usize {
         self.inner.capacity
+    }
+
+    /// A random id of this buffer (one per process for [`LogBuffer::global`]).
+    /// Stream readers pair it with `seq` to notice a restarted daemon, whose
+    /// `seq` starts again at 1.
+    pub fn boot_id(&self) -> u32 {
+        self.inner.boot
     }
 
     /// Appends a line, assigning its `seq`, and broadcasts it.

@@ -44,7 +44,13 @@ struct Filter {
 }
 
 impl Filter {
-    fn parse(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Filter, ApiError> {
+    /// `boot` is [`crate::base::logbuf::LogBuffer::boot_id`]: a `Last-Event-ID`
+    /// (`<boot hex>-<seq>`) from another boot means "everything".
+    fn parse(
+        q: &HashMap<String, String>,
+        headers: &HeaderMap,
+        boot: u32,
+    ) -> Result<Filter, ApiError> {
         let max_rank = match q.get("level").map(|s| s.to_ascii_lowercase()) {
             None => level_rank("trace"),
             Some(l) => match level_rank(&l) {
@@ -59,10 +65,12 @@ impl Filter {
         // `after` wins over the `Last-Event-ID` an EventSource sends when it
         // reconnects by itself; both mean "lines after this seq".
         let after_text = q.get("after").cloned().or_else(|| {
-            headers
-                .get("last-event-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+            let id = headers.get("last-event-id")?.to_str().ok()?;
+            match id.split_once('-') {
+                Some((b, seq)) if u32::from_str_radix(b, 16) == Ok(boot) => Some(seq.to_owned()),
+                // Another boot of the daemon (or a foreign id): send everything.
+                _ => None,
+            }
         });
         let after = match after_text.filter(|s| !s.is_empty()) {
             None => 0,
@@ -107,7 +115,7 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let f = Filter::parse(&q, &headers)?;
+    let f = Filter::parse(&q, &headers, st.logs.boot_id())?;
     let mut lines: Vec<Arc<LogLine>> = st
         .logs
         .snapshot()
@@ -124,16 +132,17 @@ async fn list(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-fn line_event(l: &LogLine) -> Event {
+/// One `log` event; its id is `<boot hex>-<seq>` (see [`Filter::parse`]).
+fn line_event(l: &LogLine, boot: u32) -> Event {
     Event::default()
         .event("log")
-        .id(l.seq.to_string())
+        .id(format!("{boot:08x}-{}", l.seq))
         .json_data(l)
         .unwrap_or_else(|_| Event::default().event("log").comment("unserializable line"))
 }
 
 /// `GET /api/logs/stream?level=info&after=<seq>`: an SSE stream of `log` events
-/// (`id` = seq, `data` = one [`LogLine`] as JSON): first the kept lines, then
+/// (`id` = `<boot>-<seq>`, `data` = one [`LogLine`] as JSON): first the kept lines, then
 /// each new one. A reader that falls too far behind gets a `lagged` event
 /// `{"dropped": N}` and continues with the newest lines.
 async fn stream(
@@ -142,18 +151,19 @@ async fn stream(
     headers: HeaderMap,
     shutdown: Option<Extension<Shutdown>>,
 ) -> Result<Response, ApiError> {
-    let f = Arc::new(Filter::parse(&q, &headers)?);
+    let boot = st.logs.boot_id();
+    let f = Arc::new(Filter::parse(&q, &headers, boot)?);
     let (backlog, rx) = st.logs.subscribe();
     let f2 = f.clone();
     let backlog = futures::stream::iter(
         backlog
             .into_iter()
             .filter(move |l| f2.accepts(l))
-            .map(|l| Ok::<_, Infallible>(line_event(&l))),
+            .map(move |l| Ok::<_, Infallible>(line_event(&l, boot))),
     );
     let live = BroadcastStream::new(rx).filter_map(move |r| {
         let ev = match r {
-            Ok(l) if f.accepts(&l) => Some(line_event(&l)),
+            Ok(l) if f.accepts(&l) => Some(line_event(&l, boot)),
             Ok(_) => None,
             Err(BroadcastStreamRecvError::Lagged(n)) => Some(
                 Event::default()
@@ -188,6 +198,8 @@ fn sse(
 mod tests {
     use super::*;
 
+    const BOOT: u32 = 0xabc;
+
     fn filter(pairs: &[(&str, &str)], last_id: Option<&str>) -> Result<Filter, ApiError> {
         let q = pairs
             .iter()
@@ -197,7 +209,7 @@ mod tests {
         if let Some(id) = last_id {
             h.insert("last-event-id", id.parse().unwrap());
         }
-        Filter::parse(&q, &h)
+        Filter::parse(&q, &h, BOOT)
     }
 
     fn line(seq: u64, level: &'static str) -> LogLine {
@@ -224,11 +236,15 @@ mod tests {
 
     #[test]
     fn after_and_last_event_id() {
-        let f = filter(&[], Some("7")).unwrap();
+        let f = filter(&[], Some("00000abc-7")).unwrap();
         assert!(!f.accepts(&line(7, "info")));
         assert!(f.accepts(&line(8, "info")));
-        let f = filter(&[("after", "2")], Some("7")).unwrap();
+        let f = filter(&[("after", "2")], Some("00000abc-7")).unwrap();
         assert!(f.accepts(&line(3, "info")), "query wins over the header");
+        let f = filter(&[], Some("00000def-7")).unwrap();
+        assert!(f.accepts(&line(1, "info")), "another boot: everything");
+        let f = filter(&[], Some("7")).unwrap();
+        assert!(f.accepts(&line(1, "info")), "foreign id: everything");
     }
 
     #[test]

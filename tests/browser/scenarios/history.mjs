@@ -76,6 +76,14 @@ export default async function history(ctx) {
   await page.waitForTimeout(300);
   await ctx.shot(page, "console-history");
 
+  // A recording link Ring refuses: the player shows the server's reason.
+  await ctx.simPost("faults", { endpoint: "recording", status: 404, count: 20 });
+  await page.locator("#hist-list .event[data-playable='true'] button.play").nth(2).click();
+  await waitFor("the play error", async () => /Could not play this recording: .+/.test(await page.textContent("#hist-player-msg")) &&
+    !/browser could not load/.test(await page.textContent("#hist-player-msg")), { timeout: 20000 });
+  log("play error", await page.textContent("#hist-player-msg"));
+  await fetch(new URL("_sim/faults", ctx.simUrl), { method: "DELETE", signal: AbortSignal.timeout(5000) });
+
   // A camera without Ring Protect says so on every event.
   await page.click("#hist-player-close");
   await page.selectOption("#hist-camera", "10004");
