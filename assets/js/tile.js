@@ -11,6 +11,8 @@ import { WhepSession, getMic, MicError } from "./whep.js";
 
 /** Give up waiting for the first video frame after this long. */
 const FIRST_FRAME_MS = 25000;
+/** How long connect waits for the microphone before offering without it. */
+const MIC_WAIT_MS = 1500;
 
 /** Registry the tests (and the devtools) can read: slug → Tile. */
 window.ringBridge = window.ringBridge || {};
@@ -34,7 +36,7 @@ export class Tile {
     this.state = "idle";
     this.talkWanted = false;
     this.floorHeld = false;
-    this.talkBusy = null;
+    this.gen = 0; // bumps on every (re)connect and close; stale async work checks it
     this.build();
     window.ringBridge.tiles[cam.slug] = this;
   }
@@ -94,11 +96,14 @@ export class Tile {
         detail ? h("div", { class: "detail" }, detail) : null);
     } else if (state === "failed") {
       clearTimeout(this.frameTimer);
+      // Hang up at once: a failed tile must not keep a viewer (and the
+      // camera's battery) busy on the server.
+      this.stopTalk();
+      this.teardown();
       this.overlay.hidden = false;
       show(this.overlay, h("strong", {}, "Live view failed"),
         h("div", { class: "detail" }, detail || "The connection failed."),
         h("button", { class: "btn primary retry", type: "button", onclick: () => this.connect() }, "Retry"));
-      this.stopTalk();
     }
     this.renderTalk();
   }
@@ -106,15 +111,11 @@ export class Tile {
   /** (Re)connects; any previous session is hung up first. */
   async connect() {
     this.teardown();
+    const gen = this.gen;
     this.setState("connecting", this.cam.on_battery ? "Battery camera: keep live views short to save its battery." : "Ring usually answers in 2–5 s.");
     if (this.caps.talk && !this.mic) {
-      try {
-        this.mic = await getMic();
-        this.mic.enabled = false;
-        this.micError = null;
-      } catch (e) {
-        this.micError = e;
-      }
+      await this.attachMic(gen);
+      if (gen !== this.gen) return;
     }
     const session = new WhepSession(whepUrl(this.cam), {
       micTrack: this.mic,
@@ -135,6 +136,43 @@ export class Tile {
     } catch (e) {
       if (this.session !== session || e.kind === "cancelled") return;
       this.setState("failed", e.message);
+    }
+  }
+
+  /**
+   * Gets the microphone for talk. Waits briefly so the track is in the offer;
+   * while a permission prompt is still open the video starts without it and
+   * the track joins later through replaceTrack (no renegotiation).
+   */
+  async attachMic(gen) {
+    const adopt = async (track) => {
+      if (gen !== this.gen || this.state === "closed") {
+        track.stop();
+        return;
+      }
+      track.enabled = false;
+      this.mic = track;
+      this.micError = null;
+      if (this.session) await this.session.setMic(track).catch(() => {});
+      this.renderTalk();
+    };
+    const fail = (e) => {
+      if (gen !== this.gen) return;
+      this.micError = e;
+      this.renderTalk();
+    };
+    const pending = getMic();
+    const first = await Promise.race([
+      pending.then((t) => ({ t }), (e) => ({ e })),
+      new Promise((r) => setTimeout(() => r(null), MIC_WAIT_MS)),
+    ]);
+    if (first && first.t) await adopt(first.t);
+    else if (first && first.e) fail(first.e);
+    else {
+      this.say("Allow the microphone to use Hold to Talk; the video starts anyway.");
+      pending.then(adopt, fail).finally(() => {
+        if (gen === this.gen && !this.micError && !this.talkMsg) this.say("");
+      });
     }
   }
 
@@ -283,6 +321,7 @@ export class Tile {
   }
 
   teardown(keepalive = false) {
+    this.gen += 1;
     clearTimeout(this.frameTimer);
     this.talkWanted = false;
     this.floorHeld = false;

@@ -10,6 +10,14 @@ export default async function liveShared(ctx) {
   const pages = [];
   for (let i = 0; i < 3; i++) {
     const p = await ctx.newPage({ width: 900, height: 700 });
+    if (i === 2) {
+      // A slow permission answer: the video must start without the mic, and
+      // the mic joins later (replaceTrack, no renegotiation).
+      await p.addInitScript(() => {
+        const orig = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = (c) => new Promise((r) => setTimeout(r, 4000)).then(() => orig(c));
+      });
+    }
     await p.goto(ctx.consoleUrl);
     await waitFor(`rows in viewer ${i}`, () => p.locator("#cam-list .cam").count().then((n) => n === 6));
     await p.click(`.cam[data-slug="${SLUG}"] button`);
@@ -42,7 +50,22 @@ export default async function liveShared(ctx) {
   await tiles[1].locator(".talk-btn").hover();
   await b.mouse.down();
   await waitFor("viewer 1 talking", async () => (await tiles[1].getAttribute("data-talking")) === "true", { timeout: 8000 });
+
+  // Viewer 2 (late microphone) talks through the track added after connecting.
+  const c = pages[2];
   await b.mouse.up();
+  await waitFor("viewer 1 released", async () => (await tiles[1].getAttribute("data-talking")) === "false");
+  await waitFor("viewer 2's late mic", () => c.evaluate((s) => Boolean(window.ringBridge.tiles[s].mic), SLUG), { timeout: 10000 });
+  const before = (await ctx.simState()).talkback?.["10001"]?.packets || 0;
+  await tiles[2].locator(".talk-btn").hover();
+  await c.mouse.down();
+  await waitFor("viewer 2 talking", async () => (await tiles[2].getAttribute("data-talking")) === "true", { timeout: 8000 });
+  const tb = await waitFor("talkback from the late mic", async () => {
+    const t = (await ctx.simState()).talkback?.["10001"];
+    return t && t.packets > before + 20 ? t : null;
+  }, { timeout: 10000 });
+  log("late-mic talkback", JSON.stringify(tb), "before", before);
+  await c.mouse.up();
 
   // Closing every viewer ends the Ring session (linger is short in the test config).
   for (const p of pages) await p.close({ runBeforeUnload: true });
