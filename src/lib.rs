@@ -15,4 +15,6 @@ pub mod mqtt;
 pub mod ring;
 pub mod rtsp;
 pub mod sim;
+pub mod snapshot;
 pub mod web;
+pub mod webrtc;

@@ -3,9 +3,6 @@
 //! Ring camera. Checks video frames, inbound audio, Hold to Talk reaching the
 //! camera's speaker, the exclusive talk floor, and that three viewers share
 //! one Ring session.
-//!
-//! Ignored until the WHEP endpoint (`src/web/whep.rs`, `src/webrtc/`) is
-//! merged; run them with `cargo test --test console_live -- --ignored`.
 
 mod browser;
 mod common;
@@ -40,14 +37,12 @@ async fn run(name: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the WHEP endpoint (src/web/whep.rs), not merged into this branch yet"]
 async fn console_live_view_plays_and_talks() {
     let details = run("live").await;
     assert!(details["frames"].as_u64().unwrap() > 20, "{details}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the WHEP endpoint (src/web/whep.rs), not merged into this branch yet"]
 async fn three_console_viewers_share_one_ring_session() {
     let details = run("live_shared").await;
     assert_eq!(details["viewers"], 3);

@@ -260,3 +260,45 @@ async fn seamless_renewal_and_signalling_drop_recovery() {
     let (active, _) = live_sessions(&sim).await;
     assert_eq!(active, 1, "{}", d.log_text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_own_mp4_becomes_a_live_camera() {
+    // A 320x240 H.264 MP4 made here; the simulator turns it into camera 10101.
+    let media = tempfile::tempdir().unwrap();
+    let file = media.path().join("garden_cam.mp4");
+    let status = std::process::Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=60", "!"])
+        .args(["video/x-raw,width=320,height=240,framerate=15/1", "!"])
+        .args([
+            "x264enc",
+            "key-int-max=15",
+            "!",
+            "h264parse",
+            "!",
+            "mp4mux",
+            "!",
+        ])
+        .arg("filesink")
+        .arg(format!("location={}", file.display()))
+        .status()
+        .expect("gst-launch runs");
+    assert!(status.success());
+    let sim = Sim::start_with(ring_bridge::sim::SimOptions {
+        media_dir: Some(media.path().to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| daemon(&sim, state.path(), "linger = \"1s\""));
+    let (described, mut rx) = spawn_client(rtsp_url(&d, "a4c1380f0065")).await;
+    assert_eq!(
+        described.video_size,
+        Some((320, 240)),
+        "the file's video, untranscoded"
+    );
+    let first = next_video(&mut rx).await;
+    assert!(first.keyframe);
+    for _ in 0..40 {
+        next_video(&mut rx).await;
+    }
+}

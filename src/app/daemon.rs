@@ -11,6 +11,7 @@ use super::AppError;
 use super::directory::Directory;
 use crate::base::error::chain;
 use crate::config::Config;
+use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
 use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
@@ -20,6 +21,7 @@ use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, PublicUrls, WebState};
 
 use super::live::RingLiveOpener;
+use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
 
 /// Where ring-bridge gets its Ring from.
 enum Mode {
@@ -57,10 +59,12 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     let mut demo_sim = None;
     let mode = decide_mode(&cfg);
     let on_simulator = !matches!(mode, Mode::Ring);
+    let mut push_sim: Option<url::Url> = None;
     let (hosts, auto_login) = match mode {
         Mode::Ring => (RingHosts::real(), false),
         Mode::Simulator(url) => {
             info!(simulator = %url, "using the Ring simulator instead of Ring");
+            push_sim = Some(url.clone());
             (RingHosts::simulator(&url), !has_saved_token(&cfg))
         }
         Mode::Demo => {
@@ -79,17 +83,24 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
                  run `ring-bridge auth` to connect your Ring account"
             );
             let hosts = RingHosts::simulator(&sim.url());
+            push_sim = Some(sim.url());
             demo_sim = Some(sim);
             (hosts, true)
         }
     };
 
+    let state_dir_used = state_dir.clone();
     let mut opts = RingOptions::new(hosts, state_dir);
     opts.refresh_token_override = cfg.ring.refresh_token.clone();
     opts.device_model = cfg.ring.device_name.clone();
     opts.cancel = cancel.child_token();
     let client = RingClient::new(opts)?;
     let signalling = client.hosts().signalling.clone();
+    let push_transport = match &push_sim {
+        Some(url) => TransportChoice::Simulator(SimTransportOptions::new(url.clone())),
+        None => TransportChoice::Fcm(FcmConfig::ring_android()),
+    };
+    let registrar: Arc<dyn PushRegistrar> = Arc::new(client.clone());
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
@@ -119,6 +130,8 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         cancel.child_token(),
     );
     let keeper = Keeper::new(hub.clone());
+    let whep =
+        crate::webrtc::WhepServer::new(whep_options(&cfg), hub.clone(), cancel.child_token());
 
     let rtsp = if cfg.rtsp.enabled {
         Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
@@ -146,18 +159,34 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "127.0.0.1".into());
+    let urls = Arc::new(std::sync::RwLock::new(PublicUrls {
+        host: public_host,
+        http_port: http_addr.port(),
+        rtsp_port: rtsp.as_ref().map(|r| r.port()),
+    }));
+    let outputs = MqttAndEvents::start(
+        &cfg,
+        OutputDeps {
+            ring: ring.clone(),
+            directory: directory.clone(),
+            hub: hub.clone(),
+            keeper: keeper.clone(),
+            urls: urls.clone(),
+            registrar,
+            push: push_transport,
+            state_dir: state_dir_used,
+        },
+    )
+    .await?;
     let state = WebState {
         ring: ring.clone(),
         directory: directory.clone(),
         metrics: Arc::new(Metrics::default()),
-        urls: Arc::new(std::sync::RwLock::new(PublicUrls {
-            host: public_host,
-            http_port: http_addr.port(),
-            rtsp_port: rtsp.as_ref().map(|r| r.port()),
-        })),
+        urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
+        whep: whep.clone(),
     };
     info!(%http_addr, "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
@@ -165,10 +194,12 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();
     keeper.stop_all();
+    whep.shutdown().await;
     if let Some(rtsp) = rtsp {
         rtsp.shutdown().await;
     }
     hub.shutdown().await;
+    outputs.shutdown().await;
     let _ = directory_task.await;
     if let Some(sim) = demo_sim
         && let Err(e) = sim.join().await
@@ -214,6 +245,18 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         o.include_loopback = true;
     }
     o
+}
+
+/// WHEP (browser WebRTC) options from the configuration. A loopback listen
+/// address needs loopback candidates.
+fn whep_options(cfg: &Config) -> crate::webrtc::WhepOptions {
+    crate::webrtc::WhepOptions {
+        listen_ip: cfg.network.listen_ip,
+        announced_ip: cfg.network.announced_ip,
+        udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
+        include_loopback: cfg.network.listen_ip.is_loopback(),
+        ..crate::webrtc::WhepOptions::default()
+    }
 }
 
 /// Starts the RTSP server with one mount per camera known after the first

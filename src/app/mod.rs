@@ -5,6 +5,8 @@ pub mod auth;
 mod daemon;
 pub mod directory;
 mod live;
+mod mqtt_events;
+mod stream_control;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +36,9 @@ pub enum AppError {
     /// The built-in simulator failed to start (demo mode).
     #[error("built-in simulator: {0:#}")]
     Simulator(anyhow::Error),
+    /// MQTT could not start (bad options, no broker to embed).
+    #[error("MQTT: {0}")]
+    Mqtt(#[from] crate::mqtt::Error),
     /// The RTSP server failed to start.
     #[error("RTSP server: {0}")]
     Rtsp(crate::rtsp::RtspError),

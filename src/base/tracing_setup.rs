@@ -15,9 +15,9 @@ pub fn install() {
         .map(|v| !v.is_empty() && v != "0" && v != "false")
         .unwrap_or(false)
     {
-        "info,ring_bridge=debug"
+        "info,ring_bridge=debug,rumqttd=warn,webrtc=warn,webrtc_ice=warn"
     } else {
-        "info,webrtc=warn,webrtc_ice=warn,webrtc_srtp=warn,webrtc_dtls=warn,webrtc_sctp=error"
+        "info,rumqttd=warn,webrtc=error,webrtc_ice=error,webrtc_srtp=error,webrtc_dtls=error,webrtc_sctp=error"
     };
     let filter =
         EnvFilter::try_from_env("RINGBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));

@@ -11,9 +11,11 @@
 //! | `ANNOUNCED_IP` | `network.announced_ip` |
 //! | `HTTP_PORT` | `http.port` |
 //! | `RTSP_PORT` | `rtsp.port` |
+//! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
+//! | `MQTT_ENABLED` | `mqtt.enabled` |
 //!
 //! Empty values are treated as unset (docker-compose `env_file` writes them).
 
@@ -103,6 +105,12 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;
     }
+    if let Some(u) = get(vars, "RTSP_USERNAME") {
+        cfg.rtsp.username = Some(u.to_owned());
+    }
+    if let Some(p) = get(vars, "RTSP_PASSWORD") {
+        cfg.rtsp.password = Some(Secret::new(p.to_owned()));
+    }
     if let Some(p) = parse(vars, "RTC_MIN_PORT", PORT)? {
         cfg.webrtc.min_port = p;
     }
@@ -114,6 +122,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(s) = parse(vars, "RING_TALK_SSRC", "a 32-bit unsigned SSRC")? {
         cfg.webrtc.talk_ssrc = Some(s);
+    }
+    if let Some(b) = parse_bool(vars, "MQTT_ENABLED")? {
+        cfg.mqtt.enabled = b;
     }
     if let Some(u) = get(vars, "MQTT_URL") {
         cfg.mqtt.url = Some(Secret::new(u.to_owned()));

@@ -75,6 +75,29 @@ pub struct Config {
     pub stream: StreamConfig,
     /// MQTT and Home Assistant discovery.
     pub mqtt: MqttConfig,
+    /// Motion and ding intake.
+    pub events: EventsConfig,
+}
+
+/// `[events]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// History polling interval while push is silent or unavailable.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// History polling interval while push delivers (a safety net).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval_push_healthy: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            poll_interval: Duration::from_secs(60),
+            poll_interval_push_healthy: Duration::from_secs(600),
+        }
+    }
 }
 
 /// `[ring]`.
@@ -240,6 +263,8 @@ impl Default for StreamConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
+    /// Publish to MQTT at all (`MQTT_ENABLED`).
+    pub enabled: bool,
     /// Broker URL, `mqtt://[user:pass@]host[:port]` or `mqtts://...` (`MQTT_URL`).
     /// None: use a local broker on 127.0.0.1:1883 or start an embedded one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,11 +275,42 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// Home Assistant birth topic.
     pub ha_status_topic: String,
+    /// MQTT client id (unique per broker).
+    pub client_id: String,
+    /// PEM CA bundle for `mqtts://` (default: the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// Instance name inserted in topics and unique_ids, so several ring-bridge
+    /// instances can split one account behind one broker (`[A-Za-z0-9_-]+`).
+    pub instance: Option<String>,
+    /// How long motion stays ON after an event.
+    #[serde(with = "humantime_serde")]
+    pub motion_duration: Duration,
+    /// How long a ding stays ON.
+    #[serde(with = "humantime_serde")]
+    pub ding_duration: Duration,
+    /// Snapshot interval of wired cameras (0s disables).
+    #[serde(with = "humantime_serde")]
+    pub snapshot_interval_wired: Duration,
+    /// Snapshot interval of battery cameras (0s disables).
+    #[serde(with = "humantime_serde")]
+    pub snapshot_interval_battery: Duration,
+    /// Longest run of the `stream` switch.
+    #[serde(with = "humantime_serde")]
+    pub stream_max_duration: Duration,
 }
 
 impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
+            enabled: true,
+            client_id: "ring-bridge".into(),
+            ca_file: None,
+            instance: None,
+            motion_duration: Duration::from_secs(180),
+            ding_duration: Duration::from_secs(180),
+            snapshot_interval_wired: Duration::from_secs(30),
+            snapshot_interval_battery: Duration::from_secs(600),
+            stream_max_duration: Duration::from_secs(600),
             url: None,
             topic_prefix: "ring".into(),
             discovery_prefix: "homeassistant".into(),
@@ -351,6 +407,23 @@ impl Config {
                     ),
                 });
             }
+        }
+        if let Some(i) = &self.mqtt.instance
+            && (i.is_empty()
+                || !i
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(ConfigError::Invalid {
+                key: "mqtt.instance",
+                message: format!("{i:?} is invalid; allowed: letters, digits, '_' and '-'"),
+            });
+        }
+        if self.events.poll_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "events.poll_interval",
+                message: "must be at least 1s".into(),
+            });
         }
         for (key, topic) in [
             ("mqtt.topic_prefix", &self.mqtt.topic_prefix),

@@ -1,15 +1,17 @@
 //! Motion and ding intake: the one place where camera events enter ring-bridge.
 //!
-//! Producers are the push (FCM) listener, which calls [`EventHub::publish`] with
+//! Producers are the push (FCM) listener in [`push`], which calls [`EventHub::publish`] with
 //! [`EventSource::Push`], and the polling fallback in [`poll`], which reads the
 //! camera history. Consumers (MQTT, the console) call [`EventHub::subscribe`] and
 //! get a `broadcast` of [`CameraEvent`]s. The hub de-duplicates by ding id, so an
 //! event seen both by push and by polling is delivered once (ring-api.md §7.2).
 //!
-//! This module owns no network connection; it must not call Ring itself except
-//! through the [`crate::ring::RingApi`] handed to the polling task.
+//! The hub itself owns no network connection. Only [`push`] holds one (the push
+//! transport) and calls Ring (push registration); the polling task calls Ring
+//! only through the [`crate::ring::RingApi`] handed to it.
 
 pub mod poll;
+pub mod push;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};

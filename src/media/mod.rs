@@ -57,6 +57,23 @@ pub enum StreamState {
     Failed,
 }
 
+impl StreamState {
+    /// `inactive`, `activating`, `active` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Inactive => "inactive",
+            StreamState::Activating => "activating",
+            StreamState::Active => "active",
+            StreamState::Failed => "failed",
+        }
+    }
+
+    /// Whether the switch shows ON (activating or active).
+    pub fn is_on(self) -> bool {
+        matches!(self, StreamState::Activating | StreamState::Active)
+    }
+}
+
 /// Snapshot of a camera stream's status, published through a `watch` channel.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStatus {

@@ -11,38 +11,9 @@ use tokio::sync::watch;
 
 use crate::base::{ErrorKind, ResultExt};
 
-/// Life of one camera's live stream, as shown in the `stream` switch's
-/// `status` attribute (the same words as ring-mqtt).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamState {
-    /// No stream.
-    #[default]
-    Inactive,
-    /// Asked Ring for a session, no media yet.
-    Activating,
-    /// Media is flowing.
-    Active,
-    /// The last start failed (see [`StreamStatus::reason`]).
-    Failed,
-}
-
-impl StreamState {
-    /// `inactive`, `activating`, `active` or `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamState::Inactive => "inactive",
-            StreamState::Activating => "activating",
-            StreamState::Active => "active",
-            StreamState::Failed => "failed",
-        }
-    }
-
-    /// Whether the switch shows ON (activating or active).
-    pub fn is_on(self) -> bool {
-        matches!(self, StreamState::Activating | StreamState::Active)
-    }
-}
+/// Life of one camera's live stream, shown in the `stream` switch's `status`
+/// attribute (the same words as ring-mqtt): the hub's own state.
+pub use crate::media::StreamState;
 
 /// Current stream state plus, for `failed`, why.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -17,6 +17,7 @@ pub mod client;
 pub mod devices;
 pub mod history;
 pub mod hosts;
+pub mod push_api;
 mod request;
 pub mod retry;
 pub mod state;
@@ -31,6 +32,7 @@ pub use client::{RingClient, RingOptions};
 pub use devices::DeviceHealth;
 pub use hosts::RingHosts;
 pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Snapshot};
+pub use push_api::PushSubscription;
 pub use retry::RetryPolicy;
 
 use crate::base::ErrorKind;

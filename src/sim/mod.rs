@@ -8,6 +8,8 @@
 //! (`GET /ws`) belongs to `sim::live`, which plugs in through
 //! [`SimOptions::extra_routes`] and uses [`SimState::take_ticket`],
 //! [`SimState::camera_online`] and [`SimState::set_live_stats_provider`]. The
+//! push channel (`GET /_sim/push`, FCM's stand-in) is [`push`], fed from
+//! [`SimState::events`]. The
 //! simulator must never be reachable from outside the host: it has no real
 //! security.
 
@@ -21,6 +23,7 @@ mod history;
 pub mod live;
 mod media;
 mod media_gen;
+pub mod push;
 mod render;
 mod state;
 #[cfg(test)]
@@ -156,9 +159,12 @@ impl Simulator {
         {
             let l = live.clone();
             state.set_live_stats_provider(Box::new(move || l.stats()));
+            let st = state.clone();
+            live.set_camera_media(Box::new(move |id| st.camera(id).and_then(|c| c.media_file)));
         }
         let live_for_join = live.clone();
         let mut app = router(state.clone())
+            .merge(push::router(state.clone()))
             .merge(live.router())
             .merge(live_control_router(live.clone()));
         if let Some(hook) = extra {

@@ -445,7 +445,7 @@ async fn extra_routes_are_merged() {
     let opts = SimOptions {
         extra_routes: Some(std::sync::Arc::new(|st: std::sync::Arc<SimState>| {
             axum::Router::new().route(
-                "/ws",
+                "/_test/extra",
                 axum::routing::get(move || {
                     let online = st.camera_online(10001);
                     async move { format!("live online={online}") }
@@ -457,7 +457,7 @@ async fn extra_routes_are_merged() {
     let sim = TestSim::start_with(opts).await;
     let text = sim
         .http
-        .get(sim.url("/ws"))
+        .get(sim.url("/_test/extra"))
         .send()
         .await
         .expect("send")

@@ -40,6 +40,7 @@ struct CameraView<'a> {
     camera: &'a Camera,
     slug: &'a str,
     rtsp_url: Option<String>,
+    whep_url: String,
     stream_status: crate::media::StreamState,
 }
 
@@ -50,6 +51,7 @@ fn view<'a>(st: &WebState, e: &'a Entry) -> CameraView<'a> {
         camera: &e.camera,
         slug: &e.slug,
         rtsp_url,
+        whep_url: format!("/api/webrtc/{}/whep", e.slug),
         stream_status,
     }
 }

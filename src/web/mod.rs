@@ -1,6 +1,6 @@
-//! The HTTP side: REST API (`docs/API.md`), health and metrics, the browser
-//! console (`console`, assets embedded from `assets/`) and its log stream
-//! (`logs`). Later: WHEP.
+//! The HTTP side: REST API (`docs/API.md`), WHEP, health and metrics, the
+//! browser console (`console`, assets embedded from `assets/`) and its log
+//! stream (`logs`).
 //!
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
@@ -11,6 +11,7 @@ pub mod error;
 mod live;
 mod logs;
 pub mod metrics;
+mod whep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,19 @@ pub struct PublicUrls {
 }
 
 impl PublicUrls {
+    /// `http://host:port/api/webrtc/<slug>/whep`.
+    pub fn whep(&self, slug: &str) -> String {
+        format!(
+            "http://{}:{}/api/webrtc/{slug}/whep",
+            self.host, self.http_port
+        )
+    }
+
+    /// The console, `http://host:port/`.
+    pub fn console(&self) -> String {
+        format!("http://{}:{}/", self.host, self.http_port)
+    }
+
     /// `rtsp://host:port/<slug>`.
     pub fn rtsp(&self, slug: &str) -> Option<String> {
         self.rtsp_port
@@ -65,6 +79,8 @@ pub struct WebState {
     pub keeper: crate::media::Keeper,
     /// Recent server log lines for `/api/logs` (the console's Logs tab).
     pub logs: LogBuffer,
+    /// Browser viewers (WHEP) and talkback.
+    pub whep: crate::webrtc::WhepServer,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
@@ -79,6 +95,7 @@ pub fn router(state: WebState) -> Router {
         .merge(console::routes())
         .merge(logs::routes())
         .merge(live::routes())
+        .merge(whep::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),

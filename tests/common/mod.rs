@@ -90,6 +90,7 @@ pub fn base_env(state_dir: &Path) -> Vec<(String, String)> {
         ("RINGBRIDGE_LOG", "info,ring_bridge=debug".into()),
         ("RINGBRIDGE_FORMAT", "pretty".into()),
         ("NO_COLOR", "1".into()),
+        ("MQTT_ENABLED", "false".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

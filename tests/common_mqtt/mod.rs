@@ -249,6 +249,24 @@ impl Subscriber {
         }
     }
 
+    /// Like [`Subscriber::wait_for`] but returns `None` on timeout.
+    pub async fn wait_for_opt<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&[Msg]) -> Option<T>,
+    ) -> Option<T> {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(v) = check(&self.msgs.lock().unwrap()) {
+                return Some(v);
+            }
+            if tokio::time::timeout_at(end, notified).await.is_err() {
+                return check(&self.msgs.lock().unwrap());
+            }
+        }
+    }
+
     /// Waits until the last message on `topic` has payload `want`.
     pub async fn wait_payload(&self, topic: &str, want: &str, timeout: Duration) -> Msg {
         self.wait_for(&format!("{topic} = {want}"), timeout, |msgs| {

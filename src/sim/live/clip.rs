@@ -113,6 +113,135 @@ fn encode(key: ClipKey) -> anyhow::Result<Clip> {
     })
 }
 
+/// Longest part of a user's MP4 that is looped (bounds memory).
+const MAX_FILE_CLIP: Duration = Duration::from_secs(60);
+
+type FileCell = Arc<tokio::sync::OnceCell<Arc<Clip>>>;
+static FILE_CACHE: LazyLock<Mutex<HashMap<std::path::PathBuf, FileCell>>> =
+    LazyLock::new(Default::default);
+
+/// The clip of a user's H.264 MP4 (`sim --media DIR`): its video passed through
+/// untouched (first [`MAX_FILE_CLIP`]), with the simulator's tone as audio.
+/// Read once per file, on a blocking thread.
+pub(crate) async fn get_file(path: std::path::PathBuf) -> anyhow::Result<Arc<Clip>> {
+    let cell: FileCell = {
+        let mut cache = FILE_CACHE
+            .lock()
+            .map_err(|_| anyhow::anyhow!("clip cache poisoned"))?;
+        Arc::clone(cache.entry(path.clone()).or_default())
+    };
+    let clip = cell
+        .get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || read_file(&path))
+                .await
+                .context("clip reader thread")?
+                .map(Arc::new)
+        })
+        .await?;
+    Ok(Arc::clone(clip))
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
+    let location = path
+        .to_str()
+        .context("media file path is not UTF-8")?
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let launch = format!(
+        "filesrc location=\"{location}\" ! qtdemux name=d d.video_0 ! queue \
+         ! h264parse config-interval=-1 \
+         ! video/x-h264,stream-format=byte-stream,alignment=au \
+         ! appsink name=sink sync=false"
+    );
+    let (frames, fps) = pull(&launch, Some(MAX_FILE_CLIP), false)?;
+    // Loop on whole GOPs: start at the first key frame, end before the last one.
+    let first = frames
+        .iter()
+        .position(|f| f.1)
+        .context("no key frame in the file")?;
+    let last = frames.iter().rposition(|f| f.1).unwrap_or(first);
+    let end = if last > first { last } else { frames.len() };
+    let video: Vec<ClipFrame> = frames[first..end]
+        .iter()
+        .map(|(data, keyframe)| ClipFrame {
+            data: data.clone(),
+            keyframe: *keyframe,
+        })
+        .collect();
+    let len = Duration::from_secs_f64(video.len() as f64 / fps.max(1.0));
+    let audio = encode_opus_sine(len.max(Duration::from_secs(1)), 440)?;
+    Ok(Clip {
+        video,
+        frame_duration: Duration::from_nanos((1e9 / fps.max(1.0)).ceil() as u64),
+        audio,
+    })
+}
+
+/// Runs a pipeline ending in `appsink name=sink` until EOS, or until `max` of
+/// video at the caps' frame rate (default 15 fps), and returns its buffers with
+/// their key-frame flag and that frame rate. `skip_headers` drops buffers
+/// flagged HEADER (Opus headers; h264parse flags key frames carrying SPS/PPS
+/// that way, so video keeps them).
+fn pull(
+    launch: &str,
+    max: Option<Duration>,
+    skip_headers: bool,
+) -> anyhow::Result<(Vec<(Bytes, bool)>, f64)> {
+    gst::init().context("initialising GStreamer")?;
+    let pipeline = gst::parse::launch(launch)
+        .with_context(|| format!("building pipeline {launch}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .context("no appsink")?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("starting the reader")?;
+    let (mut out, mut fps) = (Vec::new(), 15.0f64);
+    let result = loop {
+        match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+            Some(sample) => {
+                if out.is_empty()
+                    && let Some(f) = sample
+                        .caps()
+                        .and_then(|c| c.structure(0))
+                        .and_then(|st| st.get::<gst::Fraction>("framerate").ok())
+                    && f.numer() > 0
+                    && f.denom() > 0
+                {
+                    fps = f64::from(f.numer()) / f64::from(f.denom());
+                }
+                let Some(buf) = sample.buffer() else { continue };
+                if skip_headers && buf.flags().contains(gst::BufferFlags::HEADER) {
+                    continue;
+                }
+                let map = buf.map_readable().context("mapping a buffer")?;
+                out.push((
+                    Bytes::copy_from_slice(map.as_slice()),
+                    !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                ));
+                if max.is_some_and(|m| out.len() as f64 >= m.as_secs_f64() * fps) {
+                    break Ok(());
+                }
+            }
+            None if sink.is_eos() => break Ok(()),
+            None => {
+                break Err(anyhow::anyhow!(
+                    "reading the media file timed out or failed"
+                ));
+            }
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    if out.is_empty() {
+        bail!("the media file has no H.264 video");
+    }
+    Ok((out, fps))
+}
+
 /// Encodes `len` of a sine at `freq` Hz as 20 ms Opus packets (48 kHz stereo).
 /// Also used by tests as talkback input.
 pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<Bytes>> {
@@ -129,49 +258,7 @@ pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<B
 /// Runs a finite pipeline ending in `appsink name=sink` to EOS and returns its
 /// buffers with their key-frame flag (header buffers are skipped).
 fn pull_all(launch: &str) -> anyhow::Result<Vec<(Bytes, bool)>> {
-    gst::init().context("initialising GStreamer")?;
-    let pipeline = gst::parse::launch(launch)
-        .with_context(|| format!("building pipeline {launch}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .context("no appsink")?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .context("starting the encoder")?;
-    let mut out = Vec::new();
-    let result = loop {
-        match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-            Some(sample) => {
-                let Some(buf) = sample.buffer() else { continue };
-                if buf.flags().contains(gst::BufferFlags::HEADER) {
-                    continue;
-                }
-                let map = buf.map_readable().context("mapping a buffer")?;
-                out.push((
-                    Bytes::copy_from_slice(map.as_slice()),
-                    !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                ));
-            }
-            None if sink.is_eos() => break Ok(()),
-            None => {
-                let msg = pipeline
-                    .bus()
-                    .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                    .map(|m| format!("{m:?}"))
-                    .unwrap_or_else(|| "timed out".into());
-                break Err(anyhow::anyhow!("encoder failed: {msg}"));
-            }
-        }
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    result?;
-    if out.is_empty() {
-        bail!("encoder produced nothing");
-    }
-    Ok(out)
+    pull(launch, None, true).map(|(frames, _)| frames)
 }
 
 #[cfg(test)]

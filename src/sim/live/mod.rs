@@ -80,11 +80,15 @@ impl Default for LiveSimOptions {
     }
 }
 
+/// Maps a camera id to the user's media file for it (`sim --media DIR`).
+pub type MediaLookup = Box<dyn Fn(u64) -> Option<std::path::PathBuf> + Send + Sync>;
+
 /// The simulated live-view service. Shared as `Arc<LiveSim>`.
 pub struct LiveSim {
     opts: LiveSimOptions,
     validate_ticket: Box<dyn Fn(&str) -> bool + Send + Sync>,
     camera_online: Box<dyn Fn(u64) -> bool + Send + Sync>,
+    camera_media: Mutex<Option<MediaLookup>>,
     active: AtomicU64,
     total: AtomicU64,
     talk: TalkMap,
@@ -122,6 +126,7 @@ impl LiveSim {
             opts,
             validate_ticket,
             camera_online,
+            camera_media: Mutex::new(None),
             active: AtomicU64::new(0),
             total: AtomicU64::new(0),
             talk: Arc::default(),
@@ -150,6 +155,23 @@ impl LiveSim {
             fps: self.opts.fps,
             gop_secs: self.opts.gop_secs,
         }
+    }
+
+    /// Makes cameras for which `lookup` returns a path stream that H.264 MP4
+    /// (its first minute, looped) instead of the generated clip.
+    pub fn set_camera_media(&self, lookup: MediaLookup) {
+        if let Ok(mut m) = self.camera_media.lock() {
+            *m = Some(lookup);
+        }
+    }
+
+    /// The media file of `camera`, if one was configured.
+    pub(crate) fn media_file(&self, camera: u64) -> Option<std::path::PathBuf> {
+        self.camera_media
+            .lock()
+            .ok()?
+            .as_ref()
+            .and_then(|f| f(camera))
     }
 
     /// The signalling route: `GET /ws` (websocket upgrade). Mount it at the

@@ -303,7 +303,11 @@ impl Conn {
             fps: o.fps,
             gop_secs: o.gop_secs,
         };
-        let clip = match clip::get(key).await {
+        let clip = match self.sim.media_file(camera) {
+            Some(path) => clip::get_file(path).await,
+            None => clip::get(key).await,
+        };
+        let clip = match clip {
             Ok(c) => c,
             Err(e) => {
                 warn!(err = %format!("{e:#}"), "cannot encode the simulator clip");

@@ -1,0 +1,163 @@
+//! Starts motion/ding intake (Ring push, with history polling as fallback) and the
+//! MQTT bridge with Home Assistant discovery, and stops them last at shutdown
+//! so MQTT reports `offline` only after the media has ended.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::AppError;
+use super::directory::Directory;
+use super::stream_control::HubStreams;
+use crate::config::Config;
+use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
+use crate::events::{self, EventHub};
+use crate::media::{Hub, Keeper};
+use crate::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
+use crate::ring::RingApi;
+use crate::snapshot::LiveSnapshots;
+use crate::web::PublicUrls;
+
+/// The running intake and MQTT bridge.
+#[allow(dead_code, reason = "read by the push wiring and status endpoints")]
+pub struct MqttAndEvents {
+    /// Where motion/ding events go (shared with every consumer).
+    pub events: EventHub,
+    /// The push path's status.
+    pub push: PushHandle,
+    /// The MQTT bridge, when enabled.
+    pub mqtt: Option<MqttHandle>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What the outputs need from the rest of the daemon.
+pub struct Deps {
+    /// Ring.
+    pub ring: Arc<dyn RingApi>,
+    /// Camera list.
+    pub directory: Directory,
+    /// Media hub.
+    pub hub: Hub,
+    /// Bounded stream holds.
+    pub keeper: Keeper,
+    /// Public URLs.
+    pub urls: Arc<RwLock<PublicUrls>>,
+    /// Ring push registration (the concrete Ring client).
+    pub registrar: Arc<dyn PushRegistrar>,
+    /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
+    pub push: TransportChoice,
+    /// State directory (push credentials).
+    pub state_dir: std::path::PathBuf,
+}
+
+impl MqttAndEvents {
+    /// Starts the polling fallback and, if enabled, MQTT (embedding a broker on
+    /// 127.0.0.1:1883 when no `MQTT_URL` is set and none listens there).
+    pub async fn start(cfg: &Config, deps: Deps) -> Result<MqttAndEvents, AppError> {
+        let cancel = CancellationToken::new();
+        let events = EventHub::default();
+        let mut tasks = Vec::new();
+        let (push, push_task) = events::push::start(
+            PushOptions::new(deps.state_dir.clone(), deps.push.clone()),
+            deps.registrar.clone(),
+            events.clone(),
+            cancel.child_token(),
+        );
+        tasks.push(push_task);
+        let poll = events::poll::PollOptions {
+            interval: cfg.events.poll_interval,
+            healthy_interval: cfg.events.poll_interval_push_healthy,
+            ..Default::default()
+        };
+        tasks.push(events::poll::start(
+            poll,
+            events::poll::PollDeps {
+                ring: deps.ring.clone(),
+                directory: deps.directory.clone(),
+                hub: events.clone(),
+            },
+            cancel.child_token(),
+        ));
+
+        let mqtt = if cfg.mqtt.enabled {
+            let url = match &cfg.mqtt.url {
+                Some(u) => u.clone(),
+                None => {
+                    let choice =
+                        mqtt::ensure_local(SocketAddr::from(([127, 0, 0, 1], 1883))).await?;
+                    if choice.is_embedded() {
+                        info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
+                    }
+                    choice.url()
+                }
+            };
+            let console_url = deps.urls.read().map(|u| u.console()).unwrap_or_default();
+            let opts = MqttOptions {
+                client_id: cfg.mqtt.client_id.clone(),
+                ca_file: cfg.mqtt.ca_file.clone(),
+                topic_prefix: cfg.mqtt.topic_prefix.clone(),
+                discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
+                ha_status_topic: cfg.mqtt.ha_status_topic.clone(),
+                instance: cfg.mqtt.instance.clone(),
+                console_url,
+                motion_duration: cfg.mqtt.motion_duration,
+                ding_duration: cfg.mqtt.ding_duration,
+                snapshot_interval_wired: cfg.mqtt.snapshot_interval_wired,
+                snapshot_interval_battery: cfg.mqtt.snapshot_interval_battery,
+                stream_max_duration: cfg.mqtt.stream_max_duration,
+                ..MqttOptions::new(url)
+            };
+            opts.validate()?;
+            let streams = HubStreams::new(
+                deps.hub.clone(),
+                deps.keeper.clone(),
+                deps.directory.clone(),
+                deps.urls.clone(),
+            );
+            let (handle, join) = mqtt::start(
+                opts,
+                MqttDeps {
+                    directory: deps.directory.clone(),
+                    ring: deps.ring.clone(),
+                    events: events.clone(),
+                    stream: Some(Arc::new(streams)),
+                    snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
+                },
+                cancel.child_token(),
+            );
+            tasks.push(tokio::spawn(async move {
+                match join.await {
+                    Ok(Err(e)) => {
+                        warn!(err = %crate::base::error::chain(&e), "MQTT bridge stopped")
+                    }
+                    Err(e) => warn!(err = %e, "MQTT bridge task failed"),
+                    Ok(Ok(())) => {}
+                }
+            }));
+            Some(handle)
+        } else {
+            info!("MQTT disabled by configuration");
+            None
+        };
+        Ok(MqttAndEvents {
+            events,
+            push,
+            mqtt,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// Stops intake and MQTT (which publishes `offline`), bounded.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! [`WhepError`]: what [`super::WhepServer`] calls return. Every variant carries its
+//! context (camera, session) and maps to one [`ErrorKind`], which alone decides the
+//! HTTP status at the web edge.
+
+use crate::base::{ErrorKind, ResultExt};
+
+/// An error of a WHEP session operation.
+#[derive(Debug, thiserror::Error)]
+pub enum WhepError {
+    /// The offer is not valid SDP (or not an offer at all).
+    #[error("bad SDP offer: {reason}")]
+    BadOffer {
+        /// What is wrong, for the client.
+        reason: String,
+    },
+    /// The offer is valid SDP but asks for nothing we can serve (no H.264
+    /// packetization-mode=1 video, ...).
+    #[error("unsupported offer: {reason}")]
+    UnsupportedOffer {
+        /// What is missing.
+        reason: String,
+    },
+    /// A trickle-ICE fragment (PATCH body) could not be parsed or applied.
+    #[error("bad ICE fragment for session {session}: {reason}")]
+    BadCandidate {
+        /// Session id.
+        session: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The PATCH carries new ICE credentials: an ICE restart, which we do not do.
+    #[error("session {session}: ICE restarts are not supported; start a new session")]
+    IceRestart {
+        /// Session id.
+        session: String,
+    },
+    /// `If-Match` did not match the session's entity tag.
+    #[error("session {session}: If-Match {got:?} does not match the session's ETag")]
+    EtagMismatch {
+        /// Session id.
+        session: String,
+        /// The `If-Match` value the client sent.
+        got: String,
+    },
+    /// No such session (never created, deleted, or ended), or not on this camera.
+    #[error("no WHEP session {session} on camera {camera}")]
+    NoSuchSession {
+        /// Camera id (hub key).
+        camera: String,
+        /// Session id.
+        session: String,
+    },
+    /// Another session holds the talk floor of this camera.
+    #[error("someone else is talking on {camera}")]
+    FloorTaken {
+        /// Camera id (hub key).
+        camera: String,
+        /// The session that holds the floor.
+        holder: String,
+    },
+    /// The session's offer had no audio the viewer sends, so it cannot talk.
+    #[error("session {session} sends no audio (offer audio as sendrecv to talk)")]
+    NoUplinkAudio {
+        /// Session id.
+        session: String,
+    },
+    /// The server already serves [`super::WhepOptions::max_sessions`] viewers.
+    #[error("too many WebRTC viewers ({max}); close one and retry")]
+    TooManySessions {
+        /// The configured limit.
+        max: usize,
+    },
+    /// The daemon is shutting down; no new sessions.
+    #[error("WebRTC server is shutting down")]
+    ShuttingDown,
+    /// The WebRTC stack failed while setting up a session.
+    #[error("{context}")]
+    WebRtc {
+        /// What we were doing.
+        context: &'static str,
+        /// The webrtc-rs error.
+        #[source]
+        source: webrtc::Error,
+    },
+}
+
+impl WhepError {
+    pub(crate) fn webrtc(context: &'static str) -> impl FnOnce(webrtc::Error) -> WhepError {
+        move |source| WhepError::WebRtc { context, source }
+    }
+}
+
+impl ResultExt for WhepError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            WhepError::BadOffer { .. }
+            | WhepError::UnsupportedOffer { .. }
+            | WhepError::BadCandidate { .. }
+            | WhepError::IceRestart { .. } => ErrorKind::InvalidArgument,
+            WhepError::EtagMismatch { .. }
+            | WhepError::FloorTaken { .. }
+            | WhepError::NoUplinkAudio { .. } => ErrorKind::FailedPrecondition,
+            WhepError::NoSuchSession { .. } => ErrorKind::NotFound,
+            WhepError::TooManySessions { .. } => ErrorKind::ResourceExhausted,
+            WhepError::ShuttingDown => ErrorKind::Cancelled,
+            WhepError::WebRtc { .. } => ErrorKind::Internal,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Browser viewers over WebRTC (WHEP, draft-ietf-wish-whep): one webrtc-rs peer per
+//! viewer, fed from the media hub, plus talkback from the viewer's microphone.
+//!
+//! - [`WhepServer::create_session`] answers a viewer's offer (recvonly H.264 video,
+//!   Opus audio — sendrecv when the viewer offers its mic) with every local
+//!   candidate gathered (non-trickle answer), takes a hub [`crate::media::Lease`]
+//!   and, once ICE/DTLS connect, sends the camera's access units packetized per
+//!   RFC 6184 (no transcoding). See `outbound.rs`.
+//! - A PLI/FIR from the viewer becomes `CameraStream::request_keyframe`.
+//! - Talkback: the viewer's Opus goes to `CameraStream::talkback` while its session
+//!   holds the camera's talk floor ([`WhepServer::set_talking`]); one talker per
+//!   camera. See `talk.rs` (and `pcmu.rs`, the only GStreamer use here, for Ring
+//!   sessions that negotiated PCMU).
+//! - A session ends on [`WhepServer::delete_session`], ICE failure/close, a viewer
+//!   that never connects or goes silent, or [`WhepServer::shutdown`]; its lease and
+//!   floor go with it.
+//!
+//! This module knows nothing about HTTP (`web::whep` maps it to routes) and takes
+//! its own [`WhepOptions`], never the config file. The webrtc crate version is
+//! pinned (`docs/design/0004-webrtc-version.md`); design: `docs/design/0005-whep.md`.
+//!
+//! ```ignore
+//! let whep = WhepServer::new(WhepOptions::default(), hub.clone(), cancel.child_token());
+//! let answer = whep.create_session("10001", &offer_sdp).await?; // 201 + answer.sdp
+//! whep.set_talking("10001", &answer.session_id, true)?;         // floor
+//! whep.delete_session("10001", &answer.session_id).await?;
+//! whep.shutdown().await;
+//! ```
+
+mod error;
+mod floor;
+mod outbound;
+mod pcmu;
+mod peer;
+mod sdp;
+mod session;
+mod talk;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::WhepError;
+
+use floor::Floors;
+pub(crate) use session::Activity;
+use session::Session;
+
+/// Options of the WHEP server. Each maps to a config key or a fixed default; see
+/// `app::daemon` for the mapping.
+#[derive(Clone, Debug)]
+pub struct WhepOptions {
+    /// Gather ICE candidates only on this address; unspecified (`0.0.0.0`/`::`) means
+    /// every interface. IPv4 addresses gather IPv4 only.
+    pub listen_ip: IpAddr,
+    /// Announce this address instead of the local ones (1:1 NAT, e.g. the host's LAN
+    /// IP under Docker). `None` or unspecified: announce the local addresses.
+    pub announced_ip: Option<IpAddr>,
+    /// Inclusive UDP port range for ICE (`RTC_MIN_PORT`..=`RTC_MAX_PORT`).
+    pub udp_ports: (u16, u16),
+    /// Also gather loopback candidates (tests, or a loopback `listen_ip`).
+    pub include_loopback: bool,
+    /// STUN/TURN URLs. Default none: viewers on the LAN reach host candidates.
+    pub ice_servers: Vec<String>,
+    /// Longest wait for candidate gathering before answering. Default 5 s.
+    pub gather_timeout: Duration,
+    /// A session whose peer does not connect within this long is closed. Default 30 s.
+    pub connect_timeout: Duration,
+    /// A session whose ICE stays disconnected this long is closed. ICE reports
+    /// "disconnected" after 5 s without traffic from the viewer (a closed tab, a
+    /// dead network), so a vanished viewer is dropped after about 5 s + this.
+    /// Default 10 s.
+    pub disconnected_timeout: Duration,
+    /// A connected session whose viewer sends nothing (no RTCP, no RTP) for this long
+    /// is closed, even if ICE keepalives still flow. Default 30 s.
+    pub idle_timeout: Duration,
+    /// A talker that sends no audio for this long loses the floor. Default 30 s.
+    pub talk_timeout: Duration,
+    /// Most sessions at once, over all cameras. Default 32.
+    pub max_sessions: usize,
+}
+
+impl Default for WhepOptions {
+    fn default() -> Self {
+        WhepOptions {
+            listen_ip: IpAddr::from([0, 0, 0, 0]),
+            announced_ip: None,
+            udp_ports: (40_000, 40_100),
+            include_loopback: false,
+            ice_servers: Vec::new(),
+            gather_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(30),
+            disconnected_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            talk_timeout: Duration::from_secs(30),
+            max_sessions: 32,
+        }
+    }
+}
+
+/// The answer to a viewer's offer.
+#[derive(Clone, Debug)]
+pub struct WhepAnswer {
+    /// The new session's id (URL-safe: 32 lowercase hex digits).
+    pub session_id: String,
+    /// The answer SDP, with all local candidates.
+    pub sdp: String,
+    /// The session's entity tag, quoted (WHEP `ETag`, `If-Match` on PATCH).
+    pub etag: String,
+}
+
+/// Who holds a camera's talk floor (`GET /api/webrtc/{camera}/talk`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TalkState {
+    /// Someone is talking.
+    pub talking: bool,
+    /// The talking session, if any.
+    pub session: Option<String>,
+}
+
+/// A session as listed by [`WhepServer::sessions`].
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: String,
+    /// Camera (hub key).
+    pub camera: String,
+    /// Peer connection state (`new`, `connecting`, `connected`, ...).
+    pub state: String,
+    /// Holds the camera's talk floor.
+    pub talking: bool,
+    /// Seconds since the session was created.
+    pub age_s: u64,
+}
+
+/// Shared state of the server.
+pub(crate) struct Inner {
+    opts: WhepOptions,
+    hub: crate::media::Hub,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    floors: Arc<Floors>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, s: Arc<Session>) {
+        self.lock().insert(s.id.clone(), s);
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.lock().remove(id)
+    }
+
+    fn get(&self, camera: &str, id: &str) -> Result<Arc<Session>, WhepError> {
+        self.lock()
+            .get(id)
+            .filter(|s| s.camera == camera)
+            .cloned()
+            .ok_or_else(|| WhepError::NoSuchSession {
+                camera: camera.to_owned(),
+                session: id.to_owned(),
+            })
+    }
+}
+
+/// The WHEP server: every viewer session of the daemon. Cheap to clone.
+#[derive(Clone)]
+pub struct WhepServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WhepServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhepServer")
+            .field("sessions", &self.inner.lock().len())
+            .finish()
+    }
+}
+
+impl WhepServer {
+    /// A server taking viewers' frames from `hub`. `cancel` (a child of the daemon's
+    /// root token) refuses new sessions and ends every session when fired; see also
+    /// [`Self::shutdown`].
+    pub fn new(opts: WhepOptions, hub: crate::media::Hub, cancel: CancellationToken) -> Self {
+        WhepServer {
+            inner: Arc::new(Inner {
+                floors: Arc::new(Floors::new(opts.talk_timeout)),
+                opts,
+                hub,
+                sessions: Mutex::new(HashMap::new()),
+                cancel,
+                tracker: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The options the server was created with.
+    pub fn options(&self) -> &WhepOptions {
+        &self.inner.opts
+    }
+
+    /// Answers `offer` (SDP text) for `camera` (hub key). The caller checks that the
+    /// camera exists and is online. Fails with `BadOffer`/`UnsupportedOffer`
+    /// (→ 400), `TooManySessions` (→ 429) or `ShuttingDown` (→ 503).
+    pub async fn create_session(&self, camera: &str, offer: &str) -> Result<WhepAnswer, WhepError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(WhepError::ShuttingDown);
+        }
+        let max = self.inner.opts.max_sessions;
+        if self.inner.lock().len() >= max {
+            return Err(WhepError::TooManySessions { max });
+        }
+        let (_, answer) = session::open(&self.inner, camera, offer).await?;
+        Ok(answer)
+    }
+
+    /// Adds trickled viewer candidates (WHEP PATCH, `application/trickle-ice-sdpfrag`).
+    pub async fn add_candidates(
+        &self,
+        camera: &str,
+        session: &str,
+        fragment: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), WhepError> {
+        let s = self.inner.get(camera, session)?;
+        let frag = sdp::parse_fragment(fragment).map_err(|reason| WhepError::BadCandidate {
+            session: session.to_owned(),
+            reason,
+        })?;
+        s.add_candidates(frag, if_match).await
+    }
+
+    /// Ends a session (WHEP DELETE) and waits (bounded) until its peer is closed and
+    /// its lease dropped.
+    pub async fn delete_session(&self, camera: &str, session: &str) -> Result<(), WhepError> {
+        let s = self.inner.get(camera, session)?;
+        self.inner.remove(session);
+        self.inner.floors.release_session(session);
+        s.end();
+        s.wait_closed(Duration::from_secs(5)).await;
+        Ok(())
+    }
+
+    /// Takes (`true`) or releases (`false`) `camera`'s talk floor for `session`.
+    /// Returns whether the session now talks. Taking fails with `FloorTaken` when
+    /// another session talks, and with `NoUplinkAudio` when the session's viewer
+    /// sends no audio.
+    pub fn set_talking(
+        &self,
+        camera: &str,
+        session: &str,
+        talking: bool,
+    ) -> Result<bool, WhepError> {
+        let s = self.inner.get(camera, session)?;
+        if !talking {
+            self.inner.floors.release(camera, session);
+            return Ok(false);
+        }
+        if !s.uplink_audio {
+            return Err(WhepError::NoUplinkAudio {
+                session: session.to_owned(),
+            });
+        }
+        self.inner
+            .floors
+            .take(camera, session)
+            .map(|()| true)
+            .map_err(|holder| WhepError::FloorTaken {
+                camera: camera.to_owned(),
+                holder,
+            })
+    }
+
+    /// Who talks on `camera`.
+    pub fn talk_state(&self, camera: &str) -> TalkState {
+        let session = self.inner.floors.holder(camera);
+        TalkState {
+            talking: session.is_some(),
+            session,
+        }
+    }
+
+    /// Current sessions, optionally only `camera`'s, oldest first.
+    pub fn sessions(&self, camera: Option<&str>) -> Vec<SessionInfo> {
+        let mut list: Vec<(std::time::Instant, SessionInfo)> = self
+            .inner
+            .lock()
+            .values()
+            .filter(|s| camera.is_none_or(|c| s.camera == c))
+            .map(|s| {
+                let info = SessionInfo {
+                    id: s.id.clone(),
+                    camera: s.camera.clone(),
+                    state: s.state().to_string(),
+                    talking: self.inner.floors.holder(&s.camera).as_deref() == Some(&s.id),
+                    age_s: s.created.elapsed().as_secs(),
+                };
+                (s.created, info)
+            })
+            .collect();
+        list.sort_by_key(|(t, _)| *t);
+        list.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Refuses new sessions, ends every session (peers closed, leases dropped) and
+    /// waits for their tasks, bounded.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let all: Vec<Arc<Session>> = self.inner.lock().values().cloned().collect();
+        for s in &all {
+            s.end();
+        }
+        self.inner.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebRTC sessions did not close within 10 s");
+        }
+    }
+}

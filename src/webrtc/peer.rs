@@ -1,0 +1,182 @@
+//! Builds one viewer's `RTCPeerConnection`: a per-session `MediaEngine` with exactly
+//! the formats picked from the offer (its payload types), the default interceptors
+//! (NACK responder, RTCP reports, TWCC), and a `SettingEngine` that honours the ICE
+//! options: UDP port range, `listen_ip` filter, 1:1 NAT for `announced_ip`,
+//! loopback candidates, and mDNS.
+//!
+//! mDNS: Chromium hides host candidates behind `<uuid>.local` names. We never
+//! resolve them (`MulticastDnsMode::Disabled`: no multicast socket per viewer, the
+//! agent drops such candidates with a warning). ICE still connects: the viewer is
+//! the controlling agent and knows our real candidates from the answer, so its
+//! connectivity checks reach us and webrtc-rs learns its address as a
+//! peer-reflexive candidate.
+//!
+//! Only construction lives here; `session.rs` drives the peer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::network_type::NetworkType;
+use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
+use webrtc::ice_transport::ice_candidate_type::RTCIceCandidateType;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::registry::Registry;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::rtp_transceiver::RTCPFeedback;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
+
+use super::WhepOptions;
+use super::error::WhepError;
+use super::sdp::{Codec, Offer};
+
+/// The capability we register and send for an offered format. `mime` overrides
+/// the offer's spelling of the encoding name.
+pub(crate) fn capability(
+    c: &Codec,
+    mime: &str,
+    feedback: &[(&str, &str)],
+) -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: mime.to_owned(),
+        clock_rate: c.clock_rate,
+        channels: c.channels,
+        sdp_fmtp_line: c.fmtp.clone(),
+        rtcp_feedback: feedback
+            .iter()
+            .map(|(typ, parameter)| RTCPFeedback {
+                typ: (*typ).to_owned(),
+                parameter: (*parameter).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Video capability: the offer's H.264 format with FIR (NACK, PLI and
+/// transport-cc are added by the default interceptors).
+pub(crate) fn video_capability(offer: &Offer) -> RTCRtpCodecCapability {
+    capability(&offer.video, MIME_TYPE_H264, &[("ccm", "fir")])
+}
+
+/// Audio capability: the offer's Opus format.
+pub(crate) fn audio_capability(c: &Codec) -> RTCRtpCodecCapability {
+    let mut cap = capability(c, MIME_TYPE_OPUS, &[]);
+    if cap.channels == 0 {
+        cap.channels = 2;
+    }
+    cap
+}
+
+fn media_engine(offer: &Offer) -> Result<MediaEngine, WhepError> {
+    let mut m = MediaEngine::default();
+    m.register_codec(
+        RTCRtpCodecParameters {
+            capability: video_capability(offer),
+            payload_type: offer.video.payload_type,
+            ..Default::default()
+        },
+        RTPCodecType::Video,
+    )
+    .map_err(WhepError::webrtc("registering the H.264 format"))?;
+    if let Some((a, _)) = &offer.audio {
+        m.register_codec(
+            RTCRtpCodecParameters {
+                capability: audio_capability(a),
+                payload_type: a.payload_type,
+                ..Default::default()
+            },
+            RTPCodecType::Audio,
+        )
+        .map_err(WhepError::webrtc("registering the Opus format"))?;
+    }
+    Ok(m)
+}
+
+/// Network types to gather on, from the listen address.
+fn network_types(listen: IpAddr) -> Vec<NetworkType> {
+    match listen {
+        IpAddr::V4(_) => vec![NetworkType::Udp4],
+        IpAddr::V6(v6) if v6.is_unspecified() => vec![NetworkType::Udp4, NetworkType::Udp6],
+        IpAddr::V6(_) => vec![NetworkType::Udp6],
+    }
+}
+
+fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
+    let mut s = SettingEngine::default();
+    s.set_include_loopback_candidate(opts.include_loopback);
+    s.set_network_types(network_types(opts.listen_ip));
+    if !opts.listen_ip.is_unspecified() {
+        let ip = opts.listen_ip;
+        s.set_ip_filter(Box::new(move |candidate| candidate == ip));
+    }
+    let (min, max) = opts.udp_ports;
+    let ephemeral = EphemeralUDP::new(min, max)
+        .map_err(|e| WhepError::webrtc("configuring the ICE UDP port range")(e.into()))?;
+    s.set_udp_network(UDPNetwork::Ephemeral(ephemeral));
+    if let Some(ip) = opts.announced_ip.filter(|ip| !ip.is_unspecified()) {
+        s.set_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+    }
+    s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    Ok(s)
+}
+
+/// A new peer for `offer` (no tracks yet).
+pub(crate) async fn new_peer(
+    opts: &WhepOptions,
+    offer: &Offer,
+) -> Result<Arc<RTCPeerConnection>, WhepError> {
+    let mut m = media_engine(offer)?;
+    let registry = register_default_interceptors(Registry::new(), &mut m)
+        .map_err(WhepError::webrtc("registering interceptors"))?;
+    let api = APIBuilder::new()
+        .with_media_engine(m)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine(opts)?)
+        .build();
+    let config = RTCConfiguration {
+        ice_servers: if opts.ice_servers.is_empty() {
+            vec![]
+        } else {
+            vec![RTCIceServer {
+                urls: opts.ice_servers.clone(),
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    };
+    let pc = api
+        .new_peer_connection(config)
+        .await
+        .map_err(WhepError::webrtc("creating the peer connection"))?;
+    Ok(Arc::new(pc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathers_ipv4_for_ipv4_listen() {
+        assert_eq!(
+            network_types("127.0.0.1".parse().unwrap()),
+            vec![NetworkType::Udp4]
+        );
+        assert_eq!(network_types("::".parse().unwrap()).len(), 2);
+    }
+
+    #[test]
+    fn rejects_an_inverted_port_range() {
+        let opts = WhepOptions {
+            udp_ports: (5000, 4000),
+            ..WhepOptions::default()
+        };
+        assert!(setting_engine(&opts).is_err());
+    }
+}

@@ -1,0 +1,401 @@
+//! Reading a viewer's SDP before webrtc-rs sees it: validates the offer, picks the
+//! one H.264 format we will send (RFC 6184 §8.2.2: packetization-mode=1, a
+//! matching profile, `level-asymmetry-allowed=1` preferred) and the Opus format for
+//! audio both ways, and parses WHEP trickle-ICE fragments (RFC 8840
+//! `application/trickle-ice-sdpfrag`).
+//!
+//! Pure text processing: no I/O, no webrtc-rs state. The session registers exactly
+//! the picked formats (with the offer's payload types) in a per-session
+//! `MediaEngine`, so the answer contains one H.264 format and one Opus format.
+
+use std::io::Cursor;
+
+use webrtc::sdp::MediaDescription;
+use webrtc::sdp::SessionDescription;
+
+/// One RTP format of an offer's m-line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Codec {
+    /// Payload type, as offered.
+    pub payload_type: u8,
+    /// Encoding name, e.g. `H264`, `opus` (case as offered).
+    pub name: String,
+    /// Clock rate in Hz.
+    pub clock_rate: u32,
+    /// Channels (audio), 0 when not given.
+    pub channels: u16,
+    /// The `a=fmtp` parameters, as offered (empty if none).
+    pub fmtp: String,
+    /// `a=rtcp-fb` entries: (type, parameter).
+    pub feedback: Vec<(String, String)>,
+}
+
+impl Codec {
+    /// The value of fmtp parameter `key`, if present.
+    pub fn fmtp_param(&self, key: &str) -> Option<&str> {
+        self.fmtp.split(';').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(key).then_some(v.trim())
+        })
+    }
+}
+
+/// What the viewer does with a media kind, from the offer's direction attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Direction {
+    /// The viewer receives this kind from us.
+    pub viewer_receives: bool,
+    /// The viewer sends this kind to us.
+    pub viewer_sends: bool,
+}
+
+/// A validated offer and the formats picked from it.
+#[derive(Clone, Debug)]
+pub(crate) struct Offer {
+    /// The offer, unchanged.
+    pub sdp: String,
+    /// The H.264 format we send.
+    pub video: Codec,
+    /// The Opus format (both directions), if audio was offered with Opus.
+    pub audio: Option<(Codec, Direction)>,
+    /// The viewer's ICE username fragment (to tell trickle from restart).
+    pub ice_ufrag: Option<String>,
+}
+
+/// Why an offer was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OfferError {
+    /// Not parseable SDP.
+    Malformed(String),
+    /// Valid SDP without anything we can send.
+    Unsupported(String),
+}
+
+fn media_codecs(m: &MediaDescription) -> Vec<Codec> {
+    let mut out: Vec<Codec> = Vec::new();
+    for f in &m.media_name.formats {
+        let Ok(pt) = f.parse::<u8>() else { continue };
+        out.push(Codec {
+            payload_type: pt,
+            name: String::new(),
+            clock_rate: 0,
+            channels: 0,
+            fmtp: String::new(),
+            feedback: Vec::new(),
+        });
+    }
+    for a in &m.attributes {
+        let Some(v) = a.value.as_deref() else {
+            continue;
+        };
+        let Some((pt, rest)) = v.split_once(' ') else {
+            continue;
+        };
+        let Ok(pt) = pt.parse::<u8>() else { continue };
+        let Some(c) = out.iter_mut().find(|c| c.payload_type == pt) else {
+            continue;
+        };
+        let rest = rest.trim();
+        match a.key.as_str() {
+            "rtpmap" => {
+                let mut parts = rest.split('/');
+                c.name = parts.next().unwrap_or_default().to_owned();
+                c.clock_rate = parts.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+                c.channels = parts.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+            }
+            "fmtp" => c.fmtp = rest.to_owned(),
+            "rtcp-fb" => {
+                let (typ, param) = rest.split_once(' ').unwrap_or((rest, ""));
+                c.feedback.push((typ.to_owned(), param.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn direction(m: &MediaDescription, session: &SessionDescription) -> Direction {
+    let has = |k: &str| m.attribute(k).is_some() || session.attributes.iter().any(|a| a.key == k);
+    let (viewer_sends, viewer_receives) = if has("inactive") {
+        (false, false)
+    } else if has("recvonly") {
+        (false, true)
+    } else if has("sendonly") {
+        (true, false)
+    } else {
+        (true, true)
+    };
+    Direction {
+        viewer_receives,
+        viewer_sends,
+    }
+}
+
+/// Parses RFC 6184 `profile-level-id` into (profile_idc, constraint flags, level).
+/// Absent means `420010` (RFC 6184 §8.1 default: Baseline, level 1.0).
+fn profile_level(c: &Codec) -> Option<(u8, u8, u8)> {
+    let p = c.fmtp_param("profile-level-id").unwrap_or("420010");
+    if p.len() != 6 || !p.is_ascii() {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&p[i..i + 2], 16).ok();
+    Some((byte(0)?, byte(2)?, byte(4)?))
+}
+
+/// Picks the H.264 format to send: packetization-mode=1 only (we send FU-A/STAP-A);
+/// then `level-asymmetry-allowed=1` (so a higher-level stream is fine); then the
+/// stream's own profile (`stream_profile`, six hex digits; Ring sends High); then
+/// Constrained Baseline as the most widely decodable; ties go to offer order
+/// (the viewer's preference).
+pub(crate) fn pick_h264<'a>(
+    codecs: &'a [Codec],
+    stream_profile: Option<&str>,
+) -> Option<&'a Codec> {
+    let want = stream_profile
+        .filter(|p| p.len() == 6)
+        .and_then(|p| u8::from_str_radix(p.get(0..2)?, 16).ok())
+        .unwrap_or(0x64);
+    codecs
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case("h264"))
+        .filter(|c| c.fmtp_param("packetization-mode") == Some("1"))
+        .filter_map(|c| profile_level(c).map(|pl| (c, pl)))
+        .enumerate()
+        .max_by_key(|(i, (c, (profile, constraints, _)))| {
+            let asym = c.fmtp_param("level-asymmetry-allowed") == Some("1");
+            let same_profile = *profile == want;
+            let constrained_baseline = *profile == 0x42 && constraints & 0x40 != 0;
+            (
+                asym,
+                same_profile,
+                constrained_baseline,
+                std::cmp::Reverse(*i),
+            )
+        })
+        .map(|(_, (c, _))| c)
+}
+
+/// Parses and validates a viewer's offer. `stream_profile` is the camera's current
+/// `profile-level-id`, if known.
+pub(crate) fn parse_offer(sdp: &str, stream_profile: Option<&str>) -> Result<Offer, OfferError> {
+    if sdp.trim().is_empty() {
+        return Err(OfferError::Malformed("empty body".into()));
+    }
+    if !sdp.trim_start().starts_with("v=0") {
+        return Err(OfferError::Malformed("SDP must start with v=0".into()));
+    }
+    let desc = SessionDescription::unmarshal(&mut Cursor::new(sdp.as_bytes()))
+        .map_err(|e| OfferError::Malformed(e.to_string()))?;
+    if desc.media_descriptions.is_empty() {
+        return Err(OfferError::Malformed("no m= lines".into()));
+    }
+    let mut video = None;
+    let mut audio = None;
+    let mut ice_ufrag = desc.attribute("ice-ufrag").cloned();
+    for m in &desc.media_descriptions {
+        if m.media_name.port.value == 0 {
+            continue; // rejected / stopped m-line
+        }
+        if ice_ufrag.is_none() {
+            ice_ufrag = m.attribute("ice-ufrag").flatten().map(str::to_owned);
+        }
+        let dir = direction(m, &desc);
+        let codecs = media_codecs(m);
+        match m.media_name.media.as_str() {
+            "video" if video.is_none() && dir.viewer_receives => {
+                video = pick_h264(&codecs, stream_profile).cloned();
+            }
+            "audio" if audio.is_none() && (dir.viewer_receives || dir.viewer_sends) => {
+                audio = codecs
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case("opus") && c.clock_rate == 48_000)
+                    .map(|c| (c.clone(), dir));
+            }
+            _ => {}
+        }
+    }
+    if ice_ufrag.is_none() {
+        return Err(OfferError::Malformed("no a=ice-ufrag".into()));
+    }
+    let video = video.ok_or_else(|| {
+        OfferError::Unsupported(
+            "the offer must receive video with H.264 packetization-mode=1 (no transcoding)".into(),
+        )
+    })?;
+    Ok(Offer {
+        sdp: sdp.to_owned(),
+        video,
+        audio,
+        ice_ufrag,
+    })
+}
+
+/// One candidate of a trickle-ICE fragment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FragCandidate {
+    /// `candidate:...` (without `a=`).
+    pub candidate: String,
+    /// The m-line's `a=mid`, if the fragment gave one.
+    pub mid: Option<String>,
+    /// Index of the m-line section in the fragment (0 if none).
+    pub mline_index: u16,
+}
+
+/// A parsed `application/trickle-ice-sdpfrag` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fragment {
+    /// `a=ice-ufrag`, if present.
+    pub ufrag: Option<String>,
+    /// Candidates, in order.
+    pub candidates: Vec<FragCandidate>,
+    /// `a=end-of-candidates` seen.
+    pub end_of_candidates: bool,
+}
+
+/// Parses a trickle-ICE SDP fragment (RFC 8840 §9).
+pub(crate) fn parse_fragment(body: &str) -> Result<Fragment, String> {
+    let mut f = Fragment::default();
+    let mut mid = None;
+    let mut mline: Option<u16> = None;
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("a=ice-ufrag:") {
+            f.ufrag = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("a=mid:") {
+            mid = Some(rest.trim().to_owned());
+        } else if line.starts_with("m=") {
+            mline = Some(mline.map_or(0, |i| i.saturating_add(1)));
+            mid = None;
+        } else if let Some(rest) = line.strip_prefix("a=candidate:") {
+            if rest.split_whitespace().count() < 8 {
+                return Err(format!("malformed candidate line {line:?}"));
+            }
+            f.candidates.push(FragCandidate {
+                candidate: format!("candidate:{}", rest.trim()),
+                mid: mid.clone(),
+                mline_index: mline.unwrap_or(0),
+            });
+        } else if line == "a=end-of-candidates" {
+            f.end_of_candidates = true;
+        } else if !line.starts_with("a=") || line.len() < 3 {
+            return Err(format!("unexpected line {line:?}"));
+        }
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Video formats the way Chrome offers them (trimmed).
+    const CHROME_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 102 104 106 108 112\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n\
+a=rtpmap:96 VP8/90000\r\n\
+a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:104 H264/90000\r\na=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r\n\
+a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtpmap:108 H264/90000\r\na=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f\r\n";
+
+    #[test]
+    fn picks_high_profile_mode_1_and_opus() {
+        let o = parse_offer(CHROME_OFFER, None).unwrap();
+        assert_eq!(o.video.payload_type, 112);
+        assert_eq!(o.video.feedback, vec![]);
+        let (a, dir) = o.audio.unwrap();
+        assert_eq!((a.payload_type, a.channels), (111, 2));
+        assert!(dir.viewer_sends && dir.viewer_receives);
+        assert_eq!(o.ice_ufrag.as_deref(), Some("abcd"));
+        // A Constrained Baseline stream prefers 42e01f.
+        let o = parse_offer(CHROME_OFFER, Some("42e01f")).unwrap();
+        assert_eq!(o.video.payload_type, 106);
+        assert_eq!(o.video.feedback, vec![]);
+    }
+
+    #[test]
+    fn level_asymmetry_wins_and_mode_0_never() {
+        let c = |pt, fmtp: &str| Codec {
+            payload_type: pt,
+            name: "H264".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            fmtp: fmtp.into(),
+            feedback: vec![],
+        };
+        let list = [
+            c(1, "packetization-mode=1;profile-level-id=640c1f"),
+            c(
+                2,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            ),
+            c(
+                3,
+                "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=640c1f",
+            ),
+        ];
+        assert_eq!(pick_h264(&list, Some("640029")).unwrap().payload_type, 2);
+        assert!(pick_h264(&list[2..], None).is_none());
+        // Ties keep the viewer's order.
+        let list = [
+            c(
+                7,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f",
+            ),
+            c(
+                8,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f",
+            ),
+        ];
+        assert_eq!(pick_h264(&list, None).unwrap().payload_type, 7);
+    }
+
+    #[test]
+    fn rejects_bad_offers() {
+        assert!(matches!(
+            parse_offer("", None),
+            Err(OfferError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_offer("hello world", None),
+            Err(OfferError::Malformed(_))
+        ));
+        let vp8_only = CHROME_OFFER.replace("H264", "H265");
+        assert!(matches!(
+            parse_offer(&vp8_only, None),
+            Err(OfferError::Unsupported(_))
+        ));
+        let no_ufrag = CHROME_OFFER.replace("a=ice-ufrag:abcd\r\n", "");
+        assert!(matches!(
+            parse_offer(&no_ufrag, None),
+            Err(OfferError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn parses_trickle_fragments() {
+        let body = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n\
+a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0\r\n\
+a=candidate:3471623853 1 udp 2122194687 9b36eaac-bb2e-49bb-bb78-21c41c499900.local 61765 typ host\r\n\
+a=end-of-candidates\r\n";
+        let f = parse_fragment(body).unwrap();
+        assert_eq!(f.ufrag.as_deref(), Some("EsAw"));
+        assert_eq!(f.candidates.len(), 2);
+        assert_eq!(f.candidates[0].mid.as_deref(), Some("0"));
+        assert!(
+            f.candidates[1]
+                .candidate
+                .starts_with("candidate:3471623853 ")
+        );
+        assert!(f.end_of_candidates);
+        assert!(parse_fragment("a=candidate:1 2 3\r\n").is_err());
+        assert!(parse_fragment("garbage\r\n").is_err());
+        assert_eq!(parse_fragment("").unwrap(), Fragment::default());
+    }
+}

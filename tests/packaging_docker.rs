@@ -1,0 +1,446 @@
+//! Lint of the container packaging without a Docker engine: the root
+//! `Dockerfile`, `addon/Dockerfile`, `.dockerignore`, `docker-compose.yml`,
+//! `.env.example` and `.gitignore`.
+//!
+//! hadolint is not packaged for Debian, so the rules that matter here are
+//! checked by parsing the files. When a `hadolint` binary is on PATH, it runs
+//! too.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// One Dockerfile instruction: upper-cased keyword and its arguments, with line
+/// continuations joined and comments dropped.
+#[derive(Debug, Clone)]
+struct Instr {
+    keyword: String,
+    args: String,
+}
+
+/// Stages of a Dockerfile; instructions before the first FROM (global ARGs) are
+/// stage 0's prelude and kept in `globals`.
+struct Dockerfile {
+    globals: Vec<Instr>,
+    stages: Vec<Vec<Instr>>,
+}
+
+fn parse_dockerfile(text: &str) -> Dockerfile {
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(body) = line.trim_end().strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+        } else {
+            current.push_str(line);
+            logical.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.trim().is_empty() {
+        logical.push(current);
+    }
+    let mut df = Dockerfile {
+        globals: Vec::new(),
+        stages: Vec::new(),
+    };
+    for l in logical {
+        let l = l.trim();
+        if l.is_empty() {
+            continue;
+        }
+        let (kw, args) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+        let instr = Instr {
+            keyword: kw.to_ascii_uppercase(),
+            args: args.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        if instr.keyword == "FROM" {
+            df.stages.push(vec![instr]);
+        } else if let Some(stage) = df.stages.last_mut() {
+            stage.push(instr);
+        } else {
+            df.globals.push(instr);
+        }
+    }
+    df
+}
+
+impl Dockerfile {
+    fn all(&self) -> impl Iterator<Item = &Instr> {
+        self.globals.iter().chain(self.stages.iter().flatten())
+    }
+
+    fn last_stage(&self) -> &[Instr] {
+        self.stages.last().expect("at least one FROM")
+    }
+}
+
+fn find<'a>(stage: &'a [Instr], kw: &str) -> Vec<&'a Instr> {
+    stage.iter().filter(|i| i.keyword == kw).collect()
+}
+
+/// Packages named by `apt-get install` in the RUN instructions of a stage.
+fn apt_installed(stage: &[Instr]) -> Vec<String> {
+    let mut pkgs = Vec::new();
+    for run in find(stage, "RUN") {
+        for cmd in run.args.split("&&") {
+            let words: Vec<&str> = cmd.split_whitespace().collect();
+            let Some(pos) = words
+                .windows(2)
+                .position(|w| w[0].ends_with("apt-get") && w[1] == "install")
+            else {
+                continue;
+            };
+            pkgs.extend(
+                words[pos + 2..]
+                    .iter()
+                    .filter(|w| !w.starts_with('-'))
+                    .map(|w| w.to_string()),
+            );
+        }
+    }
+    pkgs
+}
+
+/// The build package list of scripts/setup-deps.sh (`build_pkgs=( ... )`).
+fn setup_deps_build_packages() -> Vec<String> {
+    let s = read("scripts/setup-deps.sh");
+    let start = s.find("build_pkgs=(").expect("build_pkgs in setup-deps.sh") + "build_pkgs=(".len();
+    let end = start + s[start..].find(')').expect("closing paren");
+    s[start..end]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+const COMPILERS: [&str; 10] = [
+    "gcc",
+    "g++",
+    "clang",
+    "build-essential",
+    "cargo",
+    "rustc",
+    "make",
+    "cmake",
+    "pkg-config",
+    "libc6-dev",
+];
+
+fn assert_no_build_tools(stage: &[Instr], what: &str) {
+    for p in apt_installed(stage) {
+        assert!(
+            !p.ends_with("-dev") && !COMPILERS.contains(&p.as_str()),
+            "{what} installs build-only package {p}"
+        );
+    }
+}
+
+/// No ENV/ARG that carries a secret (tokens, passwords, credentials in URLs).
+fn assert_no_baked_secrets(df: &Dockerfile, what: &str) {
+    for i in df
+        .all()
+        .filter(|i| i.keyword == "ENV" || i.keyword == "ARG")
+    {
+        let upper = i.args.to_ascii_uppercase();
+        for word in ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "MQTT_URL"] {
+            assert!(
+                !upper.contains(word),
+                "{what}: {} {} would bake a secret into the image",
+                i.keyword,
+                i.args
+            );
+        }
+        assert!(
+            !(i.args.contains("://") && i.args.contains('@')),
+            "{what}: {} {} has credentials in a URL",
+            i.keyword,
+            i.args
+        );
+    }
+}
+
+#[test]
+fn dockerfile_is_multi_stage_with_a_lean_non_root_runtime() {
+    let df = parse_dockerfile(&read("Dockerfile"));
+    assert!(df.stages.len() >= 2, "multi-stage: builder + runtime");
+
+    // Builder: the -dev packages of scripts/setup-deps.sh, a locked release build.
+    let builder = &df.stages[0];
+    assert!(
+        builder[0].args.contains("rust:"),
+        "builder FROM {}",
+        builder[0].args
+    );
+    let built = apt_installed(builder);
+    for p in setup_deps_build_packages()
+        .into_iter()
+        .filter(|p| p.ends_with("-dev"))
+    {
+        assert!(
+            built.contains(&p),
+            "builder lacks {p} (scripts/setup-deps.sh)"
+        );
+    }
+    assert!(
+        find(builder, "RUN")
+            .iter()
+            .any(|r| r.args.contains("cargo build --release --locked")),
+        "builder must run cargo build --release --locked"
+    );
+
+    // Runtime: GStreamer runtime plugins, nothing to compile with.
+    let runtime = df.last_stage();
+    assert!(
+        runtime[0].args.starts_with("debian:") && runtime[0].args.contains("-slim"),
+        "runtime FROM {}",
+        runtime[0].args
+    );
+    assert_no_build_tools(runtime, "the runtime stage");
+    let installed = apt_installed(runtime);
+    for p in setup_deps_build_packages()
+        .into_iter()
+        .filter(|p| p.starts_with("gstreamer1.0-plugins-") || p == "gstreamer1.0-libav")
+    {
+        assert!(installed.contains(&p), "runtime lacks {p}");
+    }
+    for p in [
+        "libgstreamer1.0-0",
+        "libgstrtspserver-1.0-0",
+        "ca-certificates",
+        "curl",
+    ] {
+        assert!(installed.iter().any(|i| i == p), "runtime lacks {p}");
+    }
+    assert!(
+        find(runtime, "COPY")
+            .iter()
+            .any(|c| c.args.contains("--from=builder") && c.args.contains("ring-bridge")),
+        "runtime copies only the binary from the builder"
+    );
+
+    // A non-root user.
+    let user = find(runtime, "USER")
+        .last()
+        .map(|u| u.args.clone())
+        .expect("the runtime stage sets USER");
+    let name = user.split(':').next().unwrap_or_default();
+    assert!(
+        !name.is_empty() && name != "root" && name != "0",
+        "USER {user} must not be root"
+    );
+
+    // State volume.
+    assert!(
+        find(runtime, "VOLUME")
+            .iter()
+            .any(|v| v.args == "/data" || v.args.contains("\"/data\"")),
+        "VOLUME /data"
+    );
+    assert!(
+        find(runtime, "ENV")
+            .iter()
+            .any(|e| e.args.contains("RING_BRIDGE_STATE_DIR=/data")),
+        "ENV RING_BRIDGE_STATE_DIR=/data"
+    );
+
+    // Ports.
+    let exposed: Vec<String> = find(runtime, "EXPOSE")
+        .iter()
+        .flat_map(|e| e.args.split_whitespace().map(str::to_owned))
+        .collect();
+    for p in ["3000/tcp", "8554/tcp", "40000-40100/udp"] {
+        assert!(exposed.iter().any(|e| e == p), "EXPOSE {p}");
+    }
+
+    // Health check on /healthz, on the HTTP port.
+    let hc = find(runtime, "HEALTHCHECK");
+    assert_eq!(hc.len(), 1, "one HEALTHCHECK");
+    assert!(
+        hc[0].args.contains("/healthz"),
+        "HEALTHCHECK {}",
+        hc[0].args
+    );
+    assert!(hc[0].args.contains("3000"));
+    assert!(
+        installed.iter().any(|p| p == "curl"),
+        "the health check needs curl"
+    );
+
+    // Entry point and default command.
+    let ep = find(runtime, "ENTRYPOINT");
+    assert!(
+        ep.last()
+            .is_some_and(|e| e.args.contains("\"ring-bridge\"")),
+        "ENTRYPOINT runs ring-bridge"
+    );
+    assert_eq!(
+        find(runtime, "CMD").last().map(|c| c.args.as_str()),
+        Some("[\"run\"]")
+    );
+
+    assert_no_baked_secrets(&df, "Dockerfile");
+}
+
+#[test]
+fn addon_dockerfile_adds_no_build_tools_or_secrets() {
+    let df = parse_dockerfile(&read("addon/Dockerfile"));
+    assert_eq!(df.stages.len(), 1);
+    assert_eq!(df.stages[0][0].args, "${BUILD_FROM}");
+    assert_no_build_tools(df.last_stage(), "addon/Dockerfile");
+    assert!(apt_installed(df.last_stage()).contains(&"jq".to_owned()));
+    assert_no_baked_secrets(&df, "addon/Dockerfile");
+}
+
+#[test]
+fn dockerignore_keeps_secrets_and_build_output_out() {
+    let text = read(".dockerignore");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for want in [".env", "target", "*.log", ".git", "state/", "node_modules"] {
+        assert!(lines.contains(&want), ".dockerignore lacks {want}");
+    }
+}
+
+#[test]
+fn gitignore_ignores_env() {
+    let text = read(".gitignore");
+    assert!(
+        text.lines().any(|l| matches!(l.trim(), ".env" | "/.env")),
+        ".gitignore must list .env"
+    );
+    assert!(
+        !root().join(".env").exists() || {
+            // A developer's own .env is fine as long as git ignores it.
+            let out = Command::new("git")
+                .args(["check-ignore", "-q", ".env"])
+                .current_dir(root())
+                .status();
+            out.map(|s| s.success()).unwrap_or(true)
+        },
+        ".env exists and is not ignored"
+    );
+}
+
+#[test]
+fn compose_file_has_the_ports_env_file_and_volume() {
+    let docs = YamlLoader::load_from_str(&read("docker-compose.yml")).expect("YAML");
+    let svc = &docs[0]["services"]["ring-bridge"];
+    assert!(!svc.is_badvalue(), "service ring-bridge");
+    assert_eq!(svc["build"].as_str(), Some("."));
+    assert_eq!(svc["restart"].as_str(), Some("unless-stopped"));
+    let env_file = match &svc["env_file"] {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        other => panic!("env_file: {other:?}"),
+    };
+    assert_eq!(env_file, [".env"]);
+    let ports: Vec<&str> = svc["ports"]
+        .as_vec()
+        .expect("ports")
+        .iter()
+        .map(|p| p.as_str().expect("quoted port mappings"))
+        .collect();
+    for p in [
+        "3000:3000/tcp",
+        "8554:8554/tcp",
+        "40000-40100:40000-40100/udp",
+    ] {
+        assert!(ports.contains(&p), "docker-compose.yml lacks port {p}");
+    }
+    let volumes: Vec<&str> = svc["volumes"]
+        .as_vec()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        volumes.iter().any(|v| v.ends_with(":/data")),
+        "a volume for /data: {volumes:?}"
+    );
+    assert!(
+        svc["environment"].is_badvalue(),
+        "no inline environment: secrets belong in .env"
+    );
+}
+
+/// Every environment variable ring-bridge reads is in .env.example, commented.
+#[test]
+fn env_example_lists_every_variable_commented() {
+    let text = read(".env.example");
+    for var in [
+        "RING_REFRESH_TOKEN",
+        "RING_DEBUG",
+        "LISTEN_IP",
+        "ANNOUNCED_IP",
+        "RTC_MIN_PORT",
+        "RTC_MAX_PORT",
+        "RING_TALK_PT",
+        "RING_TALK_SSRC",
+        "HTTP_PORT",
+        "RTSP_PORT",
+        "MQTT_URL",
+        "MQTT_ENABLED",
+        "RING_BRIDGE_STATE_DIR",
+        "RING_SIMULATOR_URL",
+        "RING_LOCATION_IDS",
+        "RING_BRIDGE_CONFIG",
+        "RINGBRIDGE_LOG",
+        "RINGBRIDGE_FORMAT",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("#{var}="))),
+            ".env.example lacks a commented #{var}= line"
+        );
+    }
+    for l in text.lines() {
+        let l = l.trim();
+        assert!(
+            l.is_empty() || l.starts_with('#'),
+            ".env.example sets a value: {l:?} (keep every variable commented)"
+        );
+    }
+}
+
+#[test]
+fn hadolint_when_available() {
+    let Ok(out) = Command::new("hadolint").arg("--version").output() else {
+        eprintln!("hadolint is not installed; the parsing checks above stand in for it");
+        return;
+    };
+    if !out.status.success() {
+        return;
+    }
+    for f in ["Dockerfile", "addon/Dockerfile"] {
+        let out = Command::new("hadolint")
+            // Version pinning of apt packages (DL3008) is not wanted: Debian
+            // stable security updates should land on rebuild.
+            .args(["--ignore", "DL3008", f])
+            .current_dir(root())
+            .output()
+            .expect("hadolint");
+        assert!(
+            out.status.success(),
+            "hadolint {f}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

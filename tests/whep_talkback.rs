@@ -1,0 +1,107 @@
+//! WHEP talkback end to end: a viewer takes the talk floor and sends a real Opus
+//! sine on its audio track; the simulated camera decodes it (packets and energy in
+//! `/_sim/state`). One talker per camera: a second viewer gets 409.
+
+mod common;
+mod whep_support;
+
+use std::time::Duration;
+
+use common::{Daemon, Sim, base_env, get_json, wait_for};
+use whep_support::{ClientOpts, connect, opus_sine};
+
+async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
+    let cfg = state.join("ring-bridge.toml");
+    std::fs::write(
+        &cfg,
+        "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut env = base_env(state);
+    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
+    env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
+    let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
+    let loaded = wait_for(Duration::from_secs(30), || async {
+        (get_json(&d.url("/api/ring/cameras")).await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(loaded.is_some(), "{}", d.log_text());
+    d
+}
+
+/// `(packets, energy)` the simulated camera 10001 received as talkback.
+async fn talkback(sim: &Sim) -> (u64, f64) {
+    let s = sim.state().await;
+    let t = &s["talkback"]["10001"];
+    (
+        t["packets"].as_u64().unwrap_or(0),
+        t["energy"].as_f64().unwrap_or(0.0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn talk_floor_and_opus_talkback_reach_the_camera() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = daemon(&sim, state.path()).await;
+    let base = format!("http://{}", d.http);
+    let sine = tokio::task::block_in_place(|| opus_sine(Duration::from_millis(1500)));
+
+    let mut a = connect(&base, "front-door", ClientOpts::default()).await;
+    let mut b = connect(&base, "10001", ClientOpts::default()).await;
+    for c in [&mut a, &mut b] {
+        c.wait_connected(Duration::from_secs(20)).await;
+        c.next_frame(Duration::from_secs(30)).await;
+    }
+
+    // Without the floor nothing is forwarded.
+    a.send_opus(&sine[..10]).await;
+    assert_eq!(talkback(&sim).await.0, 0, "no floor, no talkback");
+
+    // A takes the floor; B is refused; the state says who talks.
+    assert_eq!(
+        a.talk(true).await,
+        (200, serde_json::json!({"talking": true}))
+    );
+    let (st, body) = b.talk(true).await;
+    assert_eq!(st, 409, "{body}");
+    assert_eq!(body["error"], "failed_precondition");
+    assert_eq!(body["message"], "someone else is talking on front-door");
+    let a_id = a.location.rsplit('/').next().unwrap().to_owned();
+    let (_, talk) = get_json(&format!("{base}/api/webrtc/front-door/talk")).await;
+    assert_eq!(talk, serde_json::json!({"talking": true, "session": a_id}));
+
+    // A's sine reaches the camera speaker: packets counted and decoded loud.
+    a.send_opus(&sine).await;
+    let heard = wait_for(Duration::from_secs(10), || async {
+        let (packets, energy) = talkback(&sim).await;
+        (packets >= (sine.len() as u64) / 2 && energy > 0.05).then_some((packets, energy))
+    })
+    .await;
+    let (packets, energy) = talkback(&sim).await;
+    assert!(
+        heard.is_some(),
+        "camera heard {packets} packets, energy {energy}:\n{}",
+        d.log_text()
+    );
+    assert!(
+        packets <= sine.len() as u64,
+        "only floor-holder packets: {packets}"
+    );
+
+    // Released: B may talk now; A's DELETE does not take B's floor away.
+    assert_eq!(
+        a.talk(false).await,
+        (200, serde_json::json!({"talking": false}))
+    );
+    assert_eq!(b.talk(true).await.0, 200);
+    assert_eq!(a.delete().await, 200);
+    let (_, talk) = get_json(&format!("{base}/api/webrtc/10001/talk")).await;
+    assert_eq!(talk["talking"], true, "{talk}");
+    // B's DELETE releases the floor.
+    assert_eq!(b.delete().await, 200);
+    let (_, talk) = get_json(&format!("{base}/api/webrtc/front-door/talk")).await;
+    assert_eq!(talk, serde_json::json!({"talking": false, "session": null}));
+    a.close().await;
+    b.close().await;
+}
