@@ -8,7 +8,8 @@ ARGS ?=
 run: setup
 	$(CARGO) run --bin ring-bridge -- run $(ARGS)
 
-## Set up, then check formatting and run the whole test suite.
+## Set up (system packages, the pinned browser test driver in tests/browser), then
+## check formatting and run the whole test suite.
 ## (`make lint` adds clippy; it re-checks every dependency, so it is kept out of
 ## the CI path to keep the suite well under 20 minutes on 2 cores.)
 test: setup-test

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ring-bridge needs, skipping those already there.
 #   scripts/setup-deps.sh build   # to build and run (GStreamer, pkg-config)
-#   scripts/setup-deps.sh test    # also what the test suite drives (ffmpeg, mosquitto, chromium)
+#   scripts/setup-deps.sh test    # also what the test suite drives (ffmpeg, mosquitto, chromium,
+#                                 # node + the pinned playwright-core in tests/browser)
 # As root it runs apt-get itself; otherwise it prints the exact command and stops.
 set -euo pipefail
 
@@ -16,6 +17,9 @@ test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium)
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
   want+=("${test_pkgs[@]}")
+  # Node runs the browser test driver; any install providing node and npm will do.
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()
@@ -41,4 +45,17 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust 1.95 or newer (https://rustup.rs) and re-run." >&2
   exit 1
+fi
+
+# The browser tests' driver (tests/browser/package.json, pinned in its lock file).
+if [[ "${1:-build}" == "test" ]]; then
+  here="$(cd "$(dirname "$0")/.." && pwd)"
+  lock="$here/tests/browser/package-lock.json"
+  want_ver=$(node -p "require(process.argv[1]).packages['node_modules/playwright-core'].version" "$lock")
+  have_ver=$(node -p "require(process.argv[1]).version" \
+    "$here/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null || true)
+  if [[ "$want_ver" != "$have_ver" ]]; then
+    echo "Installing the browser test driver (playwright-core $want_ver): npm ci --prefix tests/browser" >&2
+    npm ci --prefix "$here/tests/browser" --no-audit --no-fund --loglevel=error
+  fi
 fi

@@ -185,6 +185,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
+        logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
     };
     info!(%http_addr, "HTTP API listening");

@@ -1,8 +1,9 @@
 //! Shared foundations: the application error kinds, the redacting [`Secret`] wrapper,
-//! and tracing set-up. Everything else depends on this module; it depends on nothing
-//! of ours.
+//! tracing set-up and the in-memory log ring. Everything else depends on this
+//! module; it depends on nothing of ours.
 
 pub mod error;
+pub mod logbuf;
 pub mod secret;
 pub mod tracing_setup;
 

@@ -1,10 +1,14 @@
 //! Tracing set-up for the binary: `RINGBRIDGE_LOG` (an `EnvFilter`, default `info`;
 //! `RING_DEBUG=1` turns on `debug` for ring-bridge itself) and
-//! `RINGBRIDGE_FORMAT=pretty|json`.
+//! `RINGBRIDGE_FORMAT=pretty|json`. Every line that reaches stderr is also kept
+//! in [`LogBuffer::global`] for the console's Logs tab (`/api/logs`).
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global subscriber, writing to stderr. Safe to call once; later
+use super::logbuf::LogBuffer;
+
+/// Installs the global subscriber, writing to stderr and to
+/// [`LogBuffer::global`]. Safe to call once; later
 /// calls are ignored (tests may race to install one).
 pub fn install() {
     let default = if std::env::var("RING_DEBUG")
@@ -20,7 +24,9 @@ pub fn install() {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
     let json = std::env::var("RINGBRIDGE_FORMAT").is_ok_and(|f| f == "json");
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(LogBuffer::global().layer());
     let _ = if json {
         registry
             .with(fmt::layer().json().with_writer(std::io::stderr))

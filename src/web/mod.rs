@@ -1,17 +1,22 @@
-//! The HTTP side: REST API (`docs/API.md`), WHEP, health and metrics.
+//! The HTTP side: REST API (`docs/API.md`), WHEP, health and metrics, the
+//! browser console (`console`, assets embedded from `assets/`) and its log
+//! stream (`logs`).
 //!
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
 
 mod api;
+mod console;
 pub mod error;
 mod live;
+mod logs;
 pub mod metrics;
 mod whep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -19,6 +24,7 @@ use axum::response::Response;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::directory::Directory;
+use crate::base::logbuf::LogBuffer;
 use crate::ring::RingApi;
 
 pub use error::ApiError;
@@ -71,13 +77,23 @@ pub struct WebState {
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
     pub keeper: crate::media::Keeper,
+    /// Recent server log lines for `/api/logs` (the console's Logs tab).
+    pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
     pub whep: crate::webrtc::WhepServer,
 }
 
+/// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
+/// request extension; long-lived responses (the log stream) end on it so they
+/// never hold up shutdown.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(pub CancellationToken);
+
 /// The axum application.
 pub fn router(state: WebState) -> Router {
     Router::new()
+        .merge(console::routes())
+        .merge(logs::routes())
         .merge(live::routes())
         .merge(whep::routes())
         .merge(api::routes())
@@ -106,12 +122,14 @@ async fn count_requests(State(st): State<WebState>, req: Request, next: Next) ->
     resp
 }
 
-/// Serves `app` on an already bound listener until `cancel` fires.
+/// Serves `app` on an already bound listener until `cancel` fires. Handlers see
+/// `cancel` as the [`Shutdown`] extension.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    let app = app.layer(Extension(Shutdown(cancel.clone())));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
