@@ -152,6 +152,11 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         addr: http_addr,
         source,
     })?;
+    let host_configured = cfg
+        .network
+        .announced_ip
+        .is_some_and(|ip| !ip.is_unspecified())
+        || !cfg.network.listen_ip.is_unspecified();
     let public_host = cfg
         .network
         .announced_ip
@@ -161,6 +166,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         .unwrap_or_else(|| "127.0.0.1".into());
     let urls = Arc::new(std::sync::RwLock::new(PublicUrls {
         host: public_host,
+        host_configured,
         http_port: http_addr.port(),
         rtsp_port: rtsp.as_ref().map(|r| r.port()),
     }));

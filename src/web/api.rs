@@ -44,8 +44,17 @@ struct CameraView<'a> {
     stream_status: crate::media::StreamState,
 }
 
-fn view<'a>(st: &WebState, e: &'a Entry) -> CameraView<'a> {
-    let rtsp_url = st.urls.read().ok().and_then(|u| u.rtsp(&e.slug));
+/// The request's `Host` header, for URLs in answers.
+pub(super) fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
+fn view<'a>(st: &WebState, e: &'a Entry, host: Option<&str>) -> CameraView<'a> {
+    let rtsp_url = st
+        .urls
+        .read()
+        .ok()
+        .and_then(|u| u.for_request(host).rtsp(&e.slug));
     let stream_status = st.hub.status(&e.camera.id.to_string()).borrow().state;
     CameraView {
         camera: &e.camera,
@@ -132,15 +141,26 @@ async fn metrics(State(st): State<WebState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn cameras(State(st): State<WebState>) -> Result<Response, ApiError> {
+async fn cameras(
+    State(st): State<WebState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let snap = loaded(&st)?;
-    let views: Vec<_> = snap.cameras.iter().map(|e| view(&st, e)).collect();
+    let views: Vec<_> = snap
+        .cameras
+        .iter()
+        .map(|e| view(&st, e, request_host(&headers)))
+        .collect();
     Ok(Json(views).into_response())
 }
 
-async fn camera(State(st): State<WebState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn camera(
+    State(st): State<WebState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let e = find(&st, &id)?;
-    Ok(Json(view(&st, &e)).into_response())
+    Ok(Json(view(&st, &e, request_host(&headers))).into_response())
 }
 
 async fn capabilities(

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::find;
+use super::api::{find, request_host};
 use super::{ApiError, WebState};
 use crate::base::ErrorKind;
 
@@ -50,7 +50,7 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T,
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
 }
 
-fn live_json(st: &WebState, id: u64, slug: &str) -> serde_json::Value {
+fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_json::Value {
     let key = id.to_string();
     let status = st.hub.status(&key).borrow().clone();
     let viewers = st.hub.stream(&key).viewers();
@@ -60,13 +60,14 @@ fn live_json(st: &WebState, id: u64, slug: &str) -> serde_json::Value {
         "last_error": status.last_error,
         "viewers": viewers,
         "held_for_s": st.keeper.remaining(&key).map(|d| d.as_secs()),
-        "rtsp_url": st.urls.read().ok().and_then(|u| u.rtsp(slug)),
+        "rtsp_url": st.urls.read().ok().and_then(|u| u.for_request(host).rtsp(slug)),
     })
 }
 
 async fn start(
     State(st): State<WebState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let e = find(&st, &id)?;
@@ -92,12 +93,16 @@ async fn start(
         ));
     }
     st.keeper.start(&e.camera.id.to_string(), hold);
-    Ok(Json(live_json(&st, e.camera.id, &e.slug)).into_response())
+    Ok(Json(live_json(&st, e.camera.id, &e.slug, request_host(&headers))).into_response())
 }
 
-async fn status(State(st): State<WebState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn status(
+    State(st): State<WebState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let e = find(&st, &id)?;
-    Ok(Json(live_json(&st, e.camera.id, &e.slug)).into_response())
+    Ok(Json(live_json(&st, e.camera.id, &e.slug, request_host(&headers))).into_response())
 }
 
 async fn stop(State(st): State<WebState>, body: Bytes) -> Result<Response, ApiError> {
