@@ -23,6 +23,7 @@
 mod clip;
 mod peer;
 mod session;
+pub mod stamp;
 mod talkback;
 
 #[cfg(test)]
@@ -65,6 +66,9 @@ pub struct LiveSimOptions {
     /// The session is closed with code 6 when no `ping` came for this long.
     /// Default 30 s.
     pub ping_timeout: Duration,
+    /// Stamp every video access unit with an SEI carrying a frame counter and
+    /// the send time, for `ring-bridge bench` (see [`stamp`]). Default off.
+    pub stamp_frames: bool,
 }
 
 impl Default for LiveSimOptions {
@@ -76,6 +80,7 @@ impl Default for LiveSimOptions {
             fps: 15,
             gop_secs: 2,
             ping_timeout: Duration::from_secs(30),
+            stamp_frames: false,
         }
     }
 }
