@@ -92,6 +92,9 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         out: args.out.clone(),
         late_after: args.late,
     };
+    let before = procstat::MachineWindow::start()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let busy_before_start = stats::r3(before.finish()?);
     let main_sc = Scenario {
         cameras: args.cameras.max(1),
         rtsp: args.rtsp,
@@ -134,6 +137,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
+            busy_before_start,
         },
         late_threshold_ms: args.late.as_secs_f64() * 1000.0,
         main: Some(main),

@@ -170,6 +170,9 @@ pub struct Machine {
     pub cpu_model: String,
     /// `uname -r`.
     pub kernel: String,
+    /// Busy fraction of the machine (all cores) in the 3 s before the bench
+    /// started anything: load from other processes.
+    pub busy_before_start: f64,
 }
 
 /// The whole report (`bench.json`).
@@ -311,12 +314,14 @@ pub fn markdown(r: &Report) -> String {
     let mut s = String::new();
     s += "# ring-bridge bench\n\n";
     s += &format!(
-        "- command: `{}`\n- date: {}\n- machine: {} cores, {}, Linux {}\n- late threshold: {} ms\n\n",
+        "- command: `{}`\n- date: {}\n- machine: {} cores, {}, Linux {}\n- machine busy before the \
+         bench started (other processes): {:.0} %\n- late threshold: {} ms\n\n",
         r.command,
         r.date,
         r.machine.cores,
         r.machine.cpu_model,
         r.machine.kernel,
+        r.machine.busy_before_start * 100.0,
         r.late_threshold_ms
     );
     s += "## Targets\n\n| target | measured | status | scenario |\n|---|---|---|---|\n";

@@ -226,3 +226,121 @@ async fn read_track(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+
+    use super::*;
+    use crate::bench::viewer::{ViewerKind, ViewerLog, Window};
+    use crate::sim::live::{LiveSimOptions, answer_as_camera};
+
+    type Peers = Arc<Mutex<Vec<crate::sim::live::CameraPeer>>>;
+
+    /// A standard WHEP endpoint whose "camera" is the simulator's peer.
+    async fn whep_server() -> (String, Peers) {
+        async fn create(State(peers): State<Peers>, offer: String) -> axum::response::Response {
+            let opts = LiveSimOptions {
+                width: 320,
+                height: 240,
+                fps: 10,
+                gop_secs: 1,
+                stamp_frames: true,
+                ..Default::default()
+            };
+            match answer_as_camera(&opts, offer).await {
+                Ok((p, sdp)) => {
+                    peers.lock().unwrap().push(p);
+                    let h = [
+                        (header::CONTENT_TYPE, "application/sdp"),
+                        (header::LOCATION, "/api/webrtc/cam/whep/s1"),
+                    ];
+                    (StatusCode::CREATED, h, sdp).into_response()
+                }
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            }
+        }
+        let peers = Peers::default();
+        let app = Router::new()
+            .route(
+                "/api/webrtc/{camera}/whep",
+                post(create).options(|| async { StatusCode::NO_CONTENT }),
+            )
+            .route(
+                "/api/webrtc/{camera}/whep/{session}",
+                axum::routing::delete(|| async { StatusCode::OK }),
+            )
+            .with_state(peers.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), peers)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whep_viewer_receives_stamped_h264() {
+        let (base, peers) = whep_server().await;
+        let http = reqwest::Client::new();
+        assert!(probe(&http, &base, "cam").await.unwrap());
+        let window = Window::default();
+        window.set(true);
+        let log = ViewerLog::new(
+            ViewerKind::Webrtc,
+            "cam",
+            window,
+            Duration::from_millis(100),
+        );
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_viewer(
+            http,
+            base,
+            "cam".into(),
+            log.clone(),
+            cancel.clone(),
+        ));
+        let end = tokio::time::Instant::now() + Duration::from_secs(20);
+        while log.lock().unwrap().stamped < 10 {
+            assert!(
+                tokio::time::Instant::now() < end,
+                "{:?}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cancel.cancel();
+        task.await.unwrap().unwrap();
+        {
+            let l = log.lock().unwrap();
+            assert!(l.first_keyframe.is_some() && l.error.is_none(), "{l:?}");
+            assert_eq!(l.stamped, l.frames, "every frame carries the stamp");
+            assert!(l.latencies_us.iter().all(|&us| us < 5_000_000));
+        }
+        let all: Vec<_> = peers.lock().unwrap().drain(..).collect();
+        for p in all {
+            p.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_endpoint_is_whep_unavailable() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, Router::new()).await });
+        let http = reqwest::Client::new();
+        assert!(!probe(&http, &base, "cam").await.unwrap());
+        let log = ViewerLog::new(
+            ViewerKind::Webrtc,
+            "cam",
+            Window::default(),
+            Duration::from_millis(100),
+        );
+        let r = run_viewer(http, base, "cam".into(), log, CancellationToken::new()).await;
+        assert!(matches!(r, Err(WhepStartError::Unavailable)), "{r:?}");
+    }
+}

@@ -244,6 +244,47 @@ impl LiveSim {
     }
 }
 
+/// Test seam for WHEP clients (the bench's): answers `offer` like a simulated
+/// camera and streams the clip for `opts` (stamped when `opts.stamp_frames`)
+/// once connected. Keep the returned peer alive; `close` it at the end.
+#[cfg(test)]
+pub(crate) async fn answer_as_camera(
+    opts: &LiveSimOptions,
+    offer: String,
+) -> anyhow::Result<(CameraPeer, String)> {
+    let key = clip::ClipKey {
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        gop_secs: opts.gop_secs,
+    };
+    let clip = clip::get(key).await?;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (p, sdp) =
+        peer::SimPeer::answer(offer, clip, 1, Arc::default(), tx, opts.stamp_frames).await?;
+    let started = Arc::clone(&p);
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if ev == peer::PeerEvent::Connected {
+                started.start_media();
+            }
+        }
+    });
+    Ok((CameraPeer(p), sdp))
+}
+
+/// A simulated camera peer made by [`answer_as_camera`].
+#[cfg(test)]
+pub(crate) struct CameraPeer(Arc<peer::SimPeer>);
+
+#[cfg(test)]
+impl CameraPeer {
+    /// Stops its media and closes it.
+    pub(crate) async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
 fn reject(status: StatusCode, why: &'static str) -> Response {
     (status, why).into_response()
 }
