@@ -98,6 +98,10 @@ enum Command {
         /// A frame later than this counts as late.
         #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
         late: std::time::Duration,
+        /// Longest wait for a quiet machine (other processes under 25 % of all cores)
+        /// before each scenario.
+        #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+        quiet_wait: std::time::Duration,
         /// Output directory for bench.json, bench.md, sweep.png and the logs.
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sweep_viewers,
             sweep_duration,
             late,
+            quiet_wait,
             out,
             exe,
         } => {
@@ -190,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sweep_viewers,
                 sweep_duration,
                 late,
+                quiet_wait,
                 out,
                 exe,
             };

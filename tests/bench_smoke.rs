@@ -11,7 +11,7 @@ fn bench_runs_and_writes_a_report() {
     let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
         .args(["bench", "--cameras", "1", "--rtsp", "1", "--webrtc", "1"])
         .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "1"])
-        .arg("--no-baseline")
+        .args(["--no-baseline", "--quiet-wait", "0s"])
         .arg("--out")
         .arg(out.path())
         .env("RINGBRIDGE_LOG", "warn")

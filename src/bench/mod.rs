@@ -72,6 +72,9 @@ pub struct BenchOptions {
     pub sweep_duration: Duration,
     /// A frame later than this counts as late.
     pub late: Duration,
+    /// Longest wait for a quiet machine (other processes under 25 % of all
+    /// cores) before each scenario.
+    pub quiet_wait: Duration,
     /// Output directory for bench.json, bench.md, sweep.png and the logs.
     pub out: PathBuf,
     /// The ring-bridge executable to run as simulator and daemon (default: this one).
@@ -91,6 +94,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         exe,
         out: args.out.clone(),
         late_after: args.late,
+        quiet_wait: args.quiet_wait,
     };
     let before = procstat::MachineWindow::start()?;
     tokio::time::sleep(Duration::from_secs(3)).await;

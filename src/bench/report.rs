@@ -125,6 +125,8 @@ pub struct ScenarioResult {
     pub bench_cpu_cores: f64,
     /// Busy fraction of the whole machine (all cores) in the window.
     pub machine_busy: f64,
+    /// Busy fraction of the machine (other processes) just before the scenario.
+    pub machine_busy_before: f64,
     /// The ffmpeg re-encode baseline, when run.
     pub baseline: Option<Baseline>,
     /// Daemon CPU / baseline CPU.
@@ -337,11 +339,11 @@ pub fn markdown(r: &Report) -> String {
     let scenarios: Vec<&ScenarioResult> = r.main.iter().chain(&r.sweep).collect();
     s += "\n## Load\n\nLatency: simulator send → viewer receive (SEI stamp), ms. CPU: ring-bridge \
           process, % of one core. RSS: MiB (steady = median VmRSS in the window, peak = VmHWM).\n\n";
-    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % |\n";
+    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for sc in &scenarios {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) |\n",
             sc.label,
             sc.viewers,
             fmt_opt(sc.latency_ms.p50, 2),
@@ -356,6 +358,7 @@ pub fn markdown(r: &Report) -> String {
             sc.sim_cpu_cores * 100.0,
             sc.bench_cpu_cores * 100.0,
             sc.machine_busy * 100.0,
+            sc.machine_busy_before * 100.0,
         );
     }
     for sc in scenarios.iter().filter(|s| s.latency_webrtc_ms.samples > 0) {

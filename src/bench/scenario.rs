@@ -29,6 +29,8 @@ pub struct Env {
     pub out: PathBuf,
     /// Frames later than this count as late.
     pub late_after: Duration,
+    /// Longest wait for a quiet machine before each scenario.
+    pub quiet_wait: Duration,
 }
 
 /// What one scenario runs.
@@ -132,6 +134,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> anyhow::Result<ScenarioResult> {
     let dir = env.out.join("runs").join(sc.label());
+    let (busy_before, quiet) = wait_machine_quiet(env.quiet_wait).await?;
     let rig = start_rig(env, sc, &dir).await?;
     let result = tokio::select! {
         r = measure(env, sc, &rig, &dir) => r,
@@ -139,7 +142,39 @@ pub async fn run(
     };
     rig.daemon.stop(Duration::from_secs(10)).await;
     rig.sim.stop(Duration::from_secs(10)).await;
-    result
+    result.map(|mut r| {
+        r.machine_busy_before = busy_before;
+        if !quiet {
+            r.notes.push(format!(
+                "the machine stayed busy with other processes ({:.0} % of all cores before the \
+                 start, after waiting {} s); figures include that contention",
+                busy_before * 100.0,
+                env.quiet_wait.as_secs()
+            ));
+        }
+        r
+    })
+}
+
+/// Other processes may use at most this share of all cores when a scenario starts.
+const QUIET_BUSY: f64 = 0.25;
+/// Waits (up to `limit`; the scenario runs anyway afterwards) until the machine
+/// is less than [`QUIET_BUSY`] busy over 2 s. Returns the last busy share and
+/// whether it got quiet.
+async fn wait_machine_quiet(limit: Duration) -> anyhow::Result<(f64, bool)> {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        let w = MachineWindow::start()?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let busy = r3(w.finish()?);
+        if busy < QUIET_BUSY {
+            return Ok((busy, true));
+        }
+        if tokio::time::Instant::now() >= end {
+            return Ok((busy, false));
+        }
+        tracing::info!(busy, "bench: waiting for a quiet machine");
+    }
 }
 
 async fn measure(
