@@ -165,6 +165,8 @@ pub async fn spawn_daemon(
     config: &str,
 ) -> anyhow::Result<(Proc, DaemonAddrs)> {
     let state = dir.join("state");
+    // A token saved by an earlier run belongs to another simulator: start clean.
+    let _ = std::fs::remove_dir_all(&state);
     std::fs::create_dir_all(&state).context("creating the daemon's state dir")?;
     let cfg = dir.join("ring-bridge.toml");
     std::fs::write(&cfg, config).context("writing the daemon's config")?;

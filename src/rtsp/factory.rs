@@ -132,13 +132,8 @@ mod imp {
 
         fn media_configure(&self, media: &gst_rtsp_server::RTSPMedia) {
             self.parent_media_configure(media);
-            // Send each packet as soon as it is made. With rate control on (the
-            // default), the TCP sinks sync to the clock: every frame then waits until
-            // its PTS, which the feeder anchors at the first key frame's push, so the
-            // first frame's lateness (and a replayed GOP's age) became a fixed extra
-            // delay for the media's whole life (`ring-bridge bench`: p50 5–11 ms,
-            // p99 35 ms). The hub already delivers in real time; PTS spacing still
-            // sets the RTP timestamps.
+            // Send each packet as soon as it is made (see `connect_play_hooks` in
+            // mod.rs, which does it again after every PLAY).
             media.set_rate_control(false);
             let Some(ctx) = self.ctx.get() else { return };
             let pending = self.pending().take();
