@@ -66,6 +66,8 @@ pub async fn run(
         "-map",
         "0:v:0",
         "-an",
+        "-fps_mode",
+        "passthrough",
         "-c:v",
         "libx264",
         "-preset",

@@ -132,9 +132,9 @@ mod imp {
 
         fn media_configure(&self, media: &gst_rtsp_server::RTSPMedia) {
             self.parent_media_configure(media);
-            // Send each packet as soon as it is made (see `connect_play_hooks` in
-            // mod.rs, which does it again after every PLAY).
-            media.set_rate_control(false);
+            // Send each packet as soon as it is made (see `crate::rtsp::unsynced_sending`,
+            // done again after every PLAY).
+            crate::rtsp::unsynced_sending(media);
             let Some(ctx) = self.ctx.get() else { return };
             let pending = self.pending().take();
             let (Some(p), Some(cm)) = (pending, media.downcast_ref::<super::CameraMedia>()) else {

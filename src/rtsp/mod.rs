@@ -268,6 +268,19 @@ fn glib_thread(
     }
 }
 
+/// Makes `media` send each packet as soon as it is made: rate control off (its TCP
+/// sinks stop syncing to the clock), but RTCP sender reports keep their NTP/RTP
+/// timestamps (gst-rtsp-server drops them with rate control, and players need them
+/// for audio/video sync).
+pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
+    media.set_rate_control(false);
+    for i in 0..media.n_streams() {
+        if let Some(session) = media.stream(i).and_then(|s| s.rtpsession()) {
+            session.set_property("disable-sr-timestamp", false);
+        }
+    }
+}
+
 /// Runs on every PLAY, after gst-rtsp-server handled it:
 ///
 /// - Rate control off for the session's media. gst-rtsp-server turns it on for every
@@ -287,7 +300,7 @@ fn connect_play_hooks(
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
                     if let Some(media) = sm.media() {
-                        media.set_rate_control(false);
+                        unsynced_sending(&media);
                     }
                 }
             }
