@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod base;
+pub mod bench;
 pub mod config;
 pub mod events;
 pub mod media;

@@ -9,8 +9,6 @@ mod mqtt_events;
 mod stream_control;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -56,15 +54,9 @@ pub enum AppError {
 /// Runs the simulator standalone until `cancel` fires.
 pub async fn run_simulator(
     listen: SocketAddr,
-    session_cap: Duration,
-    media: Option<PathBuf>,
+    opts: crate::sim::SimOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let opts = crate::sim::SimOptions {
-        session_cap,
-        media_dir: media,
-        ..Default::default()
-    };
     let handle = crate::sim::Simulator::start(opts, listen, cancel).await?;
     tracing::info!(
         sim_url = %handle.url(),

@@ -132,6 +132,9 @@ mod imp {
 
         fn media_configure(&self, media: &gst_rtsp_server::RTSPMedia) {
             self.parent_media_configure(media);
+            // Send each packet as soon as it is made (see `crate::rtsp::unsynced_sending`,
+            // done again after every PLAY).
+            crate::rtsp::unsynced_sending(media);
             let Some(ctx) = self.ctx.get() else { return };
             let pending = self.pending().take();
             let (Some(p), Some(cm)) = (pending, media.downcast_ref::<super::CameraMedia>()) else {

@@ -196,9 +196,7 @@ impl RtspServer {
                 by_path.insert(path, stream.clone());
             }
         }
-        if opts.shared_media {
-            connect_keyframe_on_play(&server, Arc::new(by_path));
-        }
+        connect_play_hooks(&server, opts.shared_media.then(|| Arc::new(by_path)));
 
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
@@ -270,15 +268,43 @@ fn glib_thread(
     }
 }
 
-/// With shared media, a client joining a running pipeline starts mid-GOP; ask the hub
-/// for a key frame (rate-limited there) whenever a client sends PLAY.
-fn connect_keyframe_on_play(
+/// Makes `media` send each packet as soon as it is made: rate control off (its TCP
+/// sinks stop syncing to the clock), but RTCP sender reports keep their NTP/RTP
+/// timestamps (gst-rtsp-server drops them with rate control, and players need them
+/// for audio/video sync).
+pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
+    media.set_rate_control(false);
+    for i in 0..media.n_streams() {
+        if let Some(session) = media.stream(i).and_then(|s| s.rtpsession()) {
+            session.set_property("disable-sr-timestamp", false);
+        }
+    }
+}
+
+/// Runs on every PLAY, after gst-rtsp-server handled it:
+///
+/// - Rate control off for the session's media. gst-rtsp-server turns it on for every
+///   PLAY without an ONVIF `Rate-Control: no` header, and then its TCP sinks sync each
+///   packet to the clock against PTS anchored at the feeder's first push: a fixed extra
+///   delay of 0–15 ms per media (`ring-bridge bench`). The hub already delivers in real
+///   time; PTS still sets the RTP timestamps.
+/// - With shared media (`by_path`), a client joining a running pipeline starts mid-GOP;
+///   ask the hub for a key frame (rate-limited there).
+fn connect_play_hooks(
     server: &gst_rtsp_server::RTSPServer,
-    by_path: Arc<HashMap<String, CameraStream>>,
+    by_path: Option<Arc<HashMap<String, CameraStream>>>,
 ) {
     server.connect_client_connected(move |_, client| {
         let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
+            if let Some(session) = ctx.session() {
+                for sm in session.filter(None) {
+                    if let Some(media) = sm.media() {
+                        unsynced_sending(&media);
+                    }
+                }
+            }
+            let Some(by_path) = &by_path else { return };
             let Some(uri) = ctx.uri() else { return };
             let Ok(url) = url::Url::parse(uri.request_uri().as_str()) else {
                 return;

@@ -22,6 +22,9 @@ pub const CHIME_ID: u64 = 10007;
 /// First numeric id given to cameras made from the user's own MP4 files.
 pub const MEDIA_DIR_FIRST_ID: u64 = 10101;
 
+/// First numeric id of the extra cameras of `sim --cameras N` ([`extra_camera`]).
+pub const EXTRA_FIRST_ID: u64 = 10301;
+
 /// Base of every ding id: ids are `BASE + created_ms * 1000 + seq % 1000`, so they
 /// have 19 digits, exceed 2^53 (a client going through `f64` loses digits), stay
 /// below `i64::MAX`, and grow with creation time.
@@ -414,7 +417,20 @@ fn camera_from_seed(s: Seed, now_ms: i64) -> SimCamera {
 
 /// A camera made from one of the user's MP4 files (`index` from 0).
 pub fn media_dir_camera(index: usize, name: &str, file: PathBuf, now_ms: i64) -> SimCamera {
-    let id = MEDIA_DIR_FIRST_ID + index as u64;
+    let mut cam = wired_camera(MEDIA_DIR_FIRST_ID + index as u64, name, "cam-1.0.0", now_ms);
+    cam.media_file = Some(file);
+    cam
+}
+
+/// Extra wired camera `index` (from 0) of `sim --cameras N` (benchmarks): a
+/// `stickup_cam_v4` in Home named "Bench Cam NN", id [`EXTRA_FIRST_ID`] + `index`,
+/// streaming the generated clip.
+pub fn extra_camera(index: usize, now_ms: i64) -> SimCamera {
+    let name = format!("Bench Cam {:02}", index + 1);
+    wired_camera(EXTRA_FIRST_ID + index as u64, &name, "cam-1.2.0", now_ms)
+}
+
+fn wired_camera(id: u64, name: &str, firmware: &'static str, now_ms: i64) -> SimCamera {
     let mut cam = camera_from_seed(
         Seed {
             id,
@@ -426,7 +442,7 @@ pub fn media_dir_camera(index: usize, name: &str, file: PathBuf, now_ms: i64) ->
             light_siren: false,
             show_recordings: true,
             online: true,
-            firmware: "cam-1.0.0",
+            firmware,
             rssi: -50,
             pattern: "smpte",
         },
@@ -434,7 +450,6 @@ pub fn media_dir_camera(index: usize, name: &str, file: PathBuf, now_ms: i64) ->
     );
     cam.name = name.to_string();
     cam.device_id = format!("a4c1380f{:04x}", id - 10000);
-    cam.media_file = Some(file);
     cam
 }
 

@@ -46,7 +46,7 @@ use axum::routing::{get, post, put};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use data::{CABIN_LOCATION_ID, CHIME_ID, HOME_LOCATION_ID, MEDIA_DIR_FIRST_ID};
+pub use data::{CABIN_LOCATION_ID, CHIME_ID, EXTRA_FIRST_ID, HOME_LOCATION_ID, MEDIA_DIR_FIRST_ID};
 pub use state::{CameraInfo, ENDPOINTS, SimEvent, SimEventKind, SimState};
 
 /// E-mail of the demo account.
@@ -68,6 +68,9 @@ pub struct SimOptions {
     /// (ids from [`MEDIA_DIR_FIRST_ID`], location Home) whose recordings are that
     /// file. `None`: only the seeded cameras.
     pub media_dir: Option<PathBuf>,
+    /// Extra wired cameras (`sim --cameras N`, for benchmarks), ids from
+    /// [`EXTRA_FIRST_ID`], each streaming the generated clip. Default 0.
+    pub extra_cameras: usize,
     /// Lifetime of issued access tokens (`expires_in`). Default 3600 s.
     pub access_token_ttl: Duration,
     /// `X-Amz-Expires` of the signed recording URLs. Default 3600 s.
@@ -89,6 +92,7 @@ impl Default for SimOptions {
         SimOptions {
             session_cap: Duration::from_secs(600),
             media_dir: None,
+            extra_cameras: 0,
             access_token_ttl: Duration::from_secs(3600),
             recording_url_ttl: Duration::from_secs(3600),
             recording_ready_delay: Duration::ZERO,
@@ -104,6 +108,7 @@ impl std::fmt::Debug for SimOptions {
         f.debug_struct("SimOptions")
             .field("session_cap", &self.session_cap)
             .field("media_dir", &self.media_dir)
+            .field("extra_cameras", &self.extra_cameras)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("recording_url_ttl", &self.recording_url_ttl)
             .field("recording_ready_delay", &self.recording_ready_delay)

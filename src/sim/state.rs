@@ -174,6 +174,10 @@ impl SimState {
             let cam = data::media_dir_camera(i, &name, file, now);
             cameras.insert(cam.id, cam);
         }
+        for i in 0..opts.extra_cameras {
+            let cam = data::extra_camera(i, now);
+            cameras.insert(cam.id, cam);
+        }
         let mut seq = 0;
         let events = cameras
             .values()

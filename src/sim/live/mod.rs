@@ -23,6 +23,7 @@
 mod clip;
 mod peer;
 mod session;
+pub mod stamp;
 mod talkback;
 
 #[cfg(test)]
@@ -65,6 +66,9 @@ pub struct LiveSimOptions {
     /// The session is closed with code 6 when no `ping` came for this long.
     /// Default 30 s.
     pub ping_timeout: Duration,
+    /// Stamp every video access unit with an SEI carrying a frame counter and
+    /// the send time, for `ring-bridge bench` (see [`stamp`]). Default off.
+    pub stamp_frames: bool,
 }
 
 impl Default for LiveSimOptions {
@@ -76,6 +80,7 @@ impl Default for LiveSimOptions {
             fps: 15,
             gop_secs: 2,
             ping_timeout: Duration::from_secs(30),
+            stamp_frames: false,
         }
     }
 }
@@ -236,6 +241,47 @@ impl LiveSim {
         {
             tracing::warn!("live simulator connections did not finish within 5 s");
         }
+    }
+}
+
+/// Test seam for WHEP clients (the bench's): answers `offer` like a simulated
+/// camera and streams the clip for `opts` (stamped when `opts.stamp_frames`)
+/// once connected. Keep the returned peer alive; `close` it at the end.
+#[cfg(test)]
+pub(crate) async fn answer_as_camera(
+    opts: &LiveSimOptions,
+    offer: String,
+) -> anyhow::Result<(CameraPeer, String)> {
+    let key = clip::ClipKey {
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        gop_secs: opts.gop_secs,
+    };
+    let clip = clip::get(key).await?;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (p, sdp) =
+        peer::SimPeer::answer(offer, clip, 1, Arc::default(), tx, opts.stamp_frames).await?;
+    let started = Arc::clone(&p);
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if ev == peer::PeerEvent::Connected {
+                started.start_media();
+            }
+        }
+    });
+    Ok((CameraPeer(p), sdp))
+}
+
+/// A simulated camera peer made by [`answer_as_camera`].
+#[cfg(test)]
+pub(crate) struct CameraPeer(Arc<peer::SimPeer>);
+
+#[cfg(test)]
+impl CameraPeer {
+    /// Stops its media and closes it.
+    pub(crate) async fn close(&self) {
+        self.0.close().await;
     }
 }
 

@@ -6,6 +6,10 @@
 //! frame tick instead of finishing the current GOP, so a key frame goes out
 //! within one frame interval. RTP timestamps keep running (webrtc-rs advances
 //! them by each sample's duration), across PLI jumps and clip loops alike.
+//!
+//! With `LiveSimOptions::stamp_frames` every access unit gets a benchmark stamp
+//! (SEI with a frame counter and the send time, see `stamp.rs`) just before
+//! it is handed to the track.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +44,7 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 use super::clip::{AUDIO_FRAME, Clip};
+use super::stamp;
 use super::talkback::{TalkMap, TalkMeter};
 
 /// The H.264 format the simulated camera answers with (same as Ring's offer).
@@ -64,6 +69,8 @@ pub(crate) struct SimPeer {
     cancel: CancellationToken,
     tasks: TaskTracker,
     started: AtomicBool,
+    /// Put a benchmark stamp (SEI) into every video access unit.
+    stamp: bool,
 }
 
 fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpCodecCapability {
@@ -78,13 +85,15 @@ fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpC
 
 impl SimPeer {
     /// Builds the peer, applies `offer` and returns the answer SDP with all
-    /// (host, loopback included) candidates in it.
+    /// (host, loopback included) candidates in it. With `stamp`, every video
+    /// access unit carries a benchmark stamp.
     pub async fn answer(
         offer: String,
         clip: Arc<Clip>,
         camera: u64,
         talk: TalkMap,
         events: mpsc::UnboundedSender<PeerEvent>,
+        stamp: bool,
     ) -> anyhow::Result<(Arc<SimPeer>, String)> {
         let mut m = MediaEngine::default();
         m.register_codec(
@@ -141,6 +150,7 @@ impl SimPeer {
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: AtomicBool::new(false),
+            stamp,
         });
         let audio_sender = pc
             .add_track(audio as Arc<dyn TrackLocal + Send + Sync>)
@@ -258,7 +268,7 @@ impl SimPeer {
     async fn pace_video(&self) {
         let clip = &self.clip;
         let dur = clip.frame_duration;
-        let (mut idx, mut next) = (0usize, Instant::now());
+        let (mut idx, mut next, mut sent) = (0usize, Instant::now(), 0u64);
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -267,8 +277,18 @@ impl SimPeer {
             if self.pli.swap(false, Ordering::Relaxed) && !clip.video[idx].keyframe {
                 idx = clip.next_keyframe(idx);
             }
+            let data = if self.stamp {
+                let s = stamp::Stamp {
+                    counter: sent,
+                    sent_ns: stamp::realtime_ns(),
+                };
+                stamp::stamp_annex_b(&clip.video[idx].data, s)
+            } else {
+                clip.video[idx].data.clone()
+            };
+            sent += 1;
             let sample = Sample {
-                data: clip.video[idx].data.clone(),
+                data,
                 duration: dur,
                 ..Default::default()
             };

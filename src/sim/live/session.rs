@@ -321,6 +321,7 @@ impl Conn {
             camera,
             Arc::clone(&self.sim.talk),
             tx,
+            self.sim.opts.stamp_frames,
         )
         .await;
         let (peer, sdp) = match answer {

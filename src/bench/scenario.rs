@@ -1,0 +1,439 @@
+//! One benchmark scenario: a fresh simulator and daemon, cold/warm
+//! time-to-first-frame rounds, the load phase (N cameras × viewers for a fixed
+//! window, with CPU and memory of the daemon from `/proc`), then optionally the
+//! ffmpeg baseline on the same stream.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio_util::sync::CancellationToken;
+
+use super::baseline;
+use super::fleet::{Target, Viewer, is_whep_unavailable};
+use super::procs::{self, Proc};
+use super::procstat::{CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
+use super::report::{DaemonUse, Frames, ScenarioResult, TtffResult, ViewerSummary};
+use super::stats::{LatencyMs, TtffMs, r3};
+use super::viewer::{ViewerKind, Window};
+
+/// Simulator frame rate (frames per second), for expected-frame counts.
+pub const SIM_FPS: f64 = 15.0;
+
+/// Where and how to run.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// The `ring-bridge` executable run as simulator and daemon.
+    pub exe: PathBuf,
+    /// Output directory (logs under `runs/`).
+    pub out: PathBuf,
+    /// Frames later than this count as late.
+    pub late_after: Duration,
+    /// Longest wait for a quiet machine before each scenario.
+    pub quiet_wait: Duration,
+}
+
+/// What one scenario runs.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Cameras streamed at once.
+    pub cameras: usize,
+    /// RTSP viewers per camera.
+    pub rtsp: usize,
+    /// WebRTC (WHEP) viewers per camera.
+    pub webrtc: usize,
+    /// Measured window.
+    pub duration: Duration,
+    /// Settling time between the last viewer's first frame and the window.
+    pub warmup: Duration,
+    /// Cold/warm time-to-first-frame rounds before the load phase.
+    pub ttff_rounds: usize,
+    /// Run the ffmpeg baseline after the load phase.
+    pub baseline: bool,
+}
+
+impl Scenario {
+    /// `4cam×(2rtsp+2webrtc)`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}cam-{}rtsp-{}webrtc",
+            self.cameras, self.rtsp, self.webrtc
+        )
+    }
+}
+
+/// The running pair of processes.
+struct Rig {
+    sim: Proc,
+    daemon: Proc,
+    target: Target,
+    cameras: Vec<String>,
+}
+
+async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (sim, sim_url) = procs::spawn_sim(&env.exe, sc.cameras, dir).await?;
+    // A short linger so cold rounds do not wait 10 s for sessions to end.
+    let config = "[stream]\nlinger = \"1s\"\n";
+    let (daemon, addrs) = procs::spawn_daemon(&env.exe, &sim_url, dir, config).await?;
+    let target = Target::new(addrs.http, addrs.rtsp)?;
+    let cameras = wait_cameras(&target, sc.cameras).await?;
+    tracing::info!(sim = sim.pid, daemon = daemon.pid, http = %addrs.http, rtsp = %addrs.rtsp, "bench: processes up");
+    // Let start-up work (clip encoding, snapshots, recordings) finish first.
+    let used = wait_quiet(
+        &[sim.pid, daemon.pid],
+        0.05,
+        Duration::from_secs(1),
+        Duration::from_secs(40),
+    )
+    .await;
+    tracing::info!(cpu = r3(used), "bench: processes quiet");
+    Ok(Rig {
+        sim,
+        daemon,
+        target,
+        cameras,
+    })
+}
+
+/// The slugs of the simulator's extra cameras (`sim --cameras N`), in id order.
+async fn wait_cameras(t: &Target, n: usize) -> anyhow::Result<Vec<String>> {
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let list: Option<Vec<serde_json::Value>> = async {
+            let r = t
+                .client
+                .get(format!("{}/api/ring/cameras", t.http_base))
+                .send()
+                .await
+                .ok()?;
+            r.json().await.ok()
+        }
+        .await;
+        let mut cams: Vec<(u64, String)> = list
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| Some((c["id"].as_u64()?, c["slug"].as_str()?.to_string())))
+            .filter(|(id, _)| *id >= crate::sim::EXTRA_FIRST_ID)
+            .collect();
+        cams.sort();
+        if cams.len() >= n {
+            return Ok(cams.into_iter().take(n).map(|(_, s)| s).collect());
+        }
+        if tokio::time::Instant::now() >= end {
+            bail!("the daemon did not list {n} bench cameras within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `sc` from start to end; the processes are stopped in every case.
+pub async fn run(
+    env: &Env,
+    sc: &Scenario,
+    cancel: &CancellationToken,
+) -> anyhow::Result<ScenarioResult> {
+    let dir = env.out.join("runs").join(sc.label());
+    let (busy_before, quiet) = wait_machine_quiet(env.quiet_wait).await?;
+    let rig = start_rig(env, sc, &dir).await?;
+    let result = tokio::select! {
+        r = measure(env, sc, &rig, &dir) => r,
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+    rig.daemon.stop(Duration::from_secs(10)).await;
+    rig.sim.stop(Duration::from_secs(10)).await;
+    result.map(|mut r| {
+        r.machine_busy_before = busy_before;
+        if !quiet {
+            r.notes.push(format!(
+                "the machine stayed busy with other processes ({:.0} % of all cores before the \
+                 start, after waiting {} s); figures include that contention",
+                busy_before * 100.0,
+                env.quiet_wait.as_secs()
+            ));
+        }
+        r
+    })
+}
+
+/// Other processes may use at most this share of all cores when a scenario starts.
+const QUIET_BUSY: f64 = 0.25;
+/// Waits (up to `limit`; the scenario runs anyway afterwards) until the machine
+/// is less than [`QUIET_BUSY`] busy over 2 s. Returns the last busy share and
+/// whether it got quiet.
+async fn wait_machine_quiet(limit: Duration) -> anyhow::Result<(f64, bool)> {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        let w = MachineWindow::start()?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let busy = r3(w.finish()?);
+        if busy < QUIET_BUSY {
+            return Ok((busy, true));
+        }
+        if tokio::time::Instant::now() >= end {
+            return Ok((busy, false));
+        }
+        tracing::info!(busy, "bench: waiting for a quiet machine");
+    }
+}
+
+async fn measure(
+    env: &Env,
+    sc: &Scenario,
+    rig: &Rig,
+    dir: &std::path::Path,
+) -> anyhow::Result<ScenarioResult> {
+    let t = &rig.target;
+    let mut notes = Vec::new();
+    if sc.webrtc > 0 && !t.probe_whep(&rig.cameras[0]).await {
+        notes.push(whep_note());
+    }
+    let ttff = ttff_rounds(env, sc, rig, &mut notes).await?;
+    let mut res = load(env, sc, rig, &mut notes).await?;
+    res.ttff = ttff;
+    if sc.baseline {
+        match baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await {
+            Ok(b) => {
+                res.cpu_ratio_vs_baseline =
+                    (b.cpu_cores > 0.0).then(|| r3(res.daemon.cpu_cores / b.cpu_cores));
+                res.baseline = Some(b);
+            }
+            Err(e) => notes.push(format!("baseline failed: {e:#}")),
+        }
+    }
+    if !t.whep_available() && !notes.iter().any(|n| n.starts_with("WHEP unavailable")) {
+        notes.push(whep_note());
+    }
+    res.notes = notes;
+    res.daemon_log = rig.daemon.log_path.display().to_string();
+    Ok(res)
+}
+
+fn whep_note() -> String {
+    "WHEP unavailable: the daemon answered 404 at /api/webrtc/<camera>/whep; \
+     WebRTC viewers were skipped (RTSP only)"
+        .to_string()
+}
+
+/// Cold (no Ring session yet) and warm (session running) time to the first key
+/// frame, `sc.ttff_rounds` times, each kind in turn.
+async fn ttff_rounds(
+    env: &Env,
+    sc: &Scenario,
+    rig: &Rig,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<TtffResult> {
+    let t = &rig.target;
+    let window = Window::default(); // stays closed: no latency accounting here
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for round in 0..sc.ttff_rounds {
+        let cam = &rig.cameras[round % rig.cameras.len()];
+        t.wait_inactive(cam, Duration::from_secs(30)).await?;
+        let kinds = kinds_available(t, sc);
+        let cold_kind = kinds[round % kinds.len()];
+        let mut first = Viewer::start(t, cold_kind, cam, &window, env.late_after);
+        match first.first_keyframe(Duration::from_secs(30)).await {
+            Ok(d) => cold.push((cold_kind, ms(d))),
+            Err(e) if is_whep_unavailable(&e) => {
+                first.stop().await;
+                continue; // retried with RTSP next round
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "cold round {round} ({}): {e:#}",
+                    cold_kind.as_str()
+                ));
+                first.stop().await;
+                continue;
+            }
+        }
+        let mut held = vec![first];
+        for kind in kinds_available(t, sc) {
+            let mut v = Viewer::start(t, kind, cam, &window, env.late_after);
+            match v.first_keyframe(Duration::from_secs(30)).await {
+                Ok(d) => warm.push((kind, ms(d))),
+                Err(e) if is_whep_unavailable(&e) => {}
+                Err(e) => notes.push(format!("warm round {round} ({}): {e:#}", kind.as_str())),
+            }
+            held.push(v);
+        }
+        for v in held {
+            v.stop().await;
+        }
+    }
+    let pick = |v: &[(ViewerKind, f64)], k: Option<ViewerKind>| {
+        TtffMs::from_ms(
+            v.iter()
+                .filter(|(kind, _)| k.is_none_or(|k| k == *kind))
+                .map(|(_, x)| r3(*x))
+                .collect(),
+        )
+    };
+    Ok(TtffResult {
+        cold: pick(&cold, None),
+        cold_rtsp: pick(&cold, Some(ViewerKind::Rtsp)),
+        cold_webrtc: pick(&cold, Some(ViewerKind::Webrtc)),
+        warm: pick(&warm, None),
+        warm_rtsp: pick(&warm, Some(ViewerKind::Rtsp)),
+        warm_webrtc: pick(&warm, Some(ViewerKind::Webrtc)),
+    })
+}
+
+fn kinds_available(t: &Target, sc: &Scenario) -> Vec<ViewerKind> {
+    if sc.webrtc > 0 && t.whep_available() {
+        vec![ViewerKind::Rtsp, ViewerKind::Webrtc]
+    } else {
+        vec![ViewerKind::Rtsp]
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The load phase: every viewer up, warm-up, then the measured window.
+async fn load(
+    env: &Env,
+    sc: &Scenario,
+    rig: &Rig,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<ScenarioResult> {
+    let t = &rig.target;
+    for cam in &rig.cameras {
+        // Start from no session, like a fresh day: cold joins under load.
+        let _ = t.wait_inactive(cam, Duration::from_secs(30)).await;
+    }
+    let window = Window::default();
+    let mut viewers = Vec::new();
+    for cam in &rig.cameras {
+        for i in 0..(sc.rtsp + sc.webrtc) {
+            let kind = if i < sc.rtsp {
+                ViewerKind::Rtsp
+            } else if t.whep_available() {
+                ViewerKind::Webrtc
+            } else {
+                continue;
+            };
+            viewers.push(Viewer::start(t, kind, cam, &window, env.late_after));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Wait for every viewer's first key frame (or its failure).
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = viewers
+            .iter()
+            .filter(|v| {
+                v.log
+                    .lock()
+                    .map(|l| l.first_keyframe.is_none() && l.error.is_none())
+                    .unwrap_or(false)
+            })
+            .count();
+        if pending == 0 || tokio::time::Instant::now() >= end {
+            if pending > 0 {
+                notes.push(format!("{pending} viewers got no key frame within 60 s"));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(sc.warmup).await;
+
+    let pid = rig.daemon.pid;
+    let (d_cpu, s_cpu, b_cpu) = (
+        CpuWindow::start(pid)?,
+        CpuWindow::start(rig.sim.pid)?,
+        CpuWindow::start(std::process::id())?,
+    );
+    let machine = MachineWindow::start()?;
+    let rss = RssSampler::start(pid, Duration::from_millis(500));
+    window.set(true);
+    tokio::time::sleep(sc.duration).await;
+    window.set(false);
+    let daemon_cpu = d_cpu.finish()?;
+    let (sim_cpu, bench_cpu, busy) = (s_cpu.finish()?, b_cpu.finish()?, machine.finish()?);
+    let mut samples = rss.stop().await;
+    let peak = mem(pid)?;
+    samples.sort_unstable();
+    let steady_kib = samples
+        .get(samples.len() / 2)
+        .copied()
+        .unwrap_or(peak.rss_kib);
+
+    let mut logs = Vec::new();
+    for v in viewers {
+        logs.push(v.stop().await);
+    }
+    let expected = (sc.duration.as_secs_f64() * SIM_FPS).round() as u64;
+    let mut all_lat = Vec::new();
+    let mut by_kind: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+    let mut frames = Frames {
+        expected_per_viewer: expected,
+        ..Default::default()
+    };
+    let mut summaries = Vec::new();
+    for log in &logs {
+        let Ok(mut l) = log.lock() else { continue };
+        frames.received += l.frames;
+        frames.stamped += l.stamped;
+        frames.lost += l.lost;
+        frames.late += l.late;
+        frames.resets += l.resets;
+        if l.first_keyframe.is_some() && l.error.is_none() {
+            frames.viewers_ok += 1;
+        } else {
+            frames.viewers_failed += 1;
+        }
+        if l.frames < expected * 9 / 10 {
+            frames.viewers_short += 1;
+        }
+        all_lat.extend_from_slice(&l.latencies_us);
+        by_kind[usize::from(l.kind == ViewerKind::Webrtc)].extend_from_slice(&l.latencies_us);
+        let lat = LatencyMs::from_us(&mut l.latencies_us);
+        summaries.push(ViewerSummary {
+            kind: l.kind,
+            camera: l.camera.clone(),
+            first_keyframe_ms: l.first_keyframe.map(|d| r3(ms(d))),
+            frames: l.frames,
+            stamped: l.stamped,
+            lost: l.lost,
+            late: l.late,
+            resets: l.resets,
+            latency_ms: lat,
+            error: l.error.clone(),
+        });
+    }
+    frames.stamp_ratio = if frames.received > 0 {
+        r3(frames.stamped as f64 / frames.received as f64)
+    } else {
+        0.0
+    };
+    let [mut rtsp_lat, mut webrtc_lat] = by_kind;
+    let webrtc_used = summaries.iter().any(|s| s.kind == ViewerKind::Webrtc);
+    Ok(ScenarioResult {
+        label: sc.label(),
+        cameras: sc.cameras,
+        rtsp_per_camera: sc.rtsp,
+        webrtc_per_camera: if webrtc_used { sc.webrtc } else { 0 },
+        webrtc_requested_per_camera: sc.webrtc,
+        viewers: summaries.len(),
+        duration_s: sc.duration.as_secs_f64(),
+        latency_ms: LatencyMs::from_us(&mut all_lat),
+        latency_rtsp_ms: LatencyMs::from_us(&mut rtsp_lat),
+        latency_webrtc_ms: LatencyMs::from_us(&mut webrtc_lat),
+        frames,
+        daemon: DaemonUse {
+            pid,
+            cpu_cores: r3(daemon_cpu),
+            cpu_percent_of_one_core: r3(daemon_cpu * 100.0),
+            rss_steady_mib: r3(steady_kib as f64 / 1024.0),
+            rss_peak_mib: r3(peak.hwm_kib as f64 / 1024.0),
+        },
+        sim_cpu_cores: r3(sim_cpu),
+        bench_cpu_cores: r3(bench_cpu),
+        machine_busy: r3(busy),
+        per_viewer: summaries,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,228 @@
+//! Frame stamps for benchmarks (`ring-bridge sim --stamp-frames`): an H.264 SEI
+//! NAL unit (`user_data_unregistered`, payload type 5) with our own UUID, a
+//! frame counter and the send time, put into each video access unit right
+//! before the simulated camera hands it to its WebRTC track.
+//!
+//! Payload after the 16-byte UUID: frame counter (u64, big-endian; counts the
+//! frames a session sent, from 0) and send time (u64, big-endian, CLOCK_REALTIME
+//! nanoseconds since the Unix epoch). Emulation prevention is applied, so the
+//! NAL unit is valid H.264 that decoders ignore. `ring-bridge bench` reads the
+//! stamp back at its viewers ([`find_stamp_annex_b`], [`find_stamp_avc`]) to
+//! measure forwarding latency and frame loss without guessing.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The UUID of our SEI (`user_data_unregistered` `uuid_iso_iec_11578`).
+pub const STAMP_UUID: [u8; 16] = [
+    0x72, 0x69, 0x6e, 0x67, 0x2d, 0x62, 0x72, 0x69, // "ring-bri"
+    0x64, 0x67, 0x65, 0x2d, 0xb3, 0x9c, 0x41, 0x07, // "dge-" + random
+];
+
+const NAL_SEI: u8 = 6;
+const SEI_USER_DATA_UNREGISTERED: u8 = 5;
+const PAYLOAD_LEN: usize = 16 + 8 + 8;
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// What a stamp says about one access unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// Frames the sending session had sent before this one.
+    pub counter: u64,
+    /// CLOCK_REALTIME nanoseconds since the Unix epoch when it was sent.
+    pub sent_ns: u64,
+}
+
+/// CLOCK_REALTIME now, in nanoseconds since the Unix epoch.
+pub fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The SEI NAL unit (header included, no start code) carrying `stamp`.
+pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
+    let mut rbsp = Vec::with_capacity(3 + PAYLOAD_LEN);
+    rbsp.push(SEI_USER_DATA_UNREGISTERED);
+    rbsp.push(PAYLOAD_LEN as u8);
+    rbsp.extend_from_slice(&STAMP_UUID);
+    rbsp.extend_from_slice(&stamp.counter.to_be_bytes());
+    rbsp.extend_from_slice(&stamp.sent_ns.to_be_bytes());
+    rbsp.push(0x80); // rbsp_trailing_bits
+    let mut nal = Vec::with_capacity(rbsp.len() + 8);
+    nal.push(NAL_SEI);
+    let mut zeros = 0;
+    for b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            nal.push(3); // emulation_prevention_three_byte
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        nal.push(b);
+    }
+    nal
+}
+
+/// `au` (Annex-B) with the stamp's SEI inserted before its first slice.
+pub fn stamp_annex_b(au: &[u8], stamp: Stamp) -> Bytes {
+    let sei = sei_nal(stamp);
+    let mut out = BytesMut::with_capacity(au.len() + sei.len() + 4);
+    let at = first_vcl_start(au).unwrap_or(au.len());
+    out.put_slice(&au[..at]);
+    out.put_slice(&START_CODE);
+    out.put_slice(&sei);
+    out.put_slice(&au[at..]);
+    out.freeze()
+}
+
+/// Offset of the start code (3 or 4 bytes) of the first slice NAL unit (types 1–5).
+fn first_vcl_start(au: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            if matches!(au[i + 3] & 0x1f, 1..=5) {
+                return Some(if i > 0 && au[i - 1] == 0 { i - 1 } else { i });
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The stamp in an Annex-B access unit, if any.
+pub fn find_stamp_annex_b(au: &[u8]) -> Option<Stamp> {
+    crate::ring::live::h264::annex_b_nals(au).find_map(parse_sei)
+}
+
+/// The stamp in an AVC (4-byte length-prefixed) access unit, as RTSP clients
+/// such as Retina hand them out.
+pub fn find_stamp_avc(mut au: &[u8]) -> Option<Stamp> {
+    while au.len() >= 4 {
+        let n = u32::from_be_bytes([au[0], au[1], au[2], au[3]]) as usize;
+        let nal = au.get(4..4 + n)?;
+        if let Some(s) = parse_sei(nal) {
+            return Some(s);
+        }
+        au = &au[4 + n..];
+    }
+    None
+}
+
+/// Our stamp from one NAL unit (header included), if it is our SEI.
+pub fn parse_sei(nal: &[u8]) -> Option<Stamp> {
+    if nal.first()? & 0x1f != NAL_SEI {
+        return None;
+    }
+    let rbsp = unescape(&nal[1..]);
+    let mut p = rbsp.as_slice();
+    // Walk the SEI messages (payload type and size use 0xFF continuation).
+    while p.len() > 2 {
+        let (ty, rest) = read_ff_coded(p)?;
+        let (size, rest) = read_ff_coded(rest)?;
+        let body = rest.get(..size)?;
+        if ty == usize::from(SEI_USER_DATA_UNREGISTERED)
+            && size == PAYLOAD_LEN
+            && body[..16] == STAMP_UUID
+        {
+            let counter = u64::from_be_bytes(body[16..24].try_into().ok()?);
+            let sent_ns = u64::from_be_bytes(body[24..32].try_into().ok()?);
+            return Some(Stamp { counter, sent_ns });
+        }
+        p = &rest[size..];
+    }
+    None
+}
+
+fn read_ff_coded(p: &[u8]) -> Option<(usize, &[u8])> {
+    let mut v = 0usize;
+    let mut i = 0;
+    loop {
+        let b = *p.get(i)?;
+        v += usize::from(b);
+        i += 1;
+        if b != 0xff {
+            return Some((v, &p[i..]));
+        }
+    }
+}
+
+fn unescape(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut zeros = 0;
+    for &b in p {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_round_trips_with_emulation_prevention() {
+        for stamp in [
+            Stamp {
+                counter: 0,
+                sent_ns: 0,
+            },
+            Stamp {
+                counter: 3,
+                sent_ns: 1_700_000_000_000_000_001,
+            },
+            Stamp {
+                counter: u64::MAX,
+                sent_ns: 0x0000_0300_0001_0002,
+            },
+        ] {
+            let nal = sei_nal(stamp);
+            // No start-code emulation inside the NAL unit.
+            assert!(!nal.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2));
+            assert_eq!(parse_sei(&nal), Some(stamp));
+        }
+    }
+
+    #[test]
+    fn stamp_goes_before_the_first_slice_and_is_found_in_both_forms() {
+        let au: Vec<u8> = [
+            &[0, 0, 0, 1, 0x67, 1, 2][..],
+            &[0, 0, 0, 1, 0x68, 3],
+            &[0, 0, 0, 1, 0x65, 0x88, 0x84],
+        ]
+        .concat();
+        let stamp = Stamp {
+            counter: 42,
+            sent_ns: 123_456_789,
+        };
+        let out = stamp_annex_b(&au, stamp);
+        let types: Vec<u8> = crate::ring::live::h264::annex_b_nals(&out)
+            .map(|n| n[0] & 0x1f)
+            .collect();
+        assert_eq!(types, vec![7, 8, 6, 5]);
+        assert_eq!(find_stamp_annex_b(&out), Some(stamp));
+        assert_eq!(find_stamp_annex_b(&au), None);
+        // The same NAL units, length-prefixed.
+        let mut avc = Vec::new();
+        for n in crate::ring::live::h264::annex_b_nals(&out) {
+            avc.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            avc.extend_from_slice(n);
+        }
+        assert_eq!(find_stamp_avc(&avc), Some(stamp));
+    }
+
+    #[test]
+    fn foreign_sei_is_ignored() {
+        // x264's own user_data_unregistered SEI (another UUID).
+        let mut nal = vec![NAL_SEI, 5, 20];
+        nal.extend_from_slice(&[0xdc; 16]);
+        nal.extend_from_slice(b"x264");
+        nal.push(0x80);
+        assert_eq!(parse_sei(&nal), None);
+    }
+}
