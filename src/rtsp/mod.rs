@@ -275,7 +275,9 @@ fn glib_thread(
 pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
     media.set_rate_control(false);
     for i in 0..media.n_streams() {
-        if let Some(session) = media.stream(i).and_then(|s| s.rtpsession()) {
+        if let Some(session) = media.stream(i).and_then(|s| s.rtpsession())
+            && session.find_property("disable-sr-timestamp").is_some()
+        {
             session.set_property("disable-sr-timestamp", false);
         }
     }
