@@ -37,6 +37,8 @@ pub struct ViewerSummary {
 pub struct Frames {
     /// Frames one viewer should receive in the window (duration × 15 fps).
     pub expected_per_viewer: u64,
+    /// Average video bit rate one viewer received, kbit/s.
+    pub video_kbps_per_viewer: f64,
     /// Received video frames, all viewers.
     pub received: u64,
     /// Of those, with our SEI stamp intact.
@@ -339,11 +341,11 @@ pub fn markdown(r: &Report) -> String {
     let scenarios: Vec<&ScenarioResult> = r.main.iter().chain(&r.sweep).collect();
     s += "\n## Load\n\nLatency: simulator send → viewer receive (SEI stamp), ms. CPU: ring-bridge \
           process, % of one core. RSS: MiB (steady = median VmRSS in the window, peak = VmHWM).\n\n";
-    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) | kbit/s per viewer |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for sc in &scenarios {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) | {:.0} |\n",
             sc.label,
             sc.viewers,
             fmt_opt(sc.latency_ms.p50, 2),
@@ -359,6 +361,7 @@ pub fn markdown(r: &Report) -> String {
             sc.bench_cpu_cores * 100.0,
             sc.machine_busy * 100.0,
             sc.machine_busy_before * 100.0,
+            sc.frames.video_kbps_per_viewer,
         );
     }
     for sc in scenarios.iter().filter(|s| s.latency_webrtc_ms.samples > 0) {

@@ -60,7 +60,7 @@ async fn play(url: url::Url, log: &SharedLog) -> anyhow::Result<()> {
                 let now = realtime_ns();
                 let stamp = find_stamp_avc(f.data());
                 if let Ok(mut l) = log.lock() {
-                    l.on_frame(f.is_random_access_point(), stamp, now);
+                    l.on_frame(f.is_random_access_point(), f.data().len(), stamp, now);
                 }
             }
             _ => continue,

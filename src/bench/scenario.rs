@@ -373,9 +373,11 @@ async fn load(
         ..Default::default()
     };
     let mut summaries = Vec::new();
+    let mut bytes = 0u64;
     for log in &logs {
         let Ok(mut l) = log.lock() else { continue };
         frames.received += l.frames;
+        bytes += l.bytes;
         frames.stamped += l.stamped;
         frames.lost += l.lost;
         frames.late += l.late;
@@ -403,6 +405,10 @@ async fn load(
             latency_ms: lat,
             error: l.error.clone(),
         });
+    }
+    if !summaries.is_empty() {
+        frames.video_kbps_per_viewer =
+            r3(bytes as f64 * 8.0 / 1000.0 / sc.duration.as_secs_f64() / summaries.len() as f64);
     }
     frames.stamp_ratio = if frames.received > 0 {
         r3(frames.stamped as f64 / frames.received as f64)

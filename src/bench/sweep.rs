@@ -143,7 +143,7 @@ pub fn plot(results: &[ScenarioResult], dir: &Path) -> anyhow::Result<PathBuf> {
         "set terminal pngcairo size 1200,480 font 'DejaVu Sans,11'\n\
          set output 'sweep.png'\n\
          set multiplot layout 1,2 title 'ring-bridge bench: scale sweep'\n\
-         set logscale x 2\nset xtics (1,2,4,8,16)\nset grid\nset key top left\n\
+         set logscale x 2\nset xrange [0.8:20]\nset xtics (1,2,4,8,16)\nset grid\nset key top left\n\
          set xlabel 'viewers per camera'\n\
          set ylabel 'ring-bridge CPU (% of one core)'\nset yrange [0:*]\n\
          set title 'CPU'\nplot {cpu}, 50 with lines dt 2 lc rgb 'gray' title '50 % target (16×4)'\n\

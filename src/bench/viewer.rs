@@ -61,6 +61,8 @@ pub struct ViewerLog {
     pub error: Option<String>,
     /// Video frames received in the window.
     pub frames: u64,
+    /// Their bytes (access units as received).
+    pub bytes: u64,
     /// Of those, frames carrying our stamp.
     pub stamped: u64,
     /// Frames missing in the window (gaps in the stamp counter).
@@ -89,6 +91,7 @@ impl ViewerLog {
             first_keyframe: None,
             error: None,
             frames: 0,
+            bytes: 0,
             stamped: 0,
             lost: 0,
             late: 0,
@@ -100,8 +103,8 @@ impl ViewerLog {
         }))
     }
 
-    /// Records one received video access unit.
-    pub fn on_frame(&mut self, keyframe: bool, stamp: Option<Stamp>, recv_ns: u64) {
+    /// Records one received video access unit of `len` bytes.
+    pub fn on_frame(&mut self, keyframe: bool, len: usize, stamp: Option<Stamp>, recv_ns: u64) {
         if keyframe && self.first_keyframe.is_none() {
             self.first_keyframe = Some(self.started.elapsed());
         }
@@ -111,6 +114,7 @@ impl ViewerLog {
         let counting = self.window.is_open();
         if counting {
             self.frames += 1;
+            self.bytes += len as u64;
         }
         let Some(s) = stamp else {
             return;
@@ -159,16 +163,16 @@ mod tests {
         );
         let mut l = log.lock().unwrap();
         let st = |counter, sent_ns| Some(Stamp { counter, sent_ns });
-        l.on_frame(false, st(1, 0), 1); // before the first key frame: ignored
-        l.on_frame(true, st(2, 0), 1_000_000);
+        l.on_frame(false, 10, st(1, 0), 1); // before the first key frame: ignored
+        l.on_frame(true, 10, st(2, 0), 1_000_000);
         assert!(l.first_keyframe.is_some());
-        l.on_frame(false, st(5, 0), 1_000_000); // gap outside the window
+        l.on_frame(false, 10, st(5, 0), 1_000_000); // gap outside the window
         assert_eq!((l.frames, l.lost), (0, 0));
         w.set(true);
-        l.on_frame(false, st(6, 10_000_000), 12_000_000); // 2 ms
-        l.on_frame(false, st(9, 0), 200_000_000); // 2 lost, 200 ms late
-        l.on_frame(false, None, 0);
-        l.on_frame(true, st(0, 0), 0); // new session
+        l.on_frame(false, 10, st(6, 10_000_000), 12_000_000); // 2 ms
+        l.on_frame(false, 10, st(9, 0), 200_000_000); // 2 lost, 200 ms late
+        l.on_frame(false, 10, None, 0);
+        l.on_frame(true, 10, st(0, 0), 0); // new session
         assert_eq!(
             (l.frames, l.stamped, l.lost, l.late, l.resets),
             (4, 3, 2, 1, 1)

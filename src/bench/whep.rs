@@ -212,7 +212,7 @@ async fn read_track(
             let now = realtime_ns();
             let stamp = find_stamp_annex_b(&au.data);
             if let Ok(mut l) = log.lock() {
-                l.on_frame(au.keyframe, stamp, now);
+                l.on_frame(au.keyframe, au.data.len(), stamp, now);
             }
         }
         if depack.take_pli_request()
