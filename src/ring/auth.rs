@@ -479,6 +479,24 @@ impl Auth {
         self.access_token().await.map(|_| ())
     }
 
+    /// Unlinks the account: deletes the saved token (under the token lock, so no
+    /// refresh in flight can save it again), forgets the tokens in memory and
+    /// publishes `ReauthRequired(NotLoggedIn)`. Returns whether a token was saved.
+    pub(crate) async fn logout(&self) -> Result<bool, Error> {
+        let mut g = self.tokens.lock().await;
+        let store = self.store.clone();
+        let existed = tokio::task::spawn_blocking(move || store.delete_token())
+            .await
+            .map_err(|_| Error::from(ErrorInner::Cancelled))??;
+        g.refresh = None;
+        g.persisted = true;
+        g.access = None;
+        g.blocked = Some(Blocked::NoToken);
+        self.publish(reauth(AuthFailure::NotLoggedIn));
+        tracing::info!("unlinked the Ring account: the saved refresh token is deleted");
+        Ok(existed)
+    }
+
     /// The saved token a new login replaces (for its generation and env seed).
     /// A corrupt file is moved aside first, never deleted.
     async fn base_for_new_token(&self) -> Result<StoredToken, Error> {

@@ -22,8 +22,8 @@ use super::devices::{DeviceHealth, parse_health, parse_locations, parse_ring_dev
 use super::request::{Body, Call, Engine};
 use super::state::{SeedOutcome, TokenStore};
 use super::{
-    AuthState, Camera, Error, ErrorInner, HistoryPage, HistoryQuery, Location, RetryPolicy,
-    RingApi, RingHosts, Snapshot,
+    AuthState, Camera, Error, ErrorInner, HistoryPage, HistoryQuery, Location, Profile,
+    RetryPolicy, RingApi, RingHosts, Snapshot,
 };
 use crate::base::Secret;
 
@@ -202,6 +202,38 @@ impl RingClient {
     /// saved in turn. Fails with `Auth(RefreshRejected)` if Ring refuses it.
     pub async fn login_refresh_token(&self, token: Secret<String>) -> Result<(), Error> {
         self.engine.auth.login_refresh_token(token).await
+    }
+
+    /// Unlinks the account: deletes the saved refresh token and forgets the
+    /// tokens in memory; calls then fail with `Auth(NotLoggedIn)` until the next
+    /// login. Ring itself is not told (it has no revoke endpoint; a person removes
+    /// the client under Control Center → Authorized Client Devices). Returns
+    /// whether a token was saved.
+    pub async fn logout(&self) -> Result<bool, Error> {
+        self.engine.auth.logout().await
+    }
+
+    /// The signed-in user (`GET clients_api/profile`): e-mail and name.
+    pub async fn profile(&self) -> Result<Profile, Error> {
+        let url = self.clients_url("profile")?;
+        let v: Value = self.engine.json(&Call::get(url.clone())).await?;
+        let p = v.get("profile").unwrap_or(&v);
+        let text = |k: &str| {
+            p.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let email = text("email").ok_or_else(|| decode(&url, "no `profile.email`"))?;
+        let name = [text("first_name"), text("last_name")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Profile {
+            email: email.to_owned(),
+            name: Some(name).filter(|n| !n.is_empty()),
+        })
     }
 
     /// Creates a new session now (ring-api.md §1.5). The client also does this

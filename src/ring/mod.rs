@@ -31,7 +31,7 @@ mod tests;
 pub use client::{RingClient, RingOptions};
 pub use devices::DeviceHealth;
 pub use hosts::RingHosts;
-pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Snapshot};
+pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Profile, Snapshot};
 pub use push_api::PushSubscription;
 pub use retry::RetryPolicy;
 

@@ -160,3 +160,13 @@ pub struct Snapshot {
     /// Capture time in ms since the epoch (`x-time-millis`), when Ring said.
     pub captured_at_ms: Option<u64>,
 }
+
+/// The signed-in Ring user (`profile` of `clients_api/profile`, ring-api.md §1.5).
+/// Shown in the console so a person can see which account is linked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// The account's e-mail address.
+    pub email: String,
+    /// "First Last", when Ring has a name; `None` otherwise.
+    pub name: Option<String>,
+}

@@ -12,8 +12,9 @@
 //! that was completely written but not renamed (crash between fsync and rename)
 //! holds a *newer* token than the target; [`TokenStore::load_token`] promotes it.
 //!
-//! This module never deletes a saved token and never logs one. It does blocking
-//! file I/O: async callers go through `spawn_blocking`.
+//! This module never logs a token and deletes a saved one only when a person
+//! unlinks the account ([`TokenStore::delete_token`]). It does blocking file
+//! I/O: async callers go through `spawn_blocking`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
@@ -384,6 +385,26 @@ impl TokenStore {
         ));
         fs::rename(&path, &aside).map_err(|e| state_err(&path, e))?;
         Ok(aside)
+    }
+
+    /// Unlinks the account: removes `ring_token.json` and any leftover temp file
+    /// (which [`TokenStore::load_token`] would otherwise promote), then fsyncs
+    /// the directory. Returns whether a token file existed. The hardware id is
+    /// kept (it names this installation, not the account).
+    pub fn delete_token(&self) -> Result<bool, Error> {
+        let path = self.token_path();
+        for p in self.leftovers(TOKEN_FILE) {
+            fs::remove_file(&p).map_err(|e| state_err(&p, e))?;
+        }
+        let existed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == IoKind::NotFound => false,
+            Err(e) => return Err(state_err(&path, e)),
+        };
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| state_err(&self.dir, e))?;
+        Ok(existed)
     }
 
     /// Applies a refresh token given from outside (the `RING_REFRESH_TOKEN`

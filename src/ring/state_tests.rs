@@ -182,3 +182,19 @@ fn env_replaces_corrupt_file_keeping_it_aside() {
     assert_eq!(aside.len(), 1);
     assert_eq!(fs::read_to_string(aside[0].path()).unwrap(), "not json");
 }
+
+#[test]
+fn delete_token_removes_the_file_and_leftovers() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TokenStore::open(d.path()).unwrap();
+    let hid = s.hardware_id().unwrap();
+    s.save_token(&tok("rt-1", 1)).unwrap();
+    // A complete temp file of an interrupted write would be promoted by
+    // load_token; unlinking must remove it too.
+    let staged = s.stage_token(&tok("rt-2", 2)).unwrap();
+    std::mem::forget(staged);
+    assert!(s.delete_token().unwrap());
+    assert_eq!(s.load_token().unwrap(), None);
+    assert!(!s.delete_token().unwrap(), "second delete: nothing there");
+    assert_eq!(s.hardware_id().unwrap(), hid, "hardware id kept");
+}
