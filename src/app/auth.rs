@@ -10,19 +10,14 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
 
+use super::login::{Credentials, LoginStep, login, login_client};
+use crate::base::Secret;
 use crate::config::Config;
-use crate::ring::client::{RingClient, RingOptions};
-use crate::ring::{ErrorInner, RingHosts};
 
 /// Prompts for e-mail, password and 2FA code and stores the refresh token.
+/// Goes through [`super::login::login`], like the console.
 pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<()> {
-    let hosts = match &cfg.ring.simulator_url {
-        Some(u) => RingHosts::simulator(u),
-        None => RingHosts::real(),
-    };
-    let mut opts = RingOptions::new(hosts, cfg.ring.state_dir.clone());
-    opts.device_model = cfg.ring.device_name.clone();
-    let client = RingClient::new(opts).context("opening the state directory")?;
+    let client = login_client(&cfg).context("opening the state directory")?;
 
     let mut input = std::io::stdin().lock();
     let email = match email {
@@ -38,13 +33,14 @@ pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<(
         bail!("e-mail and password are required");
     }
 
-    let mut code: Option<String> = None;
+    let mut creds = Credentials {
+        email,
+        password: Secret::new(password),
+        code: None,
+    };
     for _attempt in 0..3 {
-        match client
-            .login_password(&email, &password, code.as_deref())
-            .await
-        {
-            Ok(()) => {
+        match login(&client, &creds).await.context("Ring login failed")? {
+            LoginStep::Linked => {
                 let path = cfg.ring.state_dir.display();
                 log_line(&format!(
                     "Logged in. The refresh token is stored in {path} (mode 0600); \
@@ -52,17 +48,14 @@ pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<(
                 ));
                 return Ok(());
             }
-            Err(e) => match e.inner() {
-                ErrorInner::TwoFactorRequired { .. } => {
-                    log_line(&e.to_string());
-                    let c = prompt(&mut input, "Verification code: ")?;
-                    if c.is_empty() {
-                        bail!("no verification code entered");
-                    }
-                    code = Some(c);
+            LoginStep::CodeRequired { message, .. } => {
+                log_line(&message);
+                let c = prompt(&mut input, "Verification code: ")?;
+                if c.is_empty() {
+                    bail!("no verification code entered");
                 }
-                _ => return Err(e).context("Ring login failed"),
-            },
+                creds.code = Some(Secret::new(c));
+            }
         }
     }
     bail!("Ring login failed: too many verification attempts")

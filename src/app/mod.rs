@@ -5,6 +5,8 @@ pub mod auth;
 mod daemon;
 pub mod directory;
 mod live;
+pub mod login;
+pub mod login_limit;
 mod mqtt_events;
 mod stream_control;
 

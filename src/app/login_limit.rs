@@ -1,0 +1,151 @@
+//! [`LoginLimiter`]: sliding-window limits on console login attempts, per client
+//! IP and for the whole daemon, so nobody can guess passwords or 2FA codes
+//! through ring-bridge (or make Ring send a flood of codes).
+//!
+//! Every attempt counts, whatever Ring answers: a normal login with a 2FA code
+//! takes two. The limiter lives outside a daemon run, so an in-process restart
+//! (after a login or unlink) does not reset it. Time is `tokio::time::Instant`,
+//! so tests run on paused time.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Limits of a [`LoginLimiter`].
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    /// Attempts one client IP may make per `window`.
+    pub per_ip: usize,
+    /// Attempts all clients together may make per `window`.
+    pub global: usize,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    /// 5 per IP and 20 in total per 5 minutes.
+    fn default() -> Self {
+        LoginLimits {
+            per_ip: 5,
+            global: 20,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counts login attempts; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct LoginLimiter {
+    limits: LoginLimits,
+    inner: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    global: VecDeque<Instant>,
+    per_ip: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+/// Drops instants older than `window` and answers how long until a slot frees
+/// up when `q` already holds `limit` attempts.
+fn wait_in(q: &mut VecDeque<Instant>, limit: usize, window: Duration, now: Instant) -> Duration {
+    while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        q.pop_front();
+    }
+    match q.front() {
+        Some(oldest) if q.len() >= limit => window.saturating_sub(now.duration_since(*oldest)),
+        _ => Duration::ZERO,
+    }
+}
+
+impl LoginLimiter {
+    /// A limiter with `limits`.
+    pub fn new(limits: LoginLimits) -> Self {
+        LoginLimiter {
+            limits,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Records an attempt from `ip`, or refuses it with the time after which a
+    /// retry can succeed (rounded up to whole seconds, at least 1 s). A refused
+    /// attempt is not recorded.
+    pub fn try_acquire(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let LoginLimits {
+            per_ip,
+            global,
+            window,
+        } = self.limits;
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        w.per_ip
+            .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        let ip_wait = w
+            .per_ip
+            .get_mut(&ip)
+            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
+        let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
+        if !wait.is_zero() {
+            return Err(Duration::from_secs(
+                wait.as_secs_f64().ceil().max(1.0) as u64
+            ));
+        }
+        w.global.push_back(now);
+        w.per_ip.entry(ip).or_default().push_back(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 168, 1, last])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn per_ip_limit_then_window_slides() {
+        let l = LoginLimiter::new(LoginLimits::default());
+        for _ in 0..5 {
+            l.try_acquire(ip(1)).unwrap();
+            tokio::time::advance(Duration::from_secs(10)).await;
+        }
+        // The oldest attempt was 50 s ago: a slot frees in 250 s.
+        assert_eq!(l.try_acquire(ip(1)), Err(Duration::from_secs(250)));
+        l.try_acquire(ip(2))
+            .expect("another client is not affected");
+        tokio::time::advance(Duration::from_secs(250)).await;
+        l.try_acquire(ip(1))
+            .expect("the oldest attempt left the window");
+        assert!(
+            l.try_acquire(ip(1)).is_err(),
+            "four still in the window + one"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn global_cap_across_clients() {
+        let l = LoginLimiter::new(LoginLimits {
+            per_ip: 2,
+            global: 3,
+            window: Duration::from_secs(60),
+        });
+        l.try_acquire(ip(1)).unwrap();
+        l.try_acquire(ip(2)).unwrap();
+        l.try_acquire(ip(3)).unwrap();
+        let wait = l.try_acquire(ip(4)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(60));
+        tokio::time::advance(Duration::from_millis(59_500)).await;
+        assert_eq!(
+            l.try_acquire(ip(4)),
+            Err(Duration::from_secs(1)),
+            "rounded up"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        l.try_acquire(ip(4)).unwrap();
+    }
+}
