@@ -1,5 +1,6 @@
-//! `ring-bridge run`: decides the mode (Ring, simulator, demo), builds the Ring
-//! client, the camera directory and the web server, and shuts them down in order.
+//! One run of `ring-bridge run`: decides the mode (Ring, simulator, demo),
+//! builds the Ring client, the camera directory and the web server, and shuts
+//! them down in order. `super::restart` loops over runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
+use super::account::{Account, AccountDeps, RingMode};
 use super::directory::Directory;
+use super::login::{Credentials, LoginStep, login};
+use super::restart::{Carry, Restart};
 use crate::base::error::chain;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
@@ -16,7 +20,7 @@ use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
-use crate::ring::{ErrorInner, RingApi, RingHosts};
+use crate::ring::{RingApi, RingHosts};
 use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, PublicUrls, WebState};
 
@@ -53,19 +57,34 @@ fn decide_mode(cfg: &Config) -> Mode {
     }
 }
 
-/// Runs the daemon until `cancel` fires.
-pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), AppError> {
+/// Runs the daemon until the run's token (`restart`) is cancelled: by shutdown
+/// or by a restart request.
+pub(super) async fn run_once(
+    cfg: &Config,
+    carry: &mut Carry,
+    restart: Restart,
+) -> Result<(), AppError> {
+    let cancel = restart.token().clone();
+    let mut cfg = cfg.clone();
+    // A restart rebinds the RTSP port the previous run got (matters with port 0).
+    cfg.rtsp.port = carry.rtsp_port.unwrap_or(cfg.rtsp.port);
     let mut state_dir = cfg.ring.state_dir.clone();
     let mut demo_sim = None;
     let mode = decide_mode(&cfg);
     let on_simulator = !matches!(mode, Mode::Ring);
+    let ring_mode = match mode {
+        Mode::Ring => RingMode::Ring,
+        Mode::Simulator(_) => RingMode::Simulator,
+        Mode::Demo => RingMode::Demo,
+    };
     let mut push_sim: Option<url::Url> = None;
     let (hosts, auto_login) = match mode {
         Mode::Ring => (RingHosts::real(), false),
         Mode::Simulator(url) => {
             info!(simulator = %url, "using the Ring simulator instead of Ring");
             push_sim = Some(url.clone());
-            (RingHosts::simulator(&url), !has_saved_token(&cfg))
+            let auto = carry.sim_auto_login && !has_saved_token(&cfg);
+            (RingHosts::simulator(&url), auto)
         }
         Mode::Demo => {
             let sim = crate::sim::Simulator::start(
@@ -104,6 +123,13 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
+    let account = Account::new(AccountDeps {
+        mode: ring_mode,
+        cfg: cfg.clone(),
+        client: client.clone(),
+        limiter: carry.limiter.clone(),
+        restart: restart.clone(),
+    });
     let ring: Arc<dyn RingApi> = Arc::new(client);
 
     let (directory, directory_task) = Directory::start(
@@ -138,20 +164,10 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     } else {
         None
     };
+    carry.rtsp_port = rtsp.as_ref().map(RtspHandle::port);
 
-    let http_addr = SocketAddr::new(cfg.network.listen_ip, cfg.http.port);
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|source| AppError::Bind {
-            what: "HTTP",
-            addr: http_addr,
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(|source| AppError::Bind {
-        what: "HTTP",
-        addr: http_addr,
-        source,
-    })?;
+    let (listener, http_addr) =
+        carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
     let host_configured = cfg
         .network
         .announced_ip
@@ -193,6 +209,7 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
+        account,
     };
     info!(%http_addr, "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
@@ -212,7 +229,9 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     {
         warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
     }
-    info!("ring-bridge stopped");
+    if !restart.is_requested() {
+        info!("ring-bridge stopped");
+    }
     served.map_err(|source| AppError::Serve {
         what: "HTTP",
         source,
@@ -221,17 +240,19 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
 
 /// Logs in to a simulator's demo account (password grant, then the 2FA code).
 async fn simulator_login(client: &RingClient) -> Result<(), crate::ring::Error> {
+    use crate::base::Secret;
     use crate::sim::{DEMO_2FA_CODE, DEMO_EMAIL, DEMO_PASSWORD};
-    match client.login_password(DEMO_EMAIL, DEMO_PASSWORD, None).await {
-        Err(e) if matches!(e.inner(), ErrorInner::TwoFactorRequired { .. }) => {
-            client
-                .login_password(DEMO_EMAIL, DEMO_PASSWORD, Some(DEMO_2FA_CODE))
-                .await?;
-            info!("logged in to the simulator's demo account");
-            Ok(())
-        }
-        other => other,
+    let mut creds = Credentials {
+        email: DEMO_EMAIL.to_owned(),
+        password: Secret::new(DEMO_PASSWORD.to_owned()),
+        code: None,
+    };
+    if login(client, &creds).await? != LoginStep::Linked {
+        creds.code = Some(Secret::new(DEMO_2FA_CODE.to_owned()));
+        login(client, &creds).await?;
     }
+    info!("logged in to the simulator's demo account");
+    Ok(())
 }
 
 /// Live-call options from the configuration. Against a simulator on this

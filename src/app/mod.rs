@@ -1,6 +1,7 @@
 //! Daemon wiring: builds the components from the configuration and runs them
 //! until shutdown. Protocol logic lives in the components, not here.
 
+pub mod account;
 pub mod auth;
 mod daemon;
 pub mod directory;
@@ -8,13 +9,14 @@ mod live;
 pub mod login;
 pub mod login_limit;
 mod mqtt_events;
+pub mod restart;
 mod stream_control;
 
 use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
-pub use daemon::run_daemon;
+pub use restart::run_daemon;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@
 //! block on Ring for the camera list.
 
 mod api;
+mod auth;
 mod console;
 pub mod error;
 mod live;
@@ -97,6 +98,8 @@ pub struct WebState {
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
     pub whep: crate::webrtc::WhepServer,
+    /// The linked Ring account: status, console login, unlink (`/api/auth`).
+    pub account: crate::app::account::Account,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
@@ -112,6 +115,7 @@ pub fn router(state: WebState) -> Router {
         .merge(logs::routes())
         .merge(live::routes())
         .merge(whep::routes())
+        .merge(auth::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
