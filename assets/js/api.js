@@ -19,8 +19,12 @@ export class ApiError extends Error {
   }
 }
 
-/** Builds an ApiError from a non-2xx response, reading {error, message} when present. */
-export async function errorFrom(resp) {
+/**
+ * Builds an ApiError from a non-2xx response, reading {error, message} when
+ * present. A 401 marks the Ring account as needing a sign-in unless `keepAuth`
+ * (the sign-in form's own "wrong password" answers).
+ */
+export async function errorFrom(resp, keepAuth = false) {
   let kind = `http_${resp.status}`;
   let message = `${resp.status} ${resp.statusText || "error"}`;
   try {
@@ -38,16 +42,16 @@ export async function errorFrom(resp) {
     // keep the status line
   }
   const err = new ApiError(resp.status, kind, message);
-  if (resp.status === 401) auth.set({ state: "reauth_required", reason: message });
+  if (resp.status === 401 && !keepAuth) auth.set({ ...auth.current, state: "reauth_required", reason: message });
   return err;
 }
 
 /**
  * fetch() with a time-out and ApiError on failure. `opts.timeoutMs` defaults to
- * 20 s; other options go to fetch.
+ * 20 s, `opts.keepAuth` see errorFrom; other options go to fetch.
  */
 export async function request(path, opts = {}) {
-  const { timeoutMs = 20000, ...init } = opts;
+  const { timeoutMs = 20000, keepAuth = false, ...init } = opts;
   let resp;
   try {
     resp = await fetch(url(path), { signal: AbortSignal.timeout(timeoutMs), ...init });
@@ -58,7 +62,7 @@ export async function request(path, opts = {}) {
     throw new ApiError(0, "network", why);
   }
   // redirect: "manual" turns a redirect into an opaque answer: that is a success.
-  if (!resp.ok && resp.type !== "opaqueredirect") throw await errorFrom(resp);
+  if (!resp.ok && resp.type !== "opaqueredirect") throw await errorFrom(resp, keepAuth);
   return resp;
 }
 
@@ -81,9 +85,10 @@ export async function postJson(path, body, opts = {}) {
 }
 
 /**
- * The Ring account state ({state: authenticated|unknown|reauth_required, reason?}),
- * shared by every view. `check()` asks the server; `set()` is called by
- * errorFrom on a 401; listeners run on every change.
+ * The Ring account state from api/auth ({state: authenticated|unknown|reauth_required,
+ * reason?, mode, linked, account?, ...}), shared by every view. `check()` asks
+ * the server; `set()` is called by errorFrom on a 401 and by the sign-in page;
+ * listeners run on every change.
  */
 export const auth = {
   current: { state: "unknown" },
@@ -91,13 +96,14 @@ export const auth = {
   set(next) {
     const prev = this.current;
     this.current = next;
-    if (prev.state !== next.state || prev.reason !== next.reason) {
+    const who = (s) => `${s.mode}|${s.linked}|${s.account ? s.account.email : ""}`;
+    if (prev.state !== next.state || prev.reason !== next.reason || who(prev) !== who(next)) {
       for (const fn of this.listeners) fn(next);
     }
   },
   async check() {
     try {
-      this.set(await getJson("api/ring/auth", { timeoutMs: 10000 }));
+      this.set(await getJson("api/auth", { timeoutMs: 10000 }));
     } catch (e) {
       if (e.status !== 401) this.set({ state: "unknown", reason: e.message, unreachable: true });
     }

@@ -6,6 +6,7 @@ import { h } from "./ui.js";
 import { initLive, showLive, hideLive } from "./live.js";
 import { initHistory, showHistory } from "./history.js";
 import { initLogs, showLogs } from "./logs.js";
+import { initLogin, showLogin, hideLogin } from "./login.js";
 
 const VIEWS = ["live", "history", "logs", "login"];
 const AUTH_POLL_MS = 30000;
@@ -24,15 +25,22 @@ function route() {
   else hideLive();
   if (view === "history") showHistory();
   if (view === "logs") showLogs();
+  if (view === "login") showLogin();
+  else hideLogin();
 }
 
 function renderAuth(st) {
   const p = $("auth-pill");
   const banner = $("banner");
-  if (st.state === "authenticated") {
+  const who = st.account ? ` as ${st.account.email}` : "";
+  if (st.mode === "demo") {
+    p.textContent = "Demo mode";
+    p.className = "pill accent";
+    p.title = "Running on the built-in Ring simulator; sign in to connect your Ring account";
+  } else if (st.state === "authenticated") {
     p.textContent = "Ring connected";
     p.className = "pill ok";
-    p.title = "The Ring account is signed in";
+    p.title = `The Ring account is signed in${who}`;
   } else if (st.state === "reauth_required") {
     p.textContent = "Sign-in needed";
     p.className = "pill danger";
@@ -47,7 +55,7 @@ function renderAuth(st) {
       h("strong", {}, "Ring needs you to sign in again."),
       h("span", {}, st.reason ? `${st.reason}. ` : ""),
       h("span", {}, "Live view, history and snapshots stop working until then."),
-      h("a", { class: "btn small", href: "#/login", id: "banner-login" }, "How to sign in"),
+      h("a", { class: "btn small", href: "#/login", id: "banner-login" }, "Sign in"),
     );
     banner.hidden = false;
   } else {
@@ -60,6 +68,7 @@ function start() {
   initLive();
   initHistory();
   initLogs();
+  initLogin();
   auth.onChange(renderAuth);
   renderAuth(auth.current);
   auth.check();

@@ -51,7 +51,7 @@ export function stateError(title, err, retry) {
     h("strong", {}, title),
     h("div", { class: "detail" }, err ? err.message || String(err) : ""),
     reauth
-      ? h("a", { href: "#/login", class: "btn" }, "How to sign in again")
+      ? h("a", { href: "#/login", class: "btn" }, "Sign in again")
       : retry
         ? h("button", { class: "btn", type: "button", onclick: retry }, "Retry")
         : null,

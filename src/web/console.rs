@@ -54,6 +54,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/whep.js", JS),
     asset!("js/history.js", JS),
     asset!("js/logs.js", JS),
+    asset!("js/login.js", JS),
 ];
 
 /// The page's Content-Security-Policy: our own scripts and styles only; media
