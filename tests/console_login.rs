@@ -240,6 +240,29 @@ async fn unlink_is_refused_when_the_token_comes_from_the_environment() {
     assert_eq!(r.status(), 400);
 }
 
+/// Demo mode: nothing linked, a login would go to the real Ring (not called
+/// here), nothing to unlink.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_mode_status_and_unlink_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| spawn(&base_env(state.path())));
+    let st = auth_until(&d, "demo mode", |v| v["mode"] == "demo").await;
+    assert_eq!(st["linked"], false);
+    assert_eq!(st["login_target"], "ring");
+    assert_eq!(st["can_unlink"], false);
+    assert!(
+        st["token_source"].is_null() && st["account"].is_null(),
+        "{st}"
+    );
+    let (s, _, b) = post(&d, "/api/auth/logout", json!({})).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (409, Some("failed_precondition")),
+        "{b}"
+    );
+    assert!(!token_saved(state.path()), "nothing saved outside demo/");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn login_reports_an_unreachable_ring_as_502() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
