@@ -34,6 +34,21 @@ fn spawn(env: &[(String, String)]) -> Daemon {
     d
 }
 
+/// The simulator, a state dir and the daemon on the simulator (optionally with
+/// the simulator's bootstrap token in `RING_REFRESH_TOKEN`), camera list tried.
+async fn start(env_token: bool) -> (Sim, tempfile::TempDir, Daemon) {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut env = base_env(state.path());
+    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
+    if env_token {
+        let token = sim.handle.bootstrap_refresh_token();
+        env.push(("RING_REFRESH_TOKEN".into(), token));
+    }
+    let d = tokio::task::block_in_place(|| spawn(&env));
+    (sim, state, d)
+}
+
 /// POST a JSON body; returns (status, Retry-After, body).
 async fn post(d: &Daemon, path: &str, body: Value) -> (u16, Option<String>, Value) {
     let r = reqwest::Client::new()
@@ -71,11 +86,7 @@ async fn login(d: &Daemon, password: &str, code: Option<&str>) -> (u16, Option<S
 
 #[tokio::test(flavor = "multi_thread")]
 async fn console_login_unlink_2fa_restart_and_rate_limit() {
-    let sim = Sim::start().await;
-    let state = tempfile::tempdir().unwrap();
-    let mut env = base_env(state.path());
-    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    let d = tokio::task::block_in_place(|| spawn(&env));
+    let (_sim, state, d) = start(false).await;
 
     // Against a simulator without a token the daemon logs into the demo account.
     let st = auth_until(&d, "the demo account", |v| {
@@ -208,15 +219,7 @@ async fn console_login_unlink_2fa_restart_and_rate_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlink_is_refused_when_the_token_comes_from_the_environment() {
-    let sim = Sim::start().await;
-    let state = tempfile::tempdir().unwrap();
-    let mut env = base_env(state.path());
-    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    env.push((
-        "RING_REFRESH_TOKEN".into(),
-        sim.handle.bootstrap_refresh_token(),
-    ));
-    let d = tokio::task::block_in_place(|| spawn(&env));
+    let (_sim, state, d) = start(true).await;
     let st = auth_until(&d, "the env token", |v| v["linked"] == true).await;
     assert_eq!(st["token_source"], "environment");
     assert_eq!(st["can_unlink"], false);
@@ -282,11 +285,7 @@ async fn login_reports_an_unreachable_ring_as_502() {
 /// code, then the cameras of the linked account.
 #[tokio::test(flavor = "multi_thread")]
 async fn console_sign_in_page_with_2fa() {
-    let sim = Sim::start().await;
-    let state = tempfile::tempdir().unwrap();
-    let mut env = base_env(state.path());
-    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    let d = tokio::task::block_in_place(|| spawn(&env));
+    let (sim, state, d) = start(false).await;
     let details =
         tokio::task::block_in_place(|| browser::run_scenario("login", &d.url("/"), &sim.url()));
     assert_eq!(details["account"], DEMO_EMAIL);
