@@ -141,6 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
             let cfg = config::load(cli.config.as_deref())?;
+            cfg.check_access()?;
             println!("# effective configuration (secrets redacted)");
             print!("{}", cfg.to_redacted_toml());
             Ok(())

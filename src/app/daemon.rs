@@ -55,6 +55,7 @@ fn decide_mode(cfg: &Config) -> Mode {
 
 /// Runs the daemon until `cancel` fires.
 pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), AppError> {
+    cfg.check_access().map_err(AppError::Access)?;
     let mut state_dir = cfg.ring.state_dir.clone();
     let mut demo_sim = None;
     let mode = decide_mode(&cfg);
@@ -193,8 +194,9 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
+        access: Arc::new(web::access::Access::from_config(&cfg)),
     };
-    info!(%http_addr, "HTTP API listening");
+    info!(%http_addr, access = %state.access.describe(), "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
 
     // Shutdown order: intake stopped (serve returned), then background tasks.

@@ -10,6 +10,10 @@
 //! | `LISTEN_IP` | `network.listen_ip` |
 //! | `ANNOUNCED_IP` | `network.announced_ip` |
 //! | `HTTP_PORT` | `http.port` |
+//! | `HTTP_USERNAME` / `HTTP_PASSWORD` | `http.username` / `http.password` |
+//! | `HTTP_API_TOKEN` | `http.api_token` |
+//! | `ALLOW_UNAUTHENTICATED` | `http.allow_unauthenticated` |
+//! | `INGRESS_PROXY_IP` | `http.ingress_proxy` |
 //! | `RTSP_PORT` | `rtsp.port` |
 //! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
@@ -101,6 +105,21 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(p) = parse(vars, "HTTP_PORT", PORT)? {
         cfg.http.port = p;
+    }
+    if let Some(u) = get(vars, "HTTP_USERNAME") {
+        cfg.http.username = u.to_owned();
+    }
+    if let Some(p) = get(vars, "HTTP_PASSWORD") {
+        cfg.http.password = Some(Secret::new(p.to_owned()));
+    }
+    if let Some(t) = get(vars, "HTTP_API_TOKEN") {
+        cfg.http.api_token = Some(Secret::new(t.to_owned()));
+    }
+    if let Some(b) = parse_bool(vars, "ALLOW_UNAUTHENTICATED")? {
+        cfg.http.allow_unauthenticated = b;
+    }
+    if let Some(ip) = parse(vars, "INGRESS_PROXY_IP", "an IP address like 172.30.32.2")? {
+        cfg.http.ingress_proxy = Some(ip);
     }
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;

@@ -5,6 +5,7 @@
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
 
+pub mod access;
 mod api;
 mod console;
 pub mod error;
@@ -97,6 +98,8 @@ pub struct WebState {
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
     pub whep: crate::webrtc::WhepServer,
+    /// Who may use the console and API.
+    pub access: Arc<access::Access>,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
@@ -113,6 +116,10 @@ pub fn router(state: WebState) -> Router {
         .merge(live::routes())
         .merge(whep::routes())
         .merge(api::routes())
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            access::enforce,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
