@@ -88,7 +88,11 @@ async fn password_and_token_guard_every_route() {
         "/api/ring/cameras/10001/snapshot",
     ] {
         let url = d.url(path);
-        assert_eq!(status(&url, None, &[]).await, 401, "{path} without credentials");
+        assert_eq!(
+            status(&url, None, &[]).await,
+            401,
+            "{path} without credentials"
+        );
         assert_eq!(
             status(&url, Some(&basic("admin", "wrong")), &[]).await,
             401,
@@ -145,7 +149,10 @@ async fn password_and_token_guard_every_route() {
 
     let log = d.log_text();
     assert!(log.contains("password (HTTP Basic)"), "{log}");
-    assert!(!log.contains(PASSWORD) && !log.contains(TOKEN), "secret in the log");
+    assert!(
+        !log.contains(PASSWORD) && !log.contains(TOKEN),
+        "secret in the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

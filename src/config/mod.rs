@@ -412,8 +412,14 @@ impl Config {
                 message: "must be non-empty and must not contain ':'".into(),
             });
         }
-        for (key, secret) in [("http.password", &h.password), ("http.api_token", &h.api_token)] {
-            if secret.as_ref().is_some_and(|s| s.expose().trim().is_empty()) {
+        for (key, secret) in [
+            ("http.password", &h.password),
+            ("http.api_token", &h.api_token),
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose().trim().is_empty())
+            {
                 return Err(ConfigError::Invalid {
                     key,
                     message: "is empty; remove it or set a value".into(),

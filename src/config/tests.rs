@@ -136,11 +136,17 @@ fn non_loopback_listener_needs_credentials() {
 fn http_credentials_are_redacted_and_checked() {
     let c = load_with_env(
         None,
-        &vars(&[("HTTP_PASSWORD", "hunter2hunter2"), ("HTTP_API_TOKEN", "tok-123")]),
+        &vars(&[
+            ("HTTP_PASSWORD", "hunter2hunter2"),
+            ("HTTP_API_TOKEN", "tok-123"),
+        ]),
     )
     .unwrap();
     let shown = c.to_redacted_toml();
-    assert!(!shown.contains("hunter2hunter2") && !shown.contains("tok-123"), "{shown}");
+    assert!(
+        !shown.contains("hunter2hunter2") && !shown.contains("tok-123"),
+        "{shown}"
+    );
     assert_eq!(c.http.username, "admin");
 
     let f = write("[http]\nusername = \"a:b\"\npassword = \"x\"\n");

@@ -222,12 +222,24 @@ mod tests {
         let none = HeaderMap::new();
         assert_eq!(a.decide(LAN, "/api/cameras", &none), Decision::Challenge);
         assert_eq!(a.decide(LAN, "/healthz", &none), Decision::Allow);
-        assert_eq!(a.decide(LAN, "/", &basic("admin", "s3cret pass")), Decision::Allow);
-        assert_eq!(a.decide(LAN, "/", &basic("admin", "wrong")), Decision::Challenge);
-        assert_eq!(a.decide(LAN, "/", &basic("root", "s3cret pass")), Decision::Challenge);
+        assert_eq!(
+            a.decide(LAN, "/", &basic("admin", "s3cret pass")),
+            Decision::Allow
+        );
+        assert_eq!(
+            a.decide(LAN, "/", &basic("admin", "wrong")),
+            Decision::Challenge
+        );
+        assert_eq!(
+            a.decide(LAN, "/", &basic("root", "s3cret pass")),
+            Decision::Challenge
+        );
         assert_eq!(a.decide(LAN, "/", &auth("Bearer tok")), Decision::Allow);
         assert_eq!(a.decide(LAN, "/", &auth("bearer  tok ")), Decision::Allow);
-        assert_eq!(a.decide(LAN, "/", &auth("Bearer tok2")), Decision::Challenge);
+        assert_eq!(
+            a.decide(LAN, "/", &auth("Bearer tok2")),
+            Decision::Challenge
+        );
         assert_eq!(a.decide(LAN, "/", &auth("Basic !!!")), Decision::Challenge);
         assert_eq!(a.decide(LAN, "/", &auth("Digest x")), Decision::Challenge);
     }
@@ -243,10 +255,8 @@ mod tests {
         ]));
         assert_eq!(lan.decide(LAN, "/api/cameras", &none), Decision::Allow);
         // Credentials on loopback are still enforced.
-        let locked = Access::from_config(&cfg(&[
-            ("LISTEN_IP", "127.0.0.1"),
-            ("HTTP_PASSWORD", "pw"),
-        ]));
+        let locked =
+            Access::from_config(&cfg(&[("LISTEN_IP", "127.0.0.1"), ("HTTP_PASSWORD", "pw")]));
         assert_eq!(locked.decide(LAN, "/", &none), Decision::Challenge);
     }
 
@@ -259,10 +269,16 @@ mod tests {
         let proxy: Option<IpAddr> = Some("172.30.32.2".parse().unwrap());
         let mapped: Option<IpAddr> = Some("::ffff:172.30.32.2".parse().unwrap());
         let mut ingress = HeaderMap::new();
-        ingress.insert("x-ingress-path", HeaderValue::from_static("/api/hassio_ingress/abc"));
+        ingress.insert(
+            "x-ingress-path",
+            HeaderValue::from_static("/api/hassio_ingress/abc"),
+        );
         assert_eq!(a.decide(proxy, "/", &ingress), Decision::Allow);
         assert_eq!(a.decide(mapped, "/", &ingress), Decision::Allow);
-        assert_eq!(a.decide(proxy, "/", &HeaderMap::new()), Decision::IngressOnly);
+        assert_eq!(
+            a.decide(proxy, "/", &HeaderMap::new()),
+            Decision::IngressOnly
+        );
         assert_eq!(a.decide(LAN, "/", &ingress), Decision::IngressOnly);
         assert_eq!(a.decide(None, "/", &ingress), Decision::IngressOnly);
     }
