@@ -2,7 +2,8 @@
 //! opens `/api/hassio_ingress/<token>/` on a reverse proxy that adds
 //! `X-Ingress-Path`, plays live video (WHEP), talks, and follows the log stream.
 //! The daemon has a password and trusts only the proxy, so any request that
-//! bypassed the prefix would fail with 401.
+//! bypassed the prefix would fail with 401. Browser WebRTC uses the single
+//! shared UDP port, as in the add-on.
 
 mod browser;
 mod common;
@@ -23,12 +24,15 @@ async fn console_plays_live_video_under_the_ingress_prefix() {
     env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
     env.push(("HTTP_PASSWORD".into(), "only-the-proxy-gets-in".into()));
     env.push(("INGRESS_PROXY_IP".into(), "127.0.0.1".into()));
+    // As in the add-on: browser WebRTC on one UDP port.
+    env.push(("RTC_UDP_PORT".into(), "0".into()));
     let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
     assert!(
         d.wait_log("camera list loaded", Duration::from_secs(30)),
         "{}",
         d.log_text()
     );
+    assert!(d.log_text().contains("browser WebRTC uses one UDP port"));
     let direct = reqwest::get(d.url("/")).await.unwrap().status().as_u16();
     assert_eq!(direct, 401, "the daemon itself is locked");
 

@@ -131,8 +131,9 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
         cancel.child_token(),
     );
     let keeper = Keeper::new(hub.clone());
-    let whep =
-        crate::webrtc::WhepServer::new(whep_options(&cfg), hub.clone(), cancel.child_token());
+    let whep_opts = whep_options(&cfg).await?;
+    let shared_udp = whep_opts.shared_port.clone();
+    let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
 
     let rtsp = if cfg.rtsp.enabled {
         Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
@@ -203,6 +204,9 @@ pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), Ap
     cancel.cancel();
     keeper.stop_all();
     whep.shutdown().await;
+    if let Some(port) = shared_udp {
+        port.close().await;
+    }
     if let Some(rtsp) = rtsp {
         rtsp.shutdown().await;
     }
@@ -255,16 +259,33 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
     o
 }
 
-/// WHEP (browser WebRTC) options from the configuration. A loopback listen
-/// address needs loopback candidates.
-fn whep_options(cfg: &Config) -> crate::webrtc::WhepOptions {
-    crate::webrtc::WhepOptions {
+/// WHEP (browser WebRTC) options from the configuration, binding the shared UDP
+/// port when one is configured. A loopback listen address needs loopback
+/// candidates.
+async fn whep_options(cfg: &Config) -> Result<crate::webrtc::WhepOptions, AppError> {
+    let shared_port = match cfg.webrtc.udp_port {
+        Some(port) => {
+            let addr = SocketAddr::new(cfg.network.listen_ip, port);
+            let bound = crate::webrtc::SharedUdpPort::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind {
+                    what: "WebRTC (UDP)",
+                    addr,
+                    source,
+                })?;
+            info!(webrtc_udp_addr = %bound.local_addr(), "browser WebRTC uses one UDP port");
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(crate::webrtc::WhepOptions {
         listen_ip: cfg.network.listen_ip,
         announced_ip: cfg.network.announced_ip,
         udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
+        shared_port,
         include_loopback: cfg.network.listen_ip.is_loopback(),
         ..crate::webrtc::WhepOptions::default()
-    }
+    })
 }
 
 /// Starts the RTSP server with one mount per camera known after the first

@@ -17,6 +17,7 @@
 //! | `RTSP_PORT` | `rtsp.port` |
 //! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
+//! | `RTC_UDP_PORT` | `webrtc.udp_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
 //! | `MQTT_ENABLED` | `mqtt.enabled` |
@@ -135,6 +136,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(p) = parse(vars, "RTC_MAX_PORT", PORT)? {
         cfg.webrtc.max_port = p;
+    }
+    if let Some(p) = parse(vars, "RTC_UDP_PORT", PORT)? {
+        cfg.webrtc.udp_port = Some(p);
     }
     if let Some(pt) = parse(vars, "RING_TALK_PT", "an RTP payload type 0..=127")? {
         cfg.webrtc.talk_payload_type = Some(pt);

@@ -248,6 +248,10 @@ pub struct WebrtcConfig {
     pub min_port: u16,
     /// Last UDP port for ICE (`RTC_MAX_PORT`).
     pub max_port: u16,
+    /// One UDP port shared by every browser viewer instead of the range
+    /// (`RTC_UDP_PORT`; 0 picks one): one port mapping is enough (Home Assistant
+    /// add-on).
+    pub udp_port: Option<u16>,
     /// RTP payload type for talkback audio sent to Ring (`RING_TALK_PT`);
     /// default: the negotiated one.
     pub talk_payload_type: Option<u8>,
@@ -260,6 +264,7 @@ impl Default for WebrtcConfig {
         WebrtcConfig {
             min_port: 40000,
             max_port: 40100,
+            udp_port: None,
             talk_payload_type: None,
             talk_ssrc: None,
         }
