@@ -5,8 +5,9 @@ ARGS ?=
 .PHONY: run test setup setup-test build release lint fmt clean
 
 ## Build and run the daemon (demo mode on the built-in simulator without a Ring token).
+## It listens on 127.0.0.1 unless LISTEN_IP is set (then set HTTP_PASSWORD too).
 run: setup
-	$(CARGO) run --bin ring-bridge -- run $(ARGS)
+	LISTEN_IP=$${LISTEN_IP:-127.0.0.1} $(CARGO) run --bin ring-bridge -- run $(ARGS)
 
 ## Set up (system packages, the pinned browser test driver in tests/browser), then
 ## check formatting and run the whole test suite.

@@ -2,7 +2,9 @@
 # Home Assistant add-on entry point for ring-bridge.
 #
 # Reads the add-on options (/data/options.json), asks the Supervisor for its MQTT
-# broker when no mqtt_url is set, writes a ring-bridge TOML config and execs
+# broker and the host address (for WebRTC) when the options leave them empty,
+# writes a ring-bridge TOML config (trusting Home Assistant's ingress proxy,
+# browser WebRTC on UDP port 8555) and execs
 # `ring-bridge run --config FILE`. State (the rotated Ring token, the hardware
 # id) goes to /data, which survives restarts and add-on updates.
 #
@@ -81,6 +83,28 @@ if [[ -n $rtsp_username && -z $rtsp_password ]] || [[ -z $rtsp_username && -n $r
   die "set both rtsp_username and rtsp_password, or neither"
 fi
 
+# --- WebRTC address -----------------------------------------------------------------
+# Browsers reach live video on the host's UDP port 8555 (mapped in config.yaml),
+# so ICE must announce the host's LAN address, not the container's. Precedence:
+# the announced_ip option > the Supervisor's primary network interface.
+webrtc_udp_port=8555
+announced_ip=$(opt announced_ip)
+if [[ -n $announced_ip ]]; then
+  log "WebRTC: announcing $announced_ip (announced_ip option)"
+elif [[ -n ${SUPERVISOR_TOKEN:-} ]] &&
+  network=$(curl -fsS --max-time 10 \
+    -H "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
+    "${supervisor_url%/}/network/info" 2>/dev/null) &&
+  announced_ip=$(jq -er '
+      [.data.interfaces // [] | .[] | select(.primary == true and .enabled != false)
+       | .ipv4.address // [] | .[]] | first | select(. != null) | sub("/[0-9]+$"; "")' \
+    <<<"$network" 2>/dev/null); then
+  log "WebRTC: announcing $announced_ip (the host's primary interface)"
+else
+  announced_ip=""
+  log "WebRTC: host address unknown; set announced_ip if live video stays black"
+fi
+
 # --- Logging ----------------------------------------------------------------------
 log_level=$(opt log_level)
 case ${log_level:-info} in
@@ -103,6 +127,8 @@ jq -r \
   --arg state_dir "$state_dir" \
   --arg mqtt_enabled "$mqtt_enabled" \
   --arg mqtt_url "$mqtt_url" \
+  --arg announced_ip "$announced_ip" \
+  --arg webrtc_udp_port "$webrtc_udp_port" \
   '
   def set: . != null and . != "";
   def str: tostring | tojson;
@@ -114,7 +140,15 @@ jq -r \
   "debug = \(.log_level == "debug" or .log_level == "trace")",
   "",
   "[network]",
-  (if .announced_ip | set then "announced_ip = \(.announced_ip | str)" else empty end),
+  (if $announced_ip != "" then "announced_ip = \($announced_ip | str)" else empty end),
+  "",
+  "[http]",
+  "# Home Assistant ingress: its proxy authenticates users.",
+  "ingress_proxy = \"172.30.32.2\"",
+  (if .console_password | set then "password = \(.console_password | str)" else empty end),
+  "",
+  "[webrtc]",
+  "udp_port = \($webrtc_udp_port)",
   "",
   "[rtsp]",
   (if .rtsp_username | set then

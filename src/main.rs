@@ -141,6 +141,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
             let cfg = config::load(cli.config.as_deref())?;
+            if let Err(e) = cfg.check_access() {
+                eprintln!("warning: `ring-bridge run` would refuse to start: {e}");
+            }
             println!("# effective configuration (secrets redacted)");
             print!("{}", cfg.to_redacted_toml());
             Ok(())

@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::proxy::IngressProxy;
 use common::{Daemon, Sim, base_env, get_json, wait_for};
 use ring_bridge::ring::state::TokenStore;
 use ring_bridge::sim::{DEMO_2FA_CODE, DEMO_EMAIL, DEMO_PASSWORD};
@@ -34,16 +35,20 @@ fn spawn(env: &[(String, String)]) -> Daemon {
     d
 }
 
-/// The simulator, a state dir and the daemon on the simulator (optionally with
-/// the simulator's bootstrap token in `RING_REFRESH_TOKEN`), camera list tried.
-async fn start(env_token: bool) -> (Sim, tempfile::TempDir, Daemon) {
+/// The simulator, a state dir and the daemon on the simulator with `extra`
+/// environment (`RING_REFRESH_TOKEN` = `BOOTSTRAP` gets the simulator's
+/// bootstrap token), camera list tried.
+async fn start(extra: &[(&str, &str)]) -> (Sim, tempfile::TempDir, Daemon) {
     let sim = Sim::start().await;
     let state = tempfile::tempdir().unwrap();
     let mut env = base_env(state.path());
     env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    if env_token {
-        let token = sim.handle.bootstrap_refresh_token();
-        env.push(("RING_REFRESH_TOKEN".into(), token));
+    for (k, v) in extra {
+        let v = match *v {
+            "BOOTSTRAP" => sim.handle.bootstrap_refresh_token(),
+            v => v.to_owned(),
+        };
+        env.push(((*k).to_owned(), v));
     }
     let d = tokio::task::block_in_place(|| spawn(&env));
     (sim, state, d)
@@ -86,7 +91,7 @@ async fn login(d: &Daemon, password: &str, code: Option<&str>) -> (u16, Option<S
 
 #[tokio::test(flavor = "multi_thread")]
 async fn console_login_unlink_2fa_restart_and_rate_limit() {
-    let (_sim, state, d) = start(false).await;
+    let (_sim, state, d) = start(&[]).await;
 
     // Against a simulator without a token the daemon logs into the demo account.
     let st = auth_until(&d, "the demo account", |v| {
@@ -219,7 +224,7 @@ async fn console_login_unlink_2fa_restart_and_rate_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unlink_is_refused_when_the_token_comes_from_the_environment() {
-    let (_sim, state, d) = start(true).await;
+    let (_sim, state, d) = start(&[("RING_REFRESH_TOKEN", "BOOTSTRAP")]).await;
     let st = auth_until(&d, "the env token", |v| v["linked"] == true).await;
     assert_eq!(st["token_source"], "environment");
     assert_eq!(st["can_unlink"], false);
@@ -281,16 +286,48 @@ async fn login_reports_an_unreachable_ring_as_502() {
     assert_eq!(s, 200, "still running");
 }
 
-/// The sign-in page: unlink, wrong password, 2FA prompt, wrong code, right
-/// code, then the cameras of the linked account.
+/// The sign-in page under a Home Assistant ingress prefix (the daemon has a
+/// password and trusts only the proxy, so a request that bypassed the prefix
+/// would fail): unlink, wrong password, 2FA prompt, wrong code, right code,
+/// then the cameras of the linked account and live video. The shared WebRTC
+/// UDP port is bound once and kept across the two restarts.
 #[tokio::test(flavor = "multi_thread")]
-async fn console_sign_in_page_with_2fa() {
-    let (sim, state, d) = start(false).await;
-    let details =
-        tokio::task::block_in_place(|| browser::run_scenario("login", &d.url("/"), &sim.url()));
+async fn console_sign_in_page_with_2fa_under_the_ingress_prefix() {
+    let (sim, state, d) = start(&[
+        ("HTTP_PASSWORD", "only-the-proxy-gets-in"),
+        ("INGRESS_PROXY_IP", "127.0.0.1"),
+        ("RTC_UDP_PORT", "0"),
+    ])
+    .await;
+    let proxy = IngressProxy::start(&d.url("")).await;
+    let details = tokio::task::block_in_place(|| {
+        browser::run_scenario("login", &proxy.console_url(), &sim.url())
+    });
     assert_eq!(details["account"], DEMO_EMAIL);
     assert_eq!(details["cameras"], 6);
     assert!(token_saved(state.path()));
+    // Live video over the UDP port kept across the restarts.
+    let live = tokio::task::block_in_place(|| {
+        browser::run_scenario("live", &proxy.console_url(), &sim.url())
+    });
+    assert!(live["frames"].as_u64().unwrap() > 20, "{live}");
+    let seen = proxy.seen();
+    for want in [
+        "GET /api/auth",
+        "POST /api/auth/logout",
+        "POST /api/auth/login",
+    ] {
+        assert!(seen.iter().any(|s| s == want), "{want} not seen: {seen:#?}");
+    }
     let log = d.log_text();
     assert!(!log.contains(DEMO_PASSWORD) && !log.contains(WRONG_PASSWORD));
+    assert_eq!(
+        log.matches("browser WebRTC uses one UDP port").count(),
+        1,
+        "UDP port bound once\n{log}"
+    );
+    assert_eq!(
+        log.matches("restarting with the new Ring account").count(),
+        2
+    );
 }

@@ -324,6 +324,24 @@ fn ingress_services_ports_and_watchdog() {
         ports[rtsp_key.as_str()].is_null(),
         "RTSP must be off the network by default (ports.{rtsp_key}: null)"
     );
+    let http_key = format!("{http_port}/tcp");
+    assert!(
+        ports[http_key.as_str()].is_null(),
+        "the console is reached through ingress; its port is off by default"
+    );
+    // Browser WebRTC: the single shared UDP port run.sh configures, mapped to
+    // the same host port (ICE announces the container's port number).
+    let run_sh = std::fs::read_to_string(root().join("addon/run.sh")).expect("run.sh");
+    assert!(
+        run_sh.contains("webrtc_udp_port=8555"),
+        "run.sh sets udp_port 8555"
+    );
+    assert_eq!(
+        ports["8555/udp"].as_i64(),
+        Some(8555),
+        "WebRTC port mapped 1:1"
+    );
+    assert_eq!(m["hassio_api"].as_bool(), Some(true), "for /network/info");
     assert_eq!(
         keys(&m["ports_description"]),
         keys(ports),

@@ -30,20 +30,30 @@ struct Seen {
     authorization: Option<String>,
 }
 
-/// A minimal HTTP/1.1 server answering every request with `status` and `body`
-/// when the bearer token is right, 401 otherwise. Runs until the test ends.
+/// A minimal HTTP/1.1 server answering `GET <path>` from its routes when the
+/// bearer token is right (404 for other paths), 401 otherwise. Runs until the
+/// test ends.
 struct FakeSupervisor {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl FakeSupervisor {
+    /// Answers `/services/mqtt` with `status` and `body`.
     fn start(status: u16, body: &str) -> FakeSupervisor {
+        Self::start_routes(&[("/services/mqtt", status, body)])
+    }
+
+    /// Answers each `(path, status, body)`.
+    fn start_routes(routes: &[(&str, u16, &str)]) -> FakeSupervisor {
+        let routes: Vec<(String, u16, String)> = routes
+            .iter()
+            .map(|(p, s, b)| (format!("GET {p} "), *s, (*b).to_owned()))
+            .collect();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let body = body.to_owned();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -72,11 +82,11 @@ impl FakeSupervisor {
                     request_line: request_line.trim_end().to_owned(),
                     authorization,
                 });
-                let path_ok = request_line.starts_with("GET /services/mqtt ");
-                let (code, text) = match (authorized, path_ok) {
+                let route = routes.iter().find(|(p, _, _)| request_line.starts_with(p));
+                let (code, text) = match (authorized, route) {
                     (false, _) => (401, r#"{"result":"error","message":"Unauthorized"}"#),
-                    (true, false) => (404, r#"{"result":"error","message":"Not found"}"#),
-                    (true, true) => (status, body.as_str()),
+                    (true, None) => (404, r#"{"result":"error","message":"Not found"}"#),
+                    (true, Some((_, status, body))) => (*status, body.as_str()),
                 };
                 let _ = write!(
                     stream,
@@ -90,6 +100,14 @@ impl FakeSupervisor {
 
     fn requests(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
+    }
+
+    /// The requests for the MQTT service.
+    fn mqtt_requests(&self) -> Vec<Seen> {
+        self.requests()
+            .into_iter()
+            .filter(|s| s.request_line.starts_with("GET /services/mqtt "))
+            .collect()
     }
 }
 
@@ -185,7 +203,7 @@ fn supervisor_mqtt_service_is_used_and_redacted() {
     r.assert_ok();
 
     // The Supervisor was asked once, the documented way.
-    let seen = sup.requests();
+    let seen = sup.mqtt_requests();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
         seen[0]
@@ -263,7 +281,7 @@ fn mqtt_url_option_wins_over_the_supervisor() {
     let r = run_addon(&data("options_mqtt_url.json"), Some(&sup));
     r.assert_ok();
     assert!(
-        sup.requests().is_empty(),
+        sup.mqtt_requests().is_empty(),
         "the Supervisor must not be asked when mqtt_url is set"
     );
     let mqtt = r.mqtt_section();
@@ -317,7 +335,7 @@ fn without_a_broker_mqtt_is_off() {
     let sup = FakeSupervisor::start(400, r#"{"result":"error","message":"No mqtt service"}"#);
     let r = run_addon(&opts, Some(&sup));
     r.assert_ok();
-    assert_eq!(sup.requests().len(), 1);
+    assert_eq!(sup.mqtt_requests().len(), 1);
     assert!(r.mqtt_section().contains("enabled = false"), "{}", r.stdout);
 }
 
@@ -334,7 +352,7 @@ fn mqtt_enabled_false_turns_mqtt_off_even_with_a_broker() {
     );
     let r = run_addon(&opts, Some(&sup));
     r.assert_ok();
-    assert!(sup.requests().is_empty());
+    assert!(sup.mqtt_requests().is_empty());
     assert!(r.mqtt_section().contains("enabled = false"), "{}", r.stdout);
     assert!(r.config().mqtt.url.is_none());
 }
@@ -372,4 +390,61 @@ fn bad_options_fail_with_a_message_naming_them() {
     let r = run_addon(&missing, None);
     assert!(!r.out.status.success());
     assert!(r.stderr.contains("nope.json"), "{}", r.stderr);
+}
+
+/// The Supervisor's `/network/info` answer: one primary wired interface.
+const NETWORK_INFO: &str = r#"{"result":"ok","data":{"interfaces":[
+  {"interface":"docker0","type":"ethernet","enabled":true,"connected":true,"primary":false,
+   "ipv4":{"method":"static","address":["172.30.32.1/23"],"gateway":null}},
+  {"interface":"enp0s3","type":"ethernet","enabled":true,"connected":true,"primary":true,
+   "ipv4":{"method":"auto","address":["192.168.1.50/24"],"gateway":"192.168.1.1"},
+   "ipv6":{"method":"auto","address":["fe80::1/64"]}}],
+  "docker":{"interface":"hassio","address":"172.30.32.0/23","gateway":"172.30.32.1"}}}"#;
+
+#[test]
+fn ingress_webrtc_port_host_address_and_console_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = write_options(
+        dir.path(),
+        r#"{"log_level":"info","mqtt_enabled":false,"location_ids":[],"announced_ip":"","console_password":"panel-pw-8c1"}"#,
+    );
+    let sup = FakeSupervisor::start_routes(&[("/network/info", 200, NETWORK_INFO)]);
+    let r = run_addon(&opts, Some(&sup));
+    r.assert_ok();
+    r.assert_never_printed("panel-pw-8c1");
+    let cfg = r.config();
+    // The add-on listens on all interfaces: only ingress or the password get in,
+    // which `run` accepts.
+    assert!(cfg.network.listen_ip.is_unspecified());
+    assert!(cfg.check_access().is_ok());
+    assert_eq!(
+        cfg.http.ingress_proxy,
+        Some("172.30.32.2".parse().expect("ip"))
+    );
+    assert_eq!(
+        cfg.http.password.as_ref().map(|p| p.expose().as_str()),
+        Some("panel-pw-8c1")
+    );
+    assert_eq!(cfg.webrtc.udp_port, Some(8555));
+    assert_eq!(
+        cfg.network.announced_ip,
+        Some("192.168.1.50".parse().expect("ip")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("primary interface"), "{}", r.stderr);
+
+    // No network answer and no option: nothing announced, a hint logged; no
+    // password: ingress only.
+    let opts = write_options(
+        dir.path(),
+        r#"{"log_level":"info","mqtt_enabled":false,"location_ids":[]}"#,
+    );
+    let r = run_addon(&opts, None);
+    r.assert_ok();
+    let cfg = r.config();
+    assert!(cfg.network.announced_ip.is_none());
+    assert!(cfg.http.password.is_none() && cfg.http.ingress_proxy.is_some());
+    assert!(cfg.check_access().is_ok());
+    assert!(r.stderr.contains("set announced_ip"), "{}", r.stderr);
 }

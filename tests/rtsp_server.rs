@@ -5,13 +5,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use gst::prelude::*;
-use gstreamer as gst;
-use gstreamer_app as gst_app;
 use retina::client::Credentials;
 use tokio_util::sync::CancellationToken;
 
+use ring_bridge::media::encode;
 use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
 use ring_bridge::media::{Hub, HubOptions};
 use ring_bridge::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
@@ -23,43 +20,12 @@ use ring_bridge::base::Secret;
 const CAM: &str = "cam1";
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Encodes `desc` (ending in `appsink name=sink`) to a list of buffers.
-fn encode(desc: &str) -> Vec<Bytes> {
-    gst::init().expect("gst init");
-    let pipeline = gst::parse::launch(desc)
-        .expect("pipeline parses")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let sink = pipeline
-        .by_name("sink")
-        .expect("sink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    let mut out = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        let buf = sample.buffer().expect("buffer");
-        let map = buf.map_readable().expect("readable");
-        out.push(Bytes::copy_from_slice(&map));
-    }
-    pipeline.set_state(gst::State::Null).expect("null");
-    out
-}
-
 /// 3 s of 640x360 H.264 (GOP 30) and 1 s of 20 ms Opus packets, encoded once.
 fn clip() -> Arc<FakeClip> {
     static CLIP: OnceLock<Arc<FakeClip>> = OnceLock::new();
     CLIP.get_or_init(|| {
-        let video = encode(
-            "videotestsrc num-buffers=90 ! video/x-raw,width=640,height=360,framerate=30/1 \
-             ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast \
-             ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
-             ! appsink name=sink sync=false",
-        );
-        let audio = encode(
-            "audiotestsrc num-buffers=50 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 \
-             ! opusenc frame-size=20 ! appsink name=sink sync=false",
-        );
+        let video = encode::h264_test_pattern(90, 640, 360, 30).expect("H.264 clip");
+        let audio = encode::opus_sine(Duration::from_secs(1), 440).expect("Opus clip");
         assert_eq!(video.len(), 90);
         assert!(ring_bridge::media::h264::contains_idr(&video[0]));
         Arc::new(FakeClip { video, audio })
@@ -172,36 +138,36 @@ async fn serves_h264_and_opus_with_increasing_timestamps() {
 async fn shared_media_serves_many_clients_from_one_lease() {
     let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
     let (_, mut a) = spawn_client(fx.url("front-door")).await;
-    let (_, mut b) = spawn_client(fx.url("front-door")).await;
+    next_video(&mut a).await;
+    // Shared media: a joiner may start mid-GOP (even mid-NAL, which a strict
+    // client like Retina rejects — the reason shared media is opt-in), but a
+    // client that reconnects gets a key frame within a GOP.
+    let mut b = join_shared(&fx).await;
     for _ in 0..15 {
         next_video(&mut a).await;
         next_video(&mut b).await;
     }
-    // Shared media: the late joiner may start mid-GOP (even mid-NAL, which a
-    // strict client like Retina rejects — the reason shared media is opt-in),
-    // but a client gets a key frame within a GOP.
-    let mut got_key = false;
+    let _late = join_shared(&fx).await;
+    assert_eq!(fx.opener.opens(), 1, "one live session for all clients");
+    assert_eq!(fx.hub.stream(CAM).viewers(), 1, "one media, one lease");
+    fx.stop().await;
+}
+
+/// Joins the shared media, reconnecting (at most 3 tries) until a key frame
+/// arrives within 3 s; returns that client's frames.
+async fn join_shared(fx: &Fixture) -> tokio::sync::mpsc::Receiver<common::rtsp::Seen> {
     for _attempt in 0..3 {
-        let (_, mut late) = spawn_client(fx.url("front-door")).await;
+        let (_, mut rx) = spawn_client(fx.url("front-door")).await;
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
-            match try_next_video(&mut late).await {
-                Some(f) if f.keyframe => {
-                    got_key = true;
-                    break;
-                }
+            match try_next_video(&mut rx).await {
+                Some(f) if f.keyframe => return rx,
                 Some(_) => {}
                 None => break,
             }
         }
-        if got_key {
-            break;
-        }
     }
-    assert!(got_key, "late joiner got no key frame");
-    assert_eq!(fx.opener.opens(), 1, "one live session for all clients");
-    assert_eq!(fx.hub.stream(CAM).viewers(), 1, "one media, one lease");
-    fx.stop().await;
+    panic!("a shared-media joiner got no key frame in 3 tries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

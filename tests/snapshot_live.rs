@@ -7,9 +7,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gst::prelude::*;
-use gstreamer as gst;
-use gstreamer_app as gst_app;
 use tokio_util::sync::CancellationToken;
 
 use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
@@ -17,37 +14,8 @@ use ring_bridge::media::{Hub, HubOptions, StreamState};
 use ring_bridge::mqtt::SnapshotSource as _;
 use ring_bridge::snapshot::{LiveSnapshots, SnapshotError, jpeg_from_keyframe};
 
-/// Encodes `desc` (ending in `appsink name=sink`) to a list of buffers.
-fn encode(desc: &str) -> Vec<Bytes> {
-    gst::init().expect("gst init");
-    let pipeline = gst::parse::launch(desc)
-        .expect("pipeline parses")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let sink = pipeline
-        .by_name("sink")
-        .expect("sink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    let mut out = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        let buf = sample.buffer().expect("buffer");
-        let map = buf.map_readable().expect("readable");
-        out.push(Bytes::copy_from_slice(&map));
-    }
-    pipeline.set_state(gst::State::Null).expect("null");
-    out
-}
-
 fn h264(frames: u32, width: u32, height: u32, gop: u32) -> Vec<Bytes> {
-    encode(&format!(
-        "videotestsrc num-buffers={frames} pattern=smpte \
-         ! video/x-raw,width={width},height={height},framerate=30/1 \
-         ! x264enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
-         ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
-         ! appsink name=sink sync=false"
-    ))
+    ring_bridge::media::encode::h264_test_pattern(frames, width, height, gop).expect("H.264 clip")
 }
 
 /// 2 s of 640x360 H.264 with one key frame every 2 s, encoded once.

@@ -11,6 +11,11 @@ use whep_support::{ClientOpts, WhepClient, connect, post_offer};
 
 /// The daemon against `sim` with a short linger, once its camera list is loaded.
 async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
+    daemon_with(sim, state, &[]).await
+}
+
+/// [`daemon`] with extra environment variables.
+async fn daemon_with(sim: &Sim, state: &std::path::Path, extra: &[(&str, &str)]) -> Daemon {
     let cfg = state.join("ring-bridge.toml");
     std::fs::write(
         &cfg,
@@ -20,6 +25,7 @@ async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
     let mut env = base_env(state);
     env.push(("RING_SIMULATOR_URL".into(), sim.url()));
     env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
     let loaded = wait_for(Duration::from_secs(30), || async {
         (get_json(&d.url("/api/ring/cameras")).await.0 == 200).then_some(())
@@ -111,13 +117,7 @@ async fn whep_viewer_gets_h264_and_opus_and_delete_ends_the_ring_session() {
         c.answer
     );
     // Non-trickle answer; candidates in the default RTC_MIN_PORT..=RTC_MAX_PORT.
-    let ports: Vec<u16> = c
-        .answer
-        .lines()
-        .filter(|l| l.starts_with("a=candidate:"))
-        .map(|l| l.split(' ').nth(5).unwrap().parse().unwrap())
-        .collect();
-    assert!(!ports.is_empty(), "{}", c.answer);
+    let ports = candidate_ports(&c.answer);
     assert!(
         ports.iter().all(|p| (40_000..=40_100).contains(p)),
         "{ports:?}"
@@ -321,4 +321,53 @@ async fn three_viewers_share_one_ring_session() {
     .await;
     assert!(ended.is_some(), "{}", d.log_text());
     assert!(d.log_text().contains("reason=\"viewer disconnected\""));
+}
+
+/// Ports of the `a=candidate:` lines of `sdp` (at least one).
+fn candidate_ports(sdp: &str) -> Vec<u16> {
+    let ports: Vec<u16> = sdp
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .map(|l| l.split(' ').nth(5).unwrap().parse().unwrap())
+        .collect();
+    assert!(!ports.is_empty(), "{sdp}");
+    ports
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_shared_udp_port_serves_every_viewer() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = daemon_with(&sim, state.path(), &[("RTC_UDP_PORT", "0")]).await;
+    let line = d
+        .log_text()
+        .lines()
+        .find(|l| l.contains("browser WebRTC uses one UDP port"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no shared-port line: {}", d.log_text()));
+    let port: u16 = line
+        .rsplit("webrtc_udp_addr=")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"));
+    let base = base(&d);
+    let mut viewers = Vec::new();
+    for camera in ["front-door", "front-door", "driveway"] {
+        let mut c = connect(&base, camera, ClientOpts::default()).await;
+        assert!(
+            candidate_ports(&c.answer).iter().all(|p| *p == port),
+            "every candidate on the shared port {port}: {}",
+            c.answer
+        );
+        let (first, n) = receive(&mut c).await;
+        assert!(first.is_keyframe(), "{first:?}");
+        assert!(n > 20, "only {n} frames in 3 s");
+        viewers.push(c);
+    }
+    for c in &viewers {
+        assert_eq!(c.delete().await, 200);
+        c.close().await;
+    }
 }

@@ -42,7 +42,11 @@ export async function errorFrom(resp, keepAuth = false) {
     // keep the status line
   }
   const err = new ApiError(resp.status, kind, message);
-  if (resp.status === 401 && !keepAuth) auth.set({ ...auth.current, state: "reauth_required", reason: message });
+  // "unauthorized" is the console's own password (the browser re-prompts);
+  // only Ring's "unauthenticated" means the Ring account needs a new login.
+  if (resp.status === 401 && kind === "unauthenticated" && !keepAuth) {
+    auth.set({ ...auth.current, state: "reauth_required", reason: message });
+  }
   return err;
 }
 

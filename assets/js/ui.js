@@ -44,7 +44,7 @@ export function stateEmpty(text, detail) {
  * A 401 points at the sign-in page instead of a retry.
  */
 export function stateError(title, err, retry) {
-  const reauth = err && err.status === 401;
+  const reauth = err && err.status === 401 && err.kind === "unauthenticated";
   return h(
     "div",
     { class: "state error", role: "alert" },

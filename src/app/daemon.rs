@@ -156,8 +156,10 @@ pub(super) async fn run_once(
         cancel.child_token(),
     );
     let keeper = Keeper::new(hub.clone());
-    let whep =
-        crate::webrtc::WhepServer::new(whep_options(&cfg), hub.clone(), cancel.child_token());
+    let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
+    // The shared UDP port outlives the run; `restart::run_daemon` closes it.
+    carry.webrtc_udp = whep_opts.shared_port.clone();
+    let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
 
     let rtsp = if cfg.rtsp.enabled {
         Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
@@ -209,9 +211,10 @@ pub(super) async fn run_once(
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
+        access: Arc::new(web::access::Access::from_config(&cfg)),
         account,
     };
-    info!(%http_addr, "HTTP API listening");
+    info!(%http_addr, access = %state.access.describe(), "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;
 
     // Shutdown order: intake stopped (serve returned), then background tasks.
@@ -274,16 +277,37 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
     o
 }
 
-/// WHEP (browser WebRTC) options from the configuration. A loopback listen
-/// address needs loopback candidates.
-fn whep_options(cfg: &Config) -> crate::webrtc::WhepOptions {
-    crate::webrtc::WhepOptions {
+/// WHEP (browser WebRTC) options from the configuration, binding the shared UDP
+/// port when one is configured (or reusing the one a previous run bound). A
+/// loopback listen address needs loopback candidates.
+async fn whep_options(
+    cfg: &Config,
+    bound: Option<crate::webrtc::SharedUdpPort>,
+) -> Result<crate::webrtc::WhepOptions, AppError> {
+    let shared_port = match cfg.webrtc.udp_port {
+        Some(_) if bound.is_some() => bound,
+        Some(port) => {
+            let addr = SocketAddr::new(cfg.network.listen_ip, port);
+            let bound = crate::webrtc::SharedUdpPort::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind {
+                    what: "WebRTC (UDP)",
+                    addr,
+                    source,
+                })?;
+            info!(webrtc_udp_addr = %bound.local_addr(), "browser WebRTC uses one UDP port");
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(crate::webrtc::WhepOptions {
         listen_ip: cfg.network.listen_ip,
         announced_ip: cfg.network.announced_ip,
         udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
+        shared_port,
         include_loopback: cfg.network.listen_ip.is_loopback(),
         ..crate::webrtc::WhepOptions::default()
-    }
+    })
 }
 
 /// Starts the RTSP server with one mount per camera known after the first

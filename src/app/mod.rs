@@ -41,6 +41,9 @@ pub enum AppError {
     /// MQTT could not start (bad options, no broker to embed).
     #[error("MQTT: {0}")]
     Mqtt(#[from] crate::mqtt::Error),
+    /// The console and API would be open to the network without credentials.
+    #[error("{0}")]
+    Access(crate::config::ConfigError),
     /// The RTSP server failed to start.
     #[error("RTSP server: {0}")]
     Rtsp(crate::rtsp::RtspError),

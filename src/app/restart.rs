@@ -6,9 +6,11 @@
 //! [`run_daemon`] loops over runs. What must outlive a run lives in [`Carry`]:
 //! the HTTP listening socket (kept open, so the console's requests during the
 //! restart wait in the accept queue instead of failing, and a port picked with
-//! `HTTP_PORT=0` stays the same), the RTSP port actually bound (rebound by the
-//! next run), the login rate limiter, and whether the simulator's demo account
-//! may be logged into automatically (not after an unlink).
+//! `HTTP_PORT=0` stays the same), the shared WebRTC UDP port (`webrtc.udp_port`,
+//! kept open for the same reasons; closed when the daemon stops), the RTSP port
+//! actually bound (rebound by the next run), the login rate limiter, and whether
+//! the simulator's demo account may be logged into automatically (not after an
+//! unlink).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -71,6 +73,8 @@ pub struct Carry {
     http: Option<std::net::TcpListener>,
     /// The RTSP port the previous run bound (reused so URLs stay valid).
     pub rtsp_port: Option<u16>,
+    /// The shared WebRTC UDP port (`webrtc.udp_port`), once bound.
+    pub webrtc_udp: Option<crate::webrtc::SharedUdpPort>,
     /// Console login attempts (not reset by a restart).
     pub limiter: Arc<LoginLimiter>,
     /// Whether a run against `RING_SIMULATOR_URL` without a token may log into
@@ -84,6 +88,7 @@ impl Carry {
         Carry {
             http: None,
             rtsp_port: None,
+            webrtc_udp: None,
             limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
             sim_auto_login: true,
         }
@@ -120,16 +125,23 @@ impl Carry {
 /// Runs the daemon until `cancel` fires, restarting it in process when the
 /// console links or unlinks a Ring account.
 pub async fn run_daemon(cfg: Config, cancel: CancellationToken) -> Result<(), AppError> {
+    cfg.check_access().map_err(AppError::Access)?;
     let mut carry = Carry::new();
-    loop {
+    let result = loop {
         let restart = Restart::new(cancel.child_token());
-        super::daemon::run_once(&cfg, &mut carry, restart.clone()).await?;
+        if let Err(e) = super::daemon::run_once(&cfg, &mut carry, restart.clone()).await {
+            break Err(e);
+        }
         match restart.reason() {
             Some(why) if !cancel.is_cancelled() => {
                 info!(reason = ?why, "restarting with the new Ring account settings");
                 carry.sim_auto_login = why != RestartReason::Unlinked;
             }
-            _ => return Ok(()),
+            _ => break Ok(()),
         }
+    };
+    if let Some(port) = carry.webrtc_udp.take() {
+        port.close().await;
     }
+    result
 }

@@ -10,9 +10,14 @@
 //! | `LISTEN_IP` | `network.listen_ip` |
 //! | `ANNOUNCED_IP` | `network.announced_ip` |
 //! | `HTTP_PORT` | `http.port` |
+//! | `HTTP_USERNAME` / `HTTP_PASSWORD` | `http.username` / `http.password` |
+//! | `HTTP_API_TOKEN` | `http.api_token` |
+//! | `ALLOW_UNAUTHENTICATED` | `http.allow_unauthenticated` |
+//! | `INGRESS_PROXY_IP` | `http.ingress_proxy` |
 //! | `RTSP_PORT` | `rtsp.port` |
 //! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
+//! | `RTC_UDP_PORT` | `webrtc.udp_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
 //! | `MQTT_ENABLED` | `mqtt.enabled` |
@@ -102,6 +107,21 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     if let Some(p) = parse(vars, "HTTP_PORT", PORT)? {
         cfg.http.port = p;
     }
+    if let Some(u) = get(vars, "HTTP_USERNAME") {
+        cfg.http.username = u.to_owned();
+    }
+    if let Some(p) = get(vars, "HTTP_PASSWORD") {
+        cfg.http.password = Some(Secret::new(p.to_owned()));
+    }
+    if let Some(t) = get(vars, "HTTP_API_TOKEN") {
+        cfg.http.api_token = Some(Secret::new(t.to_owned()));
+    }
+    if let Some(b) = parse_bool(vars, "ALLOW_UNAUTHENTICATED")? {
+        cfg.http.allow_unauthenticated = b;
+    }
+    if let Some(ip) = parse(vars, "INGRESS_PROXY_IP", "an IP address like 172.30.32.2")? {
+        cfg.http.ingress_proxy = Some(ip);
+    }
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;
     }
@@ -116,6 +136,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(p) = parse(vars, "RTC_MAX_PORT", PORT)? {
         cfg.webrtc.max_port = p;
+    }
+    if let Some(p) = parse(vars, "RTC_UDP_PORT", PORT)? {
+        cfg.webrtc.udp_port = Some(p);
     }
     if let Some(pt) = parse(vars, "RING_TALK_PT", "an RTP payload type 0..=127")? {
         cfg.webrtc.talk_payload_type = Some(pt);

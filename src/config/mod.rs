@@ -164,11 +164,43 @@ impl Default for NetworkConfig {
 pub struct HttpConfig {
     /// Port of the console and REST API (`HTTP_PORT`, default 3000; 0 picks one).
     pub port: u16,
+    /// User name for HTTP Basic access to the console and API (`HTTP_USERNAME`,
+    /// default `admin`). Only used when `password` is set.
+    pub username: String,
+    /// Password for the console and API (`HTTP_PASSWORD`), HTTP Basic. When set
+    /// (or `api_token`), every request except `/healthz` must authenticate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret<String>>,
+    /// Bearer token for API clients (`HTTP_API_TOKEN`): `Authorization: Bearer …`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<Secret<String>>,
+    /// Serve the console and API without authentication on a non-loopback
+    /// address (`ALLOW_UNAUTHENTICATED`). Without it, and without a password or
+    /// token, ring-bridge refuses to start on anything but loopback.
+    pub allow_unauthenticated: bool,
+    /// Peer address of a trusted authenticating proxy, e.g. Home Assistant's
+    /// ingress (`172.30.32.2`, set by the add-on; `INGRESS_PROXY_IP`). Requests
+    /// from it that carry `X-Ingress-Path` pass without credentials.
+    pub ingress_proxy: Option<IpAddr>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { port: 3000 }
+        HttpConfig {
+            port: 3000,
+            username: "admin".into(),
+            password: None,
+            api_token: None,
+            allow_unauthenticated: false,
+            ingress_proxy: None,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Whether a password or API token is configured.
+    pub fn has_credentials(&self) -> bool {
+        self.password.is_some() || self.api_token.is_some()
     }
 }
 
@@ -216,6 +248,10 @@ pub struct WebrtcConfig {
     pub min_port: u16,
     /// Last UDP port for ICE (`RTC_MAX_PORT`).
     pub max_port: u16,
+    /// One UDP port shared by every browser viewer instead of the range
+    /// (`RTC_UDP_PORT`; 0 picks one): one port mapping is enough (Home Assistant
+    /// add-on).
+    pub udp_port: Option<u16>,
     /// RTP payload type for talkback audio sent to Ring (`RING_TALK_PT`);
     /// default: the negotiated one.
     pub talk_payload_type: Option<u8>,
@@ -228,6 +264,7 @@ impl Default for WebrtcConfig {
         WebrtcConfig {
             min_port: 40000,
             max_port: 40100,
+            udp_port: None,
             talk_payload_type: None,
             talk_ssrc: None,
         }
@@ -373,6 +410,27 @@ impl Config {
                 message: "set both rtsp.username and rtsp.password, or neither".into(),
             });
         }
+        let h = &self.http;
+        if h.username.is_empty() || h.username.contains(':') {
+            return Err(ConfigError::Invalid {
+                key: "http.username",
+                message: "must be non-empty and must not contain ':'".into(),
+            });
+        }
+        for (key, secret) in [
+            ("http.password", &h.password),
+            ("http.api_token", &h.api_token),
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose().trim().is_empty())
+            {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "is empty; remove it or set a value".into(),
+                });
+            }
+        }
         if self.stream.renew_before >= self.stream.session_cap {
             return Err(ConfigError::Invalid {
                 key: "stream.renew_before",
@@ -437,6 +495,30 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The access rule for `run`: a console and API reachable beyond this
+    /// machine need credentials, a trusted ingress proxy, or an explicit
+    /// `http.allow_unauthenticated = true`.
+    pub fn check_access(&self) -> Result<(), ConfigError> {
+        let ip = self.network.listen_ip;
+        if ip.is_loopback()
+            || self.http.has_credentials()
+            || self.http.allow_unauthenticated
+            || self.http.ingress_proxy.is_some()
+        {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            key: "http.password",
+            message: format!(
+                "the console and API would listen on {ip}, reachable from other machines, \
+                 without authentication. Set a password (HTTP_PASSWORD or http.password) \
+                 or an API token (HTTP_API_TOKEN), or listen on this machine only \
+                 (LISTEN_IP=127.0.0.1), or accept anyone on your network with \
+                 ALLOW_UNAUTHENTICATED=true"
+            ),
+        })
     }
 
     /// The effective configuration as TOML, secrets shown as `<redacted>`.

@@ -110,3 +110,51 @@ fn example_file_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ring-bridge.example.toml");
     load_with_env(Some(&path), &vars(&[])).unwrap();
 }
+
+#[test]
+fn non_loopback_listener_needs_credentials() {
+    let open = load_with_env(None, &vars(&[("LISTEN_IP", "0.0.0.0")])).unwrap();
+    let err = open.check_access().unwrap_err().to_string();
+    assert!(err.contains("HTTP_PASSWORD"), "{err}");
+    assert!(err.contains("ALLOW_UNAUTHENTICATED=true"), "{err}");
+    assert!(err.contains("LISTEN_IP=127.0.0.1"), "{err}");
+
+    for extra in [
+        ("HTTP_PASSWORD", "correct horse"),
+        ("HTTP_API_TOKEN", "t0ken"),
+        ("ALLOW_UNAUTHENTICATED", "true"),
+        ("INGRESS_PROXY_IP", "172.30.32.2"),
+    ] {
+        let c = load_with_env(None, &vars(&[("LISTEN_IP", "0.0.0.0"), extra])).unwrap();
+        assert!(c.check_access().is_ok(), "{extra:?}");
+    }
+    let local = load_with_env(None, &vars(&[("LISTEN_IP", "127.0.0.1")])).unwrap();
+    assert!(local.check_access().is_ok());
+}
+
+#[test]
+fn http_credentials_are_redacted_and_checked() {
+    let c = load_with_env(
+        None,
+        &vars(&[
+            ("HTTP_PASSWORD", "hunter2hunter2"),
+            ("HTTP_API_TOKEN", "tok-123"),
+        ]),
+    )
+    .unwrap();
+    let shown = c.to_redacted_toml();
+    assert!(
+        !shown.contains("hunter2hunter2") && !shown.contains("tok-123"),
+        "{shown}"
+    );
+    assert_eq!(c.http.username, "admin");
+
+    let f = write("[http]\nusername = \"a:b\"\npassword = \"x\"\n");
+    let err = load_with_env(Some(f.path()), &vars(&[])).unwrap_err();
+    assert!(err.to_string().contains("http.username"), "{err}");
+    let f = write("[http]\napi_token = \" \"\n");
+    let err = load_with_env(Some(f.path()), &vars(&[])).unwrap_err();
+    assert!(err.to_string().contains("http.api_token"), "{err}");
+    let err = load_with_env(None, &vars(&[("INGRESS_PROXY_IP", "nope")])).unwrap_err();
+    assert!(err.to_string().contains("INGRESS_PROXY_IP"), "{err}");
+}

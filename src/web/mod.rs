@@ -5,6 +5,7 @@
 //! Handlers only read the camera [`Directory`] and call [`RingApi`]; they never
 //! block on Ring for the camera list.
 
+pub mod access;
 mod api;
 mod auth;
 mod console;
@@ -98,6 +99,8 @@ pub struct WebState {
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
     pub whep: crate::webrtc::WhepServer,
+    /// Who may use the console and API.
+    pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
     pub account: crate::app::account::Account,
 }
@@ -117,6 +120,10 @@ pub fn router(state: WebState) -> Router {
         .merge(whep::routes())
         .merge(auth::routes())
         .merge(api::routes())
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            access::enforce,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

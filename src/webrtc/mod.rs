@@ -29,6 +29,7 @@
 
 mod error;
 mod floor;
+mod mux;
 mod outbound;
 mod pcmu;
 mod peer;
@@ -46,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::WhepError;
+pub use mux::SharedUdpPort;
 
 use floor::Floors;
 pub(crate) use session::Activity;
@@ -63,6 +65,8 @@ pub struct WhepOptions {
     pub announced_ip: Option<IpAddr>,
     /// Inclusive UDP port range for ICE (`RTC_MIN_PORT`..=`RTC_MAX_PORT`).
     pub udp_ports: (u16, u16),
+    /// One UDP port for all sessions instead of the range (`RTC_UDP_PORT`).
+    pub shared_port: Option<SharedUdpPort>,
     /// Also gather loopback candidates (tests, or a loopback `listen_ip`).
     pub include_loopback: bool,
     /// STUN/TURN URLs. Default none: viewers on the LAN reach host candidates.
@@ -91,6 +95,7 @@ impl Default for WhepOptions {
             listen_ip: IpAddr::from([0, 0, 0, 0]),
             announced_ip: None,
             udp_ports: (40_000, 40_100),
+            shared_port: None,
             include_loopback: false,
             ice_servers: Vec::new(),
             gather_timeout: Duration::from_secs(5),

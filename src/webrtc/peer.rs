@@ -1,7 +1,7 @@
 //! Builds one viewer's `RTCPeerConnection`: a per-session `MediaEngine` with exactly
 //! the formats picked from the offer (its payload types), the default interceptors
 //! (NACK responder, RTCP reports, TWCC), and a `SettingEngine` that honours the ICE
-//! options: UDP port range, `listen_ip` filter, 1:1 NAT for `announced_ip`,
+//! options: UDP port range or one shared port, `listen_ip` filter, 1:1 NAT for `announced_ip`,
 //! loopback candidates, and mDNS.
 //!
 //! mDNS: Chromium hides host candidates behind `<uuid>.local` names. We never
@@ -116,10 +116,14 @@ fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
         let ip = opts.listen_ip;
         s.set_ip_filter(Box::new(move |candidate| candidate == ip));
     }
-    let (min, max) = opts.udp_ports;
-    let ephemeral = EphemeralUDP::new(min, max)
-        .map_err(|e| WhepError::webrtc("configuring the ICE UDP port range")(e.into()))?;
-    s.set_udp_network(UDPNetwork::Ephemeral(ephemeral));
+    if let Some(port) = &opts.shared_port {
+        s.set_udp_network(UDPNetwork::Muxed(port.mux()));
+    } else {
+        let (min, max) = opts.udp_ports;
+        let ephemeral = EphemeralUDP::new(min, max)
+            .map_err(|e| WhepError::webrtc("configuring the ICE UDP port range")(e.into()))?;
+        s.set_udp_network(UDPNetwork::Ephemeral(ephemeral));
+    }
     if let Some(ip) = opts.announced_ip.filter(|ip| !ip.is_unspecified()) {
         s.set_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
     }

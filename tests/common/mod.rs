@@ -2,6 +2,7 @@
 //! `ring-bridge` binary as a child process, and bounded waits.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod rtsp;
 
 use std::io::{BufRead, BufReader};

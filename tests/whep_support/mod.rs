@@ -10,9 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use tokio::sync::{mpsc, watch};
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -388,31 +385,5 @@ impl WhepClient {
 
 /// `len` of a 440 Hz sine as 20 ms Opus packets (48 kHz stereo), via GStreamer.
 pub fn opus_sine(len: Duration) -> Vec<Bytes> {
-    gst::init().unwrap();
-    let buffers = (len.as_millis() / 20).max(1);
-    let launch = format!(
-        "audiotestsrc wave=sine freq=440 volume=0.5 num-buffers={buffers} samplesperbuffer=960 \
-         ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 bitrate=64000 \
-         ! appsink name=sink sync=false"
-    );
-    let p = gst::parse::launch(&launch)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let mut out = Vec::new();
-    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
-        let buf = s.buffer().unwrap();
-        if !buf.flags().contains(gst::BufferFlags::HEADER) {
-            out.push(Bytes::copy_from_slice(&buf.map_readable().unwrap()));
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    assert!(!out.is_empty(), "opusenc produced nothing");
-    out
+    ring_bridge::media::encode::opus_sine(len, 440).expect("encoding an Opus sine")
 }

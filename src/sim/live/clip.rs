@@ -104,7 +104,10 @@ fn encode(key: ClipKey) -> anyhow::Result<Clip> {
     if !video.first().is_some_and(|f| f.keyframe) {
         bail!("encoded clip does not start with a key frame");
     }
-    let audio = encode_opus_sine(Duration::from_secs(u64::from(2 * key.gop_secs.max(1))), 440)?;
+    let audio = crate::media::encode::opus_sine(
+        Duration::from_secs(u64::from(2 * key.gop_secs.max(1))),
+        440,
+    )?;
     tracing::debug!(?key, video = video.len(), audio = audio.len(), took = ?started.elapsed(), "encoded the simulator clip");
     Ok(Clip {
         video,
@@ -169,7 +172,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
         })
         .collect();
     let len = Duration::from_secs_f64(video.len() as f64 / fps.max(1.0));
-    let audio = encode_opus_sine(len.max(Duration::from_secs(1)), 440)?;
+    let audio = crate::media::encode::opus_sine(len.max(Duration::from_secs(1)), 440)?;
     Ok(Clip {
         video,
         frame_duration: Duration::from_nanos((1e9 / fps.max(1.0)).ceil() as u64),
@@ -240,19 +243,6 @@ fn pull(
         bail!("the media file has no H.264 video");
     }
     Ok((out, fps))
-}
-
-/// Encodes `len` of a sine at `freq` Hz as 20 ms Opus packets (48 kHz stereo).
-/// Also used by tests as talkback input.
-pub(crate) fn encode_opus_sine(len: Duration, freq: u32) -> anyhow::Result<Vec<Bytes>> {
-    let buffers = (len.as_millis() / 20).max(1);
-    let launch = format!(
-        "audiotestsrc wave=sine freq={freq} volume=0.5 num-buffers={buffers} samplesperbuffer=960 \
-         ! audio/x-raw,rate=48000,channels=2 \
-         ! opusenc frame-size=20 bitrate=64000 \
-         ! appsink name=sink sync=false"
-    );
-    Ok(pull_all(&launch)?.into_iter().map(|(b, _)| b).collect())
 }
 
 /// Runs a finite pipeline ending in `appsink name=sink` to EOS and returns its

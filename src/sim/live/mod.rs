@@ -27,7 +27,6 @@ pub mod stamp;
 mod talkback;
 
 #[cfg(test)]
-pub(crate) use clip::encode_opus_sine;
 pub use session::{CLOSE_CAMERA_OFFLINE, CLOSE_INTERNAL};
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Talkback measurement for the simulated camera: counts the RTP packets the
 //! client sends on the audio track and measures their loudness by decoding the
-//! Opus payloads with GStreamer (`appsrc ! opusdec ! appsink`).
+//! Opus payloads ([`crate::media::opus::OpusDecoder`]).
 //!
 //! The decoder runs on GStreamer's streaming thread; its callback only updates
 //! the shared counters (no tokio, no panics).
@@ -8,10 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
+use crate::media::opus::OpusDecoder;
 
 /// Talkback counters of one camera.
 #[derive(Debug, Default, Clone, Copy)]
@@ -48,13 +45,8 @@ fn with_stats(map: &TalkMap, camera: u64, f: impl FnOnce(&mut TalkStats)) {
 pub(crate) struct TalkMeter {
     camera: u64,
     map: TalkMap,
-    decoder: Option<Decoder>,
+    decoder: Option<OpusDecoder>,
     decoder_failed: bool,
-}
-
-struct Decoder {
-    pipeline: gst::Pipeline,
-    src: gst_app::AppSrc,
 }
 
 impl TalkMeter {
@@ -76,7 +68,15 @@ impl TalkMeter {
             return;
         }
         if self.decoder.is_none() {
-            match Decoder::new(self.camera, Arc::clone(&self.map)) {
+            let (camera, map) = (self.camera, Arc::clone(&self.map));
+            let meter = move |pcm: &[i16]| {
+                let sum: f64 = pcm.iter().map(|&v| (f64::from(v) / 32768.0).powi(2)).sum();
+                with_stats(&map, camera, |s| {
+                    s.sum_sq += sum;
+                    s.samples += pcm.len() as u64;
+                });
+            };
+            match OpusDecoder::start(48_000, meter) {
                 Ok(d) => self.decoder = Some(d),
                 Err(e) => {
                     tracing::warn!(camera = self.camera, err = %format!("{e:#}"), "talkback decoder unavailable; counting packets only");
@@ -86,9 +86,7 @@ impl TalkMeter {
             }
         }
         if let Some(d) = &self.decoder
-            && d.src
-                .push_buffer(gst::Buffer::from_slice(payload.to_vec()))
-                .is_err()
+            && d.push(payload).is_err()
         {
             self.decoder_failed = true;
         }
@@ -97,57 +95,8 @@ impl TalkMeter {
     /// Stops the decoder (explicit, not in `Drop`).
     pub fn stop(&mut self) {
         if let Some(d) = self.decoder.take() {
-            let _ = d.src.end_of_stream();
-            let _ = d.pipeline.set_state(gst::State::Null);
+            d.stop();
         }
-    }
-}
-
-impl Decoder {
-    fn new(camera: u64, map: TalkMap) -> anyhow::Result<Self> {
-        gst::init()?;
-        let pipeline = gst::parse::launch(
-            "appsrc name=src is-live=true format=time do-timestamp=true \
-               caps=audio/x-opus,channel-mapping-family=0,channels=2,rate=48000 \
-             ! opusdec ! audioconvert ! audio/x-raw,format=S16LE,channels=1 \
-             ! appsink name=sink sync=false",
-        )?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .context("no appsrc")?;
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .context("no appsink")?;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let Some(buf) = sample.buffer() else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let Ok(m) = buf.map_readable() else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let (mut sum, mut n) = (0f64, 0u64);
-                    for c in m.as_slice().chunks_exact(2) {
-                        let v = f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0;
-                        sum += v * v;
-                        n += 1;
-                    }
-                    with_stats(&map, camera, |s| {
-                        s.sum_sq += sum;
-                        s.samples += n;
-                    });
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        pipeline.set_state(gst::State::Playing)?;
-        Ok(Decoder { pipeline, src })
     }
 }
 
@@ -158,8 +107,7 @@ mod tests {
     #[tokio::test]
     async fn decodes_a_sine_to_nonzero_energy() {
         let packets =
-            super::super::clip::encode_opus_sine(std::time::Duration::from_millis(400), 440)
-                .unwrap();
+            crate::media::encode::opus_sine(std::time::Duration::from_millis(400), 440).unwrap();
         let map: TalkMap = Default::default();
         let mut meter = TalkMeter::new(9, Arc::clone(&map));
         meter.packet(&packets[0], false); // speaker off: counted, not measured

@@ -1,0 +1,285 @@
+//! Who may use the console and the API.
+//!
+//! - With a password (`http.password`, HTTP Basic) or an API token
+//!   (`http.api_token`, `Authorization: Bearer`), every request except
+//!   `/healthz` must carry one of them.
+//! - Without credentials the console is open only when it listens on loopback
+//!   or `http.allow_unauthenticated` is set (start-up refuses anything else, see
+//!   [`crate::config::Config::check_access`]).
+//! - A trusted ingress proxy (`http.ingress_proxy`, Home Assistant's Supervisor)
+//!   authenticates users itself: its requests carrying `X-Ingress-Path` pass.
+//!   Everyone else needs credentials, or is told to use Home Assistant.
+//!
+//! Credentials are compared in constant time and never logged.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use crate::base::Secret;
+use crate::config::Config;
+
+/// Paths that never need credentials (container health checks).
+const OPEN_PATHS: &[&str] = &["/healthz"];
+
+/// The access rule, built once from the configuration.
+#[derive(Clone, Debug)]
+pub struct Access {
+    username: String,
+    password: Option<Secret<String>>,
+    api_token: Option<Secret<String>>,
+    /// No credentials configured and that is allowed (loopback or explicit).
+    open: bool,
+    ingress_proxy: Option<IpAddr>,
+}
+
+/// What a request gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Serve it.
+    Allow,
+    /// 401 with a Basic challenge: credentials missing or wrong.
+    Challenge,
+    /// 403: no credentials are configured; only the ingress proxy may enter.
+    IngressOnly,
+}
+
+impl Access {
+    /// The rule for `cfg` (call [`Config::check_access`] first).
+    pub fn from_config(cfg: &Config) -> Access {
+        let h = &cfg.http;
+        Access {
+            username: h.username.clone(),
+            password: h.password.clone(),
+            api_token: h.api_token.clone(),
+            open: !h.has_credentials()
+                && (cfg.network.listen_ip.is_loopback() || h.allow_unauthenticated),
+            ingress_proxy: h.ingress_proxy,
+        }
+    }
+
+    /// Anyone may enter (tests and embedded uses).
+    pub fn open() -> Access {
+        Access {
+            username: String::new(),
+            password: None,
+            api_token: None,
+            open: true,
+            ingress_proxy: None,
+        }
+    }
+
+    /// One line for the start-up log: how requests are admitted (no secrets).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.open {
+            parts.push("open (no credentials)");
+        }
+        if self.password.is_some() {
+            parts.push("password (HTTP Basic)");
+        }
+        if self.api_token.is_some() {
+            parts.push("API token (Bearer)");
+        }
+        if self.ingress_proxy.is_some() {
+            parts.push("trusted ingress proxy");
+        }
+        parts.join(" + ")
+    }
+
+    /// Decides for a request from `peer` to `path` with `headers`.
+    pub fn decide(&self, peer: Option<IpAddr>, path: &str, headers: &HeaderMap) -> Decision {
+        if self.open || OPEN_PATHS.contains(&path) {
+            return Decision::Allow;
+        }
+        if let (Some(proxy), Some(peer)) = (self.ingress_proxy, peer)
+            && peer.to_canonical() == proxy.to_canonical()
+            && headers.contains_key("x-ingress-path")
+        {
+            return Decision::Allow;
+        }
+        if self.password.is_none() && self.api_token.is_none() {
+            return Decision::IngressOnly;
+        }
+        match headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(v) if self.accepts(v) => Decision::Allow,
+            _ => Decision::Challenge,
+        }
+    }
+
+    /// Whether an `Authorization` header value carries valid credentials.
+    fn accepts(&self, value: &str) -> bool {
+        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return self
+                .api_token
+                .as_ref()
+                .is_some_and(|t| same(t.expose(), rest));
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        let Some(password) = &self.password else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
+            return false;
+        };
+        let Ok(pair) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, pass)) = pair.split_once(':') else {
+            return false;
+        };
+        // Evaluate both so timing does not tell which one was wrong.
+        let user_ok = same(&self.username, user);
+        let pass_ok = same(password.expose(), pass);
+        user_ok & pass_ok
+    }
+}
+
+/// Constant-time string equality (the length may leak, the content does not).
+fn same(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+/// axum middleware applying [`Access`] to every request.
+pub async fn enforce(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match access.decide(peer, req.uri().path(), req.headers()) {
+        Decision::Allow => next.run(req).await,
+        Decision::Challenge => {
+            let mut resp = (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({
+                    "error": "unauthorized",
+                    "message": "this ring-bridge needs a password (HTTP Basic) or an API token (Authorization: Bearer)",
+                })),
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ring-bridge\", charset=\"UTF-8\""),
+            );
+            resp
+        }
+        Decision::IngressOnly => (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "forbidden",
+                "message": "open ring-bridge from Home Assistant (sidebar), or set a console password in the add-on options to use it directly",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(env: &[(&str, &str)]) -> Config {
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        crate::config::load_with_env(None, &vars).unwrap()
+    }
+
+    fn auth(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    fn basic(user: &str, pass: &str) -> HeaderMap {
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        auth(&format!("Basic {b}"))
+    }
+
+    const LAN: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 20)));
+
+    #[test]
+    fn password_and_token() {
+        let a = Access::from_config(&cfg(&[
+            ("LISTEN_IP", "0.0.0.0"),
+            ("HTTP_PASSWORD", "s3cret pass"),
+            ("HTTP_API_TOKEN", "tok"),
+        ]));
+        let none = HeaderMap::new();
+        assert_eq!(a.decide(LAN, "/api/cameras", &none), Decision::Challenge);
+        assert_eq!(a.decide(LAN, "/healthz", &none), Decision::Allow);
+        assert_eq!(
+            a.decide(LAN, "/", &basic("admin", "s3cret pass")),
+            Decision::Allow
+        );
+        assert_eq!(
+            a.decide(LAN, "/", &basic("admin", "wrong")),
+            Decision::Challenge
+        );
+        assert_eq!(
+            a.decide(LAN, "/", &basic("root", "s3cret pass")),
+            Decision::Challenge
+        );
+        assert_eq!(a.decide(LAN, "/", &auth("Bearer tok")), Decision::Allow);
+        assert_eq!(a.decide(LAN, "/", &auth("bearer  tok ")), Decision::Allow);
+        assert_eq!(
+            a.decide(LAN, "/", &auth("Bearer tok2")),
+            Decision::Challenge
+        );
+        assert_eq!(a.decide(LAN, "/", &auth("Basic !!!")), Decision::Challenge);
+        assert_eq!(a.decide(LAN, "/", &auth("Digest x")), Decision::Challenge);
+    }
+
+    #[test]
+    fn loopback_and_explicit_opt_out_are_open() {
+        let none = HeaderMap::new();
+        let local = Access::from_config(&cfg(&[("LISTEN_IP", "127.0.0.1")]));
+        assert_eq!(local.decide(LAN, "/api/cameras", &none), Decision::Allow);
+        let lan = Access::from_config(&cfg(&[
+            ("LISTEN_IP", "0.0.0.0"),
+            ("ALLOW_UNAUTHENTICATED", "true"),
+        ]));
+        assert_eq!(lan.decide(LAN, "/api/cameras", &none), Decision::Allow);
+        // Credentials on loopback are still enforced.
+        let locked =
+            Access::from_config(&cfg(&[("LISTEN_IP", "127.0.0.1"), ("HTTP_PASSWORD", "pw")]));
+        assert_eq!(locked.decide(LAN, "/", &none), Decision::Challenge);
+    }
+
+    #[test]
+    fn ingress_proxy_is_trusted_only_with_its_header() {
+        let a = Access::from_config(&cfg(&[
+            ("LISTEN_IP", "0.0.0.0"),
+            ("INGRESS_PROXY_IP", "172.30.32.2"),
+        ]));
+        let proxy: Option<IpAddr> = Some("172.30.32.2".parse().unwrap());
+        let mapped: Option<IpAddr> = Some("::ffff:172.30.32.2".parse().unwrap());
+        let mut ingress = HeaderMap::new();
+        ingress.insert(
+            "x-ingress-path",
+            HeaderValue::from_static("/api/hassio_ingress/abc"),
+        );
+        assert_eq!(a.decide(proxy, "/", &ingress), Decision::Allow);
+        assert_eq!(a.decide(mapped, "/", &ingress), Decision::Allow);
+        assert_eq!(
+            a.decide(proxy, "/", &HeaderMap::new()),
+            Decision::IngressOnly
+        );
+        assert_eq!(a.decide(LAN, "/", &ingress), Decision::IngressOnly);
+        assert_eq!(a.decide(None, "/", &ingress), Decision::IngressOnly);
+    }
+}
