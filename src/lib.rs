@@ -9,6 +9,7 @@
 pub mod app;
 pub mod base;
 pub mod bench;
+pub mod codec;
 pub mod config;
 pub mod events;
 pub mod media;

@@ -71,11 +71,15 @@ async fn post(d: &Daemon, path: &str, body: Value) -> (u16, Option<String>, Valu
     (status, retry, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Waits until `GET /api/auth` satisfies `pred`; returns that answer.
+/// Waits until `GET /api/auth` satisfies `pred`; returns that answer. A
+/// connection the old run accepted just as it stopped is closed unanswered (as
+/// at any graceful shutdown): that counts as "not yet", like a browser retry.
 async fn auth_until(d: &Daemon, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let got = wait_for(Duration::from_secs(60), || async {
-        let (st, v) = get_json(&d.url("/api/auth")).await;
-        (st == 200 && pred(&v)).then_some(v)
+        let r = reqwest::get(d.url("/api/auth")).await.ok()?;
+        let ok = r.status() == 200;
+        let v: Value = r.json().await.ok()?;
+        (ok && pred(&v)).then_some(v)
     })
     .await;
     got.unwrap_or_else(|| panic!("GET /api/auth never showed {what}\n{}", d.log_text()))

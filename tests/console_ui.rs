@@ -174,18 +174,7 @@ async fn log_endpoints_filter_and_stream() {
         .send()
         .await
         .unwrap();
-    let mut text = String::new();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(chunk) = sse.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains("doorbots/10001/history") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(got, Ok(true), "stream text: {text}");
+    let text = read_until(&mut sse, "doorbots/10001/history").await;
     assert!(text.contains("event: log"));
     assert!(
         !text.contains(&format!("-{last}\n")),
@@ -209,18 +198,7 @@ async fn log_endpoints_filter_and_stream() {
         .send()
         .await
         .unwrap();
-    let mut text2 = String::new();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(chunk) = resumed.chunk().await.unwrap() {
-            text2.push_str(&String::from_utf8_lossy(&chunk));
-            if text2.contains("doorbots/10002/history") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(got, Ok(true), "resumed stream: {text2}");
+    let text2 = read_until(&mut resumed, "doorbots/10002/history").await;
     let first: u64 = text2
         .lines()
         .find_map(|l| l.strip_prefix("id: "))
@@ -240,4 +218,22 @@ async fn an_open_log_stream_does_not_block_shutdown() {
         status.is_some_and(|s| s.success()),
         "daemon exits cleanly within the deadline: {status:?}"
     );
+}
+
+/// Reads a streaming response until its text contains `needle` (10 s at most)
+/// and returns the text read.
+async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "{needle:?} not in the stream: {text}");
+    text
 }

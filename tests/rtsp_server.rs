@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use retina::client::Credentials;
 use tokio_util::sync::CancellationToken;
 
-use ring_bridge::media::encode;
+use ring_bridge::codec::encode;
 use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
 use ring_bridge::media::{Hub, HubOptions};
 use ring_bridge::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};

@@ -15,7 +15,7 @@ use ring_bridge::mqtt::SnapshotSource as _;
 use ring_bridge::snapshot::{LiveSnapshots, SnapshotError, jpeg_from_keyframe};
 
 fn h264(frames: u32, width: u32, height: u32, gop: u32) -> Vec<Bytes> {
-    ring_bridge::media::encode::h264_test_pattern(frames, width, height, gop).expect("H.264 clip")
+    ring_bridge::codec::encode::h264_test_pattern(frames, width, height, gop).expect("H.264 clip")
 }
 
 /// 2 s of 640x360 H.264 with one key frame every 2 s, encoded once.

@@ -6,33 +6,15 @@ mod whep_support;
 
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Sim, base_env, get_json, wait_for};
+use common::{Daemon, Sim, daemon_on, get_json, wait_for};
 use whep_support::{ClientOpts, WhepClient, connect, post_offer};
 
-/// The daemon against `sim` with a short linger, once its camera list is loaded.
-async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
-    daemon_with(sim, state, &[]).await
-}
+/// Short linger, no RTSP.
+const CONFIG: &str = "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n";
 
-/// [`daemon`] with extra environment variables.
-async fn daemon_with(sim: &Sim, state: &std::path::Path, extra: &[(&str, &str)]) -> Daemon {
-    let cfg = state.join("ring-bridge.toml");
-    std::fs::write(
-        &cfg,
-        "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n",
-    )
-    .unwrap();
-    let mut env = base_env(state);
-    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
-    let loaded = wait_for(Duration::from_secs(30), || async {
-        (get_json(&d.url("/api/ring/cameras")).await.0 == 200).then_some(())
-    })
-    .await;
-    assert!(loaded.is_some(), "{}", d.log_text());
-    d
+/// The daemon against `sim`, once its camera list is loaded.
+async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
+    daemon_on(sim, state, CONFIG, &[]).await
 }
 
 fn base(d: &Daemon) -> String {
@@ -338,7 +320,7 @@ fn candidate_ports(sdp: &str) -> Vec<u16> {
 async fn one_shared_udp_port_serves_every_viewer() {
     let sim = Sim::start().await;
     let state = tempfile::tempdir().unwrap();
-    let d = daemon_with(&sim, state.path(), &[("RTC_UDP_PORT", "0")]).await;
+    let d = daemon_on(&sim, state.path(), CONFIG, &[("RTC_UDP_PORT", "0")]).await;
     let line = d
         .log_text()
         .lines()

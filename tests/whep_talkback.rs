@@ -7,26 +7,12 @@ mod whep_support;
 
 use std::time::Duration;
 
-use common::{Daemon, Sim, base_env, get_json, wait_for};
+use common::{Daemon, Sim, daemon_on, get_json, wait_for};
 use whep_support::{ClientOpts, connect, opus_sine};
 
 async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
-    let cfg = state.join("ring-bridge.toml");
-    std::fs::write(
-        &cfg,
-        "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n",
-    )
-    .unwrap();
-    let mut env = base_env(state);
-    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
-    env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
-    let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
-    let loaded = wait_for(Duration::from_secs(30), || async {
-        (get_json(&d.url("/api/ring/cameras")).await.0 == 200).then_some(())
-    })
-    .await;
-    assert!(loaded.is_some(), "{}", d.log_text());
-    d
+    let config = "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n";
+    daemon_on(sim, state, config, &[]).await
 }
 
 /// `(packets, energy)` the simulated camera 10001 received as talkback.

@@ -4,9 +4,10 @@
 //! the new token, without the process exiting.
 //!
 //! [`run_daemon`] loops over runs. What must outlive a run lives in [`Carry`]:
-//! the HTTP listening socket (kept open, so the console's requests during the
-//! restart wait in the accept queue instead of failing, and a port picked with
-//! `HTTP_PORT=0` stays the same), the shared WebRTC UDP port (`webrtc.udp_port`,
+//! the HTTP listening socket (kept open, so the console's new connections
+//! during the restart wait in the accept queue instead of failing, and a port
+//! picked with `HTTP_PORT=0` stays the same; a connection the old run accepted
+//! just as it stopped is closed unanswered, as at any graceful shutdown), the shared WebRTC UDP port (`webrtc.udp_port`,
 //! kept open for the same reasons; closed when the daemon stops), the RTSP port
 //! actually bound (rebound by the next run), the login rate limiter, and whether
 //! the simulator's demo account may be logged into automatically (not after an

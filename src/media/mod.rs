@@ -17,13 +17,11 @@
 //! See `docs/design/0001-media-hub.md`.
 
 mod backoff;
-pub mod encode;
 mod error;
 mod frame;
 pub mod h264;
 mod hub;
 mod keeper;
-pub mod opus;
 mod source;
 mod subscriber;
 mod supervisor;

@@ -1,6 +1,6 @@
 //! Opus → G.711 µ-law for talkback into a Ring session that negotiated PCMU.
 //!
-//! [`crate::media::opus::OpusDecoder`] decodes to 8 kHz mono PCM; its callback
+//! [`crate::codec::opus::OpusDecoder`] decodes to 8 kHz mono PCM; its callback
 //! (GStreamer's streaming thread) encodes µ-law in Rust ([`linear_to_ulaw`], ITU-T
 //! G.711), cuts 160-byte (20 ms) packets and only `try_send`s them (never blocks,
 //! never panics). Only used when the Ring side is PCMU; Opus talkback is
@@ -9,7 +9,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::media::opus::{OpusDecoder, OpusError};
+use crate::codec::opus::{OpusDecoder, OpusError};
 
 /// PCMU bytes per output packet: 20 ms at 8 kHz.
 pub(crate) const PCMU_PACKET: usize = 160;
@@ -97,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn transcodes_opus_to_pcmu_packets() {
         let opus =
-            crate::media::encode::opus_sine(std::time::Duration::from_millis(500), 440).unwrap();
+            crate::codec::encode::opus_sine(std::time::Duration::from_millis(500), 440).unwrap();
         assert!(opus.len() >= 20, "{}", opus.len());
 
         let mut t = OpusToPcmu::new().unwrap();

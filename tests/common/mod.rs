@@ -235,3 +235,21 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let st = r.status().as_u16();
     (st, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The daemon against `sim` with the TOML `config` and `extra` environment,
+/// returned once its camera list answers.
+pub async fn daemon_on(sim: &Sim, state: &Path, config: &str, extra: &[(&str, &str)]) -> Daemon {
+    let cfg = state.join("ring-bridge.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut env = base_env(state);
+    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
+    env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
+    let loaded = wait_for(Duration::from_secs(30), || async {
+        (get_json(&d.url("/api/ring/cameras")).await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(loaded.is_some(), "{}", d.log_text());
+    d
+}

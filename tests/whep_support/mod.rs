@@ -385,5 +385,5 @@ impl WhepClient {
 
 /// `len` of a 440 Hz sine as 20 ms Opus packets (48 kHz stereo), via GStreamer.
 pub fn opus_sine(len: Duration) -> Vec<Bytes> {
-    ring_bridge::media::encode::opus_sine(len, 440).expect("encoding an Opus sine")
+    ring_bridge::codec::encode::opus_sine(len, 440).expect("encoding an Opus sine")
 }

@@ -199,7 +199,7 @@ async fn talkback_reaches_the_camera() {
     let call = h.call(&client_opts()).await.unwrap();
     let talk = call.talk_sender();
     assert_eq!(talk.codec(), Some(AudioCodec::Opus));
-    let packets = crate::media::encode::opus_sine(Duration::from_secs(1), 440).unwrap();
+    let packets = crate::codec::encode::opus_sine(Duration::from_secs(1), 440).unwrap();
     assert!(packets.len() >= 45);
     let mut next = Instant::now();
     for p in &packets {
@@ -234,7 +234,7 @@ async fn without_talkback_the_speaker_stays_off() {
         .await
         .unwrap();
     let talk = call.talk_sender();
-    let packets = crate::media::encode::opus_sine(Duration::from_millis(200), 440).unwrap();
+    let packets = crate::codec::encode::opus_sine(Duration::from_millis(200), 440).unwrap();
     for p in &packets {
         talk.send_talk(p.clone(), Duration::from_millis(20))
             .await

@@ -104,7 +104,7 @@ fn encode(key: ClipKey) -> anyhow::Result<Clip> {
     if !video.first().is_some_and(|f| f.keyframe) {
         bail!("encoded clip does not start with a key frame");
     }
-    let audio = crate::media::encode::opus_sine(
+    let audio = crate::codec::encode::opus_sine(
         Duration::from_secs(u64::from(2 * key.gop_secs.max(1))),
         440,
     )?;
@@ -172,7 +172,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Clip> {
         })
         .collect();
     let len = Duration::from_secs_f64(video.len() as f64 / fps.max(1.0));
-    let audio = crate::media::encode::opus_sine(len.max(Duration::from_secs(1)), 440)?;
+    let audio = crate::codec::encode::opus_sine(len.max(Duration::from_secs(1)), 440)?;
     Ok(Clip {
         video,
         frame_duration: Duration::from_nanos((1e9 / fps.max(1.0)).ceil() as u64),

@@ -1,6 +1,6 @@
 //! Talkback measurement for the simulated camera: counts the RTP packets the
 //! client sends on the audio track and measures their loudness by decoding the
-//! Opus payloads ([`crate::media::opus::OpusDecoder`]).
+//! Opus payloads ([`crate::codec::opus::OpusDecoder`]).
 //!
 //! The decoder runs on GStreamer's streaming thread; its callback only updates
 //! the shared counters (no tokio, no panics).
@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::media::opus::OpusDecoder;
+use crate::codec::opus::OpusDecoder;
 
 /// Talkback counters of one camera.
 #[derive(Debug, Default, Clone, Copy)]
@@ -107,7 +107,7 @@ mod tests {
     #[tokio::test]
     async fn decodes_a_sine_to_nonzero_energy() {
         let packets =
-            crate::media::encode::opus_sine(std::time::Duration::from_millis(400), 440).unwrap();
+            crate::codec::encode::opus_sine(std::time::Duration::from_millis(400), 440).unwrap();
         let map: TalkMap = Default::default();
         let mut meter = TalkMeter::new(9, Arc::clone(&map));
         meter.packet(&packets[0], false); // speaker off: counted, not measured

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_sine_round_trips_with_its_energy() {
-        let packets = crate::media::encode::opus_sine(Duration::from_millis(400), 440).unwrap();
+        let packets = crate::codec::encode::opus_sine(Duration::from_millis(400), 440).unwrap();
         assert!(packets.len() >= 19, "{}", packets.len());
         let (tx, rx) = std::sync::mpsc::channel();
         let dec = OpusDecoder::start(16_000, move |pcm| {

@@ -1,0 +1,6 @@
+//! GStreamer codec helpers shared by the outputs and the simulator: a streaming
+//! Opus decoder ([`opus`]) and finite in-memory encodes of test tones and test
+//! pictures ([`encode`]). The media hub itself never decodes or encodes.
+
+pub mod encode;
+pub mod opus;
