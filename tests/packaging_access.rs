@@ -1,7 +1,8 @@
 //! Access control of the console and API, end to end against the real binary:
 //! an open non-loopback listener is refused at start-up; with a password and a
 //! token every request but `/healthz` must authenticate (REST, console, WHEP,
-//! log stream); a trusted ingress proxy passes only with `X-Ingress-Path`.
+//! log stream), and repeated wrong credentials are throttled per client; a
+//! trusted ingress proxy passes only with `X-Ingress-Path`.
 
 mod common;
 
@@ -94,26 +95,47 @@ async fn password_and_token_guard_every_route() {
             "{path} without credentials"
         );
         assert_eq!(
-            status(&url, Some(&basic("admin", "wrong")), &[]).await,
-            401,
-            "{path} wrong password"
-        );
-        assert_eq!(
-            status(&url, Some(&basic("root", PASSWORD)), &[]).await,
-            401,
-            "{path} wrong user"
-        );
-        assert_eq!(
-            status(&url, Some("Bearer nope"), &[]).await,
-            401,
-            "{path} wrong token"
-        );
-        assert_eq!(
             status(&url, None, &[("x-ingress-path", "/api/hassio_ingress/x")]).await,
             401,
             "{path} spoofed ingress header"
         );
     }
+    // Wrong credentials: 401, and after 10 of them this client gets 429 for a
+    // while, even with the right password; other clients are not affected.
+    let url = d.url("/api/ring/cameras");
+    let wrong = [
+        basic("admin", "wrong"),
+        basic("root", PASSWORD),
+        "Bearer nope".to_owned(),
+        "Digest x".to_owned(),
+    ];
+    let from_other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        let r = from_other
+            .get(&url)
+            .header("authorization", &wrong[i % wrong.len()])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "wrong credentials #{i}");
+    }
+    let r = from_other
+        .get(&url)
+        .header("authorization", &good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+
     let r = reqwest::get(d.url("/api/ring/cameras")).await.unwrap();
     assert_eq!(
         r.headers()["www-authenticate"],

@@ -21,8 +21,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::login::{Credentials, LoginStep, login, login_client};
-use super::login_limit::LoginLimiter;
 use super::restart::{Restart, RestartReason};
+use crate::base::login_limit::LoginLimiter;
 use crate::base::{ErrorKind, ResultExt};
 use crate::config::Config;
 use crate::ring::state::TokenStore;

@@ -7,7 +7,6 @@ mod daemon;
 pub mod directory;
 mod live;
 pub mod login;
-pub mod login_limit;
 mod mqtt_events;
 pub mod restart;
 mod stream_control;

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::AppError;
-use super::login_limit::{LoginLimiter, LoginLimits};
+use crate::base::login_limit::{LoginLimiter, LoginLimits};
 use crate::config::Config;
 
 /// Why a run ends with a restart.

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod logbuf;
+pub mod login_limit;
 pub mod secret;
 pub mod tracing_setup;
 

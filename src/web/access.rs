@@ -10,10 +10,13 @@
 //!   authenticates users itself: its requests carrying `X-Ingress-Path` pass.
 //!   Everyone else needs credentials, or is told to use Home Assistant.
 //!
-//! Credentials are compared in constant time and never logged.
+//! Credentials are compared in constant time and never logged. A client that
+//! sends wrong credentials 10 times in 5 minutes gets 429 (`Retry-After`) until
+//! its oldest failure leaves the window, whatever it sends.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,6 +26,7 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::base::Secret;
+use crate::base::login_limit::{LoginLimiter, LoginLimits};
 use crate::config::Config;
 
 /// Paths that never need credentials (container health checks).
@@ -37,6 +41,8 @@ pub struct Access {
     /// No credentials configured and that is allowed (loopback or explicit).
     open: bool,
     ingress_proxy: Option<IpAddr>,
+    /// Wrong-credential attempts per client.
+    failures: Arc<LoginLimiter>,
 }
 
 /// What a request gets.
@@ -48,7 +54,16 @@ pub enum Decision {
     Challenge,
     /// 403: no credentials are configured; only the ingress proxy may enter.
     IngressOnly,
+    /// 429: this client sent too many wrong credentials; retry after this.
+    TooManyFailures(Duration),
 }
+
+/// Wrong console credentials allowed per client IP and window before 429.
+const FAILURE_LIMITS: LoginLimits = LoginLimits {
+    per_ip: 10,
+    global: 1000,
+    window: Duration::from_secs(300),
+};
 
 impl Access {
     /// The rule for `cfg` (call [`Config::check_access`] first).
@@ -61,6 +76,7 @@ impl Access {
             open: !h.has_credentials()
                 && (cfg.network.listen_ip.is_loopback() || h.allow_unauthenticated),
             ingress_proxy: h.ingress_proxy,
+            failures: Arc::new(LoginLimiter::new(FAILURE_LIMITS)),
         }
     }
 
@@ -72,6 +88,7 @@ impl Access {
             api_token: None,
             open: true,
             ingress_proxy: None,
+            failures: Arc::new(LoginLimiter::new(FAILURE_LIMITS)),
         }
     }
 
@@ -107,12 +124,21 @@ impl Access {
         if self.password.is_none() && self.api_token.is_none() {
             return Decision::IngressOnly;
         }
-        match headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(v) if self.accepts(v) => Decision::Allow,
-            _ => Decision::Challenge,
+        let Some(given) = headers.get(header::AUTHORIZATION) else {
+            return Decision::Challenge;
+        };
+        // Wrong credentials count per client IP; a client over the limit is
+        // refused before its credentials are even compared.
+        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.to_canonical());
+        if let Err(wait) = self.failures.check(ip) {
+            return Decision::TooManyFailures(wait);
+        }
+        if given.to_str().is_ok_and(|v| self.accepts(v)) {
+            return Decision::Allow;
+        }
+        match self.failures.try_acquire(ip) {
+            Ok(()) => Decision::Challenge,
+            Err(wait) => Decision::TooManyFailures(wait),
         }
     }
 
@@ -174,6 +200,19 @@ pub async fn enforce(State(access): State<Arc<Access>>, req: Request, next: Next
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"ring-bridge\", charset=\"UTF-8\""),
             );
+            resp
+        }
+        Decision::TooManyFailures(wait) => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(serde_json::json!({
+                    "error": "resource_exhausted",
+                    "message": format!("too many wrong passwords from this address; try again in {} s", wait.as_secs()),
+                })),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
             resp
         }
         Decision::IngressOnly => (
@@ -242,6 +281,34 @@ mod tests {
         );
         assert_eq!(a.decide(LAN, "/", &auth("Basic !!!")), Decision::Challenge);
         assert_eq!(a.decide(LAN, "/", &auth("Digest x")), Decision::Challenge);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_wrong_passwords_are_throttled_per_client() {
+        let a = Access::from_config(&cfg(&[("LISTEN_IP", "0.0.0.0"), ("HTTP_PASSWORD", "pw")]));
+        for _ in 0..10 {
+            assert_eq!(
+                a.decide(LAN, "/", &basic("admin", "guess")),
+                Decision::Challenge
+            );
+        }
+        let Decision::TooManyFailures(wait) = a.decide(LAN, "/", &basic("admin", "guess")) else {
+            panic!("after 10 wrong passwords the next attempt is refused");
+        };
+        assert_eq!(wait, Duration::from_secs(300));
+        assert!(
+            matches!(
+                a.decide(LAN, "/", &basic("admin", "pw")),
+                Decision::TooManyFailures(_)
+            ),
+            "even the right password waits"
+        );
+        let other: Option<IpAddr> = Some("192.168.1.21".parse().unwrap());
+        assert_eq!(a.decide(other, "/", &basic("admin", "pw")), Decision::Allow);
+        // No credentials: the challenge, so browsers can prompt later.
+        assert_eq!(a.decide(LAN, "/", &HeaderMap::new()), Decision::Challenge);
+        tokio::time::advance(Duration::from_secs(301)).await;
+        assert_eq!(a.decide(LAN, "/", &basic("admin", "pw")), Decision::Allow);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! [`LoginLimiter`]: sliding-window limits on console login attempts, per client
-//! IP and for the whole daemon, so nobody can guess passwords or 2FA codes
-//! through ring-bridge (or make Ring send a flood of codes).
+//! [`LoginLimiter`]: sliding-window limits on login attempts, per client IP and
+//! for the whole daemon, so nobody can guess passwords or 2FA codes through
+//! ring-bridge (or make Ring send a flood of codes). Used for Ring logins from
+//! the console and for wrong console passwords (`web::access`).
 //!
 //! Every attempt counts, whatever Ring answers: a normal login with a 2FA code
 //! takes two. The limiter lives outside a daemon run, so an in-process restart
@@ -61,12 +62,39 @@ fn wait_in(q: &mut VecDeque<Instant>, limit: usize, window: Duration, now: Insta
     }
 }
 
+/// Whole seconds, at least one.
+fn round_up(wait: Duration) -> Duration {
+    Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64)
+}
+
 impl LoginLimiter {
     /// A limiter with `limits`.
     pub fn new(limits: LoginLimits) -> Self {
         LoginLimiter {
             limits,
             inner: Mutex::default(),
+        }
+    }
+
+    /// Whether an attempt from `ip` would be refused now (without recording
+    /// one): `Err` with the wait, as [`LoginLimiter::try_acquire`].
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let LoginLimits {
+            per_ip,
+            global,
+            window,
+        } = self.limits;
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let ip_wait = w
+            .per_ip
+            .get_mut(&ip)
+            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
+        let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(round_up(wait))
         }
     }
 
@@ -89,9 +117,7 @@ impl LoginLimiter {
             .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
         let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
         if !wait.is_zero() {
-            return Err(Duration::from_secs(
-                wait.as_secs_f64().ceil().max(1.0) as u64
-            ));
+            return Err(round_up(wait));
         }
         w.global.push_back(now);
         w.per_ip.entry(ip).or_default().push_back(now);
@@ -125,6 +151,22 @@ mod tests {
             l.try_acquire(ip(1)).is_err(),
             "four still in the window + one"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn check_peeks_without_recording() {
+        let l = LoginLimiter::new(LoginLimits {
+            per_ip: 2,
+            global: 10,
+            window: Duration::from_secs(60),
+        });
+        for _ in 0..5 {
+            l.check(ip(1)).unwrap();
+        }
+        l.try_acquire(ip(1)).unwrap();
+        l.try_acquire(ip(1)).unwrap();
+        assert_eq!(l.check(ip(1)), Err(Duration::from_secs(60)));
+        l.check(ip(2)).unwrap();
     }
 
     #[tokio::test(start_paused = true)]
