@@ -5,6 +5,7 @@
 pub mod error;
 pub mod logbuf;
 pub mod login_limit;
+pub mod rtc;
 pub mod secret;
 pub mod tracing_setup;
 

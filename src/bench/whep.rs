@@ -11,14 +11,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::network_type::NetworkType;
-use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
@@ -110,16 +106,10 @@ pub async fn run_viewer(
 async fn new_peer() -> anyhow::Result<Arc<RTCPeerConnection>> {
     let mut m = MediaEngine::default();
     m.register_default_codecs()?;
-    let registry = register_default_interceptors(Registry::new(), &mut m)?;
     let mut s = SettingEngine::default();
     s.set_include_loopback_candidate(true);
     s.set_network_types(vec![NetworkType::Udp4]);
-    let api = APIBuilder::new()
-        .with_media_engine(m)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(s)
-        .build();
-    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+    let pc = crate::base::rtc::peer_connection(m, s, &[]).await?;
     for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
         pc.add_transceiver_from_kind(
             kind,

@@ -16,18 +16,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
 use webrtc::ice_transport::ice_candidate_type::RTCIceCandidateType;
-use webrtc::ice_transport::ice_server::RTCIceServer;
-use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::rtp_transceiver::RTCPFeedback;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
@@ -136,30 +131,10 @@ pub(crate) async fn new_peer(
     opts: &WhepOptions,
     offer: &Offer,
 ) -> Result<Arc<RTCPeerConnection>, WhepError> {
-    let mut m = media_engine(offer)?;
-    let registry = register_default_interceptors(Registry::new(), &mut m)
-        .map_err(WhepError::webrtc("registering interceptors"))?;
-    let api = APIBuilder::new()
-        .with_media_engine(m)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(setting_engine(opts)?)
-        .build();
-    let config = RTCConfiguration {
-        ice_servers: if opts.ice_servers.is_empty() {
-            vec![]
-        } else {
-            vec![RTCIceServer {
-                urls: opts.ice_servers.clone(),
-                ..Default::default()
-            }]
-        },
-        ..Default::default()
-    };
-    let pc = api
-        .new_peer_connection(config)
+    let m = media_engine(offer)?;
+    crate::base::rtc::peer_connection(m, setting_engine(opts)?, &opts.ice_servers)
         .await
-        .map_err(WhepError::webrtc("creating the peer connection"))?;
-    Ok(Arc::new(pc))
+        .map_err(WhepError::webrtc("creating the peer connection"))
 }
 
 #[cfg(test)]

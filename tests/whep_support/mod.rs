@@ -11,16 +11,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
-use webrtc::interceptor::registry::Registry;
 use webrtc::media::Sample;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp::codecs::h264::H264Packet;
@@ -134,22 +130,14 @@ pub async fn new_peer() -> (Arc<RTCPeerConnection>, Arc<TrackLocalStaticSample>)
         )
         .unwrap();
     }
-    let registry = register_default_interceptors(Registry::new(), &mut m).unwrap();
     let mut s = SettingEngine::default();
     s.set_include_loopback_candidate(true);
     s.set_network_types(vec![NetworkType::Udp4]);
     s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    let api = APIBuilder::new()
-        .with_media_engine(m)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(s)
-        .build();
-    let pc = Arc::new(
-        api.new_peer_connection(RTCConfiguration::default())
-            .await
-            .unwrap(),
-    );
+    let pc = ring_bridge::base::rtc::peer_connection(m, s, &[])
+        .await
+        .unwrap();
     pc.add_transceiver_from_kind(
         RTPCodecType::Video,
         Some(RTCRtpTransceiverInit {

@@ -7,15 +7,10 @@
 
 use std::sync::Arc;
 
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMU, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
-use webrtc::ice_transport::ice_server::RTCIceServer;
-use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
 };
@@ -80,7 +75,8 @@ fn media_engine() -> webrtc::error::Result<MediaEngine> {
         codec(MIME_TYPE_PCMU, 8_000, 0, "", 0, vec![]),
         RTPCodecType::Audio,
     )?;
-    // nack, nack pli and transport-cc are added by the default interceptors below.
+    // nack, nack pli and transport-cc are added by the default interceptors
+    // (`base::rtc::peer_connection`).
     let fb = vec![feedback("ccm", "fir"), feedback("goog-remb", "")];
     m.register_codec(
         codec(MIME_TYPE_H264, 90_000, 0, H264_FMTP, PT_H264, fb),
@@ -120,25 +116,12 @@ pub(crate) async fn new_peer(
     opts: &LiveOptions,
     talk: Arc<TalkTrack>,
 ) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
-    let mut m = media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut m)?;
-    let api = APIBuilder::new()
-        .with_media_engine(m)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(setting_engine(opts)?)
-        .build();
-    let config = RTCConfiguration {
-        ice_servers: if opts.ice_servers.is_empty() {
-            vec![]
-        } else {
-            vec![RTCIceServer {
-                urls: opts.ice_servers.clone(),
-                ..Default::default()
-            }]
-        },
-        ..Default::default()
-    };
-    let pc = Arc::new(api.new_peer_connection(config).await?);
+    let pc = crate::base::rtc::peer_connection(
+        media_engine()?,
+        setting_engine(opts)?,
+        &opts.ice_servers,
+    )
+    .await?;
     let talk: Arc<dyn TrackLocal + Send + Sync> = talk;
     let audio = pc
         .add_transceiver_from_track(

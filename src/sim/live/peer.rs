@@ -21,16 +21,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
-use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::interceptor::registry::Registry;
 use webrtc::media::Sample;
 use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -117,18 +113,12 @@ impl SimPeer {
             },
             RTPCodecType::Video,
         )?;
-        let registry = register_default_interceptors(Registry::new(), &mut m)?;
         let mut s = SettingEngine::default();
         s.set_include_loopback_candidate(true);
         // IPv4 only: link-local IPv6 sockets fail to bind in containers, and
         // the simulator is reached over IPv4 (usually loopback).
         s.set_network_types(vec![NetworkType::Udp4]);
-        let api = APIBuilder::new()
-            .with_media_engine(m)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(s)
-            .build();
-        let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+        let pc = crate::base::rtc::peer_connection(m, s, &[]).await?;
 
         let video = Arc::new(TrackLocalStaticSample::new(
             video_cap,

@@ -74,7 +74,10 @@ pub(crate) async fn serve(
     let shutdown = c.sim.shutdown.clone();
     loop {
         let timer = c.timer();
+        // Biased: signalling already received (a client's `close`) is handled
+        // before peer events that happened after it (the DTLS close that follows).
         let step = tokio::select! {
+            biased;
             _ = abort.cancelled() => Step::Abort,
             _ = shutdown.cancelled() => Step::Close(0, "server shutting down"),
             m = c.ws.recv() => match m {
