@@ -23,11 +23,7 @@ fn auth_err(e: &crate::ring::Error) -> &AuthFailure {
 #[tokio::test]
 async fn rotation_is_persisted_before_use_and_headers_are_right() {
     let mock = Mock::start().await;
-    mock.script(
-        &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600)],
-    );
-    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    mock.sign_in_with([Reply::token("at-1", "rt-1", 3600)]);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
     assert_eq!(*c.auth_state().borrow(), AuthState::Unknown);
@@ -348,11 +344,7 @@ async fn login_replaces_corrupt_file_and_keeps_it_aside() {
 async fn dropped_caller_cannot_lose_a_rotated_token() {
     let mock = Mock::start().await;
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    mock.script(
-        &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600).gated(&gate)],
-    );
-    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    mock.sign_in_with([Reply::token("at-1", "rt-1", 3600).gated(&gate)]);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
     let c2 = c.clone();
@@ -372,11 +364,7 @@ async fn dropped_caller_cannot_lose_a_rotated_token() {
 #[tokio::test]
 async fn concurrent_callers_share_one_refresh() {
     let mock = Mock::start().await;
-    mock.script(
-        &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600).delay(Duration::from_millis(30))],
-    );
-    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    mock.sign_in_with([Reply::token("at-1", "rt-1", 3600).delay(Duration::from_millis(30))]);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
     let (a, b, d) = tokio::join!(c.cameras(), c.cameras(), c.cameras());
@@ -394,11 +382,7 @@ async fn concurrent_callers_share_one_refresh() {
 #[tokio::test]
 async fn env_token_seeds_then_state_dir_wins() {
     let mock = Mock::start().await;
-    mock.script(
-        &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600)],
-    );
-    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    mock.sign_in_with([Reply::token("at-1", "rt-1", 3600)]);
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&mock, dir.path());
     opts.refresh_token_override = Some(Secret::new("env-rt".into()));
@@ -421,11 +405,7 @@ async fn env_token_seeds_then_state_dir_wins() {
 #[tokio::test]
 async fn session_is_recreated_when_old() {
     let mock = Mock::start().await;
-    mock.script(
-        &format!("POST {OAUTH}"),
-        [Reply::token("at-1", "rt-1", 3600)],
-    );
-    mock.script(&format!("GET {DEVICES_PATH}"), [Reply::ok(DEVICES)]);
+    mock.sign_in_with([Reply::token("at-1", "rt-1", 3600)]);
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), "rt-0");
     let mut opts = options(&mock, dir.path());

@@ -191,6 +191,13 @@ impl Mock {
         m
     }
 
+    /// Scripts the OAuth answers `token` and one device list (the usual start
+    /// of a test that signs in and lists cameras).
+    pub(super) fn sign_in_with(&self, token: impl IntoIterator<Item = Reply>) {
+        self.script("POST /oauth/token", token);
+        self.script("GET /clients_api/ring_devices", [Reply::ok(DEVICES)]);
+    }
+
     /// Replaces the reply queue of `"METHOD /path"`.
     pub(super) fn script(&self, route: &str, replies: impl IntoIterator<Item = Reply>) {
         self.state
