@@ -97,6 +97,16 @@ impl TestSim {
         self.call(reqwest::Method::GET, path, None).await
     }
 
+    /// An authenticated GET, the raw response (bodies that are not JSON).
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("send")
+    }
+
     /// An unauthenticated control call.
     pub async fn control(
         &self,

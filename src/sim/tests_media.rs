@@ -309,12 +309,8 @@ async fn recording_urls_redirects_and_errors() {
             "{url}"
         );
         let resp = sim
-            .http
-            .get(sim.url(&format!("/clients_api/dings/{ready}/{form}")))
-            .bearer_auth(&sim.token)
-            .send()
-            .await
-            .expect("send");
+            .fetch(&format!("/clients_api/dings/{ready}/{form}"))
+            .await;
         assert_eq!(resp.status(), 302);
         let loc = resp.headers()["location"]
             .to_str()
@@ -409,12 +405,8 @@ async fn snapshots_current_and_legacy() {
     assert!(is_jpeg(&resp.bytes().await.expect("bytes")));
 
     let after = sim
-        .http
-        .get(sim.url(&format!("/snapshots/next/10002?after-ms={ts}&uuid=")))
-        .bearer_auth(&sim.token)
-        .send()
-        .await
-        .expect("send");
+        .fetch(&format!("/snapshots/next/10002?after-ms={ts}&uuid="))
+        .await;
     assert_eq!(after.status(), 200);
     let ts2: i64 = after.headers()["x-time-millis"]
         .to_str()
@@ -478,13 +470,7 @@ async fn snapshots_current_and_legacy() {
         .0,
         400
     );
-    let img = sim
-        .http
-        .get(sim.url("/clients_api/snapshots/image/10004"))
-        .bearer_auth(&sim.token)
-        .send()
-        .await
-        .expect("send");
+    let img = sim.fetch("/clients_api/snapshots/image/10004").await;
     assert_eq!(img.status(), 200);
     assert!(is_jpeg(&img.bytes().await.expect("bytes")));
 
@@ -494,12 +480,8 @@ async fn snapshots_current_and_legacy() {
         .await;
     let uuid = ev["snapshot_uuid"].as_str().expect("uuid").to_string();
     let by_uuid = sim
-        .http
-        .get(sim.url(&format!("/clients_api/snapshots/uuid?uuid={uuid}:1234")))
-        .bearer_auth(&sim.token)
-        .send()
-        .await
-        .expect("send");
+        .fetch(&format!("/clients_api/snapshots/uuid?uuid={uuid}:1234"))
+        .await;
     assert_eq!(by_uuid.status(), 200);
     assert!(is_jpeg(&by_uuid.bytes().await.expect("bytes")));
     assert_eq!(
@@ -572,12 +554,8 @@ async fn media_dir_files_become_cameras() {
         "the user's own file is served"
     );
     let snap = sim
-        .http
-        .get(sim.url(&format!("/snapshots/next/{MEDIA_DIR_FIRST_ID}")))
-        .bearer_auth(&sim.token)
-        .send()
-        .await
-        .expect("send");
+        .fetch(&format!("/snapshots/next/{MEDIA_DIR_FIRST_ID}"))
+        .await;
     assert!(is_jpeg(&snap.bytes().await.expect("bytes")));
     sim.stop().await;
 }
