@@ -261,6 +261,7 @@ fn whep_options(cfg: &Config) -> crate::webrtc::WhepOptions {
         announced_ip: cfg.network.announced_ip,
         udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
         include_loopback: cfg.network.listen_ip.is_loopback(),
+        max_sessions: cfg.webrtc.max_sessions,
         ..crate::webrtc::WhepOptions::default()
     }
 }
