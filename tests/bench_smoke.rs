@@ -42,13 +42,20 @@ fn bench_runs_and_writes_a_report() {
     }
     let ttff = &main["ttff"];
     for kind in ["cold_rtsp", "cold_webrtc", "warm_rtsp", "warm_webrtc"] {
-        assert!(ttff[kind]["samples"].as_u64().unwrap() >= 1, "{kind}: {ttff}");
+        assert!(
+            ttff[kind]["samples"].as_u64().unwrap() >= 1,
+            "{kind}: {ttff}"
+        );
     }
     assert!(main["daemon"]["cpu_cores"].as_f64().unwrap() > 0.0);
     assert!(main["daemon"]["rss_peak_mib"].as_f64().unwrap() > 1.0);
     assert!(main["daemon"]["rss_steady_mib"].as_f64().unwrap() > 1.0);
     assert!(main["frames"]["lost"].is_u64() && main["frames"]["late"].is_u64());
-    assert_eq!(main["webrtc_per_camera"], 1, "WHEP viewer ran: {}", main["notes"]);
+    assert_eq!(
+        main["webrtc_per_camera"], 1,
+        "WHEP viewer ran: {}",
+        main["notes"]
+    );
     let viewers = main["per_viewer"].as_array().unwrap();
     assert_eq!(viewers.len(), 2, "{viewers:?}");
     for kind in ["rtsp", "webrtc"] {
@@ -57,7 +64,10 @@ fn bench_runs_and_writes_a_report() {
             .find(|v| v["kind"] == kind)
             .unwrap_or_else(|| panic!("no {kind} viewer: {viewers:?}"));
         assert!(v["error"].is_null(), "{kind} viewer failed: {v}");
-        assert!(v["frames"].as_u64().unwrap() >= 15, "{kind} got frames: {v}");
+        assert!(
+            v["frames"].as_u64().unwrap() >= 15,
+            "{kind} got frames: {v}"
+        );
         assert_eq!(v["stamped"], v["frames"], "{kind}: {v}");
         assert!(v["lost"].is_u64() && v["late"].is_u64(), "{v}");
     }

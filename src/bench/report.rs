@@ -436,8 +436,7 @@ fn by_kind_table(scenarios: &[&ScenarioResult]) -> String {
             (ViewerKind::Rtsp, &sc.latency_rtsp_ms),
             (ViewerKind::Webrtc, &sc.latency_webrtc_ms),
         ] {
-            let vs: Vec<&ViewerSummary> =
-                sc.per_viewer.iter().filter(|v| v.kind == kind).collect();
+            let vs: Vec<&ViewerSummary> = sc.per_viewer.iter().filter(|v| v.kind == kind).collect();
             if vs.is_empty() {
                 continue;
             }

@@ -177,7 +177,10 @@ impl AudioGate {
         let Some((video, audio)) = &self.streams else {
             return true;
         };
-        if self.checked.is_none_or(|t| t.elapsed() >= AUDIO_GATE_RECHECK) {
+        if self
+            .checked
+            .is_none_or(|t| t.elapsed() >= AUDIO_GATE_RECHECK)
+        {
             self.checked = Some(Instant::now());
             let playing = |s: &gst_rtsp_server::RTSPStream| !s.transport_filter(None).is_empty();
             let open = playing(audio) || !playing(video);
@@ -209,10 +212,12 @@ pub(crate) async fn feed(
     debug!("RTSP media started; feeding from the hub");
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;
+    // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
         let frame = tokio::select! {
             r = sub.recv() => r,
-            _ = cancel.cancelled() => break,
+            _ = &mut cancelled => break,
         };
         let frame = match frame {
             Ok(f) => f,
