@@ -1,6 +1,7 @@
 //! Builds one viewer's `RTCPeerConnection`: a per-session `MediaEngine` with exactly
-//! the formats picked from the offer (its payload types), the default interceptors
-//! (NACK responder, RTCP reports, TWCC), and a `SettingEngine` that honours the ICE
+//! the formats picked from the offer (its payload types), webrtc-rs's default
+//! interceptors (NACK, RTCP reports, TWCC) but with a NACK history of
+//! [`NACK_HISTORY_LOG2`] instead of 8192 packets, and a `SettingEngine` that honours the ICE
 //! options: UDP port range, `listen_ip` filter, 1:1 NAT for `announced_ip`,
 //! loopback candidates, and mDNS.
 //!
@@ -17,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::interceptor_registry::{configure_rtcp_reports, configure_twcc_receiver_only};
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
@@ -25,6 +26,8 @@ use webrtc::ice::network_type::NetworkType;
 use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
 use webrtc::ice_transport::ice_candidate_type::RTCIceCandidateType;
 use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::nack::generator::Generator;
+use webrtc::interceptor::nack::responder::Responder;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
@@ -127,14 +130,41 @@ fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
     Ok(s)
 }
 
+/// Packets each outgoing stream keeps for NACK retransmission: 2^10 = 1024, about
+/// 7 s of a 1.4 Mbit/s camera stream (2.4 s at 4 Mbit/s), far more than a
+/// retransmission can usefully arrive in. webrtc-rs's default (2^13 = 8192, ~56 s
+/// here) cost ~6 MiB of packet copies per viewer once full
+/// (`docs/PERFORMANCE.md`, RSS at 16 cameras × 4 viewers).
+pub(crate) const NACK_HISTORY_LOG2: u8 = 10;
+
+/// `register_default_interceptors` (NACK generator + responder, RTCP reports, TWCC
+/// receiver) with a NACK responder of [`NACK_HISTORY_LOG2`].
+fn interceptors(m: &mut MediaEngine) -> Result<Registry, WhepError> {
+    for parameter in ["", "pli"] {
+        m.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RTPCodecType::Video,
+        );
+    }
+    let mut registry = Registry::new();
+    registry.add(Box::new(
+        Responder::builder().with_log2_size(NACK_HISTORY_LOG2),
+    ));
+    registry.add(Box::new(Generator::builder()));
+    let registry = configure_rtcp_reports(registry);
+    configure_twcc_receiver_only(registry, m).map_err(WhepError::webrtc("registering interceptors"))
+}
+
 /// A new peer for `offer` (no tracks yet).
 pub(crate) async fn new_peer(
     opts: &WhepOptions,
     offer: &Offer,
 ) -> Result<Arc<RTCPeerConnection>, WhepError> {
     let mut m = media_engine(offer)?;
-    let registry = register_default_interceptors(Registry::new(), &mut m)
-        .map_err(WhepError::webrtc("registering interceptors"))?;
+    let registry = interceptors(&mut m)?;
     let api = APIBuilder::new()
         .with_media_engine(m)
         .with_interceptor_registry(registry)
