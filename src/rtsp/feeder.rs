@@ -6,7 +6,8 @@
 //! the appsrc's streaming thread. So the hub's access units (Annex-B, SPS/PPS in
 //! front of each key frame, `alignment=au`) go straight to `rtph264pay` without an
 //! `h264parse` pass, and Opus is pushed only while some client receives the audio
-//! stream ([`AudioGate`]); most RTSP consumers (NVRs, Retina) set up video only.
+//! stream ([`AudioGate`]): a client that sets up video only (as Retina does)
+//! then costs no audio work.
 //!
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
