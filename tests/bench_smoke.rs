@@ -1,7 +1,8 @@
 //! Smoke test of `ring-bridge bench` so the harness cannot rot: 1 camera,
-//! 1 RTSP + 1 WebRTC viewer (RTSP only while the daemon has no WHEP endpoint),
-//! a 2 s window, one cold/warm round, no ffmpeg baseline. Checks the report's
-//! shape and that the SEI stamps made it through, not performance figures.
+//! 1 RTSP + 1 WebRTC (WHEP) viewer, a 2 s window, two cold/warm rounds (one cold
+//! join of each kind), no ffmpeg baseline. Checks the report's shape, that both
+//! viewers got stamped frames and that the SEI stamps made it through, not
+//! performance figures.
 
 use std::process::Command;
 
@@ -10,7 +11,7 @@ fn bench_runs_and_writes_a_report() {
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
         .args(["bench", "--cameras", "1", "--rtsp", "1", "--webrtc", "1"])
-        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "1"])
+        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "2"])
         .args(["--no-baseline", "--quiet-wait", "0s"])
         .arg("--out")
         .arg(out.path())
@@ -39,20 +40,38 @@ fn bench_runs_and_writes_a_report() {
     for key in ["p50", "p99", "max"] {
         assert!(main["latency_ms"][key].as_f64().unwrap() >= 0.0, "{main}");
     }
-    assert_eq!(main["ttff"]["cold"]["samples"], 1, "{}", main["ttff"]);
-    assert!(main["ttff"]["warm"]["samples"].as_u64().unwrap() >= 1);
+    let ttff = &main["ttff"];
+    for kind in ["cold_rtsp", "cold_webrtc", "warm_rtsp", "warm_webrtc"] {
+        assert!(
+            ttff[kind]["samples"].as_u64().unwrap() >= 1,
+            "{kind}: {ttff}"
+        );
+    }
     assert!(main["daemon"]["cpu_cores"].as_f64().unwrap() > 0.0);
     assert!(main["daemon"]["rss_peak_mib"].as_f64().unwrap() > 1.0);
     assert!(main["daemon"]["rss_steady_mib"].as_f64().unwrap() > 1.0);
     assert!(main["frames"]["lost"].is_u64() && main["frames"]["late"].is_u64());
+    assert_eq!(
+        main["webrtc_per_camera"], 1,
+        "WHEP viewer ran: {}",
+        main["notes"]
+    );
     let viewers = main["per_viewer"].as_array().unwrap();
-    if main["webrtc_per_camera"] == 0 {
-        let notes = main["notes"].to_string();
-        assert!(notes.contains("WHEP unavailable"), "{notes}");
-        assert_eq!(viewers.len(), 1);
-    } else {
-        assert_eq!(viewers.len(), 2);
+    assert_eq!(viewers.len(), 2, "{viewers:?}");
+    for kind in ["rtsp", "webrtc"] {
+        let v = viewers
+            .iter()
+            .find(|v| v["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} viewer: {viewers:?}"));
+        assert!(v["error"].is_null(), "{kind} viewer failed: {v}");
+        assert!(
+            v["frames"].as_u64().unwrap() >= 15,
+            "{kind} got frames: {v}"
+        );
+        assert_eq!(v["stamped"], v["frames"], "{kind}: {v}");
+        assert!(v["lost"].is_u64() && v["late"].is_u64(), "{v}");
     }
+    assert!(main["latency_webrtc_ms"]["samples"].as_u64().unwrap() >= 15);
     assert_eq!(r["targets"].as_array().unwrap().len(), 7);
     assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
 }

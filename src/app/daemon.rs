@@ -306,6 +306,7 @@ async fn whep_options(
         udp_ports: (cfg.webrtc.min_port, cfg.webrtc.max_port),
         shared_port,
         include_loopback: cfg.network.listen_ip.is_loopback(),
+        max_sessions: cfg.webrtc.max_sessions,
         ..crate::webrtc::WhepOptions::default()
     })
 }

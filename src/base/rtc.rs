@@ -5,23 +5,35 @@
 use std::sync::Arc;
 
 use webrtc::api::APIBuilder;
-use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::interceptor_registry::{
+    configure_rtcp_reports, configure_twcc_receiver_only, register_default_interceptors,
+};
 use webrtc::api::media_engine::MediaEngine;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::nack::generator::Generator;
+use webrtc::interceptor::nack::responder::Responder;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::rtp_transceiver::RTCPFeedback;
+use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
 
 /// A peer connection with the codecs of `media`, the default interceptors
 /// (NACK, RTCP reports, TWCC), the ICE settings of `settings` and `ice_servers`
 /// (STUN/TURN URLs; none: host and peer-reflexive candidates only).
+/// `nack_history_log2` sizes the NACK responder's per-stream packet history
+/// (2^n packets; `None`: webrtc-rs's 2^13).
 pub async fn peer_connection(
     mut media: MediaEngine,
     settings: SettingEngine,
     ice_servers: &[String],
+    nack_history_log2: Option<u8>,
 ) -> webrtc::error::Result<Arc<RTCPeerConnection>> {
-    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let registry = match nack_history_log2 {
+        None => register_default_interceptors(Registry::new(), &mut media)?,
+        Some(log2) => interceptors_with_nack_history(&mut media, log2)?,
+    };
     let api = APIBuilder::new()
         .with_media_engine(media)
         .with_interceptor_registry(registry)
@@ -40,4 +52,26 @@ pub async fn peer_connection(
         ..Default::default()
     };
     Ok(Arc::new(api.new_peer_connection(config).await?))
+}
+
+/// `register_default_interceptors` (NACK generator + responder, RTCP reports,
+/// TWCC receiver) with a NACK responder history of 2^`log2` packets.
+fn interceptors_with_nack_history(
+    media: &mut MediaEngine,
+    log2: u8,
+) -> webrtc::error::Result<Registry> {
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RTPCodecType::Video,
+        );
+    }
+    let mut registry = Registry::new();
+    registry.add(Box::new(Responder::builder().with_log2_size(log2)));
+    registry.add(Box::new(Generator::builder()));
+    let registry = configure_rtcp_reports(registry);
+    configure_twcc_receiver_only(registry, media)
 }

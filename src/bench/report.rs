@@ -364,18 +364,7 @@ pub fn markdown(r: &Report) -> String {
             sc.frames.video_kbps_per_viewer,
         );
     }
-    for sc in scenarios.iter().filter(|s| s.latency_webrtc_ms.samples > 0) {
-        s += &format!(
-            "\n{}: RTSP latency p50/p99/max {}/{}/{} ms; WebRTC {}/{}/{} ms\n",
-            sc.label,
-            fmt_opt(sc.latency_rtsp_ms.p50, 2),
-            fmt_opt(sc.latency_rtsp_ms.p99, 2),
-            fmt_opt(sc.latency_rtsp_ms.max, 2),
-            fmt_opt(sc.latency_webrtc_ms.p50, 2),
-            fmt_opt(sc.latency_webrtc_ms.p99, 2),
-            fmt_opt(sc.latency_webrtc_ms.max, 2),
-        );
-    }
+    s += &by_kind_table(&scenarios);
     s += "\n## Time to first key frame (ms)\n\n| scenario | kind | samples | p50 | p95 |\n|---|---|---|---|---|\n";
     for sc in scenarios
         .iter()
@@ -432,6 +421,40 @@ pub fn markdown(r: &Report) -> String {
         s += "\n## Notes\n\n";
         s += &notes.join("\n");
         s += "\n";
+    }
+    s
+}
+
+/// Latency, loss and lateness per viewer kind: one row per scenario and kind
+/// that had viewers.
+fn by_kind_table(scenarios: &[&ScenarioResult]) -> String {
+    let mut s = "\n### By viewer kind\n\n| scenario | kind | viewers | latency p50 | p99 | max | \
+                 frames | lost | late | failed |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        .to_string();
+    for sc in scenarios {
+        for (kind, lat) in [
+            (ViewerKind::Rtsp, &sc.latency_rtsp_ms),
+            (ViewerKind::Webrtc, &sc.latency_webrtc_ms),
+        ] {
+            let vs: Vec<&ViewerSummary> = sc.per_viewer.iter().filter(|v| v.kind == kind).collect();
+            if vs.is_empty() {
+                continue;
+            }
+            let sum = |f: fn(&ViewerSummary) -> u64| vs.iter().map(|v| f(v)).sum::<u64>();
+            s += &format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                sc.label,
+                kind.as_str(),
+                vs.len(),
+                fmt_opt(lat.p50, 2),
+                fmt_opt(lat.p99, 2),
+                fmt_opt(lat.max, 2),
+                sum(|v| v.frames),
+                sum(|v| v.lost),
+                sum(|v| v.late),
+                vs.iter().filter(|v| v.error.is_some()).count(),
+            );
+        }
     }
     s
 }

@@ -73,9 +73,8 @@ struct Rig {
 async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (sim, sim_url) = procs::spawn_sim(&env.exe, sc.cameras, dir).await?;
-    // A short linger so cold rounds do not wait 10 s for sessions to end.
-    let config = "[stream]\nlinger = \"1s\"\n";
-    let (daemon, addrs) = procs::spawn_daemon(&env.exe, &sim_url, dir, config).await?;
+    let config = daemon_config(sc);
+    let (daemon, addrs) = procs::spawn_daemon(&env.exe, &sim_url, dir, &config).await?;
     let target = Target::new(addrs.http, addrs.rtsp)?;
     let cameras = wait_cameras(&target, sc.cameras).await?;
     tracing::info!(sim = sim.pid, daemon = daemon.pid, http = %addrs.http, rtsp = %addrs.rtsp, "bench: processes up");
@@ -94,6 +93,22 @@ async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::R
         target,
         cameras,
     })
+}
+
+/// First UDP port of the daemon's WHEP ICE range in the bench (clear of the
+/// default 40000–40100, which tests on the same machine may use).
+const BENCH_RTC_MIN_PORT: usize = 47_000;
+
+/// The daemon's config file for `sc`: a short linger so cold rounds do not wait
+/// 10 s for sessions to end, and room for every WebRTC viewer of the scenario
+/// (plus the time-to-first-frame viewers) in the WHEP session cap and ICE ports.
+fn daemon_config(sc: &Scenario) -> String {
+    let sessions = sc.cameras * sc.webrtc + 8;
+    let max_port = (BENCH_RTC_MIN_PORT + 2 * sessions + 64).min(usize::from(u16::MAX));
+    format!(
+        "[stream]\nlinger = \"1s\"\n\n[webrtc]\nmax_sessions = {}\nmin_port = {BENCH_RTC_MIN_PORT}\nmax_port = {max_port}\n",
+        sessions.max(32)
+    )
 }
 
 /// The slugs of the simulator's extra cameras (`sim --cameras N`), in id order.

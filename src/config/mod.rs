@@ -257,6 +257,9 @@ pub struct WebrtcConfig {
     pub talk_payload_type: Option<u8>,
     /// RTP SSRC for talkback audio (`RING_TALK_SSRC`); default: random.
     pub talk_ssrc: Option<u32>,
+    /// Most browser (WHEP) sessions at once, over all cameras; more get 429.
+    /// Default 32. Each session needs a UDP port from `min_port..=max_port`.
+    pub max_sessions: usize,
 }
 
 impl Default for WebrtcConfig {
@@ -267,6 +270,7 @@ impl Default for WebrtcConfig {
             udp_port: None,
             talk_payload_type: None,
             talk_ssrc: None,
+            max_sessions: 32,
         }
     }
 }
@@ -394,6 +398,12 @@ impl Config {
                     "port range {}..{} is empty; need 1 <= min_port <= max_port",
                     w.min_port, w.max_port
                 ),
+            });
+        }
+        if w.max_sessions == 0 {
+            return Err(ConfigError::Invalid {
+                key: "webrtc.max_sessions",
+                message: "must be at least 1".into(),
             });
         }
         if let Some(pt) = w.talk_payload_type

@@ -81,6 +81,14 @@ fn cross_field_rules() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("webrtc.min_port"), "{e}");
+    let f = write("[webrtc]\nmax_sessions = 0\n");
+    let e = load_with_env(Some(f.path()), &vars(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("webrtc.max_sessions"), "{e}");
+    let f = write("[webrtc]\nmax_sessions = 200\n");
+    let c = load_with_env(Some(f.path()), &vars(&[])).unwrap();
+    assert_eq!(c.webrtc.max_sessions, 200);
     let e = load_with_env(None, &vars(&[("MQTT_URL", "http://x")]))
         .unwrap_err()
         .to_string();

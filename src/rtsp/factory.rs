@@ -148,6 +148,7 @@ mod imp {
                     p.lease.stream().clone(),
                     p.video,
                     p.audio,
+                    feeder::AudioGate::new(media),
                     p.started,
                     token.clone(),
                 )

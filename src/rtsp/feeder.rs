@@ -1,14 +1,25 @@
-//! The appsrc side of one RTSP media: builds the element bin (appsrc → h264parse →
-//! rtph264pay, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it
-//! from a hub [`crate::media::Subscriber`].
+//! The appsrc side of one RTSP media: builds the element bin (appsrc → rtph264pay,
+//! appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it from a hub
+//! [`crate::media::Subscriber`].
+//!
+//! Cost per packet matters here (`docs/PERFORMANCE.md`): every buffer pushed wakes
+//! the appsrc's streaming thread. So the hub's access units (Annex-B, SPS/PPS in
+//! front of each key frame, `alignment=au`) go straight to `rtph264pay` without an
+//! `h264parse` pass, and Opus is pushed only while some client receives the audio
+//! stream ([`AudioGate`]): a client that sets up video only (as Retina does)
+//! then costs no audio work.
 //!
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
 
+use std::time::{Duration, Instant};
+
 use gst::glib;
 use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -61,7 +72,7 @@ fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
     Ok(tee)
 }
 
-/// Builds `appsrc ! tee ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0`
+/// Builds `appsrc ! tee ! rtph264pay name=pay0 pt=96 config-interval=0`
 /// and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
 pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolError> {
     let bin = gst::Bin::new();
@@ -71,15 +82,14 @@ pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolErr
         .build();
     let video = appsrc("videosrc", &vcaps);
     let vtee = not_linked_guard()?;
-    let parse = make("h264parse", None)?;
     let pay0 = make("rtph264pay", Some("pay0"))?;
     pay0.set_property("pt", 96u32);
     // The hub puts SPS/PPS in front of every key frame already. With -1,
     // rtph264pay 1.22 would insert them again before *each IDR slice*, which
     // splits multi-slice pictures in two for decoders.
     pay0.set_property("config-interval", 0i32);
-    bin.add_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
-    gst::Element::link_many([video.upcast_ref(), &vtee, &parse, &pay0])?;
+    bin.add_many([video.upcast_ref(), &vtee, &pay0])?;
+    gst::Element::link_many([video.upcast_ref(), &vtee, &pay0])?;
 
     let (tx, started) = watch::channel(false);
     video.set_callbacks(
@@ -135,11 +145,61 @@ fn duration_ns(f: &Frame) -> Option<gst::ClockTime> {
     })
 }
 
+/// How often [`AudioGate`] looks at the media's transports again.
+const AUDIO_GATE_RECHECK: Duration = Duration::from_millis(250);
+
+/// Whether Opus frames should be pushed into a media: yes while its audio stream has
+/// a transport (a client set it up and plays), and yes while its video stream has
+/// none either (before the first PLAY: gst-rtsp-server needs the audio caps to
+/// describe the media). Otherwise a video-only client would cost an appsrc wake-up,
+/// payloading and an RTP session update per 20 ms Opus packet for nothing.
+/// Rechecked every [`AUDIO_GATE_RECHECK`]; a client that sets up audio on a shared
+/// media gets it from the next check on.
+pub(crate) struct AudioGate {
+    streams: Option<(gst_rtsp_server::RTSPStream, gst_rtsp_server::RTSPStream)>,
+    open: bool,
+    checked: Option<Instant>,
+}
+
+impl AudioGate {
+    /// A gate over `media`'s streams 0 (video) and 1 (audio); always open when the
+    /// media has no audio stream to look at.
+    pub(crate) fn new(media: &gst_rtsp_server::RTSPMedia) -> Self {
+        AudioGate {
+            streams: media.stream(0).zip(media.stream(1)),
+            open: true,
+            checked: None,
+        }
+    }
+
+    /// Whether to push audio now. Cheap: looks at the transports at most every
+    /// [`AUDIO_GATE_RECHECK`].
+    fn open(&mut self) -> bool {
+        let Some((video, audio)) = &self.streams else {
+            return true;
+        };
+        if self
+            .checked
+            .is_none_or(|t| t.elapsed() >= AUDIO_GATE_RECHECK)
+        {
+            self.checked = Some(Instant::now());
+            let playing = |s: &gst_rtsp_server::RTSPStream| !s.transport_filter(None).is_empty();
+            let open = playing(audio) || !playing(video);
+            if open != self.open {
+                debug!(audio = open, "RTSP audio feeding switched");
+            }
+            self.open = open;
+        }
+        self.open
+    }
+}
+
 /// Feeds one media until `cancel` (media unprepared) or the pipeline stops.
 pub(crate) async fn feed(
     stream: CameraStream,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
+    mut audio_gate: AudioGate,
     mut started: watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
@@ -153,10 +213,12 @@ pub(crate) async fn feed(
     debug!("RTSP media started; feeding from the hub");
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;
+    // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
         let frame = tokio::select! {
             r = sub.recv() => r,
-            _ = cancel.cancelled() => break,
+            _ = &mut cancelled => break,
         };
         let frame = match frame {
             Ok(f) => f,
@@ -175,8 +237,8 @@ pub(crate) async fn feed(
         let src = match frame.kind {
             MediaKind::Video => &video,
             MediaKind::Audio => match &audio {
-                Some(a) => a,
-                None => continue,
+                Some(a) if audio_gate.open() => a,
+                _ => continue,
             },
         };
         if video.current_level_bytes() > HIGH_WATER_BYTES {

@@ -145,9 +145,11 @@ pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: Cancellati
     let mut video = Packetizer::new(MediaKind::Video);
     let mut audio = Packetizer::new(MediaKind::Audio);
     let (mut frames, mut lagged, mut backlog) = (0u64, 0u64, 0u64);
+    // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
         let frame = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = &mut cancelled => break,
             r = sub.recv() => match r {
                 Ok(f) => f,
                 Err(RecvError::Lagged { dropped }) => {

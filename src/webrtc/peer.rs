@@ -1,7 +1,9 @@
 //! Builds one viewer's `RTCPeerConnection`: a per-session `MediaEngine` with exactly
-//! the formats picked from the offer (its payload types), the default interceptors
-//! (NACK responder, RTCP reports, TWCC), and a `SettingEngine` that honours the ICE
-//! options: UDP port range or one shared port, `listen_ip` filter, 1:1 NAT for `announced_ip`,
+//! the formats picked from the offer (its payload types), webrtc-rs's default
+//! interceptors (NACK, RTCP reports, TWCC) but with a NACK history of
+//! [`NACK_HISTORY_LOG2`] instead of 8192 packets, and a `SettingEngine` that honours
+//! the ICE options: UDP port range or one shared port, `listen_ip` filter, 1:1 NAT
+//! for `announced_ip`,
 //! loopback candidates, and mDNS.
 //!
 //! mDNS: Chromium hides host candidates behind `<uuid>.local` names. We never
@@ -126,15 +128,27 @@ fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
     Ok(s)
 }
 
+/// Packets each outgoing stream keeps for NACK retransmission: 2^10 = 1024, about
+/// 7 s of a 1.4 Mbit/s camera stream (2.4 s at 4 Mbit/s), far more than a
+/// retransmission can usefully arrive in. webrtc-rs's default (2^13 = 8192, ~56 s
+/// here) cost ~6 MiB of packet copies per viewer once full
+/// (`docs/PERFORMANCE.md`, RSS at 16 cameras × 4 viewers).
+pub(crate) const NACK_HISTORY_LOG2: u8 = 10;
+
 /// A new peer for `offer` (no tracks yet).
 pub(crate) async fn new_peer(
     opts: &WhepOptions,
     offer: &Offer,
 ) -> Result<Arc<RTCPeerConnection>, WhepError> {
     let m = media_engine(offer)?;
-    crate::base::rtc::peer_connection(m, setting_engine(opts)?, &opts.ice_servers)
-        .await
-        .map_err(WhepError::webrtc("creating the peer connection"))
+    crate::base::rtc::peer_connection(
+        m,
+        setting_engine(opts)?,
+        &opts.ice_servers,
+        Some(NACK_HISTORY_LOG2),
+    )
+    .await
+    .map_err(WhepError::webrtc("creating the peer connection"))
 }
 
 #[cfg(test)]

@@ -162,10 +162,15 @@ async fn video_task(
     let mut depack = Depacketizer::default();
     let mut pts = PtsMapper::new(90_000, 90_000);
     let mut last_auto_pli: Option<Instant> = None;
+    // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`
+    // registers (and on drop unregisters) a waiter under a lock, at ~200 packets/s.
+    let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
+    let mut pli = std::pin::pin!(shared.pli.notified());
     loop {
         let pkt = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            _ = shared.pli.notified() => {
+            _ = &mut cancelled => break,
+            _ = &mut pli => {
+                pli.set(shared.pli.notified());
                 send_pli(&pc, ssrc).await;
                 continue;
             }
@@ -207,9 +212,10 @@ async fn video_task(
 async fn audio_task(track: Arc<TrackRemote>, shared: Arc<MediaShared>) {
     let clock = track.codec().capability.clock_rate;
     let mut pts = PtsMapper::new(clock, 48_000);
+    let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
     loop {
         let pkt = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
+            _ = &mut cancelled => break,
             r = track.read_rtp() => match r {
                 Ok((pkt, _)) => pkt,
                 Err(e) => {

@@ -120,6 +120,7 @@ pub(crate) async fn new_peer(
         media_engine()?,
         setting_engine(opts)?,
         &opts.ice_servers,
+        None,
     )
     .await?;
     let talk: Arc<dyn TrackLocal + Send + Sync> = talk;

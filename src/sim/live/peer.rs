@@ -118,7 +118,7 @@ impl SimPeer {
         // IPv4 only: link-local IPv6 sockets fail to bind in containers, and
         // the simulator is reached over IPv4 (usually loopback).
         s.set_network_types(vec![NetworkType::Udp4]);
-        let pc = crate::base::rtc::peer_connection(m, s, &[]).await?;
+        let pc = crate::base::rtc::peer_connection(m, s, &[], None).await?;
 
         let video = Arc::new(TrackLocalStaticSample::new(
             video_cap,
