@@ -79,29 +79,17 @@ impl LoginLimiter {
     /// Whether an attempt from `ip` would be refused now (without recording
     /// one): `Err` with the wait, as [`LoginLimiter::try_acquire`].
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let LoginLimits {
-            per_ip,
-            global,
-            window,
-        } = self.limits;
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let ip_wait = w
-            .per_ip
-            .get_mut(&ip)
-            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
-        let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(round_up(wait))
-        }
+        self.attempt(ip, false)
     }
 
     /// Records an attempt from `ip`, or refuses it with the time after which a
     /// retry can succeed (rounded up to whole seconds, at least 1 s). A refused
     /// attempt is not recorded.
     pub fn try_acquire(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.attempt(ip, true)
+    }
+
+    fn attempt(&self, ip: IpAddr, record: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let LoginLimits {
             per_ip,
@@ -118,6 +106,9 @@ impl LoginLimiter {
         let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
         if !wait.is_zero() {
             return Err(round_up(wait));
+        }
+        if !record {
+            return Ok(());
         }
         w.global.push_back(now);
         w.per_ip.entry(ip).or_default().push_back(now);
