@@ -99,7 +99,7 @@ pub(super) async fn run_once(
             info!(
                 simulator = %sim.url(),
                 "demo mode: no Ring token found, running on the built-in Ring simulator; \
-                 run `ring-bridge auth` to connect your Ring account"
+                 sign in from the console (account pill) or run `ring-bridge auth` to connect your Ring account"
             );
             let hosts = RingHosts::simulator(&sim.url());
             push_sim = Some(sim.url());
