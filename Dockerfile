@@ -96,7 +96,7 @@ USER 10001:10001
 WORKDIR /home/ringbridge
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${HTTP_PORT:-3000}/healthz" || exit 1
+  CMD ["sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${HTTP_PORT:-3000}/healthz\" || exit 1"]
 
 LABEL org.opencontainers.image.title="ring-bridge" \
       org.opencontainers.image.description="Ring doorbells and cameras: WebRTC console, RTSP, MQTT + Home Assistant" \

