@@ -4,7 +4,8 @@
 //! (REST) and `ring::live` (live call) → [`media`] (per-camera hub) → outputs
 //! ([`rtsp`], [`webrtc`], [`web`], [`mqtt`]). See `docs/ARCHITECTURE.md`.
 
-#![forbid(clippy::print_stdout, clippy::print_stderr)]
+// `deny`, not `forbid`: clap's derive (`bench::BenchOptions`) emits an `allow`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod app;
 pub mod base;

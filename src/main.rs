@@ -61,54 +61,7 @@ enum Command {
     CheckConfig,
     /// Benchmark: simulator + daemon as child processes, RTSP and WebRTC viewers,
     /// latency / CPU / memory report (see docs/PERFORMANCE.md).
-    Bench {
-        /// Cameras streamed at once (extra simulator cameras, ids from 10301).
-        #[arg(long, default_value_t = 1)]
-        cameras: usize,
-        /// RTSP viewers (Retina) per camera.
-        #[arg(long, default_value_t = 1)]
-        rtsp: usize,
-        /// WebRTC viewers (WHEP, webrtc-rs) per camera.
-        #[arg(long, default_value_t = 1)]
-        webrtc: usize,
-        /// Measured window of the load phase.
-        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-        duration: std::time::Duration,
-        /// Settling time after the last viewer's first frame, before the window.
-        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-        warmup: std::time::Duration,
-        /// Cold/warm time-to-first-frame rounds (each starts a new Ring session).
-        #[arg(long, default_value_t = 10)]
-        ttff_rounds: usize,
-        /// Skip the ffmpeg re-encode baseline.
-        #[arg(long)]
-        no_baseline: bool,
-        /// Also run the scale sweep (cameras × viewers per camera) and plot it.
-        #[arg(long)]
-        sweep: bool,
-        /// Camera counts of the sweep.
-        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
-        sweep_cameras: Vec<usize>,
-        /// Viewers per camera of the sweep (half RTSP, half WebRTC when WHEP exists).
-        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
-        sweep_viewers: Vec<usize>,
-        /// Measured window of each sweep point.
-        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-        sweep_duration: std::time::Duration,
-        /// A frame later than this counts as late.
-        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
-        late: std::time::Duration,
-        /// Longest wait for a quiet machine (other processes under 25 % of all cores)
-        /// before each scenario.
-        #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
-        quiet_wait: std::time::Duration,
-        /// Output directory for bench.json, bench.md, sweep.png and the logs.
-        #[arg(long, default_value = "target/bench")]
-        out: PathBuf,
-        /// The ring-bridge executable run as simulator and daemon (default: this one).
-        #[arg(long)]
-        exe: Option<PathBuf>,
-    },
+    Bench(ring_bridge::bench::BenchOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -170,40 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             opts.live.stamp_frames = stamp_frames;
             app::run_simulator(listen, opts, cancel).await
         }
-        Command::Bench {
-            cameras,
-            rtsp,
-            webrtc,
-            duration,
-            warmup,
-            ttff_rounds,
-            no_baseline,
-            sweep,
-            sweep_cameras,
-            sweep_viewers,
-            sweep_duration,
-            late,
-            quiet_wait,
-            out,
-            exe,
-        } => {
-            let opts = ring_bridge::bench::BenchOptions {
-                cameras,
-                rtsp,
-                webrtc,
-                duration,
-                warmup,
-                ttff_rounds,
-                baseline: !no_baseline,
-                sweep,
-                sweep_cameras,
-                sweep_viewers,
-                sweep_duration,
-                late,
-                quiet_wait,
-                out,
-                exe,
-            };
+        Command::Bench(opts) => {
             let report = ring_bridge::bench::run(opts, shutdown_on_signals()).await?;
             println!("{report}");
             Ok(())

@@ -195,14 +195,9 @@ impl Account {
             return Some(TokenSource::Environment);
         }
         let dir = d.cfg.ring.state_dir.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            TokenStore::open(&dir)
-                .and_then(|s| s.load_token())
-                .map(|t| t.is_some())
-                .unwrap_or(true)
-        })
-        .await
-        .unwrap_or(true);
+        let saved = tokio::task::spawn_blocking(move || TokenStore::has_saved_token(&dir))
+            .await
+            .unwrap_or(true);
         saved.then_some(TokenSource::StateDir)
     }
 

@@ -38,15 +38,7 @@ enum Mode {
 }
 
 fn has_saved_token(cfg: &Config) -> bool {
-    if cfg.ring.refresh_token.is_some() {
-        return true;
-    }
-    // A token file we cannot read still counts: the client reports it clearly
-    // instead of us silently falling back to demo mode.
-    TokenStore::open(&cfg.ring.state_dir)
-        .and_then(|s| s.load_token())
-        .map(|t| t.is_some())
-        .unwrap_or(true)
+    cfg.ring.refresh_token.is_some() || TokenStore::has_saved_token(&cfg.ring.state_dir)
 }
 
 fn decide_mode(cfg: &Config) -> Mode {

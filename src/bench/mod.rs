@@ -44,40 +44,55 @@ use tokio_util::sync::CancellationToken;
 use report::{Machine, Report};
 use scenario::{Env, Scenario};
 
-/// Options of `ring-bridge bench` (the CLI flags of the same names; defaults in
-/// `src/main.rs` and `docs/PERFORMANCE.md`).
-#[derive(Clone, Debug)]
+/// Options of `ring-bridge bench`, parsed straight from its command line (flags
+/// and defaults documented in `docs/PERFORMANCE.md`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct BenchOptions {
     /// Cameras streamed at once (extra simulator cameras, ids from 10301).
+    #[arg(long, default_value_t = 1)]
     pub cameras: usize,
     /// RTSP viewers (Retina) per camera.
+    #[arg(long, default_value_t = 1)]
     pub rtsp: usize,
     /// WebRTC viewers (WHEP, webrtc-rs) per camera.
+    #[arg(long, default_value_t = 1)]
     pub webrtc: usize,
     /// Measured window of the load phase.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Settling time after the last viewer's first frame, before the window.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Cold/warm time-to-first-frame rounds (each starts a new Ring session).
+    #[arg(long, default_value_t = 10)]
     pub ttff_rounds: usize,
-    /// Run the ffmpeg re-encode baseline.
-    pub baseline: bool,
+    /// Skip the ffmpeg re-encode baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
     /// Also run the scale sweep (cameras × viewers per camera) and plot it.
+    #[arg(long)]
     pub sweep: bool,
     /// Camera counts of the sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     pub sweep_cameras: Vec<usize>,
     /// Viewers per camera of the sweep (half RTSP, half WebRTC when WHEP exists).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     pub sweep_viewers: Vec<usize>,
     /// Measured window of each sweep point.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub sweep_duration: Duration,
     /// A frame later than this counts as late.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub late: Duration,
-    /// Longest wait for a quiet machine (other processes under 25 % of all
-    /// cores) before each scenario.
+    /// Longest wait for a quiet machine (other processes under 25 % of all cores)
+    /// before each scenario.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     pub quiet_wait: Duration,
     /// Output directory for bench.json, bench.md, sweep.png and the logs.
+    #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
-    /// The ring-bridge executable to run as simulator and daemon (default: this one).
+    /// The ring-bridge executable run as simulator and daemon (default: this one).
+    #[arg(long)]
     pub exe: Option<PathBuf>,
 }
 
@@ -106,7 +121,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         duration: args.duration,
         warmup: args.warmup,
         ttff_rounds: args.ttff_rounds,
-        baseline: args.baseline,
+        baseline: !args.no_baseline,
     };
     tracing::info!(scenario = %main_sc.label(), "bench: main scenario");
     let main = scenario::run(&env, &main_sc, &cancel).await?;

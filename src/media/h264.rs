@@ -273,8 +273,9 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), SpsError>
     Ok(())
 }
 
-/// Removes emulation-prevention bytes (`00 00 03` → `00 00`).
-fn unescape(data: &[u8]) -> Vec<u8> {
+/// Removes emulation-prevention bytes (`00 00 03` → `00 00`) from a NAL unit's
+/// payload (RBSP).
+pub fn unescape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut zeros = 0;
     for &b in data {

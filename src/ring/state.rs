@@ -305,6 +305,16 @@ impl TokenStore {
 
     /// The saved refresh token, or `None` when none was ever saved.
     ///
+    /// Whether `dir` holds a saved token. A token file that cannot be read
+    /// counts as saved: the client then reports it clearly instead of the
+    /// daemon silently treating the account as unlinked. Blocking.
+    pub fn has_saved_token(dir: &Path) -> bool {
+        TokenStore::open(dir)
+            .and_then(|s| s.load_token())
+            .map(|t| t.is_some())
+            .unwrap_or(true)
+    }
+
     /// A complete temp file newer than `ring_token.json` (a crash between fsync
     /// and rename) is promoted first. A corrupt `ring_token.json` is
     /// [`ErrorInner::StateCorrupt`] and is left untouched.

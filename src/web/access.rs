@@ -25,8 +25,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use crate::base::Secret;
+use super::ApiError;
 use crate::base::login_limit::{LoginLimiter, LoginLimits};
+use crate::base::{ErrorKind, Secret};
 use crate::config::Config;
 
 /// Paths that never need credentials (container health checks).
@@ -80,18 +81,6 @@ impl Access {
         }
     }
 
-    /// Anyone may enter (tests and embedded uses).
-    pub fn open() -> Access {
-        Access {
-            username: String::new(),
-            password: None,
-            api_token: None,
-            open: true,
-            ingress_proxy: None,
-            failures: Arc::new(LoginLimiter::new(FAILURE_LIMITS)),
-        }
-    }
-
     /// One line for the start-up log: how requests are admitted (no secrets).
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -110,13 +99,15 @@ impl Access {
         parts.join(" + ")
     }
 
-    /// Decides for a request from `peer` to `path` with `headers`.
-    pub fn decide(&self, peer: Option<IpAddr>, path: &str, headers: &HeaderMap) -> Decision {
+    /// Decides for a request from `ip` (see [`client_ip`]) to `path` with
+    /// `headers`.
+    pub fn decide(&self, ip: IpAddr, path: &str, headers: &HeaderMap) -> Decision {
         if self.open || OPEN_PATHS.contains(&path) {
             return Decision::Allow;
         }
-        if let (Some(proxy), Some(peer)) = (self.ingress_proxy, peer)
-            && peer.to_canonical() == proxy.to_canonical()
+        if self
+            .ingress_proxy
+            .is_some_and(|proxy| proxy.to_canonical() == ip)
             && headers.contains_key("x-ingress-path")
         {
             return Decision::Allow;
@@ -129,7 +120,6 @@ impl Access {
         };
         // Wrong credentials count per client IP; a client over the limit is
         // refused before its credentials are even compared.
-        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.to_canonical());
         if let Err(wait) = self.failures.check(ip) {
             return Decision::TooManyFailures(wait);
         }
@@ -174,6 +164,12 @@ impl Access {
     }
 }
 
+/// The client's address for access decisions and rate limits: IPv4-mapped
+/// IPv6 folded to IPv4; `0.0.0.0` when unknown.
+pub(crate) fn client_ip(peer: Option<SocketAddr>) -> IpAddr {
+    peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical())
+}
+
 /// Constant-time string equality (the length may leak, the content does not).
 fn same(expected: &str, given: &str) -> bool {
     expected.as_bytes().ct_eq(given.as_bytes()).into()
@@ -184,45 +180,37 @@ pub async fn enforce(State(access): State<Arc<Access>>, req: Request, next: Next
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    match access.decide(peer, req.uri().path(), req.headers()) {
+        .map(|c| c.0);
+    match access.decide(client_ip(peer), req.uri().path(), req.headers()) {
         Decision::Allow => next.run(req).await,
-        Decision::Challenge => {
-            let mut resp = (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({
-                    "error": "unauthorized",
-                    "message": "this ring-bridge needs a password (HTTP Basic) or an API token (Authorization: Bearer)",
-                })),
-            )
-                .into_response();
-            resp.headers_mut().insert(
+        // Not ErrorKind::Unauthenticated: that one means Ring wants a new login,
+        // and the console tells the two apart by `error`.
+        Decision::Challenge => (
+            StatusCode::UNAUTHORIZED,
+            [(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"ring-bridge\", charset=\"UTF-8\""),
-            );
-            resp
-        }
-        Decision::TooManyFailures(wait) => {
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(serde_json::json!({
-                    "error": "resource_exhausted",
-                    "message": format!("too many wrong passwords from this address; try again in {} s", wait.as_secs()),
-                })),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
-            resp
-        }
-        Decision::IngressOnly => (
-            StatusCode::FORBIDDEN,
+            )],
             axum::Json(serde_json::json!({
-                "error": "forbidden",
-                "message": "open ring-bridge from Home Assistant (sidebar), or set a console password in the add-on options to use it directly",
+                "error": "unauthorized",
+                "message": "this ring-bridge needs a password (HTTP Basic) or an API token (Authorization: Bearer)",
             })),
         )
             .into_response(),
+        Decision::TooManyFailures(wait) => ApiError::new(
+            ErrorKind::ResourceExhausted,
+            format!(
+                "too many wrong passwords from this address; try again in {} s",
+                wait.as_secs()
+            ),
+        )
+        .with_retry_after(wait.as_secs())
+        .into_response(),
+        Decision::IngressOnly => ApiError::new(
+            ErrorKind::PermissionDenied,
+            "open ring-bridge from Home Assistant (sidebar), or set a console password in the add-on options to use it directly",
+        )
+        .into_response(),
     }
 }
 
@@ -249,7 +237,7 @@ mod tests {
         auth(&format!("Basic {b}"))
     }
 
-    const LAN: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 20)));
+    const LAN: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 20));
 
     #[test]
     fn password_and_token() {
@@ -303,7 +291,7 @@ mod tests {
             ),
             "even the right password waits"
         );
-        let other: Option<IpAddr> = Some("192.168.1.21".parse().unwrap());
+        let other: IpAddr = "192.168.1.21".parse().unwrap();
         assert_eq!(a.decide(other, "/", &basic("admin", "pw")), Decision::Allow);
         // No credentials: the challenge, so browsers can prompt later.
         assert_eq!(a.decide(LAN, "/", &HeaderMap::new()), Decision::Challenge);
@@ -333,8 +321,8 @@ mod tests {
             ("LISTEN_IP", "0.0.0.0"),
             ("INGRESS_PROXY_IP", "172.30.32.2"),
         ]));
-        let proxy: Option<IpAddr> = Some("172.30.32.2".parse().unwrap());
-        let mapped: Option<IpAddr> = Some("::ffff:172.30.32.2".parse().unwrap());
+        let proxy: IpAddr = "172.30.32.2".parse().unwrap();
+        let mapped = client_ip(Some("[::ffff:172.30.32.2]:4000".parse().unwrap()));
         let mut ingress = HeaderMap::new();
         ingress.insert(
             "x-ingress-path",
@@ -347,6 +335,9 @@ mod tests {
             Decision::IngressOnly
         );
         assert_eq!(a.decide(LAN, "/", &ingress), Decision::IngressOnly);
-        assert_eq!(a.decide(None, "/", &ingress), Decision::IngressOnly);
+        assert_eq!(
+            a.decide(client_ip(None), "/", &ingress),
+            Decision::IngressOnly
+        );
     }
 }

@@ -7,11 +7,11 @@
 //! field by field, and no error message ever echoes a value: the password and
 //! the code cannot leak through a validation error.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -39,13 +39,6 @@ async fn status(State(st): State<WebState>) -> Response {
     Json(st.account.status().await).into_response()
 }
 
-fn client_ip(ci: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
-    ci.map_or(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        |Extension(ConnectInfo(a))| a.ip(),
-    )
-}
-
 async fn login(
     State(st): State<WebState>,
     ci: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -56,7 +49,12 @@ async fn login(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    match st.account.login(client_ip(ci), &creds).await {
+    let peer = ci.map(|Extension(ConnectInfo(a))| a);
+    match st
+        .account
+        .login(super::access::client_ip(peer), &creds)
+        .await
+    {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => account_error(e),
     }
@@ -91,13 +89,11 @@ fn account_error(e: AccountError) -> Response {
         AccountError::Ring(r) => ApiError::from(r),
         other => ApiError::new(other.kind(), crate::base::error::chain(&other)),
     };
-    let mut resp = api.into_response();
-    if let Some(s) = retry_after
-        && let Ok(v) = HeaderValue::from_str(&s.max(1).to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    match retry_after {
+        Some(s) => api.with_retry_after(s),
+        None => api,
     }
-    resp
+    .into_response()
 }
 
 /// The JSON object of a POST body; `empty_ok` accepts an empty body.

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// Human-readable message.
     pub message: String,
+    /// `Retry-After` seconds for rate limits.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -23,7 +25,14 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// With a `Retry-After` header of `secs` (at least 1).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// 400 Bad Request.
@@ -61,6 +70,11 @@ impl IntoResponse for ApiError {
             tracing::warn!(status = status.as_u16(), err = %self.message, "request failed");
         }
         let body = serde_json::json!({ "error": self.kind.as_str(), "message": self.message });
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        resp
     }
 }

@@ -114,7 +114,7 @@ pub fn parse_sei(nal: &[u8]) -> Option<Stamp> {
     if nal.first()? & 0x1f != NAL_SEI {
         return None;
     }
-    let rbsp = unescape(&nal[1..]);
+    let rbsp = crate::media::h264::unescape(&nal[1..]);
     let mut p = rbsp.as_slice();
     // Walk the SEI messages (payload type and size use 0xFF continuation).
     while p.len() > 2 {
@@ -145,20 +145,6 @@ fn read_ff_coded(p: &[u8]) -> Option<(usize, &[u8])> {
             return Some((v, &p[i..]));
         }
     }
-}
-
-fn unescape(p: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.len());
-    let mut zeros = 0;
-    for &b in p {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
 }
 
 #[cfg(test)]
