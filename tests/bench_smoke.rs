@@ -1,6 +1,6 @@
 //! Smoke test of `ring-bridge bench` so the harness cannot rot: 1 camera,
 //! 1 RTSP + 1 WebRTC (WHEP) viewer, a 2 s window, two cold/warm rounds (one cold
-//! join of each kind), no ffmpeg baseline. Checks the report's shape, that both
+//! join of each kind) and the ffmpeg baseline. Checks the report's shape, that both
 //! viewers got stamped frames and that the SEI stamps made it through, not
 //! performance figures.
 
@@ -12,7 +12,7 @@ fn bench_runs_and_writes_a_report() {
     let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
         .args(["bench", "--cameras", "1", "--rtsp", "1", "--webrtc", "1"])
         .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "2"])
-        .args(["--no-baseline", "--quiet-wait", "0s"])
+        .args(["--quiet-wait", "0s"])
         .arg("--out")
         .arg(out.path())
         .env("RINGBRIDGE_LOG", "warn")
@@ -73,5 +73,17 @@ fn bench_runs_and_writes_a_report() {
     }
     assert!(main["latency_webrtc_ms"]["samples"].as_u64().unwrap() >= 15);
     assert_eq!(r["targets"].as_array().unwrap().len(), 7);
+    // The ffmpeg re-encode baseline ran on the same stream and gives the ratio.
+    let base = &main["baseline"];
+    assert!(
+        base["command"].as_str().unwrap().contains("libx264"),
+        "{base}"
+    );
+    assert!(base["cpu_cores"].as_f64().unwrap() > 0.0, "{base}");
+    assert!(base["rtp_packets"].as_u64().unwrap() > 0, "{base}");
+    assert!(
+        main["cpu_ratio_vs_baseline"].as_f64().unwrap() > 0.0,
+        "{main}"
+    );
     assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
 }
