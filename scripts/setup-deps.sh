@@ -6,11 +6,18 @@
 # As root it runs apt-get itself; otherwise it prints the exact command and stops.
 set -euo pipefail
 
+# Every GStreamer element's package is listed in src/codec/elements.rs;
+# tests/deps_guard.rs fails when one of them is missing here.
 build_pkgs=(
   pkg-config gcc
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  libgstreamer1.0-0 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  gstreamer1.0-x
+  # pango (the simulator's text overlays) needs a font.
+  fonts-dejavu-core
+  # protoc: the default `fcm` feature (Ring push through Google FCM).
+  protobuf-compiler
 )
 test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium)
 
