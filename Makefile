@@ -15,7 +15,7 @@ run: setup
 ## the CI path to keep the suite well under 20 minutes on 2 cores.)
 test: setup-test
 	$(CARGO) fmt --check
-	$(CARGO) test --all-targets -- --test-threads=2
+	$(CARGO) test --all-targets --no-fail-fast -- --test-threads=2
 
 setup:
 	@bash scripts/setup-deps.sh build
