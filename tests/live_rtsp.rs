@@ -281,18 +281,11 @@ async fn users_own_mp4_becomes_a_live_camera() {
     let media = tempfile::tempdir().unwrap();
     let file = media.path().join("garden_cam.mp4");
     let status = std::process::Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", "num-buffers=60", "!"])
-        .args(["video/x-raw,width=320,height=240,framerate=15/1", "!"])
-        .args([
-            "x264enc",
-            "key-int-max=15",
-            "!",
-            "h264parse",
-            "!",
-            "mp4mux",
-            "!",
-        ])
-        .arg("filesink")
+        .args(
+            "-q videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=15/1 \
+             ! x264enc key-int-max=15 ! h264parse ! mp4mux ! filesink"
+                .split_whitespace(),
+        )
         .arg(format!("location={}", file.display()))
         .status()
         .expect("gst-launch runs");

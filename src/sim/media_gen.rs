@@ -147,13 +147,7 @@ fn run_to_eos(p: &gst::Pipeline) -> anyhow::Result<()> {
     result
 }
 
-fn aac_encoder() -> Option<&'static str> {
-    ["voaacenc", "avenc_aac", "fdkaacenc"]
-        .into_iter()
-        .find(|e| gst::ElementFactory::find(e).is_some())
-}
-
-/// Generates a `SECONDS` s 640x360 H.264 (+ AAC when an encoder exists) MP4.
+/// Generates a `SECONDS` s 640x360 H.264 + AAC MP4.
 pub(crate) fn generate_mp4(label: &str, pattern: &str) -> anyhow::Result<Vec<u8>> {
     gst::init().context("initialising GStreamer")?;
     let fps = 15;
@@ -168,14 +162,12 @@ pub(crate) fn generate_mp4(label: &str, pattern: &str) -> anyhow::Result<Vec<u8>
         n = SECONDS * fps,
     );
     // 44100 Hz / 15 = 2940 samples per buffer, one per video frame.
-    let audio = aac_encoder().map(|enc| {
-        format!(
-            " audiotestsrc num-buffers={n} samplesperbuffer=2940 wave=sine freq=440 volume=0.2 \
-             ! audio/x-raw,rate=44100,channels=1 ! {enc} ! aacparse ! mux.",
-            n = SECONDS * fps,
-        )
-    });
-    let p = launch(&format!("{video}{}", audio.unwrap_or_default()))?;
+    let audio = format!(
+        " audiotestsrc num-buffers={n} samplesperbuffer=2940 wave=sine freq=440 volume=0.2 \
+         ! audio/x-raw,rate=44100,channels=1 ! voaacenc ! aacparse ! mux.",
+        n = SECONDS * fps,
+    );
+    let p = launch(&format!("{video}{audio}"))?;
     set_text(&p, "label", label)?;
     let path = std::env::temp_dir().join(format!("ring-bridge-sim-{}.mp4", uuid::Uuid::new_v4()));
     p.by_name("out")
