@@ -1,5 +1,5 @@
 //! The `ring-bridge` command line: `run` (default), `sim`, `auth`, `check-config`,
-//! `bench`.
+//! `doctor`, `bench`.
 //!
 //! Only CLI parsing, config loading, signal handling and exit codes live here;
 //! the work is in `ring_bridge::app`.
@@ -59,6 +59,10 @@ enum Command {
     },
     /// Load and validate the configuration, print it with secrets redacted.
     CheckConfig,
+    /// Check everything ring-bridge needs (configuration, GStreamer elements
+    /// with the Debian package for each, state directory, tools) and print
+    /// each check with ✓/✗. Exits 1 when the daemon lacks something.
+    Doctor,
     /// Benchmark: simulator + daemon as child processes, RTSP and WebRTC viewers,
     /// latency / CPU / memory report (see docs/PERFORMANCE.md).
     Bench(ring_bridge::bench::BenchOptions),
@@ -97,9 +101,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Err(e) = cfg.check_access() {
                 eprintln!("warning: `ring-bridge run` would refuse to start: {e}");
             }
+            let elements = ring_bridge::codec::elements::check();
+            for d in elements.degraded(&ring_bridge::codec::elements::DAEMON_PARTS) {
+                for line in elements.lines_for(d.part) {
+                    eprintln!("warning: {line}");
+                }
+            }
             println!("# effective configuration (secrets redacted)");
             print!("{}", cfg.to_redacted_toml());
             Ok(())
+        }
+        Command::Doctor => {
+            let report = app::doctor::diagnose(&config::load(cli.config.as_deref()));
+            print!("{}", report.text);
+            if report.ok {
+                Ok(())
+            } else {
+                anyhow::bail!("ring-bridge lacks something it needs (the ✗ lines above)")
+            }
         }
         Command::Run => {
             let cfg = config::load(cli.config.as_deref())?;

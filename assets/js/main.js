@@ -1,7 +1,8 @@
 // Console entry point: hash routing between the views (#/live, #/history,
-// #/logs, #/login), the Ring account pill and the re-authentication banner.
+// #/logs, #/login), the Ring account pill, the re-authentication banner and the
+// banner for parts that cannot work (GStreamer elements missing, /healthz).
 
-import { auth } from "./api.js";
+import { auth, url } from "./api.js";
 import { h } from "./ui.js";
 import { initLive, showLive, hideLive } from "./live.js";
 import { initHistory, showHistory } from "./history.js";
@@ -64,6 +65,33 @@ function renderAuth(st) {
   }
 }
 
+/** Shows what /healthz lists under `degraded`: each part, what it breaks, and the packages to install. */
+async function checkDegraded() {
+  const banner = $("degraded-banner");
+  let degraded = [];
+  try {
+    const resp = await fetch(url("healthz"), { cache: "no-store" });
+    if (resp.ok) degraded = (await resp.json()).degraded || [];
+  } catch {
+    return; // unreachable: the account pill says so
+  }
+  if (!degraded.length) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  banner.replaceChildren(
+    h("strong", {}, "Some parts cannot work on this installation."),
+    ...degraded.map((d) => {
+      const pkgs = [...new Set(d.missing.map((m) => m.package))].join(", ");
+      const elems = d.missing.map((m) => m.element).join(", ");
+      return h("span", { class: "degraded-part" },
+        `${d.breaks[0].toUpperCase()}${d.breaks.slice(1)}: GStreamer ${elems} missing (install ${pkgs}). `);
+    }),
+  );
+  banner.hidden = false;
+}
+
 function start() {
   initLive();
   initHistory();
@@ -72,7 +100,8 @@ function start() {
   auth.onChange(renderAuth);
   renderAuth(auth.current);
   auth.check();
-  setInterval(() => auth.check(), AUTH_POLL_MS);
+  checkDegraded();
+  setInterval(() => { auth.check(); checkDegraded(); }, AUTH_POLL_MS);
   window.addEventListener("hashchange", route);
   route();
 }

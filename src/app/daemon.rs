@@ -14,6 +14,7 @@ use super::directory::Directory;
 use super::login::{Credentials, LoginStep, login};
 use super::restart::{Carry, Restart};
 use crate::base::error::chain;
+use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
 use crate::media::{Hub, HubOptions, Keeper};
@@ -69,6 +70,19 @@ pub(super) async fn run_once(
         Mode::Simulator(_) => RingMode::Simulator,
         Mode::Demo => RingMode::Demo,
     };
+    let elements = crate::codec::elements::check();
+    if matches!(mode, Mode::Demo) {
+        let missing = elements.lines_for(Part::Simulator);
+        if !missing.is_empty() {
+            return Err(AppError::MissingElements(missing));
+        }
+    }
+    let degraded = elements.degraded(&crate::codec::elements::DAEMON_PARTS);
+    for d in &degraded {
+        for line in elements.lines_for(d.part) {
+            warn!(part = %d.part, "{line}");
+        }
+    }
     let mut push_sim: Option<url::Url> = None;
     let (hosts, auto_login) = match mode {
         Mode::Ring => (RingHosts::real(), false),
@@ -205,6 +219,7 @@ pub(super) async fn run_once(
         whep: whep.clone(),
         access: Arc::new(web::access::Access::from_config(&cfg)),
         account,
+        degraded: Arc::new(degraded),
     };
     info!(%http_addr, access = %state.access.describe(), "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;

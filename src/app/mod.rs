@@ -5,6 +5,7 @@ pub mod account;
 pub mod auth;
 mod daemon;
 pub mod directory;
+pub mod doctor;
 mod live;
 pub mod login;
 mod mqtt_events;
@@ -46,6 +47,10 @@ pub enum AppError {
     /// The RTSP server failed to start.
     #[error("RTSP server: {0}")]
     Rtsp(crate::rtsp::RtspError),
+    /// GStreamer elements a required part needs are not installed (one line
+    /// per element: what it breaks, the package that provides it).
+    #[error("{}", .0.join("\n"))]
+    MissingElements(Vec<String>),
     /// A server stopped with an error.
     #[error("{what} stopped: {source}")]
     Serve {
@@ -63,6 +68,11 @@ pub async fn run_simulator(
     opts: crate::sim::SimOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    let elements = crate::codec::elements::check();
+    let missing = elements.lines_for(crate::codec::elements::Part::Simulator);
+    if !missing.is_empty() {
+        return Err(AppError::MissingElements(missing).into());
+    }
     let handle = crate::sim::Simulator::start(opts, listen, cancel).await?;
     tracing::info!(
         sim_url = %handle.url(),

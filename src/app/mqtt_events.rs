@@ -88,8 +88,8 @@ impl MqttAndEvents {
             let url = match &cfg.mqtt.url {
                 Some(u) => u.clone(),
                 None => {
-                    let choice =
-                        mqtt::ensure_local(SocketAddr::from(([127, 0, 0, 1], 1883))).await?;
+                    let local = SocketAddr::from(([127, 0, 0, 1], cfg.mqtt.local_port));
+                    let choice = mqtt::ensure_local(local).await?;
                     if choice.is_embedded() {
                         info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
                     }

@@ -112,6 +112,7 @@ async fn healthz(State(st): State<WebState>) -> Response {
     let body = serde_json::json!({
         "status": "ok",
         "ring": { "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error },
+        "degraded": *st.degraded,
     });
     (StatusCode::OK, Json(body)).into_response()
 }

@@ -103,6 +103,9 @@ pub struct WebState {
     pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
     pub account: crate::app::account::Account,
+    /// Parts that cannot work because GStreamer elements are missing
+    /// (`/healthz` `degraded`, the console banner).
+    pub degraded: Arc<Vec<crate::codec::elements::Degraded>>,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
