@@ -21,6 +21,7 @@
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
 //! | `MQTT_URL` | `mqtt.url` |
 //! | `MQTT_ENABLED` | `mqtt.enabled` |
+//! | `MQTT_LOCAL_PORT` | `mqtt.local_port` |
 //!
 //! Empty values are treated as unset (docker-compose `env_file` writes them).
 
@@ -121,6 +122,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(ip) = parse(vars, "INGRESS_PROXY_IP", "an IP address like 172.30.32.2")? {
         cfg.http.ingress_proxy = Some(ip);
+    }
+    if let Some(p) = parse(vars, "MQTT_LOCAL_PORT", PORT)? {
+        cfg.mqtt.local_port = p;
     }
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;

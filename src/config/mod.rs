@@ -307,9 +307,13 @@ pub struct MqttConfig {
     /// Publish to MQTT at all (`MQTT_ENABLED`).
     pub enabled: bool,
     /// Broker URL, `mqtt://[user:pass@]host[:port]` or `mqtts://...` (`MQTT_URL`).
-    /// None: use a local broker on 127.0.0.1:1883 or start an embedded one.
+    /// None: use a local broker on 127.0.0.1:`local_port` or start an
+    /// embedded one there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Secret<String>>,
+    /// Port of the local broker used (or embedded) when no `url` is set
+    /// (`MQTT_LOCAL_PORT`, default 1883).
+    pub local_port: u16,
     /// Topic prefix.
     pub topic_prefix: String,
     /// Home Assistant discovery prefix.
@@ -353,6 +357,7 @@ impl Default for MqttConfig {
             snapshot_interval_battery: Duration::from_secs(600),
             stream_max_duration: Duration::from_secs(600),
             url: None,
+            local_port: 1883,
             topic_prefix: "ring".into(),
             discovery_prefix: "homeassistant".into(),
             ha_status_topic: "homeassistant/status".into(),

@@ -67,6 +67,30 @@ async fn accepts(addr: SocketAddr) -> bool {
     )
 }
 
+/// MQTT 3.1.1 CONNECT (clean session, keep-alive 10 s, client id
+/// `ring-bridge-probe`).
+const PROBE_CONNECT: &[u8] = b"\x10\x1d\x00\x04MQTT\x04\x02\x00\x0a\x00\x11ring-bridge-probe";
+
+/// Whether an MQTT broker answers a CONNECT on `addr` with CONNACK. The
+/// embedded broker's readiness check. A bare TCP connect would make rumqttd
+/// log an aborted handshake at ERROR, and so would a DISCONNECT packet (it
+/// handles the packet and the closed socket as two disconnections); a CONNECT
+/// followed by closing the socket is logged as an ordinary disconnection.
+async fn answers_mqtt(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(PROBE_CONNECT).await?;
+        let mut ack = [0u8; 4];
+        s.read_exact(&mut ack).await?;
+        std::io::Result::Ok(ack[0] == 0x20)
+    };
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, exchange).await,
+        Ok(Ok(true))
+    )
+}
+
 fn config(addr: SocketAddr) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
@@ -124,7 +148,7 @@ pub async fn ensure_local(addr: SocketAddr) -> Result<BrokerChoice, Error> {
         .map_err(|e| embedded_err(e.to_string()))?;
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
-        if accepts(addr).await {
+        if answers_mqtt(addr).await {
             break;
         }
         if thread.is_finished() {

@@ -146,6 +146,9 @@ fn tls_transport(opts: &MqttOptions) -> Result<Transport, Error> {
     Ok(Transport::tls_with_config(config.into()))
 }
 
+/// Unacknowledged QoS 1 publishes in flight at once.
+const INFLIGHT: u16 = 1024;
+
 /// Builds the client and its event loop, with the LWT `offline` (retained) on
 /// `lwt_topic`.
 pub(crate) fn client(
@@ -157,6 +160,11 @@ pub(crate) fn client(
     o.set_keep_alive(opts.keep_alive.max(Duration::from_secs(1)));
     o.set_clean_session(true);
     o.set_max_packet_size(MAX_INCOMING, MAX_OUTGOING);
+    // Every ConnAck republishes discovery and state for all entities at QoS 1
+    // in one burst. With rumqttc's default window (100) the packet ids wrapped
+    // before the first acks came back ("Collision on packet id = 1") and the
+    // loop stalled on the collision; the window covers the burst instead.
+    o.set_inflight(INFLIGHT);
     o.set_last_will(LastWill::new(lwt_topic, "offline", QoS::AtLeastOnce, true));
     if let Some((user, pass)) = &target.credentials {
         o.set_credentials(user.clone(), pass.expose().clone());
