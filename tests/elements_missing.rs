@@ -7,8 +7,10 @@
 //!   element and the package (`gstreamer1.0-x`);
 //! - `ring-bridge doctor` lists it with ✗ and exits 1;
 //! - a daemon on an account (here the simulator) without the JPEG encoder
-//!   starts, logs the degraded part once and reports it in `/healthz`.
+//!   starts, logs the degraded part once and reports it in `/healthz` and in
+//!   the console's banner (Chromium).
 
+mod browser;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -158,5 +160,13 @@ async fn an_account_daemon_without_jpegenc_starts_degraded() {
         warns[0].contains("gstreamer1.0-plugins-good"),
         "{}",
         warns[0]
+    );
+
+    let details =
+        tokio::task::block_in_place(|| browser::run_scenario("degraded", &d.url("/"), &sim.url()));
+    assert!(
+        details["banner"]
+            .as_str()
+            .is_some_and(|b| b.contains("jpegenc"))
     );
 }
