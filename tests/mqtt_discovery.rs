@@ -33,14 +33,19 @@ async fn retained_discovery(port: u16) -> Vec<Msg> {
         })
         .await;
     let sub = Subscriber::connect(port, &["homeassistant/#", "ring/#"]).await;
-    sub.wait_for("retained discovery", WAIT, |m| {
-        m.iter().any(|m| m.topic == last).then_some(())
+    // The broker queues the retained set right after each SUBACK, before
+    // anything published later on this connection: our own marker coming back
+    // means every retained message is in.
+    let marker = format!("ring/test-barrier/{}", rand::random::<u32>());
+    sub.publish(&marker, "barrier").await;
+    sub.wait_for("the barrier after the retained set", WAIT, |m| {
+        m.iter().any(|m| m.topic == marker).then_some(())
     })
     .await;
-    // The retained set arrives in one burst right after SUBACK; give stragglers
-    // one short moment.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     sub.all()
+        .into_iter()
+        .filter(|m| m.topic != marker)
+        .collect()
 }
 
 #[tokio::test]

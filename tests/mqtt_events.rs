@@ -154,7 +154,9 @@ async fn a_failing_or_hanging_camera_does_not_block_the_others() {
     assert!(history_calls(&p.ring, 10002) >= 1);
 }
 
-#[tokio::test]
+/// On paused time: the quiet windows below are virtual, so the negative
+/// checks ("no poll while push is healthy") are exact, not timing guesses.
+#[tokio::test(start_paused = true)]
 async fn polling_backs_off_while_push_is_healthy() {
     let ring = FakeRing::new();
     let hub = EventHub::default();

@@ -104,8 +104,8 @@ impl AudioCodec {
     }
 }
 
-/// Options of a live call. Each subsystem takes its own options (style §A);
-/// `config.rs` maps the file onto this.
+/// Options of a live call. Each subsystem takes its own options; the daemon
+/// wiring (`app::daemon`) maps the configuration file onto them.
 #[derive(Clone, Debug)]
 pub struct LiveOptions {
     /// STUN/TURN URLs for ICE. Default: [`RING_STUN_SERVERS`]; empty for the simulator.
