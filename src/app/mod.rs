@@ -5,6 +5,7 @@ pub mod account;
 pub mod auth;
 mod daemon;
 pub mod directory;
+pub mod healthcheck;
 mod live;
 pub mod login;
 mod mqtt_events;
