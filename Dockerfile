@@ -59,11 +59,10 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 #   parsers, MP4 and JPEG;
 # - bad/ugly/libav/x and a font for the built-in simulator (demo mode): x264,
 #   AAC, decoders and text overlays on the generated clips and snapshots;
-# - curl for the HEALTHCHECK, tini as PID 1 (signals, zombie reaping).
+# - tini as PID 1 (signals, zombie reaping).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
-      curl \
       tini \
       fonts-dejavu-core \
       libgstreamer1.0-0 \
@@ -95,8 +94,13 @@ EXPOSE 3000/tcp 8554/tcp 40000-40100/udp
 USER 10001:10001
 WORKDIR /home/ringbridge
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${HTTP_PORT:-3000}/healthz\" || exit 1"]
+# `ring-bridge healthcheck` reads the configuration exactly like `run` (the
+# file named by RING_BRIDGE_CONFIG, then the environment), so a port set in the
+# TOML file (`http.port`) is followed as well as HTTP_PORT, and asks /healthz.
+# Pass the config file through RING_BRIDGE_CONFIG rather than `--config`, which
+# the health check cannot see.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["ring-bridge", "healthcheck"]
 
 LABEL org.opencontainers.image.title="ring-bridge" \
       org.opencontainers.image.description="Ring doorbells and cameras: WebRTC console, RTSP, MQTT + Home Assistant" \

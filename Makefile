@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test setup setup-test build release lint fmt clean
+.PHONY: run test setup setup-test build release addon lint fmt clean
 
 ## Build and run the daemon (demo mode on the built-in simulator without a Ring token).
 ## It listens on 127.0.0.1 unless LISTEN_IP is set (then set HTTP_PASSWORD too).
@@ -28,6 +28,12 @@ build: setup
 
 release: setup
 	$(CARGO) build --release
+
+## The installable Home Assistant add-on folder (addon/ + the sources its
+## Dockerfile builds): copy $(ADDON_OUT) to the Supervisor's /addons share.
+ADDON_OUT ?= target/addon/ring_bridge
+addon:
+	bash scripts/pack-addon.sh $(ADDON_OUT)
 
 lint:
 	$(CARGO) fmt --check

@@ -1,5 +1,5 @@
 //! The `ring-bridge` command line: `run` (default), `sim`, `auth`, `check-config`,
-//! `doctor`, `bench`.
+//! `doctor`, `healthcheck`, `bench`.
 //!
 //! Only CLI parsing, config loading, signal handling and exit codes live here;
 //! the work is in `ring_bridge::app`.
@@ -63,6 +63,14 @@ enum Command {
     /// with the Debian package for each, state directory, tools) and print
     /// each check with ✓/✗. Exits 1 when the daemon lacks something.
     Doctor,
+    /// Ask the running daemon's `/healthz` on the port of the effective
+    /// configuration (file + environment, as `run` reads them); exit 0 when
+    /// healthy, 1 otherwise. For container health checks.
+    Healthcheck {
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Benchmark: simulator + daemon as child processes, RTSP and WebRTC viewers,
     /// latency / CPU / memory report (see docs/PERFORMANCE.md).
     Bench(ring_bridge::bench::BenchOptions),
@@ -119,6 +127,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("ring-bridge lacks something it needs (the ✗ lines above)")
             }
+        }
+        Command::Healthcheck { timeout } => {
+            let cfg = config::load(cli.config.as_deref())?;
+            app::healthcheck::check(&cfg, timeout).await?;
+            Ok(())
         }
         Command::Run => {
             let cfg = config::load(cli.config.as_deref())?;

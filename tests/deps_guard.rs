@@ -307,12 +307,20 @@ fn every_element_comes_from_a_package_the_setup_installs() {
     gst::init().expect("GStreamer initialises");
     let script = std::fs::read_to_string(root().join("scripts/setup-deps.sh")).expect("script");
     let script_pkgs = script_packages(&script);
-    let docker = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
-    let runtime_pkgs = runtime_stage_packages(&docker);
-    assert!(
-        runtime_pkgs.contains("gstreamer1.0-plugins-base"),
-        "could not read the Dockerfile's runtime stage: {runtime_pkgs:?}"
-    );
+    // The image and the add-on image (built from source) each carry the
+    // runtime list.
+    let images: Vec<(&str, BTreeSet<String>)> = ["Dockerfile", "addon/Dockerfile"]
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(root().join(f)).expect("Dockerfile");
+            let pkgs = runtime_stage_packages(&text);
+            assert!(
+                pkgs.contains("gstreamer1.0-plugins-base"),
+                "could not read {f}'s runtime stage: {pkgs:?}"
+            );
+            (f, pkgs)
+        })
+        .collect();
     let mut problems = Vec::new();
     for req in REQUIRED {
         let Some(factory) = gst::ElementFactory::find(req.element) else {
@@ -347,11 +355,13 @@ fn every_element_comes_from_a_package_the_setup_installs() {
             ));
         }
         let runtime = req.parts.iter().any(|p| p.runtime());
-        if runtime && !runtime_pkgs.contains(req.package) {
-            problems.push(format!(
-                "{}: the daemon needs it at run time, but the Dockerfile's runtime stage does not install {}",
-                req.element, req.package
-            ));
+        for (image, pkgs) in &images {
+            if runtime && !pkgs.contains(req.package) {
+                problems.push(format!(
+                    "{}: the daemon needs it at run time, but {image}'s runtime stage does not install {}",
+                    req.element, req.package
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -362,6 +372,11 @@ fn the_pango_overlays_have_a_font() {
     // textoverlay renders with pango, which needs at least one font.
     let script = std::fs::read_to_string(root().join("scripts/setup-deps.sh")).expect("script");
     assert!(script_packages(&script).contains("fonts-dejavu-core"));
-    let docker = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
-    assert!(runtime_stage_packages(&docker).contains("fonts-dejavu-core"));
+    for f in ["Dockerfile", "addon/Dockerfile"] {
+        let docker = std::fs::read_to_string(root().join(f)).expect("Dockerfile");
+        assert!(
+            runtime_stage_packages(&docker).contains("fonts-dejavu-core"),
+            "{f}"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The Home Assistant add-on manifest (`addon/config.yaml`), its translations,
-//! `build.yaml`, images and Dockerfile, checked against the Supervisor's rules.
+//! images and Dockerfile, checked against the Supervisor's rules.
 //!
 //! A manifest the Supervisor rejects fails silently: the store logs a warning
 //! and the add-on never shows up. So the rules are checked here, transcribed
@@ -189,9 +189,34 @@ fn arch_names_are_valid() {
     for a in &arch {
         assert!(VALID.contains(a), "arch {a:?} is not one of {VALID:?}");
     }
-    for want in ["aarch64", "amd64", "armv7"] {
+    for want in ["aarch64", "amd64"] {
         assert!(arch.contains(&want), "arch lacks {want}");
     }
+    // The Supervisor's ARCH_DEPRECATED (supervisor/const.py): it warns about
+    // them on every store refresh.
+    for deprecated in ["armhf", "armv7", "i386"] {
+        assert!(
+            !arch.contains(&deprecated),
+            "arch {deprecated} is deprecated"
+        );
+    }
+}
+
+/// Supervisor `RE_DOCKER_IMAGE_BUILD`-compatible `image` (no tag: the
+/// Supervisor appends the version), when the fast path is enabled.
+#[test]
+fn image_key_when_present_has_no_tag() {
+    let m = manifest();
+    if let Some(image) = m["image"].as_str() {
+        let last = image.rsplit('/').next().unwrap_or_default();
+        assert!(!last.contains(':'), "image {image} must not carry a tag");
+        assert!(image.contains("{arch}"), "image {image} must be per arch");
+    }
+    let text = read("addon/config.yaml");
+    assert!(
+        text.contains("# image: \"ghcr.io/") || m["image"].as_str().is_some(),
+        "the published-image fast path is documented in config.yaml"
+    );
 }
 
 #[test]
@@ -374,22 +399,13 @@ fn translations_cover_every_option_and_port() {
 }
 
 #[test]
-fn build_yaml_targets_every_arch_at_this_version() {
-    let m = manifest();
-    let b = yaml("addon/build.yaml");
-    let arch: BTreeSet<String> = m["arch"]
-        .as_vec()
-        .expect("list")
-        .iter()
-        .map(|a| a.as_str().expect("string").to_owned())
-        .collect();
-    assert_eq!(keys(&b["build_from"]), arch, "build_from per arch");
-    let version = cargo_version();
-    for (a, image) in b["build_from"].as_hash().expect("mapping") {
-        let image = image.as_str().expect("image string");
+fn no_deprecated_build_yaml() {
+    // "App ... uses build.yaml which is deprecated. Move build parameters into
+    // the Dockerfile directly." (supervisor/apps/build.py)
+    for f in ["build.yaml", "build.yml", "build.json"] {
         assert!(
-            image.ends_with(&format!(":{version}")),
-            "build_from.{a:?} = {image} must be tagged with version {version}"
+            !root().join("addon").join(f).exists(),
+            "addon/{f} is deprecated"
         );
     }
 }
@@ -416,19 +432,13 @@ fn icon_and_logo_have_the_store_sizes() {
 
 #[test]
 fn addon_files_exist_and_dockerfile_runs_run_sh() {
-    for f in [
-        "DOCS.md",
-        "CHANGELOG.md",
-        "Dockerfile",
-        "run.sh",
-        "build.yaml",
-    ] {
+    for f in ["DOCS.md", "CHANGELOG.md", "Dockerfile", "run.sh"] {
         assert!(root().join("addon").join(f).is_file(), "addon/{f} missing");
     }
     let df = read("addon/Dockerfile");
     assert!(
-        df.contains("ARG BUILD_FROM"),
-        "the Supervisor passes BUILD_FROM"
+        !df.contains("BUILD_FROM"),
+        "without build.yaml the Supervisor passes no BUILD_FROM"
     );
     assert!(df.contains("COPY run.sh /run.sh"));
     assert!(df.contains("CMD [\"/run.sh\"]"));

@@ -6,6 +6,7 @@ pub mod auth;
 mod daemon;
 pub mod directory;
 pub mod doctor;
+pub mod healthcheck;
 mod live;
 pub mod login;
 mod mqtt_events;

@@ -21,8 +21,11 @@ pub struct Device {
     pub manufacturer: String,
     /// Human model name.
     pub model: String,
-    /// Ring's `kind`, e.g. `lpd_v4`.
-    pub model_id: String,
+    /// Ring's `kind`, e.g. `lpd_v4`. Sent as `hw_version` because `model_id`
+    /// only exists in Home Assistant 2024.8 and later, and older releases
+    /// reject the whole config for an unknown device key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hw_version: Option<String>,
     /// Firmware version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sw_version: Option<String>,

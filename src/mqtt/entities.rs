@@ -118,7 +118,7 @@ pub fn device(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Device {
         name: cam.name.clone(),
         manufacturer: "Ring".into(),
         model: cam.model.clone(),
-        model_id: cam.kind.clone(),
+        hw_version: (!cam.kind.is_empty()).then(|| cam.kind.clone()),
         sw_version: (!cam.firmware.is_empty()).then(|| cam.firmware.clone()),
         configuration_url: (!opts.console_url.is_empty()).then(|| opts.console_url.clone()),
     }

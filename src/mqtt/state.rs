@@ -193,8 +193,10 @@ pub(crate) fn camera_states(
         Bytes::from_static(if cam.online { b"online" } else { b"offline" }),
     ));
 
+    // Attributes always go out before the state they describe: Home Assistant
+    // applies each message as it arrives, so an automation triggered by the
+    // state change must already see this event's attributes.
     let motion_on = st.motion_until.is_some_and(|u| u > now);
-    out.push((t(keys::MOTION, Leaf::State), on_off(motion_on)));
     out.push((
         t(keys::MOTION, Leaf::Attributes),
         last_event_attrs(
@@ -208,23 +210,23 @@ pub(crate) fn camera_states(
             }),
         ),
     ));
+    out.push((t(keys::MOTION, Leaf::State), on_off(motion_on)));
 
     if cam.doorbell {
         let ding_on = st.ding_until.is_some_and(|u| u > now);
-        out.push((t(keys::DING, Leaf::State), on_off(ding_on)));
         out.push((
             t(keys::DING, Leaf::Attributes),
             last_event_attrs("ding", st.last_ding.as_ref(), json!({})),
         ));
+        out.push((t(keys::DING, Leaf::State), on_off(ding_on)));
     }
 
     if let Some(s) = &st.snapshot {
-        out.push((t(keys::SNAPSHOT, Leaf::Image), s.jpeg.clone()));
         out.push((t(keys::SNAPSHOT, Leaf::Attributes), s.attributes.clone()));
+        out.push((t(keys::SNAPSHOT, Leaf::Image), s.jpeg.clone()));
     }
 
     let stream = st.effective_stream();
-    out.push((t(keys::STREAM, Leaf::State), on_off(stream.state.is_on())));
     out.push((
         t(keys::STREAM, Leaf::Attributes),
         json_bytes(json!({
@@ -234,6 +236,7 @@ pub(crate) fn camera_states(
             "whep_url": st.endpoints.whep_url,
         })),
     ));
+    out.push((t(keys::STREAM, Leaf::State), on_off(stream.state.is_on())));
 
     if cam.has_light {
         let on = st.light_override.or(cam.light_on).unwrap_or(false);
@@ -279,12 +282,18 @@ pub(crate) fn camera_states(
     out
 }
 
-/// The `event` entity message for a ding (never retained).
+/// The `event` entity message for a ding (never retained). It carries the
+/// whole event, the same fields as the `ding` attributes, so an automation
+/// triggered by the event needs nothing else.
 pub(crate) fn doorbell_event(ev: &CameraEvent) -> Bytes {
+    let last = LastEvent::from_event(ev);
     json_bytes(json!({
         "event_type": "ding",
         "ding_id": ev.ding_id,
         "created_at": ev.created_at,
+        "last_ding": last.at,
+        "last_ding_time": last.at_iso,
+        "person_detected": ev.person_detected,
         "source": ev.source,
     }))
 }
