@@ -63,7 +63,15 @@ fn start_player(d: &Daemon, args: &[&str]) -> (Player, Value) {
             .all(|c| c.split_whitespace().nth(1) == Some("1")),
         "only component-1 candidates with rtcp-mux: {candidates:?}"
     );
-    p.wait_event("state", Duration::from_secs(30));
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let st = p.wait_event("state", left);
+        assert_ne!(st["state"], "failed", "{st}\n{}", d.log_text());
+        if st["state"] == "connected" {
+            break;
+        }
+    }
     (p, answer)
 }
 

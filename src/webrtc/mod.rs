@@ -57,6 +57,7 @@ use tokio_util::task::TaskTracker;
 pub use error::WhepError;
 pub use floor::Claim;
 pub use mux::SharedUdpPort;
+pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
 
 use floor::Floors;

@@ -30,7 +30,7 @@ use crate::media::{CameraStream, TalkbackCodec, TalkbackError, TalkbackPacket};
 
 /// Packets kept while a voice talker waits for the floor, sent once it has it:
 /// 10 × 20 ms, enough for the detector's attack and the decoder's latency.
-pub(crate) const PREROLL: usize = 10;
+pub const PREROLL: usize = 10;
 /// 20 ms at 48 kHz: the fallback packet duration.
 const DEFAULT_SAMPLES: u32 = 960;
 /// The longest Opus packet: 120 ms at 48 kHz (RFC 6716 §3.2.5).
