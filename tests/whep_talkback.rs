@@ -1,6 +1,8 @@
-//! WHEP talkback end to end: a viewer takes the talk floor and sends a real Opus
-//! sine on its audio track; the simulated camera decodes it (packets and energy in
-//! `/_sim/state`). One talker per camera: a second viewer gets 409.
+//! WHEP talkback end to end with the explicit floor (`webrtc.talk_floor =
+//! "explicit"`): a viewer takes the talk floor and sends a real Opus sine on its
+//! audio track; the simulated camera decodes it (packets and energy in
+//! `/_sim/state`). Audio without the floor is not forwarded, however loud. One
+//! talker per camera: a second viewer gets 409. (The voice floor: `whep_aiortc.rs`.)
 
 mod common;
 mod whep_support;
@@ -11,7 +13,8 @@ use common::{Daemon, Sim, daemon_on, get_json, wait_for};
 use whep_support::{ClientOpts, connect, opus_sine};
 
 async fn daemon(sim: &Sim, state: &std::path::Path) -> Daemon {
-    let config = "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n";
+    let config = "[stream]\nlinger = \"2s\"\n\n[rtsp]\nenabled = false\n\n\
+        [webrtc]\ntalk_floor = \"explicit\"\n";
     daemon_on(sim, state, config, &[]).await
 }
 
@@ -40,8 +43,8 @@ async fn talk_floor_and_opus_talkback_reach_the_camera() {
         c.next_frame(Duration::from_secs(30)).await;
     }
 
-    // Without the floor nothing is forwarded.
-    a.send_opus(&sine[..10]).await;
+    // Without the floor nothing is forwarded, not even a loud sine.
+    a.send_opus(&sine[..25]).await;
     assert_eq!(talkback(&sim).await.0, 0, "no floor, no talkback");
 
     // A takes the floor; B is refused; the state says who talks.
@@ -55,7 +58,10 @@ async fn talk_floor_and_opus_talkback_reach_the_camera() {
     assert_eq!(body["message"], "someone else is talking on front-door");
     let a_id = a.location.rsplit('/').next().unwrap().to_owned();
     let (_, talk) = get_json(&format!("{base}/api/webrtc/front-door/talk")).await;
-    assert_eq!(talk, serde_json::json!({"talking": true, "session": a_id}));
+    assert_eq!(
+        talk,
+        serde_json::json!({"talking": true, "session": a_id, "by": "explicit"})
+    );
 
     // A's sine reaches the camera speaker: packets counted and decoded loud.
     a.send_opus(&sine).await;

@@ -28,6 +28,9 @@ pub enum OpusError {
     /// The pipeline refused a packet (it failed earlier).
     #[error("decoding Opus")]
     Push(#[source] gst::FlowError),
+    /// The blocking task that starts the pipeline panicked or was cancelled.
+    #[error("starting the Opus pipeline off the async runtime")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 fn pipeline(launch: &str) -> Result<gst::Pipeline, OpusError> {
@@ -94,6 +97,17 @@ impl OpusDecoder {
         Ok(OpusDecoder { pipeline, src })
     }
 
+    /// [`Self::start`] on tokio's blocking pool: GStreamer state changes may
+    /// block, so async code never runs them on a runtime worker.
+    pub async fn start_blocking(
+        rate: u32,
+        on_pcm: impl FnMut(&[i16]) + Send + 'static,
+    ) -> Result<OpusDecoder, OpusError> {
+        tokio::task::spawn_blocking(move || Self::start(rate, on_pcm))
+            .await
+            .map_err(OpusError::Task)?
+    }
+
     /// Feeds one Opus packet. Never blocks.
     pub fn push(&self, packet: &[u8]) -> Result<(), OpusError> {
         self.src
@@ -102,10 +116,15 @@ impl OpusDecoder {
             .map_err(OpusError::Push)
     }
 
-    /// Stops the pipeline.
+    /// Stops the pipeline (blocks for the state change).
     pub fn stop(self) {
         let _ = self.src.end_of_stream();
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+
+    /// [`Self::stop`] on tokio's blocking pool, for async callers.
+    pub async fn stop_blocking(self) {
+        let _ = tokio::task::spawn_blocking(move || self.stop()).await;
     }
 }
 

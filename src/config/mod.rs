@@ -260,6 +260,20 @@ pub struct WebrtcConfig {
     /// Most browser (WHEP) sessions at once, over all cameras; more get 429.
     /// Default 32. Each session needs a UDP port from `min_port..=max_port`.
     pub max_sessions: usize,
+    /// How a viewer gets a camera's talk floor. Default `voice`.
+    pub talk_floor: TalkFloorMode,
+}
+
+/// `webrtc.talk_floor`: how a WHEP viewer with a microphone gets to talk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TalkFloorMode {
+    /// Speech on the viewer's audio takes the floor, silence (1 s) gives it back;
+    /// `POST …/talk` works too and wins. Any WHEP player can talk.
+    #[default]
+    Voice,
+    /// Only `POST …/talk` takes the floor (the console's hold-to-talk).
+    Explicit,
 }
 
 impl Default for WebrtcConfig {
@@ -271,6 +285,7 @@ impl Default for WebrtcConfig {
             talk_payload_type: None,
             talk_ssrc: None,
             max_sessions: 32,
+            talk_floor: TalkFloorMode::Voice,
         }
     }
 }

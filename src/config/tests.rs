@@ -89,6 +89,19 @@ fn cross_field_rules() {
     let f = write("[webrtc]\nmax_sessions = 200\n");
     let c = load_with_env(Some(f.path()), &vars(&[])).unwrap();
     assert_eq!(c.webrtc.max_sessions, 200);
+    assert_eq!(
+        c.webrtc.talk_floor,
+        TalkFloorMode::Voice,
+        "voice by default"
+    );
+    let f = write("[webrtc]\ntalk_floor = \"explicit\"\n");
+    let c = load_with_env(Some(f.path()), &vars(&[])).unwrap();
+    assert_eq!(c.webrtc.talk_floor, TalkFloorMode::Explicit);
+    let f = write("[webrtc]\ntalk_floor = \"loud\"\n");
+    let e = load_with_env(Some(f.path()), &vars(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("talk_floor") || e.contains("voice"), "{e}");
     let e = load_with_env(None, &vars(&[("MQTT_URL", "http://x")]))
         .unwrap_err()
         .to_string();

@@ -137,6 +137,86 @@ impl Sps {
     }
 }
 
+/// H.264 profiles as RFC 6184 `profile-level-id` tells them apart: `profile_idc`
+/// plus the constraint flags (RFC 6184 §8.1, Table 5). Different bytes may name the
+/// same profile: `42c0` and `42e0` are both Constrained Baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Baseline with constraint_set1 (or Main/Extended constrained to it).
+    ConstrainedBaseline,
+    /// Baseline.
+    Baseline,
+    /// Main.
+    Main,
+    /// High with constraint_set4 and 5 (no B-frames).
+    ConstrainedHigh,
+    /// High (what Ring's cameras send).
+    High,
+    /// High 4:4:4 Predictive.
+    PredictiveHigh444,
+    /// Anything else: `profile_idc` and the constraint flags as they are.
+    Other(u8, u8),
+}
+
+/// An RFC 6184 `profile-level-id`: `profile_idc`, the constraint flags
+/// (`profile-iop`) and `level_idc`, as in the SPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProfileLevel {
+    /// `profile_idc` (66 Baseline, 77 Main, 100 High, …).
+    pub profile_idc: u8,
+    /// The constraint-set flags byte.
+    pub iop: u8,
+    /// `level_idc` (e.g. 40 = level 4.0).
+    pub level_idc: u8,
+}
+
+impl ProfileLevel {
+    /// Parses six hex digits, e.g. `640028`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s.len() != 6 || !s.is_ascii() {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&s[i..i + 2], 16).ok();
+        Some(ProfileLevel {
+            profile_idc: byte(0)?,
+            iop: byte(2)?,
+            level_idc: byte(4)?,
+        })
+    }
+
+    /// The profile these bytes name (RFC 6184 Table 5: `profile_idc` with a bit
+    /// pattern of the constraint flags; the two reserved low bits must be 0).
+    pub fn profile(&self) -> Profile {
+        // (profile_idc, mask, value, profile), first match wins.
+        const TABLE: [(u8, u8, u8, Profile); 9] = [
+            (0x42, 0b0100_1111, 0b0100_0000, Profile::ConstrainedBaseline),
+            (0x4D, 0b1000_1111, 0b1000_0000, Profile::ConstrainedBaseline),
+            (0x58, 0b1100_1111, 0b1100_0000, Profile::ConstrainedBaseline),
+            (0x42, 0b0100_1111, 0b0000_0000, Profile::Baseline),
+            (0x58, 0b1100_1111, 0b1000_0000, Profile::Baseline),
+            (0x4D, 0b1010_1111, 0b0000_0000, Profile::Main),
+            (0x64, 0b1111_1111, 0b0000_0000, Profile::High),
+            (0x64, 0b1111_1111, 0b0000_1100, Profile::ConstrainedHigh),
+            (0xF4, 0b0111_1111, 0b0000_0000, Profile::PredictiveHigh444),
+        ];
+        TABLE
+            .iter()
+            .find(|(idc, mask, value, _)| *idc == self.profile_idc && self.iop & mask == *value)
+            .map_or(Profile::Other(self.profile_idc, self.iop), |t| t.3)
+    }
+}
+
+impl std::fmt::Display for ProfileLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:02x}{:02x}{:02x}",
+            self.profile_idc, self.iop, self.level_idc
+        )
+    }
+}
+
 /// Builds [`VideoParams`] from an SPS and PPS NAL unit (no start codes).
 pub fn video_params(sps: Bytes, pps: Bytes) -> Result<VideoParams, SpsError> {
     let parsed = parse_sps(&sps)?;
@@ -338,6 +418,30 @@ impl<'a> BitReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_level_ids_name_profiles() {
+        let pl = |s: &str| ProfileLevel::parse(s).unwrap();
+        let p = pl("640028");
+        assert_eq!((p.profile_idc, p.iop, p.level_idc), (100, 0, 40));
+        assert_eq!(p.to_string(), "640028");
+        assert_eq!(pl("42E01F").to_string(), "42e01f");
+        for bad in ["", "64002", "6400288", "zz0028", "6400é8"] {
+            assert_eq!(ProfileLevel::parse(bad), None, "{bad}");
+        }
+        // x264's Constrained Baseline (cs0+cs1) and the browsers' (cs0+cs1+cs2).
+        assert_eq!(pl("42c028").profile(), Profile::ConstrainedBaseline);
+        assert_eq!(pl("42e01f").profile(), Profile::ConstrainedBaseline);
+        assert_eq!(pl("4d8028").profile(), Profile::ConstrainedBaseline);
+        assert_eq!(pl("42001f").profile(), Profile::Baseline);
+        assert_eq!(pl("4d001f").profile(), Profile::Main);
+        assert_eq!(pl("64001f").profile(), Profile::High);
+        assert_eq!(pl("640c1f").profile(), Profile::ConstrainedHigh);
+        assert_eq!(pl("f4001f").profile(), Profile::PredictiveHigh444);
+        assert_eq!(pl("6e001f").profile(), Profile::Other(0x6e, 0));
+        // Reserved bits set: no named profile.
+        assert_eq!(pl("42e11f").profile(), Profile::Other(0x42, 0xe1));
+    }
 
     /// x264 High profile 1920x1080 (coded 1920x1088, cropped by 8 rows).
     const SPS_1080P: &[u8] = &[

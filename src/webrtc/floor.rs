@@ -1,8 +1,15 @@
 //! The talk floor: at most one WHEP session per camera may send talkback at a time.
 //!
-//! A session takes the floor explicitly (`POST …/talk {"talking":true}`) and loses it
-//! when it lets go, ends, or sends no audio for the floor timeout (30 s by default).
-//! Expiry is evaluated lazily on every access, so no timer task is needed.
+//! A session takes the floor in one of two ways ([`Claim`]):
+//! - **explicitly** (`POST …/talk {"talking":true}`, the console's hold-to-talk);
+//! - **by voice** (`webrtc.talk_floor = "voice"`): its uplink audio carries speech
+//!   (`voice.rs`), so standard WHEP players talk without project-specific calls.
+//!
+//! An explicit claim wins: it takes the floor from a voice holder, and a voice
+//! claim never takes it from anyone. The floor is lost when its holder lets go
+//! (explicit release, or silence for a voice claim), ends, or sends no audio for
+//! the floor timeout (30 s by default). Expiry is evaluated lazily on every access,
+//! so no timer task is needed.
 //!
 //! Locking: one `std::sync::Mutex`, held only for map operations (never across an
 //! await); safe to call per RTP packet.
@@ -11,10 +18,22 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::time::Instant;
+
+/// How a session holds a camera's talk floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Claim {
+    /// Asked for with `POST …/talk`; released only by the session.
+    Explicit,
+    /// Taken by speech on the session's uplink audio; released after silence.
+    Voice,
+}
 
 struct Holder {
     session: String,
+    claim: Claim,
     /// When the floor was taken or the last talkback packet arrived.
     last: Instant,
 }
@@ -50,33 +69,62 @@ impl Floors {
         map.get_mut(camera)
     }
 
-    /// Gives `session` the floor of `camera` (refreshing it if it already holds it).
-    /// Fails with the current holder's session id if someone else talks.
-    pub fn take(&self, camera: &str, session: &str) -> Result<(), String> {
+    /// Gives `session` the floor of `camera` with `claim`, refreshing it if the
+    /// session already holds it (an explicit claim upgrades a voice one; a voice
+    /// claim never downgrades an explicit one). An explicit claim takes the floor
+    /// from a voice holder: `Ok(Some(previous holder))`. Fails with the current
+    /// holder's session id when the floor cannot be taken.
+    pub fn take(
+        &self,
+        camera: &str,
+        session: &str,
+        claim: Claim,
+    ) -> Result<Option<String>, String> {
         let mut map = self.lock();
+        let mut preempted = None;
         match Self::live(&mut map, camera, self.timeout) {
-            Some(h) if h.session != session => Err(h.session.clone()),
-            Some(h) => {
+            Some(h) if h.session == session => {
                 h.last = Instant::now();
-                Ok(())
+                if claim == Claim::Explicit {
+                    h.claim = Claim::Explicit;
+                }
+                return Ok(None);
             }
-            None => {
-                map.insert(
-                    camera.to_owned(),
-                    Holder {
-                        session: session.to_owned(),
-                        last: Instant::now(),
-                    },
-                );
-                Ok(())
+            Some(h) if claim == Claim::Voice || h.claim == Claim::Explicit => {
+                return Err(h.session.clone());
             }
+            Some(h) => preempted = Some(h.session.clone()),
+            None => {}
         }
+        map.insert(
+            camera.to_owned(),
+            Holder {
+                session: session.to_owned(),
+                claim,
+                last: Instant::now(),
+            },
+        );
+        Ok(preempted)
     }
 
-    /// Releases `camera`'s floor if `session` holds it. Returns whether it did.
+    /// Releases `camera`'s floor if `session` holds it (any claim). Returns whether
+    /// it did.
     pub fn release(&self, camera: &str, session: &str) -> bool {
+        self.release_if(camera, session, |_| true)
+    }
+
+    /// Releases `camera`'s floor if `session` holds it by voice (its speech ended);
+    /// an explicit claim stays. Returns whether it did.
+    pub fn release_voice(&self, camera: &str, session: &str) -> bool {
+        self.release_if(camera, session, |c| c == Claim::Voice)
+    }
+
+    fn release_if(&self, camera: &str, session: &str, claim: impl Fn(Claim) -> bool) -> bool {
         let mut map = self.lock();
-        if map.get(camera).is_some_and(|h| h.session == session) {
+        if map
+            .get(camera)
+            .is_some_and(|h| h.session == session && claim(h.claim))
+        {
             map.remove(camera);
             return true;
         }
@@ -101,10 +149,10 @@ impl Floors {
         }
     }
 
-    /// The session holding `camera`'s floor, if any.
-    pub fn holder(&self, camera: &str) -> Option<String> {
+    /// The session holding `camera`'s floor and how, if any.
+    pub fn holder(&self, camera: &str) -> Option<(String, Claim)> {
         let mut map = self.lock();
-        Self::live(&mut map, camera, self.timeout).map(|h| h.session.clone())
+        Self::live(&mut map, camera, self.timeout).map(|h| (h.session.clone(), h.claim))
     }
 }
 
@@ -112,12 +160,19 @@ impl Floors {
 mod tests {
     use super::*;
 
+    const EXPLICIT: Claim = Claim::Explicit;
+    const VOICE: Claim = Claim::Voice;
+
     #[tokio::test(start_paused = true)]
     async fn one_talker_per_camera_with_timeout() {
         let f = Floors::new(Duration::from_secs(30));
-        assert_eq!(f.take("1", "a"), Ok(()));
-        assert_eq!(f.take("1", "b"), Err("a".into()));
-        assert_eq!(f.take("2", "b"), Ok(()), "floors are per camera");
+        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        assert_eq!(f.take("1", "b", EXPLICIT), Err("a".into()));
+        assert_eq!(
+            f.take("2", "b", EXPLICIT),
+            Ok(None),
+            "floors are per camera"
+        );
         assert!(f.touch("1", "a"));
         assert!(!f.touch("1", "b"));
         assert!(!f.release("1", "b"), "only the holder releases");
@@ -126,15 +181,46 @@ mod tests {
         tokio::time::advance(Duration::from_secs(20)).await;
         assert!(f.touch("1", "a"));
         tokio::time::advance(Duration::from_secs(20)).await;
-        assert_eq!(f.holder("1").as_deref(), Some("a"));
+        assert_eq!(f.holder("1"), Some(("a".into(), EXPLICIT)));
         tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(f.holder("1"), None);
         assert!(!f.touch("1", "a"));
-        assert_eq!(f.take("1", "b"), Ok(()));
+        assert_eq!(f.take("1", "b", EXPLICIT), Ok(None));
 
         assert!(f.release("1", "b"));
         assert_eq!(f.holder("1"), None);
         f.release_session("b");
         assert_eq!(f.holder("2"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn explicit_wins_over_voice() {
+        let f = Floors::new(Duration::from_secs(30));
+        // Voice takes a free floor; another voice waits.
+        assert_eq!(f.take("1", "a", VOICE), Ok(None));
+        assert_eq!(f.take("1", "b", VOICE), Err("a".into()));
+        // An explicit claim takes it from the voice holder...
+        assert_eq!(f.take("1", "b", EXPLICIT), Ok(Some("a".into())));
+        assert_eq!(f.holder("1"), Some(("b".into(), EXPLICIT)));
+        // ...and voice cannot take it back, nor does b's silence release it.
+        assert_eq!(f.take("1", "a", VOICE), Err("b".into()));
+        assert!(!f.release_voice("1", "b"));
+        assert!(!f.release_voice("1", "a"));
+        // b's own voice keeps its explicit claim.
+        assert_eq!(f.take("1", "b", VOICE), Ok(None));
+        assert_eq!(f.holder("1"), Some(("b".into(), EXPLICIT)));
+        assert!(f.release("1", "b"));
+
+        // A voice holder upgrades to explicit; silence then leaves it alone.
+        assert_eq!(f.take("1", "a", VOICE), Ok(None));
+        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        assert!(!f.release_voice("1", "a"));
+        assert!(f.release("1", "a"));
+        // An explicit release ends a voice claim too.
+        assert_eq!(f.take("1", "a", VOICE), Ok(None));
+        assert!(f.release_voice("1", "a"));
+        assert_eq!(f.holder("1"), None);
+        assert_eq!(f.take("1", "a", VOICE), Ok(None));
+        assert!(f.release("1", "a"));
     }
 }

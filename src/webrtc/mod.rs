@@ -7,10 +7,16 @@
 //!   and, once ICE/DTLS connect, sends the camera's access units packetized per
 //!   RFC 6184 (no transcoding). See `outbound.rs`.
 //! - A PLI/FIR from the viewer becomes `CameraStream::request_keyframe`.
+//! - The answer tells the truth about the stream: its H.264 `profile-level-id` is
+//!   the one of the SPS actually sent (the answer waits, bounded, for the stream's
+//!   first key frame), or the closest the offer allows; `a=rtcp-mux` without
+//!   component-2 candidates. See `answer.rs`.
 //! - Talkback: the viewer's Opus goes to `CameraStream::talkback` while its session
-//!   holds the camera's talk floor ([`WhepServer::set_talking`]); one talker per
-//!   camera. See `talk.rs` (and `pcmu.rs`, the only GStreamer use here, for Ring
-//!   sessions that negotiated PCMU).
+//!   holds the camera's talk floor; one talker per camera. The floor is taken by
+//!   speech on the viewer's uplink audio ([`TalkFloor::Voice`], so any WHEP player
+//!   with a microphone can talk) or with [`WhepServer::set_talking`], which wins.
+//!   See `floor.rs`, `voice.rs`, `talk.rs` (and `pcmu.rs` for Ring sessions that
+//!   negotiated PCMU; the GStreamer uses here go through `crate::codec::opus`).
 //! - A session ends on [`WhepServer::delete_session`], ICE failure/close, a viewer
 //!   that never connects or goes silent, or [`WhepServer::shutdown`]; its lease and
 //!   floor go with it.
@@ -27,6 +33,7 @@
 //! whep.shutdown().await;
 //! ```
 
+mod answer;
 mod error;
 mod floor;
 mod mux;
@@ -36,6 +43,7 @@ mod peer;
 mod sdp;
 mod session;
 mod talk;
+mod voice;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -47,7 +55,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::WhepError;
+pub use floor::Claim;
 pub use mux::SharedUdpPort;
+pub use talk::PREROLL;
+pub use voice::{TalkFloor, VoiceOptions};
 
 use floor::Floors;
 pub(crate) use session::Activity;
@@ -85,6 +96,14 @@ pub struct WhepOptions {
     pub idle_timeout: Duration,
     /// A talker that sends no audio for this long loses the floor. Default 30 s.
     pub talk_timeout: Duration,
+    /// How viewers get the talk floor (`webrtc.talk_floor`). Default voice.
+    pub talk_floor: TalkFloor,
+    /// The voice detector's thresholds and hang time (voice floor).
+    pub voice: VoiceOptions,
+    /// Longest wait, before answering the first viewer of a stream, for the
+    /// stream's first key frame, whose SPS gives the answer's `profile-level-id`.
+    /// After it the answer keeps the offer's level. Default 10 s.
+    pub answer_wait: Duration,
     /// Most sessions at once, over all cameras. Default 32.
     pub max_sessions: usize,
 }
@@ -103,6 +122,9 @@ impl Default for WhepOptions {
             disconnected_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             talk_timeout: Duration::from_secs(30),
+            talk_floor: TalkFloor::Voice,
+            voice: VoiceOptions::default(),
+            answer_wait: Duration::from_secs(10),
             max_sessions: 32,
         }
     }
@@ -126,6 +148,10 @@ pub struct TalkState {
     pub talking: bool,
     /// The talking session, if any.
     pub session: Option<String>,
+    /// How the talking session holds the floor (`explicit` or `voice`); absent
+    /// when nobody talks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<Claim>,
 }
 
 /// A session as listed by [`WhepServer::sessions`].
@@ -256,10 +282,11 @@ impl WhepServer {
         Ok(())
     }
 
-    /// Takes (`true`) or releases (`false`) `camera`'s talk floor for `session`.
-    /// Returns whether the session now talks. Taking fails with `FloorTaken` when
-    /// another session talks, and with `NoUplinkAudio` when the session's viewer
-    /// sends no audio.
+    /// Takes (`true`) or releases (`false`) `camera`'s talk floor for `session`
+    /// explicitly. Returns whether the session now talks. Taking wins over a
+    /// session that holds the floor by voice; it fails with `FloorTaken` when
+    /// another session holds it explicitly, and with `NoUplinkAudio` when the
+    /// session's viewer sends no audio.
     pub fn set_talking(
         &self,
         camera: &str,
@@ -276,22 +303,27 @@ impl WhepServer {
                 session: session.to_owned(),
             });
         }
-        self.inner
-            .floors
-            .take(camera, session)
-            .map(|()| true)
-            .map_err(|holder| WhepError::FloorTaken {
+        match self.inner.floors.take(camera, session, Claim::Explicit) {
+            Ok(preempted) => {
+                if let Some(voice) = preempted {
+                    tracing::info!(parent: s.span(), %voice, "talk floor taken from a voice talker");
+                }
+                Ok(true)
+            }
+            Err(holder) => Err(WhepError::FloorTaken {
                 camera: camera.to_owned(),
                 holder,
-            })
+            }),
+        }
     }
 
     /// Who talks on `camera`.
     pub fn talk_state(&self, camera: &str) -> TalkState {
-        let session = self.inner.floors.holder(camera);
+        let holder = self.inner.floors.holder(camera);
         TalkState {
-            talking: session.is_some(),
-            session,
+            talking: holder.is_some(),
+            by: holder.as_ref().map(|(_, claim)| *claim),
+            session: holder.map(|(session, _)| session),
         }
     }
 
@@ -307,7 +339,11 @@ impl WhepServer {
                     id: s.id.clone(),
                     camera: s.camera.clone(),
                     state: s.state().to_string(),
-                    talking: self.inner.floors.holder(&s.camera).as_deref() == Some(&s.id),
+                    talking: self
+                        .inner
+                        .floors
+                        .holder(&s.camera)
+                        .is_some_and(|(holder, _)| holder == s.id),
                     age_s: s.created.elapsed().as_secs(),
                 };
                 (s.created, info)

@@ -21,17 +21,18 @@ pub(crate) struct OpusToPcmu {
 }
 
 impl OpusToPcmu {
-    /// Builds and starts the pipeline.
-    pub fn new() -> Result<Self, OpusError> {
+    /// Builds and starts the pipeline (on the blocking pool).
+    pub async fn new() -> Result<Self, OpusError> {
         let (tx, out) = mpsc::channel(64);
         let mut pending = BytesMut::new();
-        let decoder = OpusDecoder::start(8_000, move |pcm| {
+        let decoder = OpusDecoder::start_blocking(8_000, move |pcm| {
             pending.extend(pcm.iter().map(|&s| linear_to_ulaw(s)));
             while pending.len() >= PCMU_PACKET {
                 // A full queue drops audio rather than stalling GStreamer.
                 let _ = tx.try_send(pending.split_to(PCMU_PACKET).freeze());
             }
-        })?;
+        })
+        .await?;
         Ok(OpusToPcmu { decoder, out })
     }
 
@@ -45,9 +46,9 @@ impl OpusToPcmu {
         self.out.recv().await
     }
 
-    /// Stops the pipeline (explicitly, not in `Drop`).
-    pub fn stop(self) {
-        self.decoder.stop();
+    /// Stops the pipeline (explicitly, not in `Drop`; on the blocking pool).
+    pub async fn stop(self) {
+        self.decoder.stop_blocking().await;
     }
 }
 
@@ -100,7 +101,7 @@ mod tests {
             crate::codec::encode::opus_sine(std::time::Duration::from_millis(500), 440).unwrap();
         assert!(opus.len() >= 20, "{}", opus.len());
 
-        let mut t = OpusToPcmu::new().unwrap();
+        let mut t = OpusToPcmu::new().await.unwrap();
         for pkt in &opus {
             t.push(pkt.clone()).unwrap();
         }
@@ -115,6 +116,6 @@ mod tests {
             loud += pkt.iter().filter(|&&b| b & 0x70 != 0x70).count();
         }
         assert!(loud > 100, "{loud}");
-        t.stop();
+        t.stop().await;
     }
 }

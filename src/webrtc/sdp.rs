@@ -13,6 +13,8 @@ use std::io::Cursor;
 use webrtc::sdp::MediaDescription;
 use webrtc::sdp::SessionDescription;
 
+use crate::media::h264::{Profile, ProfileLevel};
+
 /// One RTP format of an offer's m-line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Codec {
@@ -131,43 +133,44 @@ fn direction(m: &MediaDescription, session: &SessionDescription) -> Direction {
     }
 }
 
-/// Parses RFC 6184 `profile-level-id` into (profile_idc, constraint flags, level).
-/// Absent means `420010` (RFC 6184 §8.1 default: Baseline, level 1.0).
-fn profile_level(c: &Codec) -> Option<(u8, u8, u8)> {
-    let p = c.fmtp_param("profile-level-id").unwrap_or("420010");
-    if p.len() != 6 || !p.is_ascii() {
-        return None;
-    }
-    let byte = |i: usize| u8::from_str_radix(&p[i..i + 2], 16).ok();
-    Some((byte(0)?, byte(2)?, byte(4)?))
+/// Parses RFC 6184 `profile-level-id`. Absent means `420010` (RFC 6184 §8.1
+/// default: Baseline, level 1.0).
+fn profile_level(c: &Codec) -> Option<ProfileLevel> {
+    ProfileLevel::parse(c.fmtp_param("profile-level-id").unwrap_or("420010"))
 }
 
 /// Picks the H.264 format to send: packetization-mode=1 only (we send FU-A/STAP-A);
 /// then `level-asymmetry-allowed=1` (so a higher-level stream is fine); then the
-/// stream's own profile (`stream_profile`, six hex digits; Ring sends High); then
-/// Constrained Baseline as the most widely decodable; ties go to offer order
-/// (the viewer's preference).
+/// stream's own profile (`stream_profile`, six hex digits, compared as RFC 6184
+/// names profiles; Ring sends High); then its `profile_idc` (Constrained High for
+/// High); then Constrained Baseline as the most widely decodable; ties go to offer
+/// order (the viewer's preference).
 pub(crate) fn pick_h264<'a>(
     codecs: &'a [Codec],
     stream_profile: Option<&str>,
 ) -> Option<&'a Codec> {
     let want = stream_profile
-        .filter(|p| p.len() == 6)
-        .and_then(|p| u8::from_str_radix(p.get(0..2)?, 16).ok())
-        .unwrap_or(0x64);
+        .and_then(ProfileLevel::parse)
+        .unwrap_or(ProfileLevel {
+            profile_idc: 0x64,
+            iop: 0,
+            level_idc: 0x28,
+        });
     codecs
         .iter()
         .filter(|c| c.name.eq_ignore_ascii_case("h264"))
         .filter(|c| c.fmtp_param("packetization-mode") == Some("1"))
         .filter_map(|c| profile_level(c).map(|pl| (c, pl)))
         .enumerate()
-        .max_by_key(|(i, (c, (profile, constraints, _)))| {
+        .max_by_key(|(i, (c, pl))| {
             let asym = c.fmtp_param("level-asymmetry-allowed") == Some("1");
-            let same_profile = *profile == want;
-            let constrained_baseline = *profile == 0x42 && constraints & 0x40 != 0;
+            let same_profile = pl.profile() == want.profile();
+            let same_idc = pl.profile_idc == want.profile_idc;
+            let constrained_baseline = pl.profile() == Profile::ConstrainedBaseline;
             (
                 asym,
                 same_profile,
+                same_idc,
                 constrained_baseline,
                 std::cmp::Reverse(*i),
             )
@@ -345,14 +348,41 @@ a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mo
         let list = [
             c(
                 7,
-                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f",
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f",
             ),
             c(
                 8,
-                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f",
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640028",
             ),
         ];
         assert_eq!(pick_h264(&list, None).unwrap().payload_type, 7);
+        // Profiles as RFC 6184 names them: High before Constrained High before
+        // Baseline for a High stream; x264's Constrained Baseline (42c0) picks the
+        // browsers' (42e0).
+        let list = [
+            c(
+                1,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            ),
+            c(
+                2,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f",
+            ),
+            c(
+                3,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f",
+            ),
+            c(
+                4,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+            ),
+        ];
+        assert_eq!(pick_h264(&list, Some("640028")).unwrap().payload_type, 3);
+        assert_eq!(
+            pick_h264(&list[..2], Some("640028")).unwrap().payload_type,
+            2
+        );
+        assert_eq!(pick_h264(&list, Some("42c028")).unwrap().payload_type, 1);
     }
 
     #[test]

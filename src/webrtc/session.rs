@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, Span, debug, info, info_span};
+use tracing::{Instrument, Span, debug, info, info_span, warn};
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
@@ -22,11 +22,13 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_remote::TrackRemote;
 
+use super::answer;
 use super::error::WhepError;
 use super::outbound::{self, RtcpSink, Tracks};
 use super::sdp::{self, Fragment, OfferError};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
+use crate::media::h264::ProfileLevel;
 use crate::media::{CameraStream, Lease};
 
 /// When the viewer was last heard from (RTCP or RTP), for the idle timeout.
@@ -88,6 +90,11 @@ impl Session {
     /// Waits (bounded) until the session's peer is closed and its lease dropped.
     pub async fn wait_closed(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.closed.cancelled()).await;
+    }
+
+    /// The session's tracing span (`webrtc{camera, session}`).
+    pub fn span(&self) -> &Span {
+        &self.span
     }
 
     /// The peer connection state, e.g. `connected`.
@@ -156,19 +163,37 @@ pub(crate) async fn open(
     offer: &str,
 ) -> Result<(Arc<Session>, WhepAnswer), WhepError> {
     let stream = inner.hub.stream(camera);
-    let profile = stream.video_params().map(|p| p.profile_level_id);
-    let offer = sdp::parse_offer(offer, profile.as_deref()).map_err(|e| match e {
-        OfferError::Malformed(reason) => WhepError::BadOffer { reason },
-        OfferError::Unsupported(reason) => WhepError::UnsupportedOffer { reason },
-    })?;
+    let known = stream.video_params().map(|p| p.profile_level_id);
+    let parse = |profile: Option<&str>| {
+        sdp::parse_offer(offer, profile).map_err(|e| match e {
+            OfferError::Malformed(reason) => WhepError::BadOffer { reason },
+            OfferError::Unsupported(reason) => WhepError::UnsupportedOffer { reason },
+        })
+    };
+    // Refuse a bad offer before anything starts.
+    let mut picked = parse(known.as_deref())?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = info_span!("webrtc", camera = %camera, session = %id);
-    // Take the lease first: Ring starts connecting while ICE does.
     let lease = stream.lease();
-    let pc = peer::new_peer(&inner.opts, &offer)
+    let profile = match known {
+        Some(p) => Some(p),
+        None => {
+            // The first viewer: the answer waits for the stream's SPS. The pick
+            // among the offered formats depends on its profile.
+            let p = stream_profile(inner, &stream)
+                .instrument(span.clone())
+                .await?;
+            if let Some(p) = &p {
+                picked = parse(Some(p.as_str()))?;
+            }
+            p
+        }
+    };
+    let profile = profile.as_deref().and_then(ProfileLevel::parse);
+    let pc = peer::new_peer(&inner.opts, &picked)
         .instrument(span.clone())
         .await?;
-    match setup(inner, &stream, &offer, &id, &pc, &span)
+    match setup(inner, &stream, &picked, profile, &id, &pc, &span)
         .instrument(span.clone())
         .await
     {
@@ -185,10 +210,26 @@ pub(crate) async fn open(
     }
 }
 
+/// Waits (bounded by `answer_wait`) for the stream's first key frame and returns
+/// its `profile-level-id`; `None` when it does not come in time.
+async fn stream_profile(inner: &Inner, stream: &CameraStream) -> Result<Option<String>, WhepError> {
+    tokio::select! {
+        r = stream.wait_ready(inner.opts.answer_wait) => match r {
+            Ok(p) => Ok(Some(p.profile_level_id)),
+            Err(e) => {
+                info!(err = %crate::base::error::chain(&e), "answering before the stream's first key frame: the H.264 level is the offer's");
+                Ok(None)
+            }
+        },
+        _ = inner.cancel.cancelled() => Err(WhepError::ShuttingDown),
+    }
+}
+
 async fn setup(
     inner: &Arc<Inner>,
     stream: &CameraStream,
     offer: &sdp::Offer,
+    profile: Option<ProfileLevel>,
     id: &str,
     pc: &Arc<RTCPeerConnection>,
     span: &Span,
@@ -297,6 +338,14 @@ async fn setup(
             reason: "no answer could be produced".into(),
         })?
         .sdp;
+    let announced = profile.map(|sent| {
+        let (plid, fit) = answer::announce(&offer.video, sent);
+        if let Some(note) = fit.note() {
+            warn!(stream = %sent, offered = %offer.video.fmtp, answer = %plid, "{note}");
+        }
+        plid
+    });
+    let sdp = answer::rewrite(&sdp, offer.video.payload_type, announced);
 
     let session = Arc::new(Session {
         id: id.to_owned(),
@@ -324,6 +373,7 @@ async fn setup(
     info!(
         video_pt = offer.video.payload_type,
         video_fmtp = %offer.video.fmtp,
+        profile_level_id = %announced.map(|p| p.to_string()).unwrap_or_default(),
         audio = offer.audio.is_some(),
         uplink_audio,
         "WebRTC session opened"
@@ -353,6 +403,8 @@ impl IntakeFactory {
                 floors: Arc::clone(&self.inner.floors),
                 activity: Arc::clone(&self.activity),
                 cancel: self.cancel.clone(),
+                mode: self.inner.opts.talk_floor,
+                voice: self.inner.opts.voice.clone(),
             };
             self.tasks
                 .spawn(talk::run(track, ctx).instrument(self.span.clone()));

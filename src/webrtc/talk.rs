@@ -6,20 +6,31 @@
 //! the Ring session negotiated PCMU (the hub's talkback then wants µ-law), packets
 //! are transcoded by [`super::pcmu::OpusToPcmu`], created on first need.
 //!
+//! With the voice floor ([`TalkFloor::Voice`]) the intake also measures the
+//! viewer's audio ([`super::voice`]): speech takes the floor when it is free (the
+//! last [`PREROLL`] packets before it are sent too, so the first syllable is not
+//! cut), and silence for the hang time gives a voice claim back.
+//!
 //! Never blocks on the hub: a full talkback buffer drops the packet.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use webrtc::track::track_remote::TrackRemote;
 
 use super::Activity;
-use super::floor::Floors;
+use super::floor::{Claim, Floors};
 use super::pcmu::{OpusToPcmu, PCMU_PACKET};
+use super::voice::{Detector, TalkFloor, VoiceMeter, VoiceOptions};
 use crate::media::{CameraStream, TalkbackCodec, TalkbackError, TalkbackPacket};
 
+/// Packets kept while a voice talker waits for the floor, sent once it has it:
+/// 10 × 20 ms, enough for the detector's attack and the decoder's latency.
+pub const PREROLL: usize = 10;
 /// 20 ms at 48 kHz: the fallback packet duration.
 const DEFAULT_SAMPLES: u32 = 960;
 /// The longest Opus packet: 120 ms at 48 kHz (RFC 6716 §3.2.5).
@@ -78,46 +89,259 @@ pub(crate) struct Intake {
     pub floors: Arc<Floors>,
     pub activity: Arc<Activity>,
     pub cancel: CancellationToken,
+    /// How the floor is taken.
+    pub mode: TalkFloor,
+    /// The voice detector's thresholds (voice mode).
+    pub voice: VoiceOptions,
 }
 
-/// Waits for the transcoder's next packet; pending forever without a transcoder.
-async fn next_pcmu(t: &mut Option<OpusToPcmu>) -> Option<Bytes> {
-    match t {
-        Some(t) => t.recv().await,
+/// Delivers talkback to the hub: Opus as is, or transcoded when Ring wants PCMU.
+struct Outlet {
+    stream: CameraStream,
+    pcmu: Option<OpusToPcmu>,
+    pcmu_failed: bool,
+    forwarded: u64,
+    drops: u64,
+}
+
+impl Outlet {
+    fn new(stream: CameraStream) -> Self {
+        Outlet {
+            stream,
+            pcmu: None,
+            pcmu_failed: false,
+            forwarded: 0,
+            drops: 0,
+        }
+    }
+
+    fn forward(&mut self, packet: TalkbackPacket) {
+        let Some(tb) = self.stream.talkback() else {
+            self.drops += 1;
+            return;
+        };
+        match tb.try_send(packet) {
+            Ok(()) => {}
+            Err(TalkbackError::Full) => {
+                self.drops += 1;
+                if self.drops.is_power_of_two() {
+                    debug!(drops = self.drops, "talkback buffer full; dropping audio");
+                }
+            }
+            Err(TalkbackError::Closed) => self.drops += 1, // Ring session renewing
+        }
+    }
+
+    /// Sends one Opus packet of `samples` (48 kHz) towards the camera.
+    async fn send(&mut self, opus: Bytes, samples: u32) {
+        self.forwarded += 1;
+        // The Ring side's codec: a session with Opus audio takes Opus talkback
+        // (`LiveSource::has_audio` is true only for Opus); one with talkback but no
+        // Opus audio negotiated PCMU.
+        if self.stream.talkback().is_none() || self.stream.has_audio() {
+            let p = TalkbackPacket {
+                codec: TalkbackCodec::Opus,
+                data: opus,
+                samples,
+            };
+            self.forward(p);
+            return;
+        }
+        if self.pcmu.is_none() && !self.pcmu_failed {
+            match OpusToPcmu::new().await {
+                Ok(t) => self.pcmu = Some(t),
+                Err(e) => {
+                    warn!(err = %crate::base::error::chain(&e), "cannot transcode talkback to PCMU; dropping it");
+                    self.pcmu_failed = true;
+                }
+            }
+        }
+        if let Some(t) = &self.pcmu
+            && let Err(e) = t.push(opus)
+        {
+            warn!(err = %crate::base::error::chain(&e), "PCMU transcoder failed; dropping talkback");
+            if let Some(t) = self.pcmu.take() {
+                t.stop().await;
+            }
+            self.pcmu_failed = true;
+        }
+    }
+
+    /// Waits for the transcoder's next packet; pending forever without one.
+    async fn next_pcmu(&mut self) -> Option<Bytes> {
+        match &mut self.pcmu {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn forward_pcmu(&mut self, chunk: Bytes) {
+        let samples = u32::try_from(chunk.len()).unwrap_or(PCMU_PACKET as u32);
+        let p = TalkbackPacket {
+            codec: TalkbackCodec::Pcmu,
+            data: chunk,
+            samples,
+        };
+        self.forward(p);
+    }
+
+    async fn stop(self) {
+        if let Some(t) = self.pcmu {
+            t.stop().await;
+        }
+        debug!(
+            forwarded = self.forwarded,
+            drops = self.drops,
+            "talkback intake ended"
+        );
+    }
+}
+
+/// The voice floor of one session: the meter (started on the first audio), the
+/// detector and the packets kept until the floor is had.
+struct Voice {
+    meter: Option<VoiceMeter>,
+    failed: bool,
+    detector: Detector,
+    preroll: VecDeque<(Bytes, u32)>,
+    /// Speaking while someone else holds the floor (logged once per wait).
+    waiting: bool,
+}
+
+impl Voice {
+    fn new(opts: VoiceOptions) -> Self {
+        Voice {
+            meter: None,
+            failed: false,
+            detector: Detector::new(opts),
+            preroll: VecDeque::with_capacity(PREROLL),
+            waiting: false,
+        }
+    }
+
+    /// Measures one uplink packet; starts the meter on first need.
+    async fn measure(&mut self, opus: &[u8]) {
+        if self.meter.is_none() && !self.failed {
+            match VoiceMeter::start().await {
+                Ok(m) => self.meter = Some(m),
+                Err(e) => {
+                    warn!(err = %crate::base::error::chain(&e), "cannot measure the viewer's voice; only POST …/talk takes the floor");
+                    self.failed = true;
+                }
+            }
+        }
+        if let Some(m) = &self.meter
+            && let Err(e) = m.push(opus)
+        {
+            warn!(err = %crate::base::error::chain(&e), "voice meter failed; only POST …/talk takes the floor");
+            if let Some(m) = self.meter.take() {
+                m.stop().await;
+            }
+            self.failed = true;
+        }
+    }
+
+    /// Keeps a packet that arrived without the floor.
+    fn keep(&mut self, opus: Bytes, samples: u32) {
+        if self.preroll.len() == PREROLL {
+            self.preroll.pop_front();
+        }
+        self.preroll.push_back((opus, samples));
+    }
+
+    /// The next level; pending forever without a meter.
+    async fn next_level(&mut self) -> Option<f32> {
+        match &mut self.meter {
+            Some(m) => m.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn stop(self) {
+        if let Some(m) = self.meter {
+            m.stop().await;
+        }
+    }
+}
+
+/// The next level of `voice`; pending forever without voice mode.
+async fn next_level(voice: &mut Option<Voice>) -> Option<f32> {
+    match voice {
+        Some(v) => v.next_level().await,
         None => std::future::pending().await,
     }
 }
 
-fn forward(stream: &CameraStream, packet: TalkbackPacket, drops: &mut u64) {
-    let Some(tb) = stream.talkback() else {
-        *drops += 1;
-        return;
-    };
-    match tb.try_send(packet) {
-        Ok(()) => {}
-        Err(TalkbackError::Full) => {
-            *drops += 1;
-            if drops.is_power_of_two() {
-                debug!(drops = *drops, "talkback buffer full; dropping audio");
-            }
+/// Waits until `deadline`; pending forever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Intake {
+    /// A level from the voice meter: speech asks for the floor (on loud levels
+    /// only, not during the hang time) and, once it has it, sends the kept packets.
+    async fn on_level(&self, voice: &mut Voice, out: &mut Outlet, dbfs: f32) {
+        if voice.detector.level(dbfs, Instant::now()) {
+            debug!(dbfs, "viewer speaks");
         }
-        Err(TalkbackError::Closed) => *drops += 1, // Ring session renewing
+        if !voice.detector.speaking() || !voice.detector.is_loud(dbfs) {
+            return;
+        }
+        let holder = self.floors.holder(&self.camera);
+        if holder.as_ref().is_some_and(|(s, _)| *s == self.session) {
+            return;
+        }
+        match self.floors.take(&self.camera, &self.session, Claim::Voice) {
+            Ok(_) => {
+                info!(dbfs, "talk floor taken by voice");
+                voice.waiting = false;
+                while let Some((opus, samples)) = voice.preroll.pop_front() {
+                    out.send(opus, samples).await;
+                }
+            }
+            Err(holder) if !voice.waiting => {
+                voice.waiting = true;
+                info!(%holder, "speaking while another session holds the talk floor");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The hang time after speech is over: a voice claim goes back.
+    fn on_silence(&self, voice: &mut Voice) {
+        if !voice.detector.expire(Instant::now()) {
+            return;
+        }
+        voice.waiting = false;
+        if self.floors.release_voice(&self.camera, &self.session) {
+            info!("talk floor released after silence");
+        }
     }
 }
 
 /// Reads the viewer's audio until the session ends.
 pub(crate) async fn run(track: Arc<TrackRemote>, ctx: Intake) {
-    debug!(codec = %track.codec().capability.mime_type, "viewer audio track");
+    debug!(codec = %track.codec().capability.mime_type, mode = ?ctx.mode, "viewer audio track");
     let mut durations = Durations::default();
-    let mut pcmu: Option<OpusToPcmu> = None;
-    let mut pcmu_failed = false;
-    let (mut forwarded, mut drops) = (0u64, 0u64);
+    let mut out = Outlet::new(ctx.stream.clone());
+    let mut voice = (ctx.mode == TalkFloor::Voice).then(|| Voice::new(ctx.voice.clone()));
     loop {
+        let hang = voice.as_ref().and_then(|v| v.detector.hang_deadline());
         tokio::select! {
             _ = ctx.cancel.cancelled() => break,
-            Some(chunk) = next_pcmu(&mut pcmu) => {
-                let samples = u32::try_from(chunk.len()).unwrap_or(PCMU_PACKET as u32);
-                forward(&ctx.stream, TalkbackPacket { codec: TalkbackCodec::Pcmu, data: chunk, samples }, &mut drops);
+            Some(chunk) = out.next_pcmu() => out.forward_pcmu(chunk),
+            Some(dbfs) = next_level(&mut voice) => {
+                if let Some(v) = voice.as_mut() {
+                    ctx.on_level(v, &mut out, dbfs).await;
+                }
+            }
+            _ = until(hang) => {
+                if let Some(v) = voice.as_mut() {
+                    ctx.on_silence(v);
+                }
             }
             r = track.read_rtp() => {
                 let pkt = match r {
@@ -129,43 +353,24 @@ pub(crate) async fn run(track: Arc<TrackRemote>, ctx: Intake) {
                 };
                 ctx.activity.touch();
                 let samples = durations.samples(pkt.header.timestamp, &pkt.payload);
-                if pkt.payload.is_empty() || !ctx.floors.touch(&ctx.camera, &ctx.session) {
+                if pkt.payload.is_empty() {
                     continue;
                 }
-                forwarded += 1;
-                // The Ring side's codec: a session with Opus audio takes Opus talkback
-                // (`LiveSource::has_audio` is true only for Opus); one with talkback but
-                // no Opus audio negotiated PCMU.
-                if ctx.stream.talkback().is_none() || ctx.stream.has_audio() {
-                    let p = TalkbackPacket { codec: TalkbackCodec::Opus, data: pkt.payload, samples };
-                    forward(&ctx.stream, p, &mut drops);
-                    continue;
+                if let Some(v) = voice.as_mut() {
+                    v.measure(&pkt.payload).await;
                 }
-                if pcmu.is_none() && !pcmu_failed {
-                    match OpusToPcmu::new() {
-                        Ok(t) => pcmu = Some(t),
-                        Err(e) => {
-                            warn!(err = %crate::base::error::chain(&e), "cannot transcode talkback to PCMU; dropping it");
-                            pcmu_failed = true;
-                        }
-                    }
-                }
-                if let Some(t) = &pcmu
-                    && let Err(e) = t.push(pkt.payload)
-                {
-                    warn!(err = %crate::base::error::chain(&e), "PCMU transcoder failed; dropping talkback");
-                    if let Some(t) = pcmu.take() {
-                        t.stop();
-                    }
-                    pcmu_failed = true;
+                if ctx.floors.touch(&ctx.camera, &ctx.session) {
+                    out.send(pkt.payload, samples).await;
+                } else if let Some(v) = voice.as_mut() {
+                    v.keep(pkt.payload, samples);
                 }
             }
         }
     }
-    if let Some(t) = pcmu {
-        t.stop();
+    if let Some(v) = voice {
+        v.stop().await;
     }
-    debug!(forwarded, drops, "talkback intake ended");
+    out.stop().await;
 }
 
 #[cfg(test)]

@@ -1,0 +1,216 @@
+//! What the answer SDP says about the stream, made true:
+//!
+//! - **H.264 `profile-level-id`** (RFC 6184 §8.1): webrtc-rs answers with the
+//!   offer's own format line, so a viewer offering `42e01f` heard "Constrained
+//!   Baseline 3.1" while it was sent 1080p High 4.0. [`announce`] derives the
+//!   answer's value from the SPS of the stream actually sent: the profile and its
+//!   constraint flags stay those of the picked offered format (RFC 6184 §8.2.2
+//!   makes them symmetric: an answer must keep them or drop the format), the level
+//!   is the stream's. Bytes may differ while the profile is the same (x264's
+//!   Constrained Baseline is `42c0`, the browsers offer `42e0`), so profiles are
+//!   compared as RFC 6184 Table 5 names them ([`ProfileLevel::profile`]). When the
+//!   offer has no format of the stream's profile, or forbids a higher level (no
+//!   `level-asymmetry-allowed=1`), the answer is the closest the offer allows and
+//!   [`Fit`] says what is off, for the log.
+//! - **`a=rtcp-mux` only**: webrtc-rs lists every candidate twice, for component 1
+//!   (RTP) and component 2 (RTCP), although it always muxes RTCP onto the RTP
+//!   transport; [`rewrite`] drops the component-2 lines (RFC 8843/RFC 5761: with
+//!   rtcp-mux only component 1 exists).
+//!
+//! Pure text processing on the answer webrtc-rs produced; no webrtc-rs state.
+
+use super::sdp::Codec;
+use crate::media::h264::ProfileLevel;
+
+/// The `profile-level-id` of an offered format; absent means `420010` (RFC 6184
+/// §8.1: Baseline, level 1.0).
+fn offered(c: &Codec) -> Option<ProfileLevel> {
+    ProfileLevel::parse(c.fmtp_param("profile-level-id").unwrap_or("420010"))
+}
+
+/// How close the announced `profile-level-id` is to the stream's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// The stream's profile and level.
+    Exact,
+    /// The offer has no format of the stream's profile: the offer's profile.
+    Profile,
+    /// The stream's level is above the offer's and the offer does not allow
+    /// level asymmetry.
+    Level,
+}
+
+impl Fit {
+    /// Why the answer is not exactly the stream, for the log; `None` when it is.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Fit::Exact => None,
+            Fit::Profile => Some(
+                "the offer has no format of the stream's H.264 profile; answering the closest it allows (strict decoders may refuse the stream)",
+            ),
+            Fit::Level => Some(
+                "the stream's H.264 level is above the offer's and the offer does not allow level asymmetry (strict decoders may refuse the stream)",
+            ),
+        }
+    }
+}
+
+/// The `profile-level-id` to answer for the offered format `offered` when the
+/// stream sent is `stream` (from its SPS), and how close that is.
+pub(crate) fn announce(format: &Codec, stream: ProfileLevel) -> (ProfileLevel, Fit) {
+    let Some(offer) = offered(format) else {
+        return (stream, Fit::Profile);
+    };
+    let answer = ProfileLevel {
+        level_idc: stream.level_idc,
+        ..offer
+    };
+    let asymmetry = format.fmtp_param("level-asymmetry-allowed") == Some("1");
+    let fit = if offer.profile() != stream.profile() {
+        Fit::Profile
+    } else if !asymmetry && stream.level_idc > offer.level_idc {
+        Fit::Level
+    } else {
+        Fit::Exact
+    };
+    (answer, fit)
+}
+
+/// Sets `profile-level-id` in an fmtp parameter list (appending it if absent).
+fn with_profile_level(params: &str, plid: ProfileLevel) -> String {
+    let mut found = false;
+    let mut out: Vec<String> = params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.trim().eq_ignore_ascii_case("profile-level-id") => {
+                found = true;
+                format!("profile-level-id={plid}")
+            }
+            _ => p.to_owned(),
+        })
+        .collect();
+    if !found {
+        out.push(format!("profile-level-id={plid}"));
+    }
+    out.join(";")
+}
+
+/// Whether `line` is an `a=candidate` for another component than 1 (RTP).
+fn is_rtcp_candidate(line: &str) -> bool {
+    line.strip_prefix("a=candidate:")
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .is_some_and(|component| component != "1")
+}
+
+/// The final answer: `sdp` as webrtc-rs produced it, with the H.264 format of
+/// payload type `video_pt` announcing `plid` (if given) and without component-2
+/// candidates. Line endings are kept.
+pub(crate) fn rewrite(sdp: &str, video_pt: u8, plid: Option<ProfileLevel>) -> String {
+    let fmtp = format!("a=fmtp:{video_pt} ");
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        if is_rtcp_candidate(body) {
+            continue;
+        }
+        match (plid, body.strip_prefix(&fmtp)) {
+            (Some(plid), Some(params)) => {
+                out.push_str(&fmtp);
+                out.push_str(&with_profile_level(params, plid));
+                out.push_str(ending);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h264(fmtp: &str) -> Codec {
+        Codec {
+            payload_type: 102,
+            name: "H264".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            fmtp: fmtp.into(),
+            feedback: vec![],
+        }
+    }
+
+    fn pl(s: &str) -> ProfileLevel {
+        ProfileLevel::parse(s).unwrap()
+    }
+
+    #[test]
+    fn announces_the_stream_or_the_closest_the_offer_allows() {
+        let high_40 = pl("640028");
+        let asym = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=";
+        // Chrome's High format: the stream's own value.
+        let c = h264(&format!("{asym}64001f"));
+        assert_eq!(announce(&c, high_40), (high_40, Fit::Exact));
+        // A Constrained Baseline stream to a Constrained Baseline format: the same
+        // profile although x264 sets other constraint flags than the browsers; the
+        // offer's flags stay (RFC 6184 §8.2.2), the level is the stream's.
+        let c = h264(&format!("{asym}42e01f"));
+        assert_eq!(announce(&c, pl("42e01e")), (pl("42e01e"), Fit::Exact));
+        assert_eq!(announce(&c, pl("42c028")), (pl("42e028"), Fit::Exact));
+        // A High stream to a viewer offering only Constrained Baseline (aiortc):
+        // its profile, the stream's level, and the log says so.
+        assert_eq!(announce(&c, high_40), (pl("42e028"), Fit::Profile));
+        // Constrained High offered for a plain High stream: another profile.
+        let c = h264(&format!("{asym}640c1f"));
+        assert_eq!(announce(&c, high_40), (pl("640c28"), Fit::Profile));
+        // No level asymmetry: a higher stream level is still announced, and noted.
+        let c = h264("packetization-mode=1;profile-level-id=64001f");
+        assert_eq!(announce(&c, high_40), (high_40, Fit::Level));
+        assert_eq!(announce(&c, pl("64001e")), (pl("64001e"), Fit::Exact));
+        // No profile-level-id: Baseline 1.0 by default.
+        let c = h264("packetization-mode=1");
+        assert_eq!(announce(&c, high_40), (pl("420028"), Fit::Profile));
+        assert!(Fit::Profile.note().is_some() && Fit::Exact.note().is_none());
+    }
+
+    const ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp-mux\r\n\
+a=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtcp-fb:102 nack pli\r\n\
+a=candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host\r\n\
+a=candidate:1 2 udp 2130706431 127.0.0.1 40001 typ host\r\n\
+a=end-of-candidates\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\n";
+
+    #[test]
+    fn rewrites_the_h264_fmtp_and_drops_rtcp_candidates() {
+        let out = rewrite(ANSWER, 102, Some(pl("42e028")));
+        assert!(
+            out.contains(
+                "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e028\r\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("a=fmtp:111 minptime=10;useinbandfec=1\r\n"));
+        assert!(out.contains("a=candidate:1 1 udp"));
+        assert!(!out.contains("a=candidate:1 2 udp"), "{out}");
+        assert!(out.contains("a=rtcp-mux\r\n"));
+        assert_eq!(out.lines().count(), ANSWER.lines().count() - 1);
+        // Without a known stream: only the candidates change.
+        let out = rewrite(ANSWER, 102, None);
+        assert!(out.contains("profile-level-id=42e01f"));
+        assert!(!out.contains("a=candidate:1 2 udp"));
+        // A format line without profile-level-id gets one.
+        let bare = ANSWER.replace(";profile-level-id=42e01f", "");
+        let out = rewrite(&bare, 102, Some(pl("640028")));
+        assert!(
+            out.contains("a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640028\r\n"),
+            "{out}"
+        );
+    }
+}
