@@ -104,7 +104,7 @@ pub(crate) async fn legacy(
     headers: &HeaderMap,
 ) -> SimResult<Json<Value>> {
     st.gate("history", headers).await?;
-    st.authorize(headers)?;
+    st.authorize_client(headers)?;
     let id = parse_id("doorbot", id)?;
     let limit = limit(q, 30)?;
     let older_than = get(q, "older_than")
@@ -213,7 +213,7 @@ async fn events_b(
     headers: &HeaderMap,
 ) -> SimResult<Json<Value>> {
     st.gate("history", headers).await?;
-    st.authorize(headers)?;
+    st.authorize_client(headers)?;
     if !data::locations().iter().any(|(l, _, _)| *l == loc) {
         return Err(SimError::not_found(format!("location {loc} not found")));
     }
@@ -297,7 +297,7 @@ fn evm(st: &SimState, ids: Vec<u64>, q: &Pairs, headers: &HeaderMap) -> SimResul
         .collect();
     let kinds = kinds_filter(types)?;
     let now = data::now_ms();
-    let base = media::base_url(headers);
+    let base = super::origin::origin(st, headers);
     let inner = st.lock();
     let (events, next) = page(&inner, older_than, limit, |e| {
         ids.contains(&e.camera_id) && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
