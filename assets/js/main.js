@@ -1,7 +1,8 @@
 // Console entry point: hash routing between the views (#/live, #/history,
-// #/logs, #/login), the Ring account pill and the re-authentication banner.
+// #/logs, #/login), the Ring account pill, the push pill (from /healthz) and
+// the re-authentication banner.
 
-import { auth } from "./api.js";
+import { auth, getJson } from "./api.js";
 import { h } from "./ui.js";
 import { initLive, showLive, hideLive } from "./live.js";
 import { initHistory, showHistory } from "./history.js";
@@ -10,6 +11,7 @@ import { initLogin, showLogin, hideLogin } from "./login.js";
 
 const VIEWS = ["live", "history", "logs", "login"];
 const AUTH_POLL_MS = 30000;
+const PUSH_POLL_MS = 30000;
 const $ = (id) => document.getElementById(id);
 
 function route() {
@@ -64,6 +66,33 @@ function renderAuth(st) {
   }
 }
 
+/** The push pill: push health as the watchdog sees it (`push` of /healthz). */
+async function refreshPush() {
+  const p = $("push-pill");
+  let push;
+  try {
+    push = (await getJson("healthz", { timeoutMs: 10000 })).push;
+  } catch {
+    return;
+  }
+  if (!push) return;
+  const counts = `${push.missed_events} event(s) missed, ${push.reregistrations} re-registration(s)`;
+  if (push.state === "degraded") {
+    p.textContent = "Push degraded";
+    p.className = "pill danger";
+    p.title = `Ring stopped pushing events that polling found; re-registering (${counts})`;
+  } else if (push.state === "connected") {
+    p.textContent = "Push OK";
+    p.className = "pill ok";
+    p.title = `Ring push notifications arrive (${counts})`;
+  } else {
+    p.textContent = `Push ${push.state}`;
+    p.className = push.state === "unavailable" ? "pill warn" : "pill muted";
+    p.title = push.last_error || "Motion and dings come from history polling meanwhile";
+  }
+  p.hidden = false;
+}
+
 function start() {
   initLive();
   initHistory();
@@ -73,6 +102,8 @@ function start() {
   renderAuth(auth.current);
   auth.check();
   setInterval(() => auth.check(), AUTH_POLL_MS);
+  refreshPush();
+  setInterval(refreshPush, PUSH_POLL_MS);
   window.addEventListener("hashchange", route);
   route();
 }

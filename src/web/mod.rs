@@ -103,6 +103,8 @@ pub struct WebState {
     pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
     pub account: crate::app::account::Account,
+    /// The push listener's status (`/healthz` `push`).
+    pub push: tokio::sync::watch::Receiver<crate::events::push::PushStatus>,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
