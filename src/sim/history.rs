@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::data::{self, EventKind, EventRec, SimCamera};
-use super::error::{SimError, SimResult, parse_id};
+use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media;
 use super::state::{Inner, SimState};
 
@@ -25,8 +25,6 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 const B64_NO_PAD: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Query pairs (repeated keys kept).
-type Pairs = Vec<(String, String)>;
-
 fn get<'a>(q: &'a Pairs, key: &str) -> Option<&'a str> {
     q.iter()
         .find(|(k, _)| k == key)

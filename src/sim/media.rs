@@ -17,12 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::data::{self, EventRec, SimCamera};
-use super::error::{SimError, SimResult, parse_id};
+use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media_gen;
 use super::origin::origin;
 use super::state::SimState;
-
-type Pairs = Vec<(String, String)>;
 
 fn signature(secret: &str, object: &str, date: &str, expires: u64) -> String {
     (0u8..4)

@@ -17,12 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::data::{self, SimCamera};
-use super::error::{SimError, SimResult, parse_id, parse_json};
+use super::error::{Pairs, SimError, SimResult, parse_id, parse_json};
 use super::media::media_failed;
 use super::media_gen;
 use super::state::SimState;
-
-type Pairs = Vec<(String, String)>;
 
 /// Checks a camera can take a snapshot now and returns it.
 fn snapshot_camera(st: &SimState, id: u64) -> SimResult<SimCamera> {

@@ -40,8 +40,9 @@ impl SimTransportOptions {
     }
 }
 
-/// Pushes from the simulator. The push token is random per transport (per
-/// process): the simulator only needs it to match what was registered with
+/// Pushes from the simulator. The push token is random per transport, and a
+/// new one after [`PushTransport::reset`] (as fresh FCM credentials give): the
+/// simulator only needs it to match what was registered with
 /// `PATCH clients_api/device`.
 #[derive(Debug)]
 pub struct SimTransport {

@@ -175,14 +175,15 @@ impl Supervisor {
                     self.set_state(PushState::Disconnected, None);
                     delay
                 }
-                Ok(ended) => {
+                Ok(ended @ (Ended::Closed | Ended::Idle)) => {
                     if started.elapsed() >= self.opts.backoff_max {
                         self.backoff.reset();
                     }
                     let delay = self.backoff.next_delay();
-                    let why = match ended {
-                        Ended::Closed => "closed by the peer",
-                        Ended::Idle | Ended::Degraded => "idle for too long",
+                    let why = if matches!(ended, Ended::Closed) {
+                        "closed by the peer"
+                    } else {
+                        "idle for too long"
                     };
                     info!(
                         retry_in_ms = delay.as_millis() as u64,
@@ -364,7 +365,15 @@ impl Supervisor {
             s.reregistrations += 1;
         });
         self.registration.forget();
-        if let Err(e) = self.transport.reset().await {
+        let transport = self.transport.clone();
+        let reset = self
+            .bounded(
+                "dropping push credentials",
+                self.opts.connect_timeout,
+                transport.reset(),
+            )
+            .await;
+        if let Err(e) = reset {
             warn!(err = %chain(&e), "dropping the push credentials failed; registering the old ones again");
         }
     }
