@@ -12,6 +12,7 @@ import { initLogin, showLogin, hideLogin } from "./login.js";
 const VIEWS = ["live", "history", "logs", "login"];
 const AUTH_POLL_MS = 30000;
 const PUSH_POLL_MS = 30000;
+const PUSH_POLL_UNSETTLED_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
 function route() {
@@ -66,15 +67,19 @@ function renderAuth(st) {
   }
 }
 
-/** The push pill: push health as the watchdog sees it (`push` of /healthz). */
+/**
+ * The push pill: push health as the watchdog sees it (`push` of /healthz).
+ * Polls every 30 s while push is connected, every 5 s otherwise.
+ */
 async function refreshPush() {
   const p = $("push-pill");
   let push;
   try {
     push = (await getJson("healthz", { timeoutMs: 10000 })).push;
   } catch {
-    return;
+    push = null;
   }
+  setTimeout(refreshPush, push && push.state === "connected" ? PUSH_POLL_MS : PUSH_POLL_UNSETTLED_MS);
   if (!push) return;
   const counts = `${push.missed_events} event(s) missed, ${push.reregistrations} re-registration(s)`;
   if (push.state === "degraded") {
@@ -103,7 +108,6 @@ function start() {
   auth.check();
   setInterval(() => auth.check(), AUTH_POLL_MS);
   refreshPush();
-  setInterval(refreshPush, PUSH_POLL_MS);
   window.addEventListener("hashchange", route);
   route();
 }
