@@ -49,6 +49,18 @@ enum Command {
         /// for `ring-bridge bench`.
         #[arg(long)]
         stamp_frames: bool,
+        /// Origin of the URLs the simulator hands out (recordings, thumbnails),
+        /// e.g. "https://ring.example:8443/" behind a TLS reverse proxy. Default:
+        /// from Forwarded / X-Forwarded-Proto / Host.
+        #[arg(long)]
+        public_url: Option<url::Url>,
+        /// Serve clients API calls without a prior `POST /clients_api/session`
+        /// (Ring and the default refuse them with a 404 naming the hardware id).
+        #[arg(long)]
+        no_session_required: bool,
+        /// How long a requested snapshot (`snapshots/timestamps`) takes, e.g. "1s".
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        snapshot_delay: std::time::Duration,
     },
     /// Log in to Ring interactively (e-mail, password, 2FA code) and store the
     /// refresh token in the state directory.
@@ -144,12 +156,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             media,
             cameras,
             stamp_frames,
+            public_url,
+            no_session_required,
+            snapshot_delay,
         } => {
             let cancel = shutdown_on_signals();
             let mut opts = ring_bridge::sim::SimOptions {
                 session_cap,
                 media_dir: media,
                 extra_cameras: cameras,
+                public_url,
+                require_session: !no_session_required,
+                snapshot_delay,
                 ..Default::default()
             };
             opts.live.stamp_frames = stamp_frames;

@@ -275,6 +275,53 @@ async fn seamless_renewal_and_signalling_drop_recovery() {
     assert_eq!(active, 1, "{}", d.log_text());
 }
 
+/// Ring's cap is not a constant: with the simulator ending sessions every 8 s
+/// and ring-bridge at its default `stream.session_cap` (600 s), the first early
+/// end costs one timestamp gap; from then on the learned cap is renewed ahead
+/// of, with no gap, and it is reported in `/live` and kept in the state dir.
+#[tokio::test(flavor = "multi_thread")]
+async fn learned_session_cap_renews_without_gaps_after_the_first() {
+    let sim = Sim::start_with(ring_bridge::sim::SimOptions {
+        session_cap: Duration::from_secs(8),
+        ..Default::default()
+    })
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| daemon(&sim, state.path(), "linger = \"2s\""));
+    let (_, mut rx) = spawn_client(rtsp_url(&d, "driveway")).await;
+    let first = next_video(&mut rx).await;
+    let started = Instant::now();
+    let mut last_ts = first.ts;
+    let mut gaps = Vec::new();
+    // Four simulator caps.
+    while started.elapsed() < Duration::from_secs(34) {
+        let f = next_video(&mut rx).await;
+        assert!(f.ts > last_ts, "frames never go backwards");
+        if f.ts - last_ts > 90_000 / 5 {
+            gaps.push((started.elapsed(), f.ts - last_ts));
+        }
+        last_ts = f.ts;
+    }
+    assert!(
+        gaps.len() <= 1 && gaps.iter().all(|(at, _)| *at < Duration::from_secs(12)),
+        "at most one gap over 200 ms, at the first cap: {gaps:?}\n{}",
+        d.log_text()
+    );
+    let (_, total) = live_sessions(&sim).await;
+    assert!(total >= 5, "sessions were renewed: {total}");
+    assert!(
+        d.log_text().contains("renewing ahead of the learned cap"),
+        "{}",
+        d.log_text()
+    );
+    let (st, live) = get_json(&d.url("/api/ring/cameras/10003/live")).await;
+    assert_eq!(st, 200, "{live}");
+    let cap = live["learned_session_cap_s"].as_f64().expect("learned cap");
+    assert!((7.0..10.0).contains(&cap), "{live}");
+    let saved = std::fs::read_to_string(state.path().join("session_caps.json")).unwrap();
+    assert!(saved.contains("\"10003\""), "{saved}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn users_own_mp4_becomes_a_live_camera() {
     // A 320x240 H.264 MP4 made here; the simulator turns it into camera 10101.

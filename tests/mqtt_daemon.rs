@@ -66,6 +66,16 @@ async fn daemon_publishes_discovery_events_and_obeys_commands() {
         "{}",
         d.log_text()
     );
+    // The push diagnostic sensor follows the listener, and /healthz shows it.
+    sub.wait_payload(
+        &format!("ring/{HOME}/camera/a4c1380f0001/push/state"),
+        "connected",
+        Duration::from_secs(10),
+    )
+    .await;
+    let (_, health) = common::get_json(&d.url("/healthz")).await;
+    assert_eq!(health["push"]["state"], "connected", "{health}");
+    assert_eq!(health["push"]["degraded"], false, "{health}");
     // Pushes in the first 2 s after connecting are dropped as replays (like
     // Ring's clients do), so a motion that early may be missed: try again.
     let motion = format!("ring/{HOME}/camera/a4c1380f0004/motion/state");

@@ -127,6 +127,7 @@ async fn waits_for_a_broker_that_is_down_at_start() {
         events: ring_bridge::events::EventHub::default(),
         stream: None,
         snapshots: None,
+        push: None,
     };
     let (handle, join) = mqtt::start(opts, deps, cancel.clone());
     let mut status = handle.status();
@@ -173,6 +174,7 @@ async fn invalid_options_end_the_task_with_an_error() {
         events: ring_bridge::events::EventHub::default(),
         stream: None,
         snapshots: None,
+        push: None,
     };
     let (_h, join) = mqtt::start(opts.clone(), deps.clone(), cancel.clone());
     let err = join.await.unwrap().unwrap_err();

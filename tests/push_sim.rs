@@ -38,6 +38,9 @@ struct Fixture {
 struct Setup {
     v1_dings: bool,
     backoff_min: Duration,
+    /// Push watchdog grace (checked every 50 ms, re-registration backoff from
+    /// 200 ms); `None`: the default (2 min, never reached here).
+    watchdog_grace: Option<Duration>,
 }
 
 impl Default for Setup {
@@ -45,6 +48,7 @@ impl Default for Setup {
         Setup {
             v1_dings: false,
             backoff_min: Duration::from_millis(50),
+            watchdog_grace: None,
         }
     }
 }
@@ -75,6 +79,12 @@ impl Fixture {
         opts.backoff_min = setup.backoff_min;
         opts.backoff_max = setup.backoff_min * 4;
         opts.connect_timeout = Duration::from_secs(5);
+        if let Some(g) = setup.watchdog_grace {
+            opts.watchdog_grace = g;
+            opts.watchdog_interval = Duration::from_millis(50);
+            opts.reregister_backoff_min = Duration::from_millis(200);
+            opts.reregister_backoff_max = Duration::from_millis(800);
+        }
         let cancel = CancellationToken::new();
         let (push, join) = push::start(
             opts,
@@ -109,6 +119,37 @@ impl Fixture {
             *self.push.status().borrow()
         );
         tokio::time::sleep(GRACE + Duration::from_millis(30)).await;
+    }
+
+    /// Starts the camera directory and the history poller (every 100 ms,
+    /// whatever push does) on the fixture's client; returns their tasks.
+    async fn start_polling(&self) -> Vec<JoinHandle<()>> {
+        use ring_bridge::app::directory::Directory;
+        use ring_bridge::events::{PollDeps, PollOptions};
+
+        let ring: Arc<dyn ring_bridge::ring::RingApi> = Arc::new(self.client.clone());
+        let (directory, dir_join) = Directory::start(
+            ring.clone(),
+            Duration::from_secs(60),
+            Vec::new(),
+            self.cancel.child_token(),
+        );
+        directory.wait_loaded(Duration::from_secs(5)).await;
+        let poll_opts = PollOptions {
+            interval: Duration::from_millis(100),
+            healthy_interval: Duration::from_millis(100),
+            ..PollOptions::default()
+        };
+        let poll_join = ring_bridge::events::poll::start(
+            poll_opts,
+            PollDeps {
+                ring,
+                directory,
+                hub: self.hub.clone(),
+            },
+            self.cancel.child_token(),
+        );
+        vec![dir_join, poll_join]
     }
 
     /// Triggers `what` (`motion`/`ding`) on `camera`; returns the ding id.
@@ -247,32 +288,8 @@ async fn registration_and_subscriptions_show_in_sim_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_fallback_does_not_duplicate_a_pushed_ding() {
-    use ring_bridge::app::directory::Directory;
-    use ring_bridge::events::{PollDeps, PollOptions};
-
     let fx = Fixture::start(Setup::default()).await;
-    let ring: Arc<dyn ring_bridge::ring::RingApi> = Arc::new(fx.client.clone());
-    let (directory, dir_join) = Directory::start(
-        ring.clone(),
-        Duration::from_secs(60),
-        Vec::new(),
-        fx.cancel.child_token(),
-    );
-    directory.wait_loaded(Duration::from_secs(5)).await;
-    let poll_opts = PollOptions {
-        interval: Duration::from_millis(100),
-        healthy_interval: Duration::from_millis(100),
-        ..PollOptions::default()
-    };
-    let poll_join = ring_bridge::events::poll::start(
-        poll_opts,
-        PollDeps {
-            ring,
-            directory,
-            hub: fx.hub.clone(),
-        },
-        fx.cancel.child_token(),
-    );
+    let polling = fx.start_polling().await;
     let mut rx = fx.hub.subscribe();
     let history_before = fx.sim.state().await["requests"]["history"]
         .as_u64()
@@ -289,12 +306,74 @@ async fn poll_fallback_does_not_duplicate_a_pushed_ding() {
     assert!(history_after > history_before + 1, "the poller ran");
     assert!(fx.hub.is_seen(&ding));
     fx.stop().await;
-    for j in [dir_join, poll_join] {
+    join_all(polling).await;
+}
+
+async fn join_all(tasks: Vec<JoinHandle<()>>) {
+    for j in tasks {
         tokio::time::timeout(Duration::from_secs(5), j)
             .await
             .expect("task stops")
             .expect("no panic");
     }
+}
+
+/// Ring silently stops pushing (the socket and its heartbeats stay up): the
+/// event still arrives by polling, the watchdog marks push degraded and
+/// registers a fresh token, and the next event arrives by push again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_reregisters_when_ring_stops_pushing() {
+    let fx = Fixture::start(Setup {
+        watchdog_grace: Some(Duration::from_millis(500)),
+        ..Setup::default()
+    })
+    .await;
+    let polling = fx.start_polling().await;
+    let mut rx = fx.hub.subscribe();
+    let registered = fx.sim.state().await["requests"]["push_register"]
+        .as_u64()
+        .expect("push_register count");
+    let r = fx.sim.post("push/silence", json!(null)).await;
+    assert!(r.status().is_success());
+
+    let missed = fx.trigger(10001, "ding", json!({})).await;
+    let ev = event_for(&mut rx, &missed).await;
+    assert_eq!(ev.source, EventSource::Poll, "push was silenced");
+    let st = fx
+        .push
+        .wait_for(Duration::from_secs(5), |s| {
+            s.degraded && s.reregistrations == 1
+        })
+        .await
+        .expect("push marked degraded and re-registered");
+    assert_eq!(st.missed_events, 1, "{st:?}");
+    assert_eq!(st.health(), "degraded");
+
+    // A fresh token went to Ring and a new connection is up.
+    fx.wait_listening(2).await;
+    let state = fx.sim.state().await;
+    assert!(state["requests"]["push_register"].as_u64() > Some(registered));
+    let push_state: serde_json::Value = reqwest::get(format!("{}_sim/push/state", fx.sim.url()))
+        .await
+        .expect("push state")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(push_state["dropped_silenced"], 1, "{push_state}");
+
+    // The next event comes through push (polling may see it too; the hub
+    // delivers it once) and clears `degraded`.
+    let next = fx.trigger(10003, "motion", json!({})).await;
+    event_for(&mut rx, &next).await;
+    let st = fx
+        .push
+        .wait_for(Duration::from_secs(2), |s| !s.degraded)
+        .await
+        .expect("push delivers again");
+    assert_eq!(st.reregistrations, 1, "{st:?}");
+    assert_eq!(st.health(), "connected");
+    fx.stop().await;
+    join_all(polling).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,9 @@
 // Console entry point: hash routing between the views (#/live, #/history,
-// #/logs, #/login), the Ring account pill, the re-authentication banner and the
-// banner for parts that cannot work (GStreamer elements missing, /healthz).
+// #/logs, #/login), the Ring account pill, the push pill (from /healthz), the
+// re-authentication banner and the banner for parts that cannot work
+// (GStreamer elements missing, /healthz `degraded`).
 
-import { auth, url } from "./api.js";
+import { auth, getJson } from "./api.js";
 import { h } from "./ui.js";
 import { initLive, showLive, hideLive } from "./live.js";
 import { initHistory, showHistory } from "./history.js";
@@ -11,6 +12,8 @@ import { initLogin, showLogin, hideLogin } from "./login.js";
 
 const VIEWS = ["live", "history", "logs", "login"];
 const AUTH_POLL_MS = 30000;
+const PUSH_POLL_MS = 30000;
+const PUSH_POLL_UNSETTLED_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
 function route() {
@@ -65,16 +68,9 @@ function renderAuth(st) {
   }
 }
 
-/** Shows what /healthz lists under `degraded`: each part, what it breaks, and the packages to install. */
-async function checkDegraded() {
+/** The banner for what /healthz lists under `degraded`: each part, what it breaks, and the packages to install. */
+function renderDegraded(degraded) {
   const banner = $("degraded-banner");
-  let degraded = [];
-  try {
-    const resp = await fetch(url("healthz"), { cache: "no-store" });
-    if (resp.ok) degraded = (await resp.json()).degraded || [];
-  } catch {
-    return; // unreachable: the account pill says so
-  }
   if (!degraded.length) {
     banner.hidden = true;
     banner.replaceChildren();
@@ -92,6 +88,44 @@ async function checkDegraded() {
   banner.hidden = false;
 }
 
+/** The push pill: push health as the watchdog sees it (`push` of /healthz). */
+function renderPush(push) {
+  const p = $("push-pill");
+  const counts = `${push.missed_events} event(s) missed, ${push.reregistrations} re-registration(s)`;
+  if (push.state === "degraded") {
+    p.textContent = "Push degraded";
+    p.className = "pill danger";
+    p.title = `Ring stopped pushing events that polling found; re-registering (${counts})`;
+  } else if (push.state === "connected") {
+    p.textContent = "Push OK";
+    p.className = "pill ok";
+    p.title = `Ring push notifications arrive (${counts})`;
+  } else {
+    p.textContent = `Push ${push.state}`;
+    p.className = push.state === "unavailable" ? "pill warn" : "pill muted";
+    p.title = push.last_error || "Motion and dings come from history polling meanwhile";
+  }
+  p.hidden = false;
+}
+
+/**
+ * Reads /healthz for the push pill and the degraded banner. Polls every 30 s
+ * while push is connected, every 5 s otherwise.
+ */
+async function refreshHealth() {
+  let health = null;
+  try {
+    health = await getJson("healthz", { timeoutMs: 10000 });
+  } catch {
+    // Unreachable: the account pill says so.
+  }
+  const push = health && health.push;
+  setTimeout(refreshHealth, push && push.state === "connected" ? PUSH_POLL_MS : PUSH_POLL_UNSETTLED_MS);
+  if (!health) return;
+  renderDegraded(health.degraded || []);
+  if (push) renderPush(push);
+}
+
 function start() {
   initLive();
   initHistory();
@@ -100,8 +134,8 @@ function start() {
   auth.onChange(renderAuth);
   renderAuth(auth.current);
   auth.check();
-  checkDegraded();
-  setInterval(() => { auth.check(); checkDegraded(); }, AUTH_POLL_MS);
+  setInterval(() => auth.check(), AUTH_POLL_MS);
+  refreshHealth();
   window.addEventListener("hashchange", route);
   route();
 }

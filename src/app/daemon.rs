@@ -157,6 +157,7 @@ pub(super) async fn run_once(
         HubOptions {
             linger: cfg.stream.linger,
             renew_before: cfg.stream.renew_before,
+            cap_file: Some(state_dir_used.join("session_caps.json")),
             ..HubOptions::default()
         },
         cancel.child_token(),
@@ -220,6 +221,7 @@ pub(super) async fn run_once(
         access: Arc::new(web::access::Access::from_config(&cfg)),
         account,
         degraded: Arc::new(degraded),
+        push: outputs.push.status(),
     };
     info!(%http_addr, access = %state.access.describe(), "HTTP API listening");
     let served = web::serve(listener, web::router(state), cancel.clone()).await;

@@ -62,8 +62,16 @@ impl MqttAndEvents {
         let cancel = CancellationToken::new();
         let events = EventHub::default();
         let mut tasks = Vec::new();
+        let grace = cfg.events.push_watchdog_grace;
+        let push_opts = PushOptions {
+            watchdog_grace: grace,
+            watchdog_interval: (grace / 4)
+                .clamp(Duration::from_millis(250), Duration::from_secs(15)),
+            reregister_backoff_min: grace.min(Duration::from_secs(10)),
+            ..PushOptions::new(deps.state_dir.clone(), deps.push.clone())
+        };
         let (push, push_task) = events::push::start(
-            PushOptions::new(deps.state_dir.clone(), deps.push.clone()),
+            push_opts,
             deps.registrar.clone(),
             events.clone(),
             cancel.child_token(),
@@ -127,6 +135,7 @@ impl MqttAndEvents {
                     events: events.clone(),
                     stream: Some(Arc::new(streams)),
                     snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
+                    push: Some(push.status()),
                 },
                 cancel.child_token(),
             );

@@ -89,6 +89,10 @@ pub struct EventsConfig {
     /// History polling interval while push delivers (a safety net).
     #[serde(with = "humantime_serde")]
     pub poll_interval_push_healthy: Duration,
+    /// Push watchdog: an event that polling found and push did not deliver
+    /// within this long marks push degraded and re-registers it.
+    #[serde(with = "humantime_serde")]
+    pub push_watchdog_grace: Duration,
 }
 
 impl Default for EventsConfig {
@@ -96,6 +100,7 @@ impl Default for EventsConfig {
         EventsConfig {
             poll_interval: Duration::from_secs(60),
             poll_interval_push_healthy: Duration::from_secs(600),
+            push_watchdog_grace: Duration::from_secs(120),
         }
     }
 }
@@ -510,6 +515,12 @@ impl Config {
         if self.events.poll_interval < Duration::from_secs(1) {
             return Err(ConfigError::Invalid {
                 key: "events.poll_interval",
+                message: "must be at least 1s".into(),
+            });
+        }
+        if self.events.push_watchdog_grace < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "events.push_watchdog_grace",
                 message: "must be at least 1s".into(),
             });
         }

@@ -10,6 +10,7 @@
 //! transport) and calls Ring (push registration); the polling task calls Ring
 //! only through the [`crate::ring::RingApi`] handed to it.
 
+mod audit;
 pub mod poll;
 pub mod push;
 
@@ -142,6 +143,7 @@ struct HubInner {
     tx: broadcast::Sender<CameraEvent>,
     seen: Mutex<RecentSet>,
     last_push: Mutex<Option<Instant>>,
+    audit: Mutex<audit::PushAudit>,
 }
 
 /// The event fan-out. Cheap to clone; all clones share one channel and one
@@ -174,6 +176,7 @@ impl EventHub {
                 tx,
                 seen: Mutex::new(RecentSet::new(dedupe_capacity)),
                 last_push: Mutex::new(None),
+                audit: Mutex::new(audit::PushAudit::default()),
             }),
         }
     }
@@ -188,7 +191,9 @@ impl EventHub {
     /// Delivers `event` unless its ding id was seen before. Returns whether it
     /// was delivered (`false` for a duplicate). Events from
     /// [`EventSource::Push`] also count as a sign of push health
-    /// ([`EventHub::push_seen`]). Never blocks; having no subscriber is fine.
+    /// ([`EventHub::push_seen`]), and every event feeds the push watchdog's
+    /// audit ([`EventHub::take_push_misses`]). Never blocks; having no
+    /// subscriber is fine.
     pub fn publish(&self, event: CameraEvent) -> bool {
         if event.source == EventSource::Push {
             self.push_seen();
@@ -199,6 +204,7 @@ impl EventHub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(&event.ding_id);
+        self.audit().record(&event.ding_id, event.source, fresh);
         if fresh {
             // An error only means nobody listens right now.
             let _ = self.inner.tx.send(event);
@@ -243,6 +249,24 @@ impl EventHub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .map(|t| t.elapsed())
+    }
+
+    /// Ding ids that polling delivered at least `grace` ago and push has not
+    /// delivered since; each is returned once.
+    pub fn take_push_misses(&self, grace: Duration) -> Vec<String> {
+        self.audit().take_misses(grace)
+    }
+
+    /// Starts the push audit afresh (when a push connection opens).
+    pub fn reset_push_audit(&self) {
+        self.audit().clear();
+    }
+
+    fn audit(&self) -> std::sync::MutexGuard<'_, audit::PushAudit> {
+        self.inner
+            .audit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether push was seen within `window`.

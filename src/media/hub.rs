@@ -6,6 +6,7 @@
 //! from any thread, including the GLib main loop, and never blocks on Tokio.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use super::timeline::Timeline;
 use super::{
-    Frame, HubError, LiveOpener, StreamState, StreamStatus, Subscriber, TalkbackSender,
-    VideoParams, supervisor,
+    Frame, HubError, LearnedCaps, LiveOpener, StreamState, StreamStatus, Subscriber,
+    TalkbackSender, VideoParams, supervisor,
 };
 
 /// Tuning of the hub. All durations are wall-clock (Tokio time in tests).
@@ -46,6 +47,9 @@ pub struct HubOptions {
     /// Key-frame requests are forwarded to the source at most this often, and only if
     /// the cached key frame is at least this old. Default 1 s.
     pub keyframe_request_interval: Duration,
+    /// Where learned session caps are persisted (see [`LearnedCaps`]), e.g.
+    /// `<state dir>/session_caps.json`. Default `None`: kept in memory only.
+    pub cap_file: Option<PathBuf>,
 }
 
 impl Default for HubOptions {
@@ -61,6 +65,7 @@ impl Default for HubOptions {
             keyframe_timeout: Duration::from_secs(15),
             stall_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_secs(1),
+            cap_file: None,
         }
     }
 }
@@ -70,6 +75,7 @@ pub(crate) struct Deps {
     pub(crate) opener: Arc<dyn LiveOpener>,
     pub(crate) opts: HubOptions,
     pub(crate) cancel: CancellationToken,
+    pub(crate) caps: LearnedCaps,
     pub(crate) tracker: TaskTracker,
     pub(crate) rt: tokio::runtime::Handle,
 }
@@ -95,6 +101,7 @@ impl Hub {
         Hub {
             deps: Arc::new(Deps {
                 opener,
+                caps: LearnedCaps::load(opts.cap_file.clone()),
                 opts,
                 cancel,
                 tracker: TaskTracker::new(),
@@ -227,6 +234,7 @@ impl Shared {
                 state,
                 last_error: s.last_error.clone(),
                 error_kind: s.error_kind,
+                learned_cap_ms: s.learned_cap_ms,
             };
             if let Some((kind, text)) = error {
                 next.error_kind = Some(kind);
@@ -237,6 +245,16 @@ impl Shared {
             }
             let changed = *s != next;
             *s = next;
+            changed
+        });
+    }
+
+    /// Publishes the learned session cap in the status.
+    pub(crate) fn set_learned_cap(&self, cap: Duration) {
+        let ms = Some(u64::try_from(cap.as_millis()).unwrap_or(u64::MAX));
+        self.status.send_if_modified(|s| {
+            let changed = s.learned_cap_ms != ms;
+            s.learned_cap_ms = ms;
             changed
         });
     }
@@ -257,6 +275,10 @@ pub struct CameraStream {
 impl CameraStream {
     fn new(id: &str, deps: Arc<Deps>) -> Self {
         let (tx, _) = broadcast::channel(deps.opts.subscriber_buffer.max(16));
+        let learned_cap_ms = deps
+            .caps
+            .get(id)
+            .map(|c| u64::try_from(c.as_millis()).unwrap_or(u64::MAX));
         CameraStream {
             shared: Arc::new(Shared {
                 id: id.to_owned(),
@@ -274,7 +296,10 @@ impl CameraStream {
                     timeline: Timeline::default(),
                 }),
                 leases: watch::Sender::new(0),
-                status: watch::Sender::new(StreamStatus::default()),
+                status: watch::Sender::new(StreamStatus {
+                    learned_cap_ms,
+                    ..StreamStatus::default()
+                }),
                 ready: watch::Sender::new(None),
                 keyframe: Notify::new(),
             }),

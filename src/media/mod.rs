@@ -10,13 +10,15 @@
 //!   included), then live frames; slow subscribers get [`RecvError::Lagged`] and
 //!   resume at a key frame. The producer is never blocked.
 //! - Sessions are renewed before their cap and recovered after failures with
-//!   jittered backoff; output timestamps never go backwards.
+//!   jittered backoff; output timestamps never go backwards. A cap shorter than
+//!   the source declares is learned from the first early end ([`LearnedCaps`]).
 //! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live.
 //!
 //! This module is pure Rust + Tokio: it must not depend on GStreamer or webrtc.
 //! See `docs/design/0001-media-hub.md`.
 
 mod backoff;
+mod caps;
 mod error;
 mod frame;
 pub mod h264;
@@ -31,6 +33,7 @@ mod timeline;
 #[cfg(test)]
 mod tests;
 
+pub use caps::{LearnedCaps, MIN_LEARNED_CAP};
 pub use error::{HubError, RecvError, SourceError};
 pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
 pub use hub::{CameraStream, Hub, HubOptions, Lease};
@@ -83,4 +86,7 @@ pub struct StreamStatus {
     pub last_error: Option<String>,
     /// The kind of `last_error`.
     pub error_kind: Option<ErrorKind>,
+    /// The session cap learned from an early end (ms), when shorter than the
+    /// source's declared cap; renewals happen ahead of it.
+    pub learned_cap_ms: Option<u64>,
 }

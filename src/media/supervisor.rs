@@ -361,7 +361,12 @@ impl Supervisor {
             st.has_audio = new.src.has_audio();
             st.talkback = new.src.talkback();
         }
-        self.renew_at = new.src.session_cap().map(|cap| {
+        let learned = self.shared.deps.caps.get(&self.shared.id);
+        let cap = match (new.src.session_cap(), learned) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        };
+        self.renew_at = cap.map(|cap| {
             let lead = self.shared.deps.opts.renew_before.min(cap / 2);
             Instant::now()
                 + cap
@@ -393,6 +398,9 @@ impl Supervisor {
         let Some(old) = self.current.take() else {
             return;
         };
+        if err.is_none() {
+            self.learn_cap(old.src.session_cap(), old.src.session_age());
+        }
         self.spawn_close(old);
         self.renew_at = None;
         self.shared.clear_cache();
@@ -414,6 +422,35 @@ impl Supervisor {
         if self.candidate.is_none() {
             self.retry_at = Some(Instant::now() + delay);
         }
+    }
+
+    /// The current session ended normally after `observed`: if that is well
+    /// before its declared cap (or the cap learned so far), remember it, persist
+    /// it off the runtime, and renew ahead of it from now on.
+    fn learn_cap(&self, declared: Option<Duration>, observed: Duration) {
+        let caps = &self.shared.deps.caps;
+        let Some(cap) = caps.observe_end(&self.shared.id, declared, observed) else {
+            return;
+        };
+        info!(
+            learned_cap_s = cap.as_secs_f32(),
+            declared_cap_s = declared.map(|d| d.as_secs_f32()),
+            "Ring ended the live session before its cap; renewing ahead of the learned cap from now on"
+        );
+        self.shared.set_learned_cap(cap);
+        let shared = self.shared.clone();
+        let save = move || {
+            if let Err(e) = shared.deps.caps.save() {
+                warn!(
+                    camera = %shared.id,
+                    err = %e,
+                    file = ?shared.deps.caps.file(),
+                    "cannot persist the learned session cap"
+                );
+            }
+        };
+        let deps = &self.shared.deps;
+        deps.tracker.spawn_blocking_on(save, &deps.rt);
     }
 
     /// Rebases, fixes up and publishes one frame of `session`.

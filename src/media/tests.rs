@@ -446,9 +446,76 @@ fn status_serializes_snake_case() {
         state: StreamState::Activating,
         last_error: None,
         error_kind: Some(ErrorKind::DeadlineExceeded),
+        learned_cap_ms: Some(20_000),
     };
     assert_eq!(
         serde_json::to_value(&s).unwrap(),
-        serde_json::json!({"state": "activating", "last_error": null, "error_kind": "deadline_exceeded"})
+        serde_json::json!({"state": "activating", "last_error": null,
+                           "error_kind": "deadline_exceeded", "learned_cap_ms": 20000})
     );
+}
+
+/// Ring ends sessions after 10 s although the source declares 600 s: the first
+/// early end costs one gap, then the hub renews ahead of the learned cap, and
+/// the learned cap is reported and persisted.
+#[tokio::test(start_paused = true)]
+async fn early_session_end_teaches_the_cap() {
+    let spec = FakeSpec {
+        cap: Some(Duration::from_secs(600)),
+        end_after: Some(300), // 10 s at 30 fps
+        ..FakeSpec::default()
+    };
+    let opener = FakeOpener::new(spec);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("session_caps.json");
+    let opts = HubOptions {
+        renew_before: Duration::from_secs(30),
+        cap_file: Some(file.clone()),
+        ..HubOptions::default()
+    };
+    let hub = hub(opener.clone(), opts.clone());
+    let lease = hub.lease(CAM);
+    let mut status = lease.stream().status();
+    assert_eq!(status.borrow().learned_cap_ms, None);
+    let mut sub = lease.subscribe();
+    let mut gaps = Vec::new();
+    let mut prev: Option<u64> = None;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let f = recv(&mut sub).await;
+        if f.kind != MediaKind::Video {
+            continue;
+        }
+        if let Some(p) = prev
+            && f.pts - p > 3000
+        {
+            gaps.push(start.elapsed());
+        }
+        prev = Some(f.pts);
+    }
+    assert_eq!(gaps.len(), 1, "one gap, at the first early end: {gaps:?}");
+    assert!(gaps[0] < Duration::from_secs(13), "{gaps:?}");
+    let learned = status.borrow_and_update().learned_cap_ms.expect("learned");
+    assert!((9_900..=10_100).contains(&learned), "{learned} ms");
+    // Renewed at about 5 s (half the cap) from then on: ~10 sessions in 60 s.
+    assert!(opener.opens() >= 9, "{} opens", opener.opens());
+
+    // A new hub (a restart) starts with the persisted cap.
+    wait_for_file(&file).await;
+    let again = Hub::new(opener.clone(), opts, CancellationToken::new());
+    let st = again.status(CAM).borrow().clone();
+    assert_eq!(st.learned_cap_ms, Some(learned));
+}
+
+/// Waits (in real time: the write runs on the blocking pool, which paused
+/// Tokio time does not wait for) until `path` exists, at most 5 s.
+async fn wait_for_file(path: &std::path::Path) {
+    for _ in 0..500 {
+        if path.exists() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} was not written", path.display());
 }

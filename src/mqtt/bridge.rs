@@ -21,7 +21,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::conn::{self, BrokerTarget, NetEvent};
 use super::entities::{camera_entities, keys};
-use super::state::{CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event};
+use super::state::{
+    CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event, push_states,
+};
 use super::stream::StreamStatus;
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
@@ -123,6 +125,16 @@ pub(crate) async fn run(
     .await
 }
 
+/// Waits for the next push status change (pending forever without a status).
+async fn push_changed(
+    rx: &mut Option<watch::Receiver<crate::events::push::PushStatus>>,
+) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 pub(super) struct Bridge {
     pub(super) opts: MqttOptions,
     pub(super) topics: Topics,
@@ -153,6 +165,8 @@ impl Bridge {
         let mut dir_rx = self.deps.directory.subscribe();
         let mut dir_open = true;
         let mut cmd_open = true;
+        let mut push_rx = self.deps.push.clone();
+        let mut push_open = push_rx.is_some();
         let initial = dir_rx.borrow_and_update().clone();
         self.on_directory(initial);
         loop {
@@ -190,6 +204,17 @@ impl Bridge {
                     None => cmd_open = false,
                 },
                 Some((id, status)) = stream_rx.recv() => self.on_stream_status(id, status),
+                r = push_changed(&mut push_rx), if push_open => match r {
+                    // The retained-payload cache skips cameras whose push
+                    // topics did not change.
+                    Ok(()) => {
+                        let ids: Vec<u64> = self.cameras.iter().map(|e| e.camera.id).collect();
+                        for id in ids {
+                            self.publish_state(id);
+                        }
+                    }
+                    Err(_) => push_open = false,
+                },
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
                     Ok(done) => self.on_done(done),
                     Err(e) => warn!(err = %e, "MQTT background call panicked"),
@@ -278,7 +303,9 @@ impl Bridge {
         let Some(st) = self.cams.get(&camera_id) else {
             return;
         };
-        let msgs = camera_states(&self.topics, entry, st, Instant::now());
+        let mut msgs = camera_states(&self.topics, entry, st, Instant::now());
+        let push = self.deps.push.as_ref().map(|rx| rx.borrow().clone());
+        msgs.extend(push_states(&self.topics, entry, push.as_ref()));
         for (t, p) in msgs {
             self.retained(t, p);
         }

@@ -39,6 +39,10 @@ pub mod keys {
     pub const WIRELESS: &str = "wireless";
     /// `sensor` (diagnostic): last update time, details as attributes.
     pub const INFO: &str = "info";
+    /// `sensor` (diagnostic): Ring push health (`connected`, `degraded`, ...),
+    /// watchdog counters as attributes. The same for every camera: one Ring
+    /// account has one push registration.
+    pub const PUSH: &str = "push";
 }
 
 /// ring-bridge's name in discovery `origin`.
@@ -277,6 +281,21 @@ pub fn camera_entities(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Vec
             unit_of_measurement: None,
             state_class: None,
             value_template: Some("{{ value_json.last_update }}".into()),
+        }),
+    ));
+
+    let mut c = b.with_attrs(b.common(keys::PUSH, "Push"), keys::PUSH);
+    c.entity_category = Some(EntityCategory::Diagnostic);
+    c.icon = Some("mdi:bell-ring-outline".into());
+    out.push(b.entity(
+        keys::PUSH,
+        Config::Sensor(Sensor {
+            common: c,
+            state_topic: b.topic(keys::PUSH, Leaf::State),
+            device_class: None,
+            unit_of_measurement: None,
+            state_class: None,
+            value_template: None,
         }),
     ));
 

@@ -183,6 +183,9 @@ pub struct MqttDeps {
     /// while a stream is active (battery cameras cannot snapshot while
     /// streaming). `None`: Ring snapshots only.
     pub snapshots: Option<Arc<dyn SnapshotSource>>,
+    /// The push listener's status, for each camera's `push` diagnostic
+    /// sensor. `None`: the sensor reports `unknown`.
+    pub push: Option<tokio::sync::watch::Receiver<crate::events::push::PushStatus>>,
 }
 
 /// Connection state of the bridge, for the console and metrics.

@@ -282,6 +282,35 @@ pub(crate) fn camera_states(
     out
 }
 
+/// The `push` diagnostic sensor of one camera: the push health word and the
+/// watchdog counters as attributes (`unknown` without a push status).
+pub(crate) fn push_states(
+    topics: &Topics,
+    entry: &Entry,
+    push: Option<&crate::events::push::PushStatus>,
+) -> [(String, Bytes); 2] {
+    let cam = &entry.camera;
+    let t = |leaf| topics.entity(&cam.location_id, &cam.device_id, keys::PUSH, leaf);
+    let state = push.map_or("unknown", crate::events::push::PushStatus::health);
+    let attrs = push.map_or_else(
+        || json!({}),
+        |p| {
+            json!({
+                "degraded": p.degraded,
+                "missed_events": p.missed_events,
+                "reregistrations": p.reregistrations,
+                "events": p.events,
+                "connections": p.connections,
+                "last_error": p.last_error,
+            })
+        },
+    );
+    [
+        (t(Leaf::State), Bytes::from(state)),
+        (t(Leaf::Attributes), json_bytes(attrs)),
+    ]
+}
+
 /// The `event` entity message for a ding (never retained). It carries the
 /// whole event, the same fields as the `ding` attributes, so an automation
 /// triggered by the event needs nothing else.

@@ -72,7 +72,7 @@ impl RingOptions {
 #[derive(Clone)]
 pub struct RingClient {
     pub(super) engine: Engine,
-    hosts: Arc<RingHosts>,
+    pub(super) hosts: Arc<RingHosts>,
 }
 
 /// `{url}` answers of the recording endpoints.
@@ -346,36 +346,17 @@ impl RingApi for RingClient {
         }
     }
 
-    /// `GET {snapshots}snapshots/next/{id}` with `Accept: image/jpeg`; the
-    /// capture time comes from `x-time-millis` (ring-api.md §5). An answer that
-    /// is not a JPEG is a `Decode` error.
+    /// `GET {snapshots}snapshots/next/{id}`; when that host refuses or fails,
+    /// the clients API's request/poll cycle (`ring::snapshots`, ring-api.md §5).
+    /// A camera that is offline (404 `errors:[7019]`) fails at once.
     async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {
-        let url = self
-            .hosts
-            .snapshots
-            .join(&format!("snapshots/next/{camera_id}"))
-            .map_err(|e| bad_url(&e))?;
-        let mut call = Call::get(url.clone()).camera(camera_id);
-        call.accept = "image/jpeg";
-        let resp = self.engine.send(&call).await?;
-        let captured_at_ms = resp
-            .headers()
-            .get("x-time-millis")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v as u64);
-        let jpeg = resp.bytes().await.map_err(|source| ErrorInner::Transport {
-            path: url.path().to_owned(),
-            source,
-        })?;
-        if !jpeg.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            return Err(decode(&url, format!("not a JPEG ({} bytes)", jpeg.len())));
+        match self.next_snapshot(camera_id).await {
+            Err(e) if super::snapshots::fallback_worthy(&e) => {
+                tracing::debug!(camera = camera_id, err = %e, "snapshots/next failed; requesting a snapshot");
+                self.requested_snapshot(camera_id).await
+            }
+            r => r,
         }
-        Ok(Snapshot {
-            jpeg,
-            captured_at_ms,
-        })
     }
 
     async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), Error> {

@@ -20,6 +20,7 @@ pub mod hosts;
 pub mod push_api;
 mod request;
 pub mod retry;
+mod snapshots;
 pub mod state;
 
 pub mod live;

@@ -135,7 +135,8 @@ impl Engine {
         }
     }
 
-    async fn sleep(&self, d: Duration) -> Result<(), Error> {
+    /// Sleeps `d`, or fails with `Cancelled` when the client is cancelled.
+    pub(crate) async fn sleep(&self, d: Duration) -> Result<(), Error> {
         tokio::select! {
             () = self.cancel.cancelled() => Err(ErrorInner::Cancelled.into()),
             () = tokio::time::sleep(d) => Ok(()),

@@ -1,5 +1,6 @@
 //! The simulator's own control API under `/_sim/` (not part of Ring's protocol):
-//! trigger motion and dings, inject faults, revoke tokens and read the state.
+//! trigger motion and dings, inject faults, revoke tokens, switch the session
+//! rule, set the snapshot delay and read the state.
 //! No authentication; bind the simulator to loopback.
 
 use std::sync::Arc;
@@ -194,6 +195,59 @@ pub(crate) async fn revoke_tokens(
     Ok(Json(
         json!({"ok": true, "refresh_tokens_revoked": refresh, "access_tokens_revoked": access_n}),
     ))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsRequest {
+    /// Whether clients API calls need a session from now on.
+    required: Option<bool>,
+}
+
+/// `POST /_sim/sessions` `{"required": bool}`: switches Ring's session rule on or
+/// off. Answers `{"required", "sessions"}`.
+pub(crate) async fn set_sessions(
+    State(st): State<Arc<SimState>>,
+    body: Bytes,
+) -> SimResult<Json<Value>> {
+    let req = parse_json::<Option<SessionsRequest>>(&body)?.unwrap_or_default();
+    let mut inner = st.lock();
+    if let Some(r) = req.required {
+        inner.require_session = r;
+    }
+    Ok(Json(
+        json!({"required": inner.require_session, "sessions": inner.sessions.len()}),
+    ))
+}
+
+/// `DELETE /_sim/sessions`: ends every clients API session, as Ring does when it
+/// purges session data. Answers `{"ended": N}`.
+pub(crate) async fn end_sessions(State(st): State<Arc<SimState>>) -> Json<Value> {
+    let mut inner = st.lock();
+    let n = inner.sessions.len();
+    inner.sessions.clear();
+    Json(json!({ "ended": n }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotsRequest {
+    /// How long a requested capture takes (ms, at most 60000).
+    delay_ms: u64,
+}
+
+/// `POST /_sim/snapshots` `{"delay_ms": N}`: how long a capture requested with
+/// `snapshots/timestamps` takes. Answers `{"delay_ms"}`.
+pub(crate) async fn set_snapshots(
+    State(st): State<Arc<SimState>>,
+    body: Bytes,
+) -> SimResult<Json<Value>> {
+    let req: SnapshotsRequest = parse_json(&body)?;
+    if req.delay_ms > 60_000 {
+        return Err(SimError::bad_request("delay_ms must be at most 60000"));
+    }
+    st.lock().snapshot_delay = Duration::from_millis(req.delay_ms);
+    Ok(Json(json!({ "delay_ms": req.delay_ms })))
 }
 
 /// `GET /_sim/state`.

@@ -127,6 +127,9 @@ pub struct SimCamera {
     pub subscribed_motions: bool,
     /// Time of the last snapshot capture (ms since the epoch).
     pub snapshot_ms: i64,
+    /// A capture requested through `snapshots/timestamps`, done at this time
+    /// (ms since the epoch); see `SimState::settle_snapshot`.
+    pub snapshot_due_ms: Option<i64>,
     /// The user's own MP4 file backing this camera (`SimOptions::media_dir`).
     pub media_file: Option<PathBuf>,
     /// `videotestsrc` pattern used for this camera's pictures.
@@ -134,6 +137,17 @@ pub struct SimCamera {
 }
 
 impl SimCamera {
+    /// Finishes a requested capture whose time has come (`snapshot_due_ms` ≤
+    /// `now_ms`): the capture time becomes the due time.
+    pub fn settle_snapshot(&mut self, now_ms: i64) {
+        if let Some(due) = self.snapshot_due_ms
+            && due <= now_ms
+        {
+            self.snapshot_ms = self.snapshot_ms.max(due);
+            self.snapshot_due_ms = None;
+        }
+    }
+
     /// Online now (override first, then as seeded).
     pub fn online(&self) -> bool {
         self.offline_override
@@ -410,6 +424,7 @@ fn camera_from_seed(s: Seed, now_ms: i64) -> SimCamera {
         subscribed: false,
         subscribed_motions: false,
         snapshot_ms: now_ms - 30_000,
+        snapshot_due_ms: None,
         media_file: None,
         pattern: s.pattern,
     }

@@ -49,6 +49,7 @@ pub(crate) async fn session(
         let mut inner = st.lock();
         inner.sessions_created += 1;
         inner.hardware_ids.insert(hid.clone());
+        inner.sessions.insert(hid.clone());
     }
     let mut profile = render::profile();
     profile["hardware_id"] = json!(hid);
@@ -59,14 +60,14 @@ pub(crate) async fn session(
 /// `GET /clients_api/profile`.
 pub(crate) async fn profile(State(st): St, headers: HeaderMap) -> SimResult<Json<Value>> {
     st.gate("profile", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     Ok(Json(json!({ "profile": render::profile() })))
 }
 
 /// `GET /clients_api/ring_devices`.
 pub(crate) async fn ring_devices(State(st): St, headers: HeaderMap) -> SimResult<Json<Value>> {
     st.gate("ring_devices", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let inner = st.lock();
     let mut out = json!({
         "doorbots": [], "authorized_doorbots": [], "stickup_cams": [],
@@ -96,6 +97,22 @@ pub(crate) async fn locations(State(st): St, headers: HeaderMap) -> SimResult<Js
     Ok(Json(json!({ "user_locations": locs })))
 }
 
+/// `GET /groups/v1/locations/{loc}/groups`: light groups of a location
+/// (python-ring-doorbell calls it on every update). The demo account has none:
+/// `{"device_groups": []}`; an unknown location is 404.
+pub(crate) async fn location_groups(
+    State(st): St,
+    Path(loc): Path<String>,
+    headers: HeaderMap,
+) -> SimResult<Json<Value>> {
+    st.gate("groups", &headers).await?;
+    st.authorize(&headers)?;
+    if !data::locations().iter().any(|(id, _, _)| *id == loc) {
+        return Err(SimError::not_found(format!("location {loc} not found")));
+    }
+    Ok(Json(json!({ "device_groups": [] })))
+}
+
 /// `GET /clients_api/doorbots/{id}/{action}`: `health` and `history`.
 pub(crate) async fn doorbot_get(
     st: St,
@@ -119,7 +136,7 @@ pub(crate) async fn doorbot_get(
 
 async fn health(st: &SimState, id: &str, headers: &HeaderMap) -> SimResult<Json<Value>> {
     st.gate("health", headers).await?;
-    st.authorize(headers)?;
+    st.authorize_client(headers)?;
     let id = parse_id("doorbot", id)?;
     let inner = st.lock();
     Ok(Json(
@@ -144,7 +161,7 @@ pub(crate) async fn doorbot_put(
         }
     };
     st.gate(endpoint, &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let id = parse_id("doorbot", &id)?;
     let duration = match query.iter().find(|(k, _)| k == "duration") {
         Some((_, v)) => v
@@ -186,7 +203,7 @@ pub(crate) async fn doorbot_post(
     headers: HeaderMap,
 ) -> SimResult<Json<Value>> {
     st.gate("subscribe", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let id = parse_id("doorbot", &id)?;
     let mut inner = st.lock();
     let cam = inner.camera_mut(id)?;
@@ -214,7 +231,7 @@ pub(crate) async fn doorbot_settings(
     body: Bytes,
 ) -> SimResult<Json<Value>> {
     st.gate("doorbot_settings", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let id = parse_id("doorbot", &id)?;
     let mut patch = json!({});
     let mut pairs: Vec<(String, String)> =
@@ -294,7 +311,7 @@ pub(crate) async fn device_settings_patch(
 /// `GET /clients_api/dings/active`: events of the last 180 s.
 pub(crate) async fn dings_active(State(st): St, headers: HeaderMap) -> SimResult<Json<Value>> {
     st.gate("dings_active", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let now = data::now_ms();
     let inner = st.lock();
     let mut active: Vec<_> = inner
@@ -320,7 +337,7 @@ pub(crate) async fn push_register(
     body: Bytes,
 ) -> SimResult<Response> {
     st.gate("push_register", &headers).await?;
-    st.authorize(&headers)?;
+    st.authorize_client(&headers)?;
     let obj = parse_object(&body)?;
     let token = obj
         .get("device")

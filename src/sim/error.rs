@@ -112,6 +112,9 @@ pub fn parse_id(what: &str, s: &str) -> SimResult<u64> {
         .map_err(|_| SimError::bad_request(format!("invalid {what} id {s:?}: expected a number")))
 }
 
+/// Query pairs in request order (`axum::extract::Query<Pairs>`).
+pub type Pairs = Vec<(String, String)>;
+
 /// Whether the request body is form-urlencoded.
 pub fn is_form(headers: &HeaderMap) -> bool {
     headers

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::data::{self, EventKind, EventRec, SimCamera};
-use super::error::{SimError, SimResult, parse_id};
+use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media;
 use super::state::{Inner, SimState};
 
@@ -25,8 +25,6 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 const B64_NO_PAD: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Query pairs (repeated keys kept).
-type Pairs = Vec<(String, String)>;
-
 fn get<'a>(q: &'a Pairs, key: &str) -> Option<&'a str> {
     q.iter()
         .find(|(k, _)| k == key)
@@ -104,7 +102,7 @@ pub(crate) async fn legacy(
     headers: &HeaderMap,
 ) -> SimResult<Json<Value>> {
     st.gate("history", headers).await?;
-    st.authorize(headers)?;
+    st.authorize_client(headers)?;
     let id = parse_id("doorbot", id)?;
     let limit = limit(q, 30)?;
     let older_than = get(q, "older_than")
@@ -213,7 +211,7 @@ async fn events_b(
     headers: &HeaderMap,
 ) -> SimResult<Json<Value>> {
     st.gate("history", headers).await?;
-    st.authorize(headers)?;
+    st.authorize_client(headers)?;
     if !data::locations().iter().any(|(l, _, _)| *l == loc) {
         return Err(SimError::not_found(format!("location {loc} not found")));
     }
@@ -297,7 +295,7 @@ fn evm(st: &SimState, ids: Vec<u64>, q: &Pairs, headers: &HeaderMap) -> SimResul
         .collect();
     let kinds = kinds_filter(types)?;
     let now = data::now_ms();
-    let base = media::base_url(headers);
+    let base = super::origin::origin(st, headers);
     let inner = st.lock();
     let (events, next) = page(&inner, older_than, limit, |e| {
         ids.contains(&e.camera_id) && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))

@@ -1,10 +1,10 @@
-//! Recordings and snapshots (ring-api.md §4, §5): the `share/play` and `recording`
-//! URL endpoints, the S3-style signed media URLs the simulator itself serves under
-//! `/_sim/media/`, and the current and legacy snapshot endpoints.
+//! Recordings (ring-api.md §4): the `share/play` and `recording` URL endpoints
+//! and the S3-style signed media URLs the simulator itself serves under
+//! `/_sim/media/`. Snapshots are in [`super::snapshots`].
 //!
 //! Media bytes come from [`super::media_gen`] (GStreamer, cached) or from the
-//! user's own MP4 files. URLs are absolute and built from the request's `Host`
-//! header, so they work on any port.
+//! user's own MP4 files. URLs are absolute, from [`super::origin`] (public URL,
+//! forwarded headers or `Host`), so they work on any port and behind a proxy.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -14,24 +14,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::data::{self, EventRec, SimCamera};
-use super::error::{SimError, SimResult, parse_id, parse_json};
+use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media_gen;
+use super::origin::origin;
 use super::state::SimState;
-
-type Pairs = Vec<(String, String)>;
-
-/// `http://<Host>` of the request (falls back to `http://127.0.0.1`).
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or("127.0.0.1");
-    format!("http://{host}")
-}
 
 fn signature(secret: &str, object: &str, date: &str, expires: u64) -> String {
     (0u8..4)
@@ -98,19 +87,15 @@ fn playable_event(st: &SimState, ding_id: u64) -> SimResult<(EventRec, SimCamera
     }
 }
 
-/// `GET /clients_api/dings/{id}/recording` (also dispatches `share/play`):
-/// `{url}` with `disable_redirect=true`, else a 302 to the MP4.
+/// `GET /clients_api/dings/{id}/recording`: `{url}` with
+/// `disable_redirect=true`, else a 302 to the MP4.
 pub(crate) async fn recording(
     State(st): State<Arc<SimState>>,
     Path(id): Path<String>,
     Query(q): Query<Pairs>,
     headers: HeaderMap,
 ) -> SimResult<Response> {
-    st.gate("recording", &headers).await?;
-    st.authorize(&headers)?;
-    let id = parse_id("ding", &id)?;
-    playable_event(&st, id)?;
-    let url = recording_url(&st, &base_url(&headers), id, data::now_ms());
+    let url = playable_url(&st, &id, &headers).await?;
     let no_redirect = q
         .iter()
         .any(|(k, v)| k == "disable_redirect" && (v == "true" || v == "1"));
@@ -118,6 +103,26 @@ pub(crate) async fn recording(
         return Ok(axum::Json(json!({ "url": url })).into_response());
     }
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
+}
+
+/// `GET /clients_api/dings/{id}/share/play`: always a 200 `{url}`, with or
+/// without `disable_redirect` (python-ring-doorbell calls it without).
+pub(crate) async fn share_play(
+    State(st): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> SimResult<Response> {
+    let url = playable_url(&st, &id, &headers).await?;
+    Ok(axum::Json(json!({ "url": url })).into_response())
+}
+
+/// The checks both recording endpoints share; the signed MP4 URL.
+async fn playable_url(st: &SimState, id: &str, headers: &HeaderMap) -> SimResult<String> {
+    st.gate("recording", headers).await?;
+    st.authorize_client(headers)?;
+    let id = parse_id("ding", id)?;
+    playable_event(st, id)?;
+    Ok(recording_url(st, &origin(st, headers), id, data::now_ms()))
 }
 
 fn s3_error(status: StatusCode, code: &str, msg: &str) -> Response {
@@ -220,7 +225,7 @@ pub(crate) async fn media_object(
     }
 }
 
-fn media_failed(e: &anyhow::Error) -> Response {
+pub(crate) fn media_failed(e: &anyhow::Error) -> Response {
     tracing::warn!(err = %format!("{e:#}"), "simulator media generation failed");
     SimError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,172 +284,6 @@ fn parse_range(r: &str, len: u64) -> Option<(u64, u64)> {
         ),
     };
     (start <= end && end < len).then_some((start, end))
-}
-
-/// Checks a camera can take a snapshot now and returns it.
-fn snapshot_camera(st: &SimState, id: u64) -> SimResult<SimCamera> {
-    let inner = st.lock();
-    let cam = inner.camera(id)?;
-    if !cam.online() {
-        return Err(SimError::camera_offline(id));
-    }
-    if !cam.motion_detection_enabled() {
-        return Err(SimError::not_found(format!(
-            "device {id}: snapshots are unavailable while motion detection is disabled"
-        )));
-    }
-    Ok(cam.clone())
-}
-
-async fn jpeg_response(cam: &SimCamera, time_ms: i64) -> Response {
-    match media_gen::camera_jpeg(&cam.name, cam.pattern, cam.media_file.clone()).await {
-        Ok(b) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "image/jpeg".to_string()),
-                (header::CACHE_CONTROL, "no-cache".to_string()),
-                (
-                    header::HeaderName::from_static("x-time-millis"),
-                    time_ms.to_string(),
-                ),
-            ],
-            b,
-        )
-            .into_response(),
-        Err(e) => media_failed(&e),
-    }
-}
-
-/// Finds the event of a push `snapshot_uuid` (anything after `:` is ignored).
-fn event_by_uuid(st: &SimState, uuid: &str) -> SimResult<(u64, i64)> {
-    let uuid = uuid.split(':').next().unwrap_or("");
-    let inner = st.lock();
-    inner
-        .events
-        .iter()
-        .find(|e| !uuid.is_empty() && e.snapshot_uuid == uuid)
-        .map(|e| (e.camera_id, e.created_ms))
-        .ok_or_else(|| SimError::not_found(format!("snapshot {uuid:?} not found")))
-}
-
-/// `GET /snapshots/next/{id}` (query `extras=force`, `after-ms`, `max-wait-ms`, `uuid`).
-pub(crate) async fn snapshot_next(
-    State(st): State<Arc<SimState>>,
-    Path(id): Path<String>,
-    Query(q): Query<Pairs>,
-    headers: HeaderMap,
-) -> SimResult<Response> {
-    st.gate("snapshot", &headers).await?;
-    st.authorize(&headers)?;
-    let id = parse_id("device", &id)?;
-    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let cam = snapshot_camera(&st, id)?;
-    if let Some(uuid) = get("uuid").filter(|u| !u.is_empty()) {
-        let (cam_id, ms) = event_by_uuid(&st, uuid)?;
-        if cam_id != id {
-            return Err(SimError::not_found(format!(
-                "snapshot {uuid:?} is not from device {id}"
-            )));
-        }
-        return Ok(jpeg_response(&cam, ms).await);
-    }
-    let after_ms = match get("after-ms") {
-        Some(s) => Some(
-            s.parse::<i64>()
-                .map_err(|_| SimError::bad_request("after-ms must be a number"))?,
-        ),
-        None => None,
-    };
-    let force = get("extras") == Some("force");
-    let now = data::now_ms();
-    let time_ms = {
-        let mut inner = st.lock();
-        let c = inner.camera_mut(id)?;
-        // Wired cameras refresh every 30 s; battery ones only when forced.
-        let stale = !c.on_battery() && now - c.snapshot_ms > 30_000;
-        if force || stale || after_ms.is_some_and(|a| c.snapshot_ms <= a) {
-            c.snapshot_ms = now;
-        }
-        c.snapshot_ms
-    };
-    Ok(jpeg_response(&cam, time_ms).await)
-}
-
-/// `GET /clients_api/snapshots/image/{id}`.
-pub(crate) async fn snapshot_image(
-    State(st): State<Arc<SimState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> SimResult<Response> {
-    st.gate("snapshot", &headers).await?;
-    st.authorize(&headers)?;
-    let id = parse_id("device", &id)?;
-    let cam = snapshot_camera(&st, id)?;
-    Ok(jpeg_response(&cam, cam.snapshot_ms).await)
-}
-
-/// `GET /clients_api/snapshots/uuid?uuid=`.
-pub(crate) async fn snapshot_uuid(
-    State(st): State<Arc<SimState>>,
-    Query(q): Query<Pairs>,
-    headers: HeaderMap,
-) -> SimResult<Response> {
-    st.gate("snapshot", &headers).await?;
-    st.authorize(&headers)?;
-    let uuid = q
-        .iter()
-        .find(|(k, _)| k == "uuid")
-        .map(|(_, v)| v.as_str())
-        .ok_or_else(|| SimError::bad_request("uuid is required"))?;
-    let (cam_id, ms) = event_by_uuid(&st, uuid)?;
-    let cam = st.lock().camera(cam_id)?.clone();
-    Ok(jpeg_response(&cam, ms).await)
-}
-
-#[derive(serde::Deserialize)]
-struct DoorbotIds {
-    doorbot_ids: Vec<u64>,
-}
-
-/// `POST /clients_api/snapshots/timestamps` with `{doorbot_ids:[..]}`.
-pub(crate) async fn snapshot_timestamps(
-    State(st): State<Arc<SimState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> SimResult<axum::Json<Value>> {
-    st.gate("snapshot", &headers).await?;
-    st.authorize(&headers)?;
-    let req: DoorbotIds = parse_json(&body)?;
-    let inner = st.lock();
-    let ts: Vec<Value> = req
-        .doorbot_ids
-        .iter()
-        .filter_map(|id| inner.cameras.get(id))
-        .map(|c| json!({"doorbot_id": c.id, "timestamp": c.snapshot_ms}))
-        .collect();
-    Ok(axum::Json(json!({ "timestamps": ts })))
-}
-
-/// `PUT /clients_api/snapshots/update_all` with `{doorbot_ids:[..], refresh:true}`: 204.
-pub(crate) async fn snapshot_update_all(
-    State(st): State<Arc<SimState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> SimResult<Response> {
-    st.gate("snapshot", &headers).await?;
-    st.authorize(&headers)?;
-    let req: DoorbotIds = parse_json(&body)?;
-    let now = data::now_ms();
-    let mut inner = st.lock();
-    for id in req.doorbot_ids {
-        if let Some(c) = inner.cameras.get_mut(&id)
-            && c.online()
-            && c.motion_detection_enabled()
-        {
-            c.snapshot_ms = now;
-        }
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

@@ -23,13 +23,17 @@ mod history;
 pub mod live;
 mod media;
 mod media_gen;
+mod origin;
 pub mod push;
 mod render;
+mod snapshots;
 mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_control;
+#[cfg(test)]
+mod tests_fidelity;
 #[cfg(test)]
 mod tests_media;
 
@@ -85,6 +89,17 @@ pub struct SimOptions {
     /// The simulated cameras' live media (size, rate, GOP, ping timeout). Its
     /// `session_cap` is replaced by [`SimOptions::session_cap`].
     pub live: live::LiveSimOptions,
+    /// Origin of the absolute URLs handed out (recordings, thumbnails), e.g.
+    /// `https://ring.example:8443/` behind a TLS proxy (`sim --public-url`).
+    /// `None`: from `Forwarded` / `X-Forwarded-Proto` / `Host` (see `origin`).
+    pub public_url: Option<url::Url>,
+    /// Whether clients API calls need a `POST /clients_api/session` for their
+    /// `hardware_id` first (404 naming it otherwise), like Ring. Default true;
+    /// switchable at run time with `POST /_sim/sessions`.
+    pub require_session: bool,
+    /// How long a requested snapshot (`POST /clients_api/snapshots/timestamps`)
+    /// takes to be captured. Default 1 s; `POST /_sim/snapshots` changes it.
+    pub snapshot_delay: Duration,
 }
 
 impl Default for SimOptions {
@@ -99,6 +114,9 @@ impl Default for SimOptions {
             seed_events_per_camera: 30,
             extra_routes: None,
             live: live::LiveSimOptions::default(),
+            public_url: None,
+            require_session: true,
+            snapshot_delay: Duration::from_secs(1),
         }
     }
 }
@@ -113,6 +131,9 @@ impl std::fmt::Debug for SimOptions {
             .field("recording_url_ttl", &self.recording_url_ttl)
             .field("recording_ready_delay", &self.recording_ready_delay)
             .field("seed_events_per_camera", &self.seed_events_per_camera)
+            .field("public_url", &self.public_url)
+            .field("require_session", &self.require_session)
+            .field("snapshot_delay", &self.snapshot_delay)
             .field(
                 "extra_routes",
                 &self.extra_routes.as_ref().map(|_| "<hook>"),
@@ -248,7 +269,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route("/clients_api/dings/active", get(devices::dings_active))
         .route("/clients_api/dings/{id}/recording", get(media::recording))
-        .route("/clients_api/dings/{id}/share/play", get(media::recording))
+        .route("/clients_api/dings/{id}/share/play", get(media::share_play))
         .route("/clients_api/doorbots/{id}", put(devices::doorbot_settings))
         .route(
             "/clients_api/doorbots/{id}/{action}",
@@ -266,27 +287,28 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route(
             "/clients_api/snapshots/timestamps",
-            post(media::snapshot_timestamps),
+            post(snapshots::timestamps),
         )
         .route(
             "/clients_api/snapshots/update_all",
-            put(media::snapshot_update_all),
+            put(snapshots::update_all),
         )
-        .route(
-            "/clients_api/snapshots/image/{id}",
-            get(media::snapshot_image),
-        )
-        .route("/clients_api/snapshots/uuid", get(media::snapshot_uuid))
+        .route("/clients_api/snapshots/image/{id}", get(snapshots::image))
+        .route("/clients_api/snapshots/uuid", get(snapshots::by_uuid))
         // api.ring.com/devices/v1 and evm
         .route("/devices/v1/locations", get(devices::locations))
         .route(
             "/devices/v1/devices/{id}/settings",
             get(devices::device_settings_get).patch(devices::device_settings_patch),
         )
+        .route(
+            "/groups/v1/locations/{loc}/groups",
+            get(devices::location_groups),
+        )
         .route("/evm/v2/history/devices", get(history::evm_devices))
         .route("/evm/v2/history/devices/{id}", get(history::evm_device))
         // app-snaps.ring.com
-        .route("/snapshots/next/{id}", get(media::snapshot_next))
+        .route("/snapshots/next/{id}", get(snapshots::next))
         // app API (prd-api-us.prd.rings.solutions / app.ring.com)
         .route(
             "/api/v1/clap/ticket/request/signalsocket",
@@ -300,6 +322,11 @@ pub fn router(state: Arc<SimState>) -> Router {
             post(control::add_faults).delete(control::clear_faults),
         )
         .route("/_sim/tokens/revoke", post(control::revoke_tokens))
+        .route(
+            "/_sim/sessions",
+            post(control::set_sessions).delete(control::end_sessions),
+        )
+        .route("/_sim/snapshots", post(control::set_snapshots))
         .route("/_sim/state", get(control::state))
         .with_state(state)
 }

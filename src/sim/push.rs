@@ -14,9 +14,13 @@
 //! connects: clients must treat them as replays.
 //!
 //! Control: `POST /_sim/push/drop` cuts every push socket abruptly (no close
-//! frame), `GET /_sim/push/state` reports connections and counters.
+//! frame); `POST /_sim/push/silence` makes Ring silently stop pushing to every
+//! token registered so far (sockets and heartbeats stay up; events are
+//! dropped, not queued) until a new token is registered, which is Ring's real
+//! failure mode; `DELETE /_sim/push/silence` ends that; `GET /_sim/push/state`
+//! reports connections and counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -54,6 +58,10 @@ struct Inner {
     connections_total: u64,
     delivered: u64,
     dropped_by_control: u64,
+    /// Tokens Ring silently stopped pushing to (`POST /_sim/push/silence`).
+    silenced: HashSet<String>,
+    /// Events dropped because their token was silenced.
+    dropped_silenced: u64,
 }
 
 /// The push channel's state (shared by its handlers and fan-out task).
@@ -78,6 +86,10 @@ impl PushSim {
         let tokens: Vec<String> = self.state.lock().push_tokens.values().cloned().collect();
         let mut inner = self.lock();
         for token in tokens {
+            if inner.silenced.contains(&token) {
+                inner.dropped_silenced += 1;
+                continue;
+            }
             let mut sent = false;
             for c in inner.conns.values().filter(|c| c.token == token) {
                 // Full only if the socket stalls; dropping is what FCM would do too.
@@ -124,6 +136,7 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/push", get(ws_handler))
         .route("/_sim/push/drop", post(drop_sockets))
+        .route("/_sim/push/silence", post(silence).delete(unsilence))
         .route("/_sim/push/state", get(push_state))
         .with_state(push)
 }
@@ -237,6 +250,27 @@ async fn drop_sockets(State(push): State<Arc<PushSim>>) -> Json<Value> {
     Json(json!({ "dropped": n }))
 }
 
+/// `POST /_sim/push/silence`: Ring stops pushing to every token registered
+/// now (a later registration with a new token receives again). Answers
+/// `{"silenced": N}`.
+async fn silence(State(push): State<Arc<PushSim>>) -> Json<Value> {
+    let tokens: Vec<String> = push.state.lock().push_tokens.values().cloned().collect();
+    let mut inner = push.lock();
+    inner.silenced.extend(tokens);
+    for t in inner.silenced.clone() {
+        inner.pending.remove(&t);
+    }
+    Json(json!({ "silenced": inner.silenced.len() }))
+}
+
+/// `DELETE /_sim/push/silence`: pushes flow to every registered token again.
+async fn unsilence(State(push): State<Arc<PushSim>>) -> Json<Value> {
+    let mut inner = push.lock();
+    let n = inner.silenced.len();
+    inner.silenced.clear();
+    Json(json!({ "unsilenced": n }))
+}
+
 /// `GET /_sim/push/state`.
 async fn push_state(State(push): State<Arc<PushSim>>) -> Json<Value> {
     let inner = push.lock();
@@ -247,6 +281,8 @@ async fn push_state(State(push): State<Arc<PushSim>>) -> Json<Value> {
         "delivered": inner.delivered,
         "pending": pending,
         "dropped_by_control": inner.dropped_by_control,
+        "silenced_tokens": inner.silenced.len(),
+        "dropped_silenced": inner.dropped_silenced,
     }))
 }
 

@@ -49,6 +49,7 @@ pub const ENDPOINTS: &[&str] = &[
     "media",
     "snapshot",
     "ticket",
+    "groups",
 ];
 
 /// Kind of a [`SimEvent`].
@@ -139,6 +140,12 @@ pub(crate) struct Inner {
     pub faults: Vec<Fault>,
     pub sessions_created: u64,
     pub hardware_ids: BTreeSet<String>,
+    /// Hardware ids with a clients API session (`POST /clients_api/session`).
+    pub sessions: BTreeSet<String>,
+    /// Whether clients API calls need a session ([`SimOptions::require_session`]).
+    pub require_session: bool,
+    /// Time a requested snapshot takes ([`SimOptions::snapshot_delay`]).
+    pub snapshot_delay: Duration,
     /// hardware id (or "-") → push token.
     pub push_tokens: BTreeMap<String, String>,
     pub seq: u64,
@@ -184,6 +191,7 @@ impl SimState {
             .flat_map(|c| data::seed_events(c, opts.seed_events_per_camera, now, &mut seq))
             .collect();
         let (events_tx, _) = broadcast::channel(256);
+        let (require_session, snapshot_delay) = (opts.require_session, opts.snapshot_delay);
         SimState {
             opts,
             inner: Mutex::new(Inner {
@@ -198,6 +206,9 @@ impl SimState {
                 faults: Vec::new(),
                 sessions_created: 0,
                 hardware_ids: BTreeSet::new(),
+                sessions: BTreeSet::new(),
+                require_session,
+                snapshot_delay,
                 push_tokens: BTreeMap::new(),
                 seq,
             }),
@@ -353,6 +364,26 @@ impl SimState {
             && !inner.hardware_ids.contains(hid)
         {
             inner.hardware_ids.insert(hid.to_string());
+        }
+        Ok(())
+    }
+
+    /// [`SimState::authorize`] plus Ring's session rule for clients API paths:
+    /// without a session for the request's `hardware_id` (while sessions are
+    /// required) the answer is 404 `{"error":"Session not found for hardware_id
+    /// <id>"}` (ring-api.md §1.5).
+    pub(crate) fn authorize_client(&self, headers: &HeaderMap) -> SimResult<()> {
+        self.authorize(headers)?;
+        let hid = headers
+            .get("hardware_id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let inner = self.lock();
+        if inner.require_session && !inner.sessions.contains(hid) {
+            return Err(SimError::with_body(
+                StatusCode::NOT_FOUND,
+                session_not_found_body(hid),
+            ));
         }
         Ok(())
     }
@@ -513,6 +544,12 @@ impl SimState {
             json!(inner.tickets.values().filter(|e| **e > now).count()),
         );
         out.insert("sessions_created".into(), json!(inner.sessions_created));
+        out.insert("sessions_required".into(), json!(inner.require_session));
+        out.insert("sessions".into(), json!(inner.sessions.len()));
+        out.insert(
+            "snapshot_delay_ms".into(),
+            json!(inner.snapshot_delay.as_millis() as u64),
+        );
         out.insert("hardware_ids".into(), json!(inner.hardware_ids));
         out.insert("push_tokens".into(), json!(inner.push_tokens.len()));
         out.insert("faults".into(), json!(inner.faults));
@@ -580,14 +617,20 @@ fn camera_info(c: &SimCamera) -> CameraInfo {
 fn default_fault_body(status: StatusCode, headers: &HeaderMap) -> Value {
     let reason = status.canonical_reason().unwrap_or("error");
     if status == StatusCode::NOT_FOUND {
-        // Ring's "session is gone" answer names the hardware id (ring-api.md §1.5).
         let hid = headers
             .get("hardware_id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("unknown");
-        return json!({"error": format!("Session not found for hardware_id {hid}"), "sim_fault": true});
+        let mut body = session_not_found_body(hid);
+        body["sim_fault"] = json!(true);
+        return body;
     }
     json!({"error": reason, "status": status.as_u16(), "sim_fault": true})
+}
+
+/// Ring's "session is gone" answer, which names the hardware id (ring-api.md §1.5).
+fn session_not_found_body(hardware_id: &str) -> Value {
+    json!({"error": format!("Session not found for hardware_id {hardware_id}")})
 }
 
 /// A random URL-safe token of `bytes` random bytes.

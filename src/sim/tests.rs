@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
-/// A simulator on 127.0.0.1:0 with a logged-in HTTP client.
+/// The hardware id [`TestSim`] logs in with and creates its session for.
+pub(super) const HARDWARE_ID: &str = "test-hardware-id";
+
+/// A simulator on 127.0.0.1:0 with a logged-in HTTP client (with a session when
+/// the simulator requires one).
 pub(super) struct TestSim {
     pub handle: SimHandle,
     pub cancel: CancellationToken,
@@ -55,6 +59,16 @@ impl TestSim {
             .as_str()
             .expect("access_token")
             .to_string();
+        if sim.handle.state.options().require_session {
+            let (s, b) = sim
+                .call(
+                    reqwest::Method::POST,
+                    "/clients_api/session",
+                    Some(json!({"device": {"hardware_id": HARDWARE_ID}})),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
         sim
     }
 
@@ -62,8 +76,17 @@ impl TestSim {
         format!("{}{path}", self.base)
     }
 
-    pub async fn oauth_json(&self, body: Value, code: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.http.post(self.url("/oauth/token")).json(&body);
+    /// A token request as dgreif sends it: JSON with `client_id` (added when
+    /// `body` has none) and the `hardware_id` header.
+    pub async fn oauth_json(&self, mut body: Value, code: Option<&str>) -> (StatusCode, Value) {
+        if body.get("client_id").is_none() {
+            body["client_id"] = json!("ring_official_android");
+        }
+        let mut req = self
+            .http
+            .post(self.url("/oauth/token"))
+            .header("hardware_id", HARDWARE_ID)
+            .json(&body);
         if let Some(c) = code {
             req = req.header("2fa-code", c);
         }
@@ -83,7 +106,7 @@ impl TestSim {
             .http
             .request(method, self.url(path))
             .bearer_auth(&self.token)
-            .header("hardware_id", "test-hardware-id");
+            .header("hardware_id", HARDWARE_ID);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -102,6 +125,7 @@ impl TestSim {
         self.http
             .get(self.url(path))
             .bearer_auth(&self.token)
+            .header("hardware_id", HARDWARE_ID)
             .send()
             .await
             .expect("send")
@@ -163,6 +187,7 @@ async fn password_and_2fa_flow() {
     let resp = sim
         .http
         .post(sim.url("/oauth/token"))
+        .header("hardware_id", HARDWARE_ID)
         .header("2fa-code", "000000")
         .json(&creds)
         .send()
@@ -198,6 +223,7 @@ async fn password_and_2fa_flow() {
         .http
         .post(sim.url("/oauth/token"))
         .basic_auth("ring_official_android", Some(""))
+        .header("hardware_id", HARDWARE_ID)
         .header("2fa-code", DEMO_2FA_CODE)
         .form(&[
             ("grant_type", "password"),
@@ -251,14 +277,17 @@ async fn refresh_tokens_rotate_and_die_after_use() {
         .http
         .get(sim.url("/clients_api/profile"))
         .bearer_auth(second["access_token"].as_str().expect("at"))
+        .header("hardware_id", HARDWARE_ID)
         .send()
         .await
         .map(|r| (r.status(), ()))
         .expect("send");
     assert_eq!(s, 200);
+    // python's refresh: HTTP Basic client auth, no hardware_id header.
     let form = sim
         .http
         .post(sim.url("/oauth/token"))
+        .basic_auth("ring_official_android", Some(""))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", rt2.as_str()),
@@ -355,7 +384,8 @@ async fn session_profile_and_locations() {
         locs,
         vec![(HOME_LOCATION_ID, "Home"), (CABIN_LOCATION_ID, "Cabin")]
     );
-    assert_eq!(sim.sim_state().await["sessions_created"], 1);
+    // TestSim's own session, then this test's.
+    assert_eq!(sim.sim_state().await["sessions_created"], 2);
     sim.stop().await;
 }
 

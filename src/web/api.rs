@@ -109,10 +109,19 @@ pub(super) fn find(st: &WebState, id: &str) -> Result<Entry, ApiError> {
 async fn healthz(State(st): State<WebState>) -> Response {
     let snap = st.directory.snapshot();
     let auth = st.ring.auth_state().borrow().clone();
+    let push = st.push.borrow().clone();
     let body = serde_json::json!({
         "status": "ok",
         "ring": { "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error },
         "degraded": *st.degraded,
+        "push": {
+            "state": push.health(),
+            "degraded": push.degraded,
+            "missed_events": push.missed_events,
+            "reregistrations": push.reregistrations,
+            "events": push.events,
+            "last_error": push.last_error,
+        },
     });
     (StatusCode::OK, Json(body)).into_response()
 }

@@ -106,6 +106,8 @@ pub struct WebState {
     /// Parts that cannot work because GStreamer elements are missing
     /// (`/healthz` `degraded`, the console banner).
     pub degraded: Arc<Vec<crate::codec::elements::Degraded>>,
+    /// The push listener's status (`/healthz` `push`).
+    pub push: tokio::sync::watch::Receiver<crate::events::push::PushStatus>,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a

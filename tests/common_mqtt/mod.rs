@@ -361,6 +361,7 @@ impl Running {
             events: hub.clone(),
             stream,
             snapshots: None,
+            push: None,
         };
         let (handle, join) = mqtt::start(opts, deps, cancel.child_token());
         let mut status = handle.status();

@@ -11,7 +11,9 @@
 //!   each new session, per-camera subscriptions), behind [`PushRegistrar`];
 //! - [`payload`]: v2 and v1 payload parsing (samples in `testdata/`);
 //! - `supervisor`: the shared loop (reconnect with jittered backoff, 2 s
-//!   replay grace, heartbeats → [`crate::events::EventHub::push_seen`]).
+//!   replay grace, heartbeats → [`crate::events::EventHub::push_seen`]) and
+//!   the push watchdog (events polling found that push missed → `degraded`,
+//!   re-registration with backoff).
 //!
 //! This module must not parse anything but push payloads and must not start
 //! streams or fetch snapshots; consumers react to the hub's events.
@@ -91,6 +93,17 @@ pub struct PushOptions {
     pub backoff_min: Duration,
     /// Longest reconnect delay (default 5 min).
     pub backoff_max: Duration,
+    /// Push watchdog: an event that polling found and push did not deliver
+    /// within this long is a push miss (default 2 min). A miss marks push
+    /// degraded and re-registers it (fresh credentials and Ring registration).
+    pub watchdog_grace: Duration,
+    /// How often the watchdog looks for misses (default 15 s).
+    pub watchdog_interval: Duration,
+    /// First delay before a watchdog re-registration; it doubles (±25 %) while
+    /// pushes keep missing, up to `reregister_backoff_max` (default 10 s).
+    pub reregister_backoff_min: Duration,
+    /// Longest delay between watchdog re-registrations (default 1 h).
+    pub reregister_backoff_max: Duration,
 }
 
 impl PushOptions {
@@ -105,6 +118,10 @@ impl PushOptions {
             session_check: Duration::from_secs(5 * 60),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(5 * 60),
+            watchdog_grace: Duration::from_secs(120),
+            watchdog_interval: Duration::from_secs(15),
+            reregister_backoff_min: Duration::from_secs(10),
+            reregister_backoff_max: Duration::from_secs(60 * 60),
         }
     }
 
@@ -157,8 +174,34 @@ pub struct PushStatus {
     pub events: u64,
     /// Heartbeats received.
     pub heartbeats: u64,
+    /// The watchdog found events push did not deliver; cleared by the next
+    /// event push delivers.
+    pub degraded: bool,
+    /// Events polling found that push did not deliver within the grace.
+    pub missed_events: u64,
+    /// Re-registrations the watchdog made (fresh credentials, Ring registration).
+    pub reregistrations: u64,
     /// The most recent error, for display.
     pub last_error: Option<String>,
+}
+
+impl PushStatus {
+    /// One word for displays (`/healthz`, console, MQTT): `degraded` while the
+    /// watchdog says so, otherwise the state (`connected`, `disconnected`, ...).
+    pub fn health(&self) -> &'static str {
+        if self.degraded {
+            return "degraded";
+        }
+        match self.state {
+            PushState::Starting => "starting",
+            PushState::Registering => "registering",
+            PushState::Connecting => "connecting",
+            PushState::Connected => "connected",
+            PushState::Disconnected => "disconnected",
+            PushState::Unavailable => "unavailable",
+            PushState::Stopped => "stopped",
+        }
+    }
 }
 
 /// Handle of a running listener.

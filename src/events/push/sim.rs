@@ -40,13 +40,18 @@ impl SimTransportOptions {
     }
 }
 
-/// Pushes from the simulator. The push token is random per transport (per
-/// process): the simulator only needs it to match what was registered with
+/// Pushes from the simulator. The push token is random per transport, and a
+/// new one after [`PushTransport::reset`] (as fresh FCM credentials give): the
+/// simulator only needs it to match what was registered with
 /// `PATCH clients_api/device`.
 #[derive(Debug)]
 pub struct SimTransport {
     opts: SimTransportOptions,
-    token: String,
+    token: std::sync::Mutex<String>,
+}
+
+fn new_token() -> String {
+    format!("sim-fcm-{}", uuid::Uuid::new_v4().simple())
 }
 
 impl SimTransport {
@@ -54,7 +59,7 @@ impl SimTransport {
     pub fn new(opts: SimTransportOptions) -> Self {
         SimTransport {
             opts,
-            token: format!("sim-fcm-{}", uuid::Uuid::new_v4().simple()),
+            token: std::sync::Mutex::new(new_token()),
         }
     }
 
@@ -71,11 +76,18 @@ impl SimTransport {
         u
     }
 
+    fn current_token(&self) -> String {
+        self.token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn socket_url(&self) -> Url {
         let mut u = self.public_url();
         {
             let mut q = u.query_pairs_mut();
-            q.append_pair("token", &self.token);
+            q.append_pair("token", &self.current_token());
             if self.opts.v1_dings {
                 q.append_pair("v1_dings", "true");
             }
@@ -102,7 +114,16 @@ impl PushTransport for SimTransport {
     }
 
     async fn token(&self) -> Result<String, PushError> {
-        Ok(self.token.clone())
+        Ok(self.current_token())
+    }
+
+    /// A new random token, as a fresh FCM registration would give.
+    async fn reset(&self) -> Result<(), PushError> {
+        *self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new_token();
+        Ok(())
     }
 
     async fn connect(&self) -> Result<Box<dyn PushConnection>, PushError> {

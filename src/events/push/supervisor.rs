@@ -8,6 +8,15 @@
 //! the first [`PushOptions::replay_grace`] after connecting are replays of old
 //! pushes and are dropped (dgreif does the same; the polling fallback covers
 //! anything real among them). Every await is raced against cancellation.
+//!
+//! The **watchdog** (Ring pushes are known to stop silently after a day or
+//! two): every [`PushOptions::watchdog_interval`] it asks the hub for events
+//! polling delivered that push did not deliver within
+//! [`PushOptions::watchdog_grace`] ([`EventHub::take_push_misses`]). Any miss
+//! marks push `degraded`, drops the transport's credentials and the Ring
+//! registration, and ends the connection; the next run registers afresh after
+//! a delay that doubles while misses go on. The next event push delivers clears
+//! `degraded`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +72,8 @@ pub(super) struct Supervisor {
     pub(super) cancel: CancellationToken,
     registration: Registration,
     backoff: Backoff,
+    /// Delays between watchdog re-registrations; reset when push delivers.
+    reregister_backoff: Backoff,
     /// Consecutive failures in which the push service refused our credentials.
     rejections: u32,
 }
@@ -77,6 +88,8 @@ enum Ended {
     Closed,
     /// Nothing (not even a heartbeat) for `idle_timeout`.
     Idle,
+    /// The watchdog found missed events; credentials were dropped.
+    Degraded,
 }
 
 impl Supervisor {
@@ -89,7 +102,10 @@ impl Supervisor {
         cancel: CancellationToken,
     ) -> Self {
         let backoff = Backoff::new(opts.backoff_min, opts.backoff_max);
+        let reregister_backoff =
+            Backoff::new(opts.reregister_backoff_min, opts.reregister_backoff_max);
         Supervisor {
+            reregister_backoff,
             opts,
             transport,
             ring,
@@ -150,14 +166,24 @@ impl Supervisor {
                     self.set_state(PushState::Disconnected, Some(chain(&e)));
                     delay
                 }
-                Ok(ended) => {
+                Ok(Ended::Degraded) => {
+                    let delay = self.reregister_backoff.next_delay();
+                    info!(
+                        retry_in_ms = delay.as_millis() as u64,
+                        "push degraded; registering afresh"
+                    );
+                    self.set_state(PushState::Disconnected, None);
+                    delay
+                }
+                Ok(ended @ (Ended::Closed | Ended::Idle)) => {
                     if started.elapsed() >= self.opts.backoff_max {
                         self.backoff.reset();
                     }
                     let delay = self.backoff.next_delay();
-                    let why = match ended {
-                        Ended::Closed => "closed by the peer",
-                        Ended::Idle => "idle for too long",
+                    let why = if matches!(ended, Ended::Closed) {
+                        "closed by the peer"
+                    } else {
+                        "idle for too long"
                     };
                     info!(
                         retry_in_ms = delay.as_millis() as u64,
@@ -227,6 +253,8 @@ impl Supervisor {
             .await?;
         let connected_at = Instant::now();
         self.rejections = 0;
+        // The watchdog judges this connection by events found while it is up.
+        self.hub.reset_push_audit();
         info!(transport = self.transport.name(), "push connected");
         self.status.send_modify(|s| {
             s.state = PushState::Connected;
@@ -256,10 +284,13 @@ impl Supervisor {
     ) -> Result<Ended, PushError> {
         let period = self.opts.session_check.max(Duration::from_millis(100));
         let mut session_check = tokio::time::interval_at(Instant::now() + period, period);
+        let every = self.opts.watchdog_interval.max(Duration::from_millis(50));
+        let mut watchdog = tokio::time::interval_at(Instant::now() + every, every);
         let mut last_item = Instant::now();
         enum Step {
             Item(Option<PushItem>),
             CheckSession,
+            Watchdog,
         }
         loop {
             let idle_left = self.opts.idle_timeout.saturating_sub(last_item.elapsed());
@@ -267,10 +298,19 @@ impl Supervisor {
                 () = self.cancel.cancelled() => return Err(PushError::Cancelled),
                 () = tokio::time::sleep(idle_left) => return Ok(Ended::Idle),
                 _ = session_check.tick() => Step::CheckSession,
+                _ = watchdog.tick() => Step::Watchdog,
                 item = conn.next() => Step::Item(item?),
             };
             let item = match step {
                 Step::Item(item) => item,
+                Step::Watchdog => {
+                    let missed = self.hub.take_push_misses(self.opts.watchdog_grace);
+                    if missed.is_empty() {
+                        continue;
+                    }
+                    self.degrade(&missed).await;
+                    return Ok(Ended::Degraded);
+                }
                 Step::CheckSession => {
                     // A new Ring session needs the token again (ring-api.md §7.1).
                     match self.register(token).await {
@@ -309,9 +349,52 @@ impl Supervisor {
         }
     }
 
-    fn deliver(&self, raw: &super::transport::RawPush) {
+    /// Push missed `missed` (ding ids): marks it degraded and drops the
+    /// transport's credentials and the Ring registration, so the next run
+    /// registers afresh.
+    async fn degrade(&mut self, missed: &[String]) {
+        warn!(
+            missed = missed.len(),
+            ding_ids = %missed.join(","),
+            grace_s = self.opts.watchdog_grace.as_secs_f32(),
+            "push did not deliver events that polling found; push is degraded, re-registering"
+        );
+        self.status.send_modify(|s| {
+            s.degraded = true;
+            s.missed_events += missed.len() as u64;
+            s.reregistrations += 1;
+        });
+        self.registration.forget();
+        let transport = self.transport.clone();
+        let reset = self
+            .bounded(
+                "dropping push credentials",
+                self.opts.connect_timeout,
+                transport.reset(),
+            )
+            .await;
+        if let Err(e) = reset {
+            warn!(err = %chain(&e), "dropping the push credentials failed; registering the old ones again");
+        }
+    }
+
+    /// An event came through push: a degraded push has recovered.
+    fn push_delivered(&mut self) {
+        self.reregister_backoff.reset();
+        let was = self.status.send_if_modified(|s| {
+            let was = s.degraded;
+            s.degraded = false;
+            was
+        });
+        if was {
+            info!("push delivers events again; no longer degraded");
+        }
+    }
+
+    fn deliver(&mut self, raw: &super::transport::RawPush) {
         match payload::parse(raw) {
             Ok(ev) => {
+                self.push_delivered();
                 let (camera, ding_id, kind) = (ev.camera_id, ev.ding_id.clone(), ev.kind);
                 let fresh = self.hub.publish(CameraEvent {
                     camera_id: ev.camera_id,

@@ -6,6 +6,7 @@
 
 mod api_calls;
 mod auth_flow;
+mod sim_fidelity;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;

@@ -100,8 +100,7 @@ pub struct LiveSim {
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    /// `close` messages received from clients (tests check explicit hang-ups).
-    #[cfg(test)]
+    /// `close` messages received from clients (`live_hangups` in the stats).
     hangups: AtomicU64,
 }
 
@@ -138,7 +137,6 @@ impl LiveSim {
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            #[cfg(test)]
             hangups: AtomicU64::new(0),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -210,6 +208,7 @@ impl LiveSim {
             "live_sessions_active": self.active.load(Ordering::SeqCst),
             "live_sessions_total": self.total.load(Ordering::SeqCst),
             "talkback": talk,
+            "live_hangups": self.hangups.load(Ordering::SeqCst),
         })
     }
 

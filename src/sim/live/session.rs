@@ -2,8 +2,10 @@
 //! dialog (ring-api.md §6.3) with Ring's timers — session cap, ping timeout
 //! (code 6), and the ~70 s limit for sessions never activated.
 //!
-//! Messages without a `dialog_id` close the socket at once, like Ring. Exactly
-//! one session per socket (Ring's clients open one socket per stream).
+//! Messages without a `dialog_id` close the socket at once, like Ring, except a
+//! `close`: ring-client-api sends its final hang-up without one, and it ends the
+//! socket's only dialog. Exactly one session per socket (Ring's clients open one
+//! socket per stream).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -220,18 +222,21 @@ impl Conn {
             warn!("not JSON; closing the socket");
             return Step::Gone;
         };
-        let Some(dialog_id) = msg.get("dialog_id").and_then(Value::as_str) else {
-            warn!("message without dialog_id; closing the socket");
-            return Step::Gone;
-        };
-        if self.dialog_id.is_empty() {
-            self.dialog_id = dialog_id.to_owned();
-        }
         let method = msg
             .get("method")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let body = msg.get("body").cloned().unwrap_or(Value::Null);
+        let Some(dialog_id) = msg.get("dialog_id").and_then(Value::as_str) else {
+            if method == "close" {
+                return self.hangup(&body);
+            }
+            warn!(method, "message without dialog_id; closing the socket");
+            return Step::Gone;
+        };
+        if self.dialog_id.is_empty() {
+            self.dialog_id = dialog_id.to_owned();
+        }
         if let Some(s) = &self.session {
             let door = body.get("doorbot_id").and_then(Value::as_u64);
             let sid = body.get("session_id").and_then(Value::as_str);
@@ -271,16 +276,18 @@ impl Conn {
                 }
                 self.send("pong", json!({})).await;
             }
-            "close" => {
-                let reason = body.get("reason").cloned().unwrap_or_default();
-                info!(%reason, "client hung up");
-                #[cfg(test)]
-                self.sim.hangups.fetch_add(1, Ordering::SeqCst);
-                return Step::Hangup;
-            }
+            "close" => return self.hangup(&body),
             other => debug!(method = other, "signalling message"),
         }
         Step::Continue
+    }
+
+    /// A client `close`: counts the hang-up and ends the socket's dialog.
+    fn hangup(&self, body: &Value) -> Step {
+        let reason = body.get("reason").cloned().unwrap_or_default();
+        info!(%reason, "client hung up");
+        self.sim.hangups.fetch_add(1, Ordering::SeqCst);
+        Step::Hangup
     }
 
     async fn live_view(&mut self, body: &Value) -> Step {

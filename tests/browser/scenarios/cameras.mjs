@@ -37,9 +37,10 @@ export default async function cameras(ctx) {
   check(byName["Front Door"].sub === "Doorbell Pro 2 · doorbell", `model shown: ${byName["Front Door"].sub}`);
   check(/Offline/.test(byName.Garage.note), "offline camera explains why it cannot connect");
 
-  // Tabs, account pill, no banner.
+  // Tabs, account and push pills, no banner.
   check((await page.getAttribute("#tab-live", "aria-current")) === "page", "Live tab current");
   await waitFor("auth pill says connected", async () => /connected/i.test(await page.textContent("#auth-pill")));
+  await waitFor("push pill says OK", async () => /Push OK/.test(await page.textContent("#push-pill")));
   check(await page.locator("#banner").isHidden(), "no re-auth banner while authenticated");
   await ctx.shot(page, "console-live");
 
