@@ -91,7 +91,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Before any TLS connection (matters only with the `fcm` feature).
-    ring_bridge::events::push::install_crypto_provider();
+    ring_bridge::base::tls::install_default_provider();
     ring_bridge::base::tracing_setup::install();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

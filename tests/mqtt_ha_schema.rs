@@ -138,7 +138,7 @@ fn every_discovery_payload_fits_home_assistant_2024_3() {
     // The demo account's full entity set, twice (with and without instance).
     assert_eq!(
         seen,
-        2 * 51,
+        2 * 57,
         "entity count changed: review the fixture check"
     );
     assert_eq!(

@@ -154,7 +154,7 @@ async fn two_instances_split_one_account_on_one_broker() {
         total += configs.len();
     }
     // Together they publish the demo account's entity set exactly once.
-    assert_eq!(total, 51, "entities across both instances");
+    assert_eq!(total, 57, "entities across both instances");
     // No discovery outside the two instance node ids.
     assert!(
         msgs.iter()

@@ -7,6 +7,7 @@ pub mod logbuf;
 pub mod login_limit;
 pub mod rtc;
 pub mod secret;
+pub mod tls;
 pub mod tracing_setup;
 
 pub use error::{ErrorKind, ResultExt};

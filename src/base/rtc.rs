@@ -30,6 +30,8 @@ pub async fn peer_connection(
     ice_servers: &[String],
     nack_history_log2: Option<u8>,
 ) -> webrtc::error::Result<Arc<RTCPeerConnection>> {
+    // DTLS builds its certificate verifier from rustls' default provider.
+    super::tls::install_default_provider();
     let registry = match nack_history_log2 {
         None => register_default_interceptors(Registry::new(), &mut media)?,
         Some(log2) => interceptors_with_nack_history(&mut media, log2)?,

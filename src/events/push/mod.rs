@@ -231,20 +231,6 @@ impl PushHandle {
     }
 }
 
-/// Makes rustls' `ring` provider the process default. Only needed with the
-/// `fcm` cargo feature, which links a second provider (aws-lc-rs, through
-/// reqwest 0.13) so that rustls can no longer pick one by itself and
-/// `ClientConfig::builder()` (tokio-tungstenite, rumqttc) would panic. Call it
-/// at start-up before any TLS connection; [`start`] calls it too. Idempotent;
-/// a no-op without the feature.
-pub fn install_crypto_provider() {
-    #[cfg(feature = "fcm")]
-    {
-        // Err only means a provider is installed already, which is what we want.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// Starts the push listener: registers with Ring through `ring` (a
 /// [`crate::ring::RingClient`] in production), listens on the transport of
 /// `opts`, and publishes motion/ding events to `hub` with
@@ -256,7 +242,7 @@ pub fn start(
     hub: EventHub,
     cancel: CancellationToken,
 ) -> (PushHandle, JoinHandle<()>) {
-    install_crypto_provider();
+    crate::base::tls::install_default_provider();
     let transport = opts.build_transport();
     let (tx, rx) = watch::channel(PushStatus::default());
     let span = tracing::info_span!("push", transport = transport.name());

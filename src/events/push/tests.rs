@@ -243,16 +243,3 @@ async fn an_unavailable_transport_stops_the_listener() {
     join.await.unwrap();
     assert_eq!(h.status().borrow().state, PushState::Unavailable);
 }
-
-/// With the `fcm` feature two rustls providers are linked; after
-/// `install_crypto_provider` a default `ClientConfig` can be built.
-#[cfg(feature = "fcm")]
-#[test]
-fn fcm_build_has_a_default_crypto_provider() {
-    super::install_crypto_provider();
-    super::install_crypto_provider();
-    let roots = rustls::RootCertStore::empty();
-    let _ = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-}

@@ -139,6 +139,8 @@ impl Driver {
         let ua = http::HeaderValue::from_str(&self.opts.user_agent)
             .map_err(|e| self.err(ErrorInner::BadUrl(format!("user agent: {e}"))))?;
         req.headers_mut().insert(http::header::USER_AGENT, ua);
+        // A `wss://` connector builds its TLS config from the default provider.
+        crate::base::tls::install_default_provider();
         let (ws, _) = tokio::time::timeout(
             self.opts.connect_timeout,
             tokio_tungstenite::connect_async(req),
