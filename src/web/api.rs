@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -106,14 +107,37 @@ pub(super) fn find(st: &WebState, id: &str) -> Result<Entry, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no camera {id:?}; see /api/ring/cameras")))
 }
 
-async fn healthz(State(st): State<WebState>) -> Response {
+/// Liveness and Ring state. Anyone may ask (container health checks), but only
+/// a trusted request (see [`super::access::Access::trusts`]) sees the details
+/// (why re-authentication is needed, the last Ring error), which can name files
+/// and addresses.
+async fn healthz(
+    State(st): State<WebState>,
+    peer: super::access::Peer,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let snap = st.directory.snapshot();
     let auth = st.ring.auth_state().borrow().clone();
-    let body = serde_json::json!({
-        "status": "ok",
-        "ring": { "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error },
-    });
-    (StatusCode::OK, Json(body)).into_response()
+    let trusted = st.access.trusts(super::access::peer_ip(&peer), &headers);
+    let ring = if trusted {
+        serde_json::json!({ "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error })
+    } else {
+        let state = match auth {
+            AuthState::Unknown => "unknown",
+            AuthState::Authenticated => "authenticated",
+            AuthState::ReauthRequired { .. } => "reauth_required",
+        };
+        serde_json::json!({
+            "auth": { "state": state },
+            "cameras_loaded": snap.loaded,
+            "reachable": snap.last_error.is_none(),
+        })
+    };
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": "ok", "ring": ring })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(st): State<WebState>) -> Response {
