@@ -9,9 +9,10 @@
 //! - **Cross-site requests** (CSRF): a page on another origin can send a
 //!   `no-cors` POST with a "simple" body (`text/plain`, a form). State-changing
 //!   requests (anything but GET, HEAD and OPTIONS) are refused when their
-//!   `Origin` is not this server, when the browser marks them
-//!   `Sec-Fetch-Site: cross-site`, or when they carry a body type a cross-site
-//!   page can send without a CORS preflight. JSON, SDP and ICE fragments need a
+//!   `Origin` is not this server or the browser marks them
+//!   `Sec-Fetch-Site: cross-site`; a POST also when it carries a body type a
+//!   cross-site page can send without a CORS preflight (a WHEP offer's handler
+//!   demands `application/sdp` itself). JSON, SDP and ICE fragments need a
 //!   preflight, which we never grant.
 //!
 //! The first rejection per client and reason is logged at INFO; repeats are
@@ -111,6 +112,7 @@ impl Guard {
         &self,
         ip: IpAddr,
         method: &Method,
+        path: &str,
         uri_host: Option<&str>,
         headers: &HeaderMap,
     ) -> Option<Refusal> {
@@ -140,6 +142,11 @@ impl Guard {
             if !same {
                 return Some(Refusal::CrossOrigin);
             }
+        }
+        // Only POST can carry a body cross-site without a preflight. A WHEP offer
+        // must be `application/sdp`, which its handler checks itself (415).
+        if *method != Method::POST || path.ends_with("/whep") {
+            return None;
         }
         let simple = headers
             .get(header::CONTENT_TYPE)
@@ -183,7 +190,13 @@ pub async fn enforce(State(guard): State<Arc<Guard>>, req: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(peer);
-    let Some(why) = guard.check(ip, req.method(), req.uri().host(), req.headers()) else {
+    let Some(why) = guard.check(
+        ip,
+        req.method(),
+        req.uri().path(),
+        req.uri().host(),
+        req.headers(),
+    ) else {
         return next.run(req).await;
     };
     guard.note_refusal(ip, why.as_str(), req.uri().path());
@@ -223,7 +236,7 @@ mod tests {
     #[test]
     fn host_names() {
         let g = Guard::new(&["NAS.local".into()], Some("172.30.32.2".parse().unwrap()));
-        let get = |host| g.check(LAN, &Method::GET, None, &headers(&[("host", host)]));
+        let get = |host| g.check(LAN, &Method::GET, "/", None, &headers(&[("host", host)]));
         for ok in [
             "127.0.0.1:3000",
             "[::1]:3000",
@@ -243,17 +256,26 @@ mod tests {
         ] {
             assert_eq!(get(bad), Some(Refusal::UnknownHost), "{bad}");
         }
-        assert_eq!(g.check(LAN, &Method::GET, None, &HeaderMap::new()), None);
+        assert_eq!(
+            g.check(LAN, &Method::GET, "/", None, &HeaderMap::new()),
+            None
+        );
         let proxy: IpAddr = "172.30.32.2".parse().unwrap();
         let ingress = headers(&[("host", "a0d7b954-ring-bridge"), ("x-ingress-path", "/x")]);
-        assert_eq!(g.check(proxy, &Method::GET, None, &ingress), None);
+        assert_eq!(g.check(proxy, &Method::GET, "/", None, &ingress), None);
         assert_eq!(
-            g.check(LAN, &Method::GET, None, &ingress),
+            g.check(LAN, &Method::GET, "/", None, &ingress),
             Some(Refusal::UnknownHost)
         );
         let any = Guard::new(&["*".into()], None);
         assert_eq!(
-            any.check(LAN, &Method::GET, None, &headers(&[("host", "x.example")])),
+            any.check(
+                LAN,
+                &Method::GET,
+                "/",
+                None,
+                &headers(&[("host", "x.example")])
+            ),
             None
         );
     }
@@ -264,7 +286,7 @@ mod tests {
         let post = |list: &[(&'static str, &'static str)]| {
             let mut all = vec![("host", "127.0.0.1:3000")];
             all.extend_from_slice(list);
-            g.check(LAN, &Method::POST, None, &headers(&all))
+            g.check(LAN, &Method::POST, "/api/ingest/stop", None, &headers(&all))
         };
         assert_eq!(post(&[]), None, "curl without a body");
         assert_eq!(post(&[("content-type", "application/json")]), None);
@@ -294,6 +316,20 @@ mod tests {
         );
         // Reads are never refused for their origin.
         let h = headers(&[("host", "127.0.0.1"), ("origin", "http://evil.example")]);
-        assert_eq!(g.check(LAN, &Method::GET, None, &h), None);
+        assert_eq!(g.check(LAN, &Method::GET, "/", None, &h), None);
+        // PATCH and DELETE need a preflight whatever the body; a WHEP offer's
+        // handler demands application/sdp itself.
+        let text = headers(&[("host", "127.0.0.1"), ("content-type", "text/plain")]);
+        assert_eq!(g.check(LAN, &Method::PATCH, "/x", None, &text), None);
+        assert_eq!(
+            g.check(
+                LAN,
+                &Method::POST,
+                "/api/webrtc/front-door/whep",
+                None,
+                &text
+            ),
+            None
+        );
     }
 }
