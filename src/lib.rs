@@ -13,6 +13,8 @@ pub mod bench;
 pub mod codec;
 pub mod config;
 pub mod events;
+#[cfg(test)]
+mod fuzz;
 pub mod media;
 pub mod mqtt;
 pub mod ring;

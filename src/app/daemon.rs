@@ -222,9 +222,18 @@ pub(super) async fn run_once(
         account,
         degraded: Arc::new(degraded),
         push: outputs.push.status(),
+        guard: Arc::new(web::guard::Guard::new(
+            &cfg.http.allowed_hosts,
+            cfg.http.ingress_proxy,
+        )),
+        max_body_bytes: cfg.limits.http_max_body_bytes,
     };
     info!(%http_addr, access = %state.access.describe(), "HTTP API listening");
-    let served = web::serve(listener, web::router(state), cancel.clone()).await;
+    let serve_opts = web::ServeOptions {
+        header_timeout: cfg.limits.http_header_timeout,
+        idle_timeout: cfg.limits.http_idle_timeout,
+    };
+    let served = web::serve(listener, web::router(state), serve_opts, cancel.clone()).await;
 
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();
@@ -276,8 +285,12 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         talkback: true,
         ..LiveOptions::default()
     };
-    if !cfg.network.listen_ip.is_unspecified() {
-        o.ice_ips = vec![cfg.network.listen_ip];
+    // A specific LAN address pins the call's ICE to that interface. A loopback
+    // listener says nothing about the route to Ring (nor is 127.0.0.2 an
+    // interface address: filtering on it would leave no candidate at all).
+    let ip = cfg.network.listen_ip;
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        o.ice_ips = vec![ip];
     }
     if on_simulator {
         o.ice_servers.clear();
@@ -320,6 +333,10 @@ async fn whep_options(
             crate::config::TalkFloorMode::Voice => crate::webrtc::TalkFloor::Voice,
             crate::config::TalkFloorMode::Explicit => crate::webrtc::TalkFloor::Explicit,
         },
+        sdp_limits: crate::webrtc::SdpLimits {
+            max_bytes: cfg.limits.whep_max_offer_bytes,
+            max_lines: cfg.limits.whep_max_offer_lines,
+        },
         ..crate::webrtc::WhepOptions::default()
     })
 }
@@ -353,6 +370,7 @@ async fn start_rtsp(
         username: cfg.rtsp.username.clone(),
         password: cfg.rtsp.password.clone(),
         describe_timeout: cfg.rtsp.describe_timeout,
+        auth_failures_per_minute: cfg.limits.rtsp_auth_failures_per_minute,
         shared_media: cfg.rtsp.shared_media,
     };
     let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())

@@ -118,6 +118,7 @@ impl MqttAndEvents {
                 snapshot_interval_wired: cfg.mqtt.snapshot_interval_wired,
                 snapshot_interval_battery: cfg.mqtt.snapshot_interval_battery,
                 stream_max_duration: cfg.mqtt.stream_max_duration,
+                max_message_bytes: cfg.limits.mqtt_max_message_bytes,
                 ..MqttOptions::new(url)
             };
             opts.validate()?;

@@ -89,6 +89,55 @@ impl LoginLimiter {
         self.attempt(ip, true)
     }
 
+    /// Whether `ip` alone is over its per-IP limit (the global count is not
+    /// looked at): `Err` with the wait.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let LoginLimits { per_ip, window, .. } = self.limits;
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = w
+            .per_ip
+            .get_mut(&ip)
+            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(round_up(wait))
+        }
+    }
+
+    /// Records a failed attempt from `ip`, always (unlike
+    /// [`LoginLimiter::try_acquire`]), and answers whether `ip` or everyone
+    /// together is now over a limit: `Err` with the wait. For checks that must
+    /// never refuse a right answer: the caller compares first, then records.
+    pub fn record_failure(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let LoginLimits {
+            per_ip,
+            global,
+            window,
+        } = self.limits;
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        w.per_ip
+            .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        w.global.push_back(now);
+        // Only the newest `global + 1` matter for the wait; keep memory bounded.
+        while w.global.len() > global.saturating_add(1) {
+            w.global.pop_front();
+        }
+        w.per_ip.entry(ip).or_default().push_back(now);
+        let global_wait = wait_in(&mut w.global, global.saturating_add(1), window, now);
+        let ip_wait = w.per_ip.get_mut(&ip).map_or(Duration::ZERO, |q| {
+            wait_in(q, per_ip.saturating_add(1), window, now)
+        });
+        let wait = ip_wait.max(global_wait);
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(round_up(wait))
+        }
+    }
+
     fn attempt(&self, ip: IpAddr, record: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let LoginLimits {

@@ -3,8 +3,11 @@
 //! module; it depends on nothing of ours.
 
 pub mod error;
+pub mod log_throttle;
 pub mod logbuf;
 pub mod login_limit;
+#[cfg(test)]
+pub(crate) mod proptest_util;
 pub mod rtc;
 pub mod secret;
 pub mod tls;

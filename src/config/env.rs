@@ -14,6 +14,7 @@
 //! | `HTTP_API_TOKEN` | `http.api_token` |
 //! | `ALLOW_UNAUTHENTICATED` | `http.allow_unauthenticated` |
 //! | `INGRESS_PROXY_IP` | `http.ingress_proxy` |
+//! | `HTTP_ALLOWED_HOSTS` | `http.allowed_hosts` (comma separated) |
 //! | `RTSP_PORT` | `rtsp.port` |
 //! | `RTSP_USERNAME` / `RTSP_PASSWORD` | `rtsp.username` / `rtsp.password` |
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
@@ -73,6 +74,14 @@ fn parse_bool(vars: &Vars, var: &'static str) -> Result<Option<bool>, ConfigErro
     }
 }
 
+/// `"a, b,,c"` → `["a", "b", "c"]`.
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// Applies the variables in the table above to `cfg`.
 pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     const PORT: &str = "a port number 0..=65535";
@@ -93,11 +102,7 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
         cfg.ring.debug = b;
     }
     if let Some(ids) = get(vars, "RING_LOCATION_IDS") {
-        cfg.ring.location_ids = ids
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        cfg.ring.location_ids = comma_list(ids);
     }
     if let Some(ip) = parse(vars, "LISTEN_IP", "an IP address like 0.0.0.0 or 127.0.0.1")? {
         cfg.network.listen_ip = ip;
@@ -125,6 +130,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(p) = parse(vars, "MQTT_LOCAL_PORT", PORT)? {
         cfg.mqtt.local_port = p;
+    }
+    if let Some(hosts) = get(vars, "HTTP_ALLOWED_HOSTS") {
+        cfg.http.allowed_hosts = comma_list(hosts);
     }
     if let Some(p) = parse(vars, "RTSP_PORT", PORT)? {
         cfg.rtsp.port = p;

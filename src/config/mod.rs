@@ -7,6 +7,9 @@
 //! `docs/CONFIG.md`; example: `config/ring-bridge.example.toml`.
 
 pub mod env;
+mod limits;
+
+pub use limits::LimitsConfig;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -77,6 +80,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Motion and ding intake.
     pub events: EventsConfig,
+    /// Resource limits against hostile or broken clients.
+    pub limits: LimitsConfig,
 }
 
 /// `[events]`.
@@ -187,6 +192,10 @@ pub struct HttpConfig {
     /// ingress (`172.30.32.2`, set by the add-on; `INGRESS_PROXY_IP`). Requests
     /// from it that carry `X-Ingress-Path` pass without credentials.
     pub ingress_proxy: Option<IpAddr>,
+    /// Host names (besides IP addresses, `localhost` and `*.localhost`) the console
+    /// and API answer to (`HTTP_ALLOWED_HOSTS`, comma separated), e.g. `nas.local`.
+    /// Other `Host` headers get 421, which defeats DNS rebinding. `*` allows any.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -198,6 +207,7 @@ impl Default for HttpConfig {
             api_token: None,
             allow_unauthenticated: false,
             ingress_proxy: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -466,6 +476,19 @@ impl Config {
                 });
             }
         }
+        if let Some(h) = h.allowed_hosts.iter().find(|h| {
+            h.as_str() != "*"
+                && (h.is_empty()
+                    || !h
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        }) {
+            return Err(ConfigError::Invalid {
+                key: "http.allowed_hosts",
+                message: format!("{h:?} is not a host name (letters, digits, '.', '-'; or \"*\")"),
+            });
+        }
+        self.limits.validate()?;
         if self.stream.renew_before >= self.stream.session_cap {
             return Err(ConfigError::Invalid {
                 key: "stream.renew_before",

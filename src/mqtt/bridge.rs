@@ -21,6 +21,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::conn::{self, BrokerTarget, NetEvent};
 use super::entities::{camera_entities, keys};
+use super::intake::Intake;
 use super::state::{
     CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event, push_states,
 };
@@ -97,6 +98,7 @@ pub(crate) async fn run(
             tasks: JoinSet::new(),
             forwarders: JoinSet::new(),
             stream_tx,
+            intake: Intake::new(opts.max_message_bytes),
             opts,
         };
         bridge.run(&mut net_rx, cmd_rx, stream_rx, cancel).await;
@@ -151,6 +153,8 @@ pub(super) struct Bridge {
     pub(super) tasks: JoinSet<Done>,
     pub(super) forwarders: JoinSet<()>,
     pub(super) stream_tx: mpsc::Sender<(u64, StreamStatus)>,
+    /// Size and retain filter, throttled warnings.
+    pub(super) intake: Intake,
 }
 
 impl Bridge {
@@ -169,6 +173,8 @@ impl Bridge {
         let mut push_open = push_rx.is_some();
         let initial = dir_rx.borrow_and_update().clone();
         self.on_directory(initial);
+        let mut flush = tokio::time::interval(Intake::flush_period());
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self
                 .cams
@@ -220,6 +226,7 @@ impl Bridge {
                     Err(e) => warn!(err = %e, "MQTT background call panicked"),
                 },
                 _ = tokio::time::sleep_until(deadline) => self.on_timers(),
+                _ = flush.tick() => self.intake.flush(),
             }
         }
     }
@@ -356,7 +363,11 @@ impl Bridge {
                     s.last_error = Some(err);
                 });
             }
-            NetEvent::Message { topic, payload } => self.on_message(&topic, &payload),
+            NetEvent::Message {
+                topic,
+                payload,
+                retain,
+            } => self.on_message(&topic, &payload, retain),
         }
     }
 

@@ -10,8 +10,30 @@ use super::topics::Leaf;
 use crate::base::error::chain;
 use tracing::{debug, info, warn};
 
+/// A switch command's payload: `ON` / `OFF` in any case, surrounding space
+/// ignored; anything else is `None`.
+pub(super) fn switch_payload(text: &str) -> Option<bool> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("ON") {
+        Some(true)
+    } else if t.eq_ignore_ascii_case("OFF") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 impl Bridge {
-    pub(super) fn on_message(&mut self, topic: &str, payload: &[u8]) {
+    /// Handles a message on a subscribed topic (`retain` as delivered). Oversized
+    /// messages and retained commands are dropped first (`intake`).
+    pub(super) fn on_message(&mut self, topic: &str, payload: &[u8], retain: bool) {
+        let cmd = self.topics.parse_command(topic);
+        if !self
+            .intake
+            .admit(topic, payload.len(), retain, cmd.is_some())
+        {
+            return;
+        }
         let text = String::from_utf8_lossy(payload);
         let text = text.trim();
         if topic == self.topics.ha_status() {
@@ -22,7 +44,7 @@ impl Bridge {
             }
             return;
         }
-        let Some(cmd) = self.topics.parse_command(topic) else {
+        let Some(cmd) = cmd else {
             debug!(topic = %topic, "ignoring message on unexpected topic");
             return;
         };
@@ -32,15 +54,13 @@ impl Bridge {
             .find(|e| e.camera.device_id.eq_ignore_ascii_case(&cmd.device_id))
             .map(|e| e.camera.clone())
         else {
-            warn!(topic = %topic, "command for an unknown camera ignored");
+            self.intake.warn("unknown camera", |suppressed| {
+                warn!(topic = %topic, suppressed, "command for an unknown camera ignored");
+            });
             return;
         };
         let shown: String = text.chars().take(40).collect();
-        let on = match text.to_ascii_uppercase().as_str() {
-            "ON" => Some(true),
-            "OFF" => Some(false),
-            _ => None,
-        };
+        let on = switch_payload(text);
         let key = match cmd.key.as_str() {
             keys::LIGHT if cam.has_light => keys::LIGHT,
             keys::SIREN if cam.has_siren => keys::SIREN,
@@ -50,17 +70,23 @@ impl Bridge {
                 if text.eq_ignore_ascii_case("PRESS") {
                     self.trigger_snapshot(cam.id, Trigger::OnDemand);
                 } else {
-                    warn!(camera = cam.id, payload = %shown, "take_snapshot expects PRESS; ignored");
+                    self.intake.warn(&format!("bad press {}", cam.id), |suppressed| {
+                        warn!(camera = cam.id, payload = %shown, suppressed, "take_snapshot expects PRESS; ignored");
+                    });
                 }
                 return;
             }
             other => {
-                warn!(camera = cam.id, key = %other, "command for an entity this camera lacks; ignored");
+                self.intake.warn(&format!("no entity {}", cam.id), |suppressed| {
+                    warn!(camera = cam.id, key = %other, suppressed, "command for an entity this camera lacks; ignored");
+                });
                 return;
             }
         };
         let Some(on) = on else {
-            warn!(camera = cam.id, key, payload = %shown, "command payload must be ON or OFF; ignored");
+            self.intake.warn(&format!("bad payload {}", cam.id), |suppressed| {
+                warn!(camera = cam.id, key, payload = %shown, suppressed, "command payload must be ON or OFF; ignored");
+            });
             return;
         };
         info!(camera = cam.id, name = %cam.name, key, on, "command from MQTT");

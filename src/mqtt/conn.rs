@@ -22,8 +22,6 @@ use crate::base::Secret;
 /// Capacity of the client's request channel: a full republish (discovery plus
 /// state of dozens of cameras) must fit without blocking.
 pub(crate) const REQUEST_CAPACITY: usize = 4096;
-/// Largest publish we accept (commands, HA status).
-const MAX_INCOMING: usize = 256 * 1024;
 /// Largest publish we send (snapshot JPEGs).
 const MAX_OUTGOING: usize = 16 * 1024 * 1024;
 /// System CA bundles tried for `mqtts://` without `ca_file`.
@@ -159,7 +157,7 @@ pub(crate) fn client(
     let mut o = rumqttc::MqttOptions::new(opts.client_id.clone(), target.host.clone(), target.port);
     o.set_keep_alive(opts.keep_alive.max(Duration::from_secs(1)));
     o.set_clean_session(true);
-    o.set_max_packet_size(MAX_INCOMING, MAX_OUTGOING);
+    o.set_max_packet_size(super::MAX_INCOMING_PACKET, MAX_OUTGOING);
     // Every ConnAck republishes discovery and state for all entities at QoS 1
     // in one burst. With rumqttc's default window (100) the packet ids wrapped
     // before the first acks came back ("Collision on packet id = 1") and the
@@ -182,8 +180,13 @@ pub(crate) enum NetEvent {
     Connected,
     /// The connection was lost or could not be made.
     Disconnected(String),
-    /// A publish on a subscribed topic.
-    Message { topic: String, payload: Bytes },
+    /// A publish on a subscribed topic; `retain` is the flag as delivered (set
+    /// for retained messages replayed on subscribe).
+    Message {
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+    },
 }
 
 /// Jittered exponential backoff: `min`, 2·`min`, 4·`min`, ... capped at `max`, ±25 %.
@@ -220,6 +223,7 @@ pub(crate) async fn run(
             Ok(Event::Incoming(Packet::Publish(p))) => Some(NetEvent::Message {
                 topic: p.topic,
                 payload: p.payload,
+                retain: p.retain,
             }),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 debug!("sent DISCONNECT");

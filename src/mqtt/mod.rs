@@ -20,6 +20,9 @@ mod commands;
 mod conn;
 pub mod discovery;
 pub mod entities;
+#[cfg(test)]
+mod fuzz;
+mod intake;
 mod snapshots;
 mod state;
 pub mod stream;
@@ -39,6 +42,7 @@ use crate::events::EventHub;
 use crate::ring::RingApi;
 
 pub use broker::{BrokerChoice, ensure_local};
+pub use intake::MAX_INCOMING_PACKET;
 pub use stream::{
     SnapshotSource, StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus,
 };
@@ -90,6 +94,9 @@ pub struct MqttOptions {
     pub reconnect_min: Duration,
     /// Largest reconnect delay (default 60 s).
     pub reconnect_max: Duration,
+    /// Larger incoming messages are dropped with a warning, the connection stays
+    /// up (default 64 KiB; at most [`MAX_INCOMING_PACKET`]).
+    pub max_message_bytes: usize,
 }
 
 impl MqttOptions {
@@ -114,6 +121,7 @@ impl MqttOptions {
             keep_alive: Duration::from_secs(30),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
+            max_message_bytes: 64 * 1024,
         }
     }
 

@@ -31,6 +31,22 @@ pub(crate) struct FactoryCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) describe_timeout: Duration,
     pub(crate) cancel: CancellationToken,
+    /// Until when DESCRIBE fails at once because the last wait failed. gst-rtsp-server
+    /// calls `construct` under the factory's lock, so clients queue behind a waiting
+    /// one; without this each of them would wait the whole timeout in turn.
+    pub(crate) failed_until: Mutex<Option<std::time::Instant>>,
+}
+
+impl FactoryCtx {
+    fn failing(&self) -> bool {
+        let until = *self.failed_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| std::time::Instant::now() < t) && self.stream.video_params().is_none()
+    }
+
+    fn set_failing(&self, failing: bool) {
+        let until = failing.then(|| std::time::Instant::now() + self.describe_timeout);
+        *self.failed_until.lock().unwrap_or_else(|e| e.into_inner()) = until;
+    }
 }
 
 /// Handed from `construct` to `create_element` and `media_configure` of the same
@@ -83,14 +99,20 @@ mod imp {
             let ctx = self.ctx.get()?;
             let span = info_span!("rtsp", camera = %ctx.stream.id(), uri = %url.request_uri());
             let _enter = span.enter();
+            if ctx.failing() {
+                debug!("DESCRIBE refused at once: the camera failed to start moments ago");
+                return None;
+            }
             let lease = ctx.stream.lease();
             let params = match wait_ready_blocking(ctx) {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(err = %e, "DESCRIBE refused: stream not ready");
+                    ctx.set_failing(true);
                     return None;
                 }
             };
+            ctx.set_failing(false);
             let audio = ctx.stream.has_audio();
             let elements = match feeder::build_elements(audio) {
                 Ok(e) => e,

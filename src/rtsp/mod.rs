@@ -9,6 +9,7 @@
 //! viewer [`crate::media::Lease`] and releases it when unprepared. See
 //! `docs/design/0001-media-hub.md` for the hub side.
 
+mod auth;
 mod factory;
 mod feeder;
 
@@ -38,7 +39,13 @@ pub struct RtspOptions {
     /// See `username`.
     pub password: Option<Secret<String>>,
     /// Longest time DESCRIBE waits for the camera's first key frame. Default 20 s.
+    /// After a wait failed, further DESCRIBEs of that camera fail at once for as
+    /// long (unless the stream became ready), so queued clients are not each held
+    /// for the full timeout.
     pub describe_timeout: Duration,
+    /// Wrong passwords a client address may send per minute before it is refused
+    /// for a while (without its credentials being compared). Default 10.
+    pub auth_failures_per_minute: usize,
     /// One pipeline (and one hub subscription) per camera mount for all clients
     /// (`true`, the default), or one per client (`false`). With sharing, a client
     /// joining a running media starts mid-GOP: the hub is asked for a key frame, but
@@ -54,6 +61,7 @@ impl Default for RtspOptions {
             username: None,
             password: None,
             describe_timeout: Duration::from_secs(20),
+            auth_failures_per_minute: 10,
             shared_media: true,
         }
     }
@@ -151,7 +159,7 @@ impl RtspServer {
         }
         let auth = match (&opts.username, &opts.password) {
             (Some(user), Some(pass)) => {
-                let auth = gst_rtsp_server::RTSPAuth::new();
+                let auth = auth::ThrottledAuth::new(opts.auth_failures_per_minute);
                 let token = gst_rtsp_server::RTSPToken::builder()
                     .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
                     .build();
@@ -172,6 +180,7 @@ impl RtspServer {
                     rt: rt.clone(),
                     describe_timeout: opts.describe_timeout,
                     cancel: cancel.clone(),
+                    failed_until: std::sync::Mutex::new(None),
                 },
                 opts.shared_media,
             );

@@ -12,7 +12,10 @@
 //!
 //! Credentials are compared in constant time and never logged. A client that
 //! sends wrong credentials 10 times in 5 minutes gets 429 (`Retry-After`) until
-//! its oldest failure leaves the window, whatever it sends.
+//! its oldest failure leaves the window, whatever it sends. More than 1000 wrong
+//! attempts in 5 minutes over all clients make every further *wrong* attempt a
+//! 429 as well; a client with the right credentials that has not failed itself
+//! is always let in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -99,17 +102,28 @@ impl Access {
         parts.join(" + ")
     }
 
+    fn via_ingress(&self, ip: IpAddr, headers: &HeaderMap) -> bool {
+        self.ingress_proxy
+            .is_some_and(|proxy| proxy.to_canonical() == ip)
+            && headers.contains_key("x-ingress-path")
+    }
+
+    /// Whether a request from `ip` with `headers` would be admitted to any path
+    /// (open console, ingress, or valid credentials), without counting a
+    /// failure. `/healthz` shows details only to such requests.
+    pub fn trusts(&self, ip: IpAddr, headers: &HeaderMap) -> bool {
+        self.open
+            || self.via_ingress(ip, headers)
+            || headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| self.accepts(v))
+    }
+
     /// Decides for a request from `ip` (see [`client_ip`]) to `path` with
     /// `headers`.
     pub fn decide(&self, ip: IpAddr, path: &str, headers: &HeaderMap) -> Decision {
-        if self.open || OPEN_PATHS.contains(&path) {
-            return Decision::Allow;
-        }
-        if self
-            .ingress_proxy
-            .is_some_and(|proxy| proxy.to_canonical() == ip)
-            && headers.contains_key("x-ingress-path")
-        {
+        if self.open || OPEN_PATHS.contains(&path) || self.via_ingress(ip, headers) {
             return Decision::Allow;
         }
         if self.password.is_none() && self.api_token.is_none() {
@@ -118,15 +132,17 @@ impl Access {
         let Some(given) = headers.get(header::AUTHORIZATION) else {
             return Decision::Challenge;
         };
-        // Wrong credentials count per client IP; a client over the limit is
-        // refused before its credentials are even compared.
-        if let Err(wait) = self.failures.check(ip) {
+        // A client over its own limit is refused before its credentials are
+        // compared, so it cannot keep guessing. The daemon-wide limit never
+        // refuses a client that has not failed itself: guesses spread over many
+        // addresses cannot lock the owner out.
+        if let Err(wait) = self.failures.check_ip(ip) {
             return Decision::TooManyFailures(wait);
         }
         if given.to_str().is_ok_and(|v| self.accepts(v)) {
             return Decision::Allow;
         }
-        match self.failures.try_acquire(ip) {
+        match self.failures.record_failure(ip) {
             Ok(()) => Decision::Challenge,
             Err(wait) => Decision::TooManyFailures(wait),
         }
@@ -168,6 +184,15 @@ impl Access {
 /// IPv6 folded to IPv4; `0.0.0.0` when unknown.
 pub(crate) fn client_ip(peer: Option<SocketAddr>) -> IpAddr {
     peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical())
+}
+
+/// The peer address as a handler extractor (absent in unit tests without a
+/// connection).
+pub(crate) type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+/// [`client_ip`] of a [`Peer`].
+pub(crate) fn peer_ip(peer: &Peer) -> IpAddr {
+    client_ip(peer.as_ref().map(|p| p.0.0))
 }
 
 /// Constant-time string equality (the length may leak, the content does not).
@@ -297,6 +322,31 @@ mod tests {
         assert_eq!(a.decide(LAN, "/", &HeaderMap::new()), Decision::Challenge);
         tokio::time::advance(Duration::from_secs(301)).await;
         assert_eq!(a.decide(LAN, "/", &basic("admin", "pw")), Decision::Allow);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn guesses_from_many_addresses_never_lock_the_owner_out() {
+        let a = Access::from_config(&cfg(&[
+            ("LISTEN_IP", "0.0.0.0"),
+            ("HTTP_PASSWORD", "pw"),
+            ("HTTP_API_TOKEN", "tok"),
+        ]));
+        for i in 0..130u8 {
+            let ip = IpAddr::from([127, 0, 1, i]);
+            for _ in 0..10 {
+                assert_ne!(a.decide(ip, "/", &basic("admin", "guess")), Decision::Allow);
+            }
+        }
+        let owner: IpAddr = "127.0.2.1".parse().unwrap();
+        assert_eq!(a.decide(owner, "/", &basic("admin", "pw")), Decision::Allow);
+        assert_eq!(a.decide(owner, "/", &auth("Bearer tok")), Decision::Allow);
+        // Wrong guesses from a fresh address are refused while the flood lasts.
+        assert!(matches!(
+            a.decide(owner, "/", &basic("admin", "guess")),
+            Decision::TooManyFailures(_)
+        ));
+        assert!(a.trusts(owner, &basic("admin", "pw")));
+        assert!(!a.trusts(owner, &basic("admin", "guess")));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -106,24 +107,54 @@ pub(super) fn find(st: &WebState, id: &str) -> Result<Entry, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no camera {id:?}; see /api/ring/cameras")))
 }
 
-async fn healthz(State(st): State<WebState>) -> Response {
+/// Liveness and Ring state. Anyone may ask (container health checks), but only
+/// a trusted request (see [`super::access::Access::trusts`]) sees the details
+/// (why re-authentication is needed, the last Ring error), which can name files
+/// and addresses.
+async fn healthz(
+    State(st): State<WebState>,
+    peer: super::access::Peer,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let snap = st.directory.snapshot();
     let auth = st.ring.auth_state().borrow().clone();
     let push = st.push.borrow().clone();
-    let body = serde_json::json!({
-        "status": "ok",
-        "ring": { "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error },
-        "degraded": *st.degraded,
-        "push": {
-            "state": push.health(),
-            "degraded": push.degraded,
-            "missed_events": push.missed_events,
-            "reregistrations": push.reregistrations,
-            "events": push.events,
-            "last_error": push.last_error,
-        },
+    let trusted = st.access.trusts(super::access::peer_ip(&peer), &headers);
+    let ring = if trusted {
+        serde_json::json!({ "auth": auth, "cameras_loaded": snap.loaded, "last_error": snap.last_error })
+    } else {
+        let state = match auth {
+            AuthState::Unknown => "unknown",
+            AuthState::Authenticated => "authenticated",
+            AuthState::ReauthRequired { .. } => "reauth_required",
+        };
+        serde_json::json!({
+            "auth": { "state": state },
+            "cameras_loaded": snap.loaded,
+            "reachable": snap.last_error.is_none(),
+        })
+    };
+    let mut push_view = serde_json::json!({
+        "state": push.health(),
+        "degraded": push.degraded,
+        "missed_events": push.missed_events,
+        "reregistrations": push.reregistrations,
+        "events": push.events,
     });
-    (StatusCode::OK, Json(body)).into_response()
+    if trusted {
+        push_view["last_error"] = serde_json::json!(push.last_error);
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({
+            "status": "ok",
+            "ring": ring,
+            "push": push_view,
+            // Which parts lack GStreamer elements: state, not secrets.
+            "degraded": *st.degraded,
+        })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(st): State<WebState>) -> Response {

@@ -78,3 +78,60 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The `error` field for a status that no handler produced from a kind (axum's
+/// own rejections: 405, 413, 415, ...).
+fn status_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => ErrorKind::PermissionDenied.as_str(),
+        404 => ErrorKind::NotFound.as_str(),
+        405 => "method_not_allowed",
+        408 => ErrorKind::DeadlineExceeded.as_str(),
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => ErrorKind::ResourceExhausted.as_str(),
+        431 => "headers_too_large",
+        400..=499 => ErrorKind::InvalidArgument.as_str(),
+        502 | 503 => ErrorKind::Unavailable.as_str(),
+        504 => ErrorKind::DeadlineExceeded.as_str(),
+        _ => ErrorKind::Internal.as_str(),
+    }
+}
+
+/// Longest plain-text rejection message carried over into the JSON body.
+const MAX_TEXT_MESSAGE: usize = 2048;
+
+/// Middleware: every error answer has the `{error, message}` JSON shape. Errors
+/// our handlers make already have it; axum's own rejections (body too large,
+/// method not allowed, bad JSON or path) come as text or empty and are rewritten
+/// here, keeping status and headers (`Allow`, `Retry-After`).
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_TEXT_MESSAGE).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() || text.starts_with('<') {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let body = serde_json::json!({ "error": status_kind(status), "message": message });
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}

@@ -10,17 +10,19 @@ mod api;
 mod auth;
 mod console;
 pub mod error;
+pub mod guard;
 mod live;
 mod logs;
 pub mod metrics;
+mod serve;
 mod whep;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,7 @@ use crate::ring::RingApi;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use serve::ServeOptions;
 
 /// Builds public URLs for cameras (RTSP, WHEP) from the announced address.
 #[derive(Clone, Debug)]
@@ -108,6 +111,10 @@ pub struct WebState {
     pub degraded: Arc<Vec<crate::codec::elements::Degraded>>,
     /// The push listener's status (`/healthz` `push`).
     pub push: tokio::sync::watch::Receiver<crate::events::push::PushStatus>,
+    /// Host allow-list and cross-site checks, before access control.
+    pub guard: Arc<guard::Guard>,
+    /// Largest request body in bytes (`limits.http_max_body_bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// Fires when the server begins its graceful shutdown. [`serve`] adds it as a
@@ -130,19 +137,42 @@ pub fn router(state: WebState) -> Router {
             access::enforce,
         ))
         .layer(middleware::from_fn_with_state(
+            state.guard.clone(),
+            guard::enforce,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
         .with_state(state)
 }
 
+/// The `method` label: the standard methods, anything else `other`, so a client
+/// inventing methods cannot create series.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts requests by method label, route template (never the raw path) and
+/// status: the number of series is bounded by the router, not by clients.
 async fn count_requests(State(st): State<WebState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().clone();
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let method = method_label(req.method());
     let resp = next.run(req).await;
     st.metrics.inc(
         "ringbridge_http_requests_total",
@@ -154,20 +184,17 @@ async fn count_requests(State(st): State<WebState>, req: Request, next: Next) ->
     resp
 }
 
-/// Serves `app` on an already bound listener until `cancel` fires. Handlers see
-/// `cancel` as the [`Shutdown`] extension.
+/// Serves `app` on an already bound listener until `cancel` fires, with the
+/// connection limits of `opts`. Handlers see `cancel` as the [`Shutdown`]
+/// extension and the peer as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    opts: ServeOptions,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let app = app.layer(Extension(Shutdown(cancel.clone())));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { cancel.cancelled().await })
-    .await
+    serve::run(listener, app, opts, cancel).await
 }
 
 /// `"example:3000"` → `example`, `"[::1]:3000"` → `[::1]`; rejects odd input.

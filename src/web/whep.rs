@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde::Deserialize;
 
+use super::access::{Peer, peer_ip};
 use super::api::find;
 use super::{ApiError, WebState};
 use crate::app::directory::Entry;
@@ -63,6 +64,9 @@ fn whep_error(e: WhepError, entry: &Entry) -> Response {
         }
         WhepError::EtagMismatch { .. } => {
             status_error(StatusCode::PRECONDITION_FAILED, e.kind(), e.to_string())
+        }
+        WhepError::TooLarge { .. } => {
+            status_error(StatusCode::PAYLOAD_TOO_LARGE, e.kind(), e.to_string())
         }
         _ => ApiError::new(e.kind(), crate::base::error::chain(&e)).into_response(),
     }
@@ -118,9 +122,20 @@ async fn options() -> Response {
         .into_response()
 }
 
+/// Logs a limit refusal (size, session cap) once per client.
+fn note_limit(st: &WebState, peer: &Peer, err: &WhepError, path: &str) {
+    let reason = match err {
+        WhepError::TooLarge { .. } => "SDP too large",
+        WhepError::TooManySessions { .. } => "WebRTC session cap",
+        _ => return,
+    };
+    st.guard.note_refusal(peer_ip(peer), reason, path);
+}
+
 async fn create(
     State(st): State<WebState>,
     Path(camera): Path<String>,
+    peer: Peer,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -141,7 +156,10 @@ async fn create(
         .await
     {
         Ok(a) => a,
-        Err(err) => return Ok(whep_error(err, &e)),
+        Err(err) => {
+            note_limit(&st, &peer, &err, uri.path());
+            return Ok(whep_error(err, &e));
+        }
     };
     let location = format!(
         "{}{}/{}",
@@ -167,6 +185,8 @@ async fn create(
 async fn trickle(
     State(st): State<WebState>,
     Path((camera, session)): Path<(String, String)>,
+    peer: Peer,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -187,7 +207,10 @@ async fn trickle(
         .await
     {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(err) => Ok(whep_error(err, &e)),
+        Err(err) => {
+            note_limit(&st, &peer, &err, uri.path());
+            Ok(whep_error(err, &e))
+        }
     }
 }
 

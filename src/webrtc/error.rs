@@ -13,6 +13,13 @@ pub enum WhepError {
         /// What is wrong, for the client.
         reason: String,
     },
+    /// The offer or trickle fragment exceeds a size or shape limit
+    /// ([`super::SdpLimits`]); refused before parsing.
+    #[error("SDP too large: {reason}")]
+    TooLarge {
+        /// Which limit, for the client.
+        reason: String,
+    },
     /// The offer is valid SDP but asks for nothing we can serve (no H.264
     /// packetization-mode=1 video, ...).
     #[error("unsupported offer: {reason}")]
@@ -94,6 +101,7 @@ impl ResultExt for WhepError {
     fn kind(&self) -> ErrorKind {
         match self {
             WhepError::BadOffer { .. }
+            | WhepError::TooLarge { .. }
             | WhepError::UnsupportedOffer { .. }
             | WhepError::BadCandidate { .. }
             | WhepError::IceRestart { .. } => ErrorKind::InvalidArgument,

@@ -36,6 +36,9 @@
 mod answer;
 mod error;
 mod floor;
+#[cfg(test)]
+mod fuzz;
+mod limits;
 mod mux;
 mod outbound;
 mod pcmu;
@@ -47,6 +50,7 @@ mod voice;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -56,6 +60,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::WhepError;
 pub use floor::Claim;
+pub use limits::SdpLimits;
 pub use mux::SharedUdpPort;
 pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
@@ -104,8 +109,12 @@ pub struct WhepOptions {
     /// stream's first key frame, whose SPS gives the answer's `profile-level-id`.
     /// After it the answer keeps the offer's level. Default 10 s.
     pub answer_wait: Duration,
-    /// Most sessions at once, over all cameras. Default 32.
+    /// Most sessions at once, over all cameras, counting those being opened.
+    /// Default 32.
     pub max_sessions: usize,
+    /// Size and shape limits of offers and trickle fragments, checked before
+    /// parsing.
+    pub sdp_limits: SdpLimits,
 }
 
 impl Default for WhepOptions {
@@ -126,6 +135,7 @@ impl Default for WhepOptions {
             voice: VoiceOptions::default(),
             answer_wait: Duration::from_secs(10),
             max_sessions: 32,
+            sdp_limits: SdpLimits::default(),
         }
     }
 }
@@ -174,6 +184,9 @@ pub(crate) struct Inner {
     opts: WhepOptions,
     hub: crate::media::Hub,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Sessions being opened (slots reserved, not yet in `sessions`); changed
+    /// only with the `sessions` lock held, so the cap is checked atomically.
+    opening: AtomicUsize,
     floors: Arc<Floors>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -184,8 +197,25 @@ impl Inner {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Adds an opened session; it takes over the slot reserved for it.
     fn insert(&self, s: Arc<Session>) {
-        self.lock().insert(s.id.clone(), s);
+        let mut sessions = self.lock();
+        sessions.insert(s.id.clone(), s);
+        release_slot(&self.opening);
+    }
+
+    /// Reserves a slot for a session about to open, or says the server is full.
+    fn reserve(&self) -> Result<Reservation<'_>, WhepError> {
+        let max = self.opts.max_sessions;
+        let sessions = self.lock();
+        if sessions.len() + self.opening.load(Ordering::Acquire) >= max {
+            return Err(WhepError::TooManySessions { max });
+        }
+        self.opening.fetch_add(1, Ordering::AcqRel);
+        Ok(Reservation {
+            opening: &self.opening,
+            armed: true,
+        })
     }
 
     fn remove(&self, id: &str) -> Option<Arc<Session>> {
@@ -201,6 +231,26 @@ impl Inner {
                 camera: camera.to_owned(),
                 session: id.to_owned(),
             })
+    }
+}
+
+fn release_slot(opening: &AtomicUsize) {
+    let _ = opening.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+}
+
+/// A reserved session slot: given back when dropped unless the session was
+/// inserted (which takes the slot over). Dropping covers a failed open and a
+/// request abandoned by its client mid-way.
+struct Reservation<'a> {
+    opening: &'a AtomicUsize,
+    armed: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            release_slot(self.opening);
+        }
     }
 }
 
@@ -229,6 +279,7 @@ impl WhepServer {
                 opts,
                 hub,
                 sessions: Mutex::new(HashMap::new()),
+                opening: AtomicUsize::new(0),
                 cancel,
                 tracker: TaskTracker::new(),
             }),
@@ -241,17 +292,20 @@ impl WhepServer {
     }
 
     /// Answers `offer` (SDP text) for `camera` (hub key). The caller checks that the
-    /// camera exists and is online. Fails with `BadOffer`/`UnsupportedOffer`
-    /// (→ 400), `TooManySessions` (→ 429) or `ShuttingDown` (→ 503).
+    /// camera exists and is online. Fails with `TooLarge` (→ 413, checked before
+    /// anything else), `BadOffer`/`UnsupportedOffer` (→ 400), `TooManySessions`
+    /// (→ 429; sessions being opened count, so concurrent offers cannot overshoot
+    /// the cap) or `ShuttingDown` (→ 503).
     pub async fn create_session(&self, camera: &str, offer: &str) -> Result<WhepAnswer, WhepError> {
+        limits::check(offer, self.inner.opts.sdp_limits)
+            .map_err(|e| WhepError::TooLarge { reason: e.0 })?;
         if self.inner.cancel.is_cancelled() {
             return Err(WhepError::ShuttingDown);
         }
-        let max = self.inner.opts.max_sessions;
-        if self.inner.lock().len() >= max {
-            return Err(WhepError::TooManySessions { max });
-        }
+        let mut slot = self.inner.reserve()?;
         let (_, answer) = session::open(&self.inner, camera, offer).await?;
+        // `open` inserted the session, which took the slot over.
+        slot.armed = false;
         Ok(answer)
     }
 
@@ -263,6 +317,8 @@ impl WhepServer {
         fragment: &str,
         if_match: Option<&str>,
     ) -> Result<(), WhepError> {
+        limits::check(fragment, self.inner.opts.sdp_limits)
+            .map_err(|e| WhepError::TooLarge { reason: e.0 })?;
         let s = self.inner.get(camera, session)?;
         let frag = sdp::parse_fragment(fragment).map_err(|reason| WhepError::BadCandidate {
             session: session.to_owned(),

@@ -73,10 +73,20 @@ pub(crate) enum OfferError {
     Unsupported(String),
 }
 
+/// The formats of an m-line with their attributes, in offer order; each payload
+/// type once. Linear in the m-line's size (payload types index a table).
 fn media_codecs(m: &MediaDescription) -> Vec<Codec> {
     let mut out: Vec<Codec> = Vec::new();
+    let mut index: [Option<usize>; 128] = [None; 128];
     for f in &m.media_name.formats {
         let Ok(pt) = f.parse::<u8>() else { continue };
+        let Some(slot) = index.get_mut(usize::from(pt)) else {
+            continue;
+        };
+        if slot.is_some() {
+            continue;
+        }
+        *slot = Some(out.len());
         out.push(Codec {
             payload_type: pt,
             name: String::new(),
@@ -94,7 +104,12 @@ fn media_codecs(m: &MediaDescription) -> Vec<Codec> {
             continue;
         };
         let Ok(pt) = pt.parse::<u8>() else { continue };
-        let Some(c) = out.iter_mut().find(|c| c.payload_type == pt) else {
+        let Some(c) = index
+            .get(usize::from(pt))
+            .copied()
+            .flatten()
+            .and_then(|i| out.get_mut(i))
+        else {
             continue;
         };
         let rest = rest.trim();

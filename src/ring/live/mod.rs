@@ -26,6 +26,8 @@
 mod call;
 mod driver;
 mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod h264;
 mod media;
 mod peer;
