@@ -21,13 +21,15 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 
 # The build list of scripts/setup-deps.sh, without the runtime plugins, plus
-# protoc and cmake for the `fcm` feature (real Ring push through Google FCM).
+# protoc, cmake and the OpenSSL headers for the `fcm` feature (real Ring push
+# through Google FCM; its `ece` crate links OpenSSL, hence libssl3 at run time).
 ARG CARGO_FEATURES=fcm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       pkg-config \
       protobuf-compiler \
       cmake \
+      libssl-dev \
       libgstreamer1.0-dev \
       libgstreamer-plugins-base1.0-dev \
       libgstrtspserver-1.0-dev \
@@ -63,6 +65,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
+      libssl3 \
       tini \
       fonts-dejavu-core \
       libgstreamer1.0-0 \

@@ -16,8 +16,9 @@ build_pkgs=(
   gstreamer1.0-x
   # pango (the simulator's text overlays) needs a font.
   fonts-dejavu-core
-  # protoc: the default `fcm` feature (Ring push through Google FCM).
-  protobuf-compiler
+  # protoc and OpenSSL headers: the default `fcm` feature (Ring push through
+  # Google FCM; its `ece` crate links OpenSSL).
+  protobuf-compiler libssl-dev
 )
 test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium)
 
