@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -103,10 +103,23 @@ async fn connection(
         inner: stream,
         activity: Arc::clone(&activity),
     });
-    let svc = app.map_request(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req.map(axum::body::Body::new)
-    });
+    let busy = Arc::clone(&activity);
+    let svc = app
+        .map_request(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.map(axum::body::Body::new)
+        })
+        // A request being answered is not idleness, however long the
+        // handler takes (a WHEP answer waits for the stream's first key
+        // frame); the guard also counts down if the handler is dropped.
+        .map_future(move |fut| {
+            let guard = InFlight::enter(Arc::clone(&busy));
+            async move {
+                let response = fut.await;
+                drop(guard);
+                response
+            }
+        });
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -134,7 +147,7 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = tick.tick() => {
-                if activity.idle() >= opts.idle_timeout {
+                if activity.in_flight() == 0 && activity.idle() >= opts.idle_timeout {
                     debug!(%peer, idle_s = opts.idle_timeout.as_secs(), "closing idle HTTP connection");
                     return;
                 }
@@ -143,10 +156,29 @@ async fn connection(
     }
 }
 
-/// When a connection last moved a byte, as milliseconds since it opened.
+/// When a connection last moved a byte, as milliseconds since it opened, and
+/// how many of its requests are being answered.
 struct LastActivity {
     start: Instant,
     last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// Counts one request as being answered until dropped.
+struct InFlight(Arc<LastActivity>);
+
+impl InFlight {
+    fn enter(activity: Arc<LastActivity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
 }
 
 impl LastActivity {
@@ -154,7 +186,12 @@ impl LastActivity {
         LastActivity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
         }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
