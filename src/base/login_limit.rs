@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -117,9 +117,7 @@ impl LoginLimiter {
             global,
             window,
         } = self.limits;
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.per_ip
-            .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        let mut w = self.pruned(now);
         w.global.push_back(now);
         // Only the newest `global + 1` matter for the wait; keep memory bounded.
         while w.global.len() > global.saturating_add(1) {
@@ -138,6 +136,16 @@ impl LoginLimiter {
         }
     }
 
+    /// The windows, locked, without the clients whose newest attempt has left
+    /// the window.
+    fn pruned(&self, now: Instant) -> MutexGuard<'_, Windows> {
+        let window = self.limits.window;
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        w.per_ip
+            .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        w
+    }
+
     fn attempt(&self, ip: IpAddr, record: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let LoginLimits {
@@ -145,9 +153,7 @@ impl LoginLimiter {
             global,
             window,
         } = self.limits;
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        w.per_ip
-            .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        let mut w = self.pruned(now);
         let ip_wait = w
             .per_ip
             .get_mut(&ip)
