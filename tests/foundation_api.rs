@@ -225,21 +225,34 @@ async fn rate_limit_retry_after_is_honoured() {
     let sim = Sim::start().await;
     let state = tempfile::tempdir().unwrap();
     let d = daemon_on_sim(&sim, state.path()).await;
+    // A recording URL: nothing in the background asks for one (history is
+    // polled by the event fallback, which could eat a one-shot fault).
+    let (st, history) = get_json(&d.url("/api/ring/cameras/10002/history?limit=10")).await;
+    assert_eq!(st, 200, "{history}");
+    let event = history["events"]
+        .as_array()
+        .and_then(|evs| evs.iter().find(|e| e["recording_path"].is_string()))
+        .unwrap_or_else(|| panic!("no playable event: {history}"));
+    let path = event["recording_path"].as_str().unwrap().to_owned();
     sim.post(
         "faults",
-        serde_json::json!({"endpoint": "history", "status": 429, "retry_after_s": 1, "count": 1}),
+        serde_json::json!({"endpoint": "recording", "status": 429, "retry_after_s": 1, "count": 1}),
     )
     .await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let t0 = std::time::Instant::now();
-    let (st, body) = get_json(&d.url("/api/ring/cameras/10002/history?limit=3")).await;
+    let r = no_redirect.get(d.url(&path)).send().await.unwrap();
     let waited = t0.elapsed();
-    assert_eq!(st, 200, "retried after Retry-After: {body}");
+    assert_eq!(r.status(), 302, "retried after Retry-After");
     assert!(
         waited >= Duration::from_millis(950),
         "waited only {waited:?}"
     );
     let s = sim.state().await;
-    assert!(s["requests"]["history"].as_u64().unwrap() >= 2, "{s}");
+    assert!(s["requests"]["recording"].as_u64().unwrap() >= 2, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
