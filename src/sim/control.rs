@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::{SimError, SimResult, parse_id, parse_json, parse_object};
-use super::state::{ENDPOINTS, Fault, SimEventKind, SimState};
+use super::faults::{ENDPOINTS, Fault};
+use super::state::{SimEventKind, SimState};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

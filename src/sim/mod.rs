@@ -19,6 +19,7 @@ mod control;
 mod data;
 mod devices;
 mod error;
+mod faults;
 mod history;
 pub mod live;
 mod media;
@@ -51,7 +52,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use data::{CABIN_LOCATION_ID, CHIME_ID, EXTRA_FIRST_ID, HOME_LOCATION_ID, MEDIA_DIR_FIRST_ID};
-pub use state::{CameraInfo, ENDPOINTS, SimEvent, SimEventKind, SimState};
+pub use faults::ENDPOINTS;
+pub use state::{CameraInfo, SimEvent, SimEventKind, SimState};
 
 /// E-mail of the demo account.
 pub const DEMO_EMAIL: &str = "demo@ring-bridge.local";

@@ -1,6 +1,6 @@
 //! [`SimState`]: the simulator's shared in-memory state (devices, events, tokens,
 //! tickets, request counters, faults) and the public hooks the live part and the
-//! push channel use.
+//! push channel use. Fault injection itself is in `super::faults`.
 //!
 //! One `std::sync::Mutex` guards everything; it is never held across an `.await`.
 //! Handlers call [`SimState::gate`] first, which counts the request and applies
@@ -22,35 +22,13 @@ use tokio_util::sync::CancellationToken;
 use super::SimOptions;
 use super::data::{self, EventKind, EventRec, RecState, SimCamera};
 use super::error::{SimError, SimResult};
+use super::faults::Fault;
 
 /// How long an issued signalling ticket stays valid.
 const TICKET_TTL: Duration = Duration::from_secs(300);
 
 /// How long a new event is listed in `clients_api/dings/active` (seconds).
 pub(crate) const ACTIVE_DING_SECS: i64 = 180;
-
-/// Endpoint names accepted in fault specs and counted in `requests`.
-pub const ENDPOINTS: &[&str] = &[
-    "oauth",
-    "session",
-    "ring_devices",
-    "profile",
-    "locations",
-    "health",
-    "light",
-    "siren",
-    "device_settings",
-    "doorbot_settings",
-    "dings_active",
-    "push_register",
-    "subscribe",
-    "history",
-    "recording",
-    "media",
-    "snapshot",
-    "ticket",
-    "groups",
-];
 
 /// Kind of a [`SimEvent`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -113,19 +91,6 @@ pub struct CameraInfo {
     pub media_file: Option<PathBuf>,
 }
 
-/// An injected fault (`POST /_sim/faults`).
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Fault {
-    pub endpoint: String,
-    pub status: Option<u16>,
-    /// Remaining matches; `None` = until cleared.
-    pub count: Option<u32>,
-    pub retry_after_s: Option<u64>,
-    pub latency_ms: Option<u64>,
-    /// Replaces the default error body.
-    pub body: Option<Value>,
-}
-
 /// The mutable state behind [`SimState`]'s lock.
 pub(crate) struct Inner {
     pub cameras: BTreeMap<u64, SimCamera>,
@@ -159,7 +124,7 @@ pub struct SimState {
     inner: Mutex<Inner>,
     events_tx: broadcast::Sender<SimEvent>,
     live_stats: RwLock<Option<StatsProvider>>,
-    cancel: CancellationToken,
+    pub(super) cancel: CancellationToken,
     /// Key of the fake S3 signatures.
     secret: String,
 }
@@ -304,39 +269,6 @@ impl SimState {
             out.extend(m);
         }
         out
-    }
-
-    /// Counts a request to `endpoint` and applies any matching fault: sleeps the
-    /// fault's latency, then fails with its status when it has one.
-    pub(crate) async fn gate(&self, endpoint: &'static str, headers: &HeaderMap) -> SimResult<()> {
-        let fault = {
-            let mut inner = self.lock();
-            *inner.requests.entry(endpoint.to_string()).or_default() += 1;
-            inner.take_fault(endpoint)
-        };
-        let Some(fault) = fault else { return Ok(()) };
-        if let Some(ms) = fault.latency_ms {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                () = self.cancel.cancelled() => {}
-            }
-        }
-        let Some(status) = fault.status else {
-            return Ok(());
-        };
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = fault
-            .body
-            .clone()
-            .unwrap_or_else(|| default_fault_body(status, headers));
-        let mut err = SimError::with_body(status, body);
-        if status == StatusCode::TOO_MANY_REQUESTS || fault.retry_after_s.is_some() {
-            err = err.header(
-                header::RETRY_AFTER,
-                fault.retry_after_s.unwrap_or(1).to_string(),
-            );
-        }
-        Err(err)
     }
 
     /// Checks the `Authorization: Bearer` access token.
@@ -566,21 +498,6 @@ impl Inner {
         t
     }
 
-    fn take_fault(&mut self, endpoint: &str) -> Option<Fault> {
-        let i = self
-            .faults
-            .iter()
-            .position(|f| f.endpoint == endpoint || f.endpoint == "*")?;
-        let f = self.faults[i].clone();
-        if let Some(n) = &mut self.faults[i].count {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.faults.remove(i);
-            }
-        }
-        Some(f)
-    }
-
     /// A camera by id, or 404 (400 for the chime).
     pub(crate) fn camera(&self, id: u64) -> SimResult<&SimCamera> {
         self.cameras.get(&id).ok_or_else(|| unknown_device(id))
@@ -614,22 +531,8 @@ fn camera_info(c: &SimCamera) -> CameraInfo {
     }
 }
 
-fn default_fault_body(status: StatusCode, headers: &HeaderMap) -> Value {
-    let reason = status.canonical_reason().unwrap_or("error");
-    if status == StatusCode::NOT_FOUND {
-        let hid = headers
-            .get("hardware_id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("unknown");
-        let mut body = session_not_found_body(hid);
-        body["sim_fault"] = json!(true);
-        return body;
-    }
-    json!({"error": reason, "status": status.as_u16(), "sim_fault": true})
-}
-
 /// Ring's "session is gone" answer, which names the hardware id (ring-api.md §1.5).
-fn session_not_found_body(hardware_id: &str) -> Value {
+pub(super) fn session_not_found_body(hardware_id: &str) -> Value {
     json!({"error": format!("Session not found for hardware_id {hardware_id}")})
 }
 
