@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use common_mqtt::*;
+use ring_bridge::mqtt::MqttOptions;
 use serde_json::Value;
 
 fn golden_dir() -> PathBuf {
@@ -22,37 +23,20 @@ fn normalize(mut v: Value) -> Value {
     v
 }
 
-/// Waits until a live subscriber saw the last discovery config, so everything
+/// Waits until a live subscriber saw every discovery config, so everything
 /// is at the broker; then a fresh subscriber gets the retained set.
-async fn retained_discovery(port: u16) -> Vec<Msg> {
+async fn retained_discovery(port: u16, opts: &MqttOptions) -> Vec<Msg> {
     let live = Subscriber::connect(port, &["homeassistant/#"]).await;
-    let last = "homeassistant/sensor/ringbridge/a4c1380f0006_info/config";
-    let _ = live
-        .wait_for("last discovery config", WAIT, |m| {
-            m.iter().any(|m| m.topic == last).then_some(())
-        })
-        .await;
-    let sub = Subscriber::connect(port, &["homeassistant/#", "ring/#"]).await;
-    // The broker queues the retained set right after each SUBACK, before
-    // anything published later on this connection: our own marker coming back
-    // means every retained message is in.
-    let marker = format!("ring/test-barrier/{}", rand::random::<u32>());
-    sub.publish(&marker, "barrier").await;
-    sub.wait_for("the barrier after the retained set", WAIT, |m| {
-        m.iter().any(|m| m.topic == marker).then_some(())
-    })
-    .await;
-    sub.all()
-        .into_iter()
-        .filter(|m| m.topic != marker)
-        .collect()
+    live.wait_all_discovery(opts).await;
+    Subscriber::retained(port, &["homeassistant/#", "ring/#"]).await
 }
 
 #[tokio::test]
 async fn discovery_is_retained_complete_and_matches_golden() {
     let broker = Mosquitto::start();
-    let bridge = Running::start(test_options(&broker.url())).await;
-    let msgs = retained_discovery(broker.port).await;
+    let opts = test_options(&broker.url());
+    let bridge = Running::start(opts.clone()).await;
+    let msgs = retained_discovery(broker.port, &opts).await;
 
     let discovery: Vec<&Msg> = msgs
         .iter()

@@ -13,18 +13,19 @@ const LAST_CONFIG: &str = "homeassistant/sensor/ringbridge/a4c1380f0006_info/con
 #[tokio::test]
 async fn broker_restart_republishes_everything() {
     let mut broker = Mosquitto::start();
-    let bridge = Running::start(test_options(&broker.url())).await;
+    let opts = test_options(&broker.url());
+    let bridge = Running::start(opts.clone()).await;
     let sub = Subscriber::connect(broker.port, &["homeassistant/#", "ring/#"]).await;
-    sub.wait_for("discovery", WAIT, |m| {
-        m.iter().any(|m| m.topic == LAST_CONFIG).then_some(())
-    })
-    .await;
-    let before = sub
-        .all()
-        .iter()
-        .filter(|m| m.topic.starts_with("homeassistant/"))
-        .count();
+    sub.wait_all_discovery(&opts).await;
     drop(sub);
+    let discovery = |msgs: Vec<Msg>| -> std::collections::BTreeSet<String> {
+        msgs.into_iter()
+            .map(|m| m.topic)
+            .filter(|t| t.starts_with("homeassistant/"))
+            .collect()
+    };
+    let before = discovery(Subscriber::retained(broker.port, &["homeassistant/#"]).await);
+    assert_eq!(before, discovery_topics(&opts), "retained before restart");
 
     // mosquitto runs without persistence: a restart loses every retained message.
     broker.restart();
@@ -38,10 +39,7 @@ async fn broker_restart_republishes_everything() {
     .unwrap();
 
     let sub = Subscriber::connect(broker.port, &["homeassistant/#", "ring/#"]).await;
-    sub.wait_for("republished discovery", WAIT, |m| {
-        m.iter().any(|m| m.topic == LAST_CONFIG).then_some(())
-    })
-    .await;
+    sub.wait_all_discovery(&opts).await;
     let online = sub.wait_payload("ring/status", "online", WAIT).await;
     assert!(online.retain);
     sub.wait_payload(
@@ -56,12 +54,7 @@ async fn broker_restart_republishes_everything() {
         WAIT,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let after = sub
-        .all()
-        .iter()
-        .filter(|m| m.topic.starts_with("homeassistant/") && m.retain)
-        .count();
+    let after = discovery(Subscriber::retained(broker.port, &["homeassistant/#"]).await);
     assert_eq!(before, after, "every discovery config is back, retained");
 
     // Commands work on the new connection (re-subscribed).
@@ -129,7 +122,7 @@ async fn waits_for_a_broker_that_is_down_at_start() {
         snapshots: None,
         push: None,
     };
-    let (handle, join) = mqtt::start(opts, deps, cancel.clone());
+    let (handle, join) = mqtt::start(opts.clone(), deps, cancel.clone());
     let mut status = handle.status();
     tokio::time::timeout(WAIT, status.wait_for(|s| s.last_error.is_some()))
         .await
@@ -145,10 +138,7 @@ async fn waits_for_a_broker_that_is_down_at_start() {
         .expect("connects once the broker is up")
         .unwrap();
     let sub = Subscriber::connect(broker.port, &["homeassistant/#"]).await;
-    sub.wait_for("discovery", WAIT, |m| {
-        m.iter().any(|m| m.topic == LAST_CONFIG).then_some(())
-    })
-    .await;
+    sub.wait_all_discovery(&opts).await;
     cancel.cancel();
     tokio::time::timeout(WAIT, join)
         .await

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::rtsp::{next_video, play, spawn_client};
 use common::{Daemon, Sim, daemon_on, get_json};
-use common_mqtt::{CABIN, HOME, Mosquitto, Msg, Subscriber, free_port};
+use common_mqtt::{CABIN, HOME, Mosquitto, Msg, Subscriber, discovery_topics, free_port};
+use ring_bridge::base::Secret;
+use ring_bridge::mqtt::MqttOptions;
 
 /// One instance: its name, location and cameras (device ids).
 struct Part {
@@ -104,7 +106,7 @@ async fn two_instances_split_one_account_on_one_broker() {
     let (home, home_rtsp) = start(&sim, &broker, &PARTS[0], dirs[0].path()).await;
     let (cabin, cabin_rtsp) = start(&sim, &broker, &PARTS[1], dirs[1].path()).await;
 
-    // Both online, each with the info sensor (the last entity) of each camera.
+    // Both online, each with every discovery config of its own cameras.
     for p in &PARTS {
         sub.wait_payload(
             &format!("ring/{}/status", p.instance),
@@ -112,13 +114,17 @@ async fn two_instances_split_one_account_on_one_broker() {
             Duration::from_secs(30),
         )
         .await;
-        for dev in p.devices {
-            let t = format!(
-                "homeassistant/sensor/ringbridge_{}/{dev}_info/config",
-                p.instance
-            );
-            sub.wait_match(&t, Duration::from_secs(20), |_| true).await;
-        }
+        let mut opts = MqttOptions::new(Secret::new(broker.url()));
+        opts.instance = Some(p.instance.to_string());
+        let want: BTreeSet<String> = discovery_topics(&opts)
+            .into_iter()
+            .filter(|t| p.devices.iter().any(|d| t.contains(&format!("/{d}_"))))
+            .collect();
+        sub.wait_for("every discovery config", Duration::from_secs(20), |m| {
+            let seen: BTreeSet<&str> = m.iter().map(|m| m.topic.as_str()).collect();
+            want.iter().all(|t| seen.contains(t.as_str())).then_some(())
+        })
+        .await;
     }
     let msgs = sub.all();
 

@@ -267,6 +267,39 @@ impl Subscriber {
         }
     }
 
+    /// Waits until every discovery config the bridge publishes for the
+    /// simulator's cameras under `opts` has arrived (the set comes from
+    /// [`mqtt::entities::camera_entities`], so a new entity needs no test edit).
+    pub async fn wait_all_discovery(&self, opts: &MqttOptions) {
+        let want = discovery_topics(opts);
+        self.wait_for("every discovery config", WAIT, |msgs| {
+            let seen: std::collections::BTreeSet<&str> =
+                msgs.iter().map(|m| m.topic.as_str()).collect();
+            want.iter().all(|t| seen.contains(t.as_str())).then_some(())
+        })
+        .await
+    }
+
+    /// Connects a fresh subscriber and returns the retained set the broker
+    /// holds under `filters`. The broker queues the retained set right after
+    /// each SUBACK, before anything published later on this connection: our
+    /// own marker coming back means every retained message is in.
+    pub async fn retained(port: u16, filters: &[&str]) -> Vec<Msg> {
+        let marker = format!("ring/test-barrier/{}", rand::random::<u32>());
+        let mut all = filters.to_vec();
+        all.push(&marker);
+        let sub = Subscriber::connect(port, &all).await;
+        sub.publish(&marker, "barrier").await;
+        sub.wait_for("the barrier after the retained set", WAIT, |m| {
+            m.iter().any(|m| m.topic == marker).then_some(())
+        })
+        .await;
+        sub.all()
+            .into_iter()
+            .filter(|m| m.topic != marker && m.retain)
+            .collect()
+    }
+
     /// Waits until the last message on `topic` has payload `want`.
     pub async fn wait_payload(&self, topic: &str, want: &str, timeout: Duration) -> Msg {
         self.wait_for(&format!("{topic} = {want}"), timeout, |msgs| {
@@ -307,6 +340,16 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Every discovery config topic of the simulator's cameras under `opts`.
+pub fn discovery_topics(opts: &MqttOptions) -> std::collections::BTreeSet<String> {
+    let topics = mqtt::topics::Topics::new(opts);
+    sim_cameras()
+        .iter()
+        .flat_map(|cam| mqtt::entities::camera_entities(&topics, opts, cam))
+        .map(|e| e.topic)
+        .collect()
 }
 
 /// Bridge options for tests: short durations, interval snapshots off, fast reconnect.
