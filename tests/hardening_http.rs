@@ -71,6 +71,27 @@ async fn json_error(r: reqwest::Response) -> String {
     v["error"].as_str().unwrap().to_owned()
 }
 
+/// Sends `raw` on a new connection and reads until the server closes it.
+async fn raw_request(addr: std::net::SocketAddr, raw: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The server may answer (and close) before it read everything.
+        let _ = s.write_all(&raw);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
 async fn healthz_ms(d: &Daemon) -> u128 {
     let t = Instant::now();
     let r = reqwest::get(d.url("/healthz")).await.unwrap();
@@ -179,6 +200,42 @@ async fn hostile_requests_are_bounded_and_refused_cleanly() {
         .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(json_error(r).await, "method_not_allowed");
+
+    // Row 12: requests hyper refuses before routing get the JSON shape too.
+    let big_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(1024 * 1024)
+    );
+    for (raw, status) in [
+        (big_header, 431),
+        (
+            format!(
+                "GET healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n\r\n",
+                bearer()
+            ),
+            404,
+        ),
+        ("\x01\x02 nonsense\r\n\r\n".to_string(), 400),
+    ] {
+        let answer = raw_request(d.http, raw.into_bytes()).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer:.300}"
+        );
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let v: serde_json::Value = serde_json::from_str(body).expect(&answer);
+        assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
+    }
+    // A keep-alive connection answered normally, then sent garbage: same shape.
+    let answer = raw_request(
+        d.http,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nBAD\x01 x\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 400"), "{answer}");
+    assert!(answer.ends_with('}'), "{answer}");
 
     // Row 3: the session cap holds under concurrent valid offers.
     let (pc, _talk) = whep_support::new_peer().await;

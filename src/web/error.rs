@@ -99,6 +99,11 @@ fn status_kind(status: StatusCode) -> &'static str {
     }
 }
 
+/// The `{error, message}` body for `status` when no handler chose a kind.
+pub(super) fn error_body(status: StatusCode, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": status_kind(status), "message": message })
+}
+
 /// Longest plain-text rejection message carried over into the JSON body.
 const MAX_TEXT_MESSAGE: usize = 2048;
 
@@ -107,8 +112,16 @@ const MAX_TEXT_MESSAGE: usize = 2048;
 /// method not allowed, bad JSON or path) come as text or empty and are rewritten
 /// here, keeping status and headers (`Allow`, `Retry-After`).
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let status = resp.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body may be unread: the connection cannot be reused,
+        // and saying so keeps clients from sending the next request into it.
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     let is_json = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -127,7 +140,7 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     } else {
         text
     };
-    let body = serde_json::json!({ "error": status_kind(status), "message": message });
+    let body = error_body(status, &message);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     parts.headers.insert(
         axum::http::header::CONTENT_TYPE,

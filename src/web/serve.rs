@@ -6,6 +6,12 @@
 //! Every connection task is owned by a `TaskTracker`; on shutdown the loop
 //! stops accepting, asks each connection to finish gracefully (idle keep-alive
 //! connections close at once) and waits for them, bounded.
+//!
+//! hyper answers a request it cannot parse (a 1 MB header, a request line
+//! without a path) itself, with an empty 400/431, before any handler runs. The
+//! connection's writer recognises such an answer — a 4xx/5xx head written
+//! while no handler answer is pending — and sends the project's JSON error
+//! shape in its place (see [`HyperErrors`]).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -102,8 +108,10 @@ async fn connection(
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: Arc::clone(&activity),
+        replacement: None,
     });
     let busy = Arc::clone(&activity);
+    let answers = Arc::clone(&activity);
     let svc = app
         .map_request(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -114,8 +122,10 @@ async fn connection(
         // frame); the guard also counts down if the handler is dropped.
         .map_future(move |fut| {
             let guard = InFlight::enter(Arc::clone(&busy));
+            let answers = Arc::clone(&answers);
             async move {
                 let response = fut.await;
+                answers.answered.fetch_add(1, Ordering::Relaxed);
                 drop(guard);
                 response
             }
@@ -156,12 +166,15 @@ async fn connection(
     }
 }
 
-/// When a connection last moved a byte, as milliseconds since it opened, and
-/// how many of its requests are being answered.
+/// When a connection last moved a byte, as milliseconds since it opened, how
+/// many of its requests are being answered, and how many handler answers are
+/// on their way to the wire.
 struct LastActivity {
     start: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Answers the service produced whose status line is not written yet.
+    answered: AtomicUsize,
 }
 
 /// Counts one request as being answered until dropped.
@@ -187,6 +200,7 @@ impl LastActivity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
         }
     }
 
@@ -205,10 +219,94 @@ impl LastActivity {
     }
 }
 
-/// A TCP stream that records when bytes last went either way.
+/// A TCP stream that records when bytes last went either way and puts
+/// hyper's own error answers into the JSON shape.
 struct Tracked {
     inner: TcpStream,
     activity: Arc<LastActivity>,
+    /// A JSON error answer still to be written in place of hyper's.
+    replacement: Option<HyperErrors>,
+}
+
+/// hyper's answer to a request it could not parse, rewritten.
+///
+/// hyper writes a response head only for an answer of the service, for an
+/// interim `100 Continue`, or for its own parse errors (then it closes the
+/// connection). So a write that starts with an HTTP/1 status line of 4xx or
+/// 5xx while no service answer is pending is hyper's own: it is swallowed and
+/// `{"error", "message"}` with the same status goes out instead.
+struct HyperErrors {
+    bytes: Vec<u8>,
+    written: usize,
+}
+
+impl HyperErrors {
+    /// The status of an HTTP/1 response head at the start of `data`.
+    fn status_of(data: &[u8]) -> Option<u16> {
+        let rest = data
+            .strip_prefix(b"HTTP/1.1 ")
+            .or_else(|| data.strip_prefix(b"HTTP/1.0 "))?;
+        let code = std::str::from_utf8(rest.get(..3)?).ok()?;
+        code.parse().ok()
+    }
+
+    /// Classifies a write: `Some(replacement)` when it is hyper's own error.
+    fn check(activity: &LastActivity, data: &[u8]) -> Option<HyperErrors> {
+        let status = Self::status_of(data)?;
+        if status < 200 && status != 101 {
+            return None; // 100 Continue; 101 is a handler's (WebSocket) answer
+        }
+        let ours = activity
+            .answered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if ours || status < 400 {
+            return None;
+        }
+        let status = axum::http::StatusCode::from_u16(status).ok()?;
+        let message = match status.as_u16() {
+            431 => "request header section too large",
+            400 => "malformed HTTP request (request line or header)",
+            _ => status.canonical_reason().unwrap_or("error"),
+        };
+        let body = super::error::error_body(status, message).to_string();
+        debug!(
+            status = status.as_u16(),
+            "HTTP request refused before routing"
+        );
+        let bytes = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        Some(HyperErrors { bytes, written: 0 })
+    }
+}
+
+impl Tracked {
+    /// Writes what is left of a replacement answer; `Ready(Ok)` once it is out.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while let Some(r) = self.replacement.as_mut() {
+            if r.written == r.bytes.len() {
+                self.replacement = None;
+                break;
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &r.bytes[r.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    r.written += n;
+                    self.activity.touch();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -232,6 +330,11 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        std::task::ready!(self.poll_replacement(cx))?;
+        if let Some(r) = HyperErrors::check(&self.activity, data) {
+            self.replacement = Some(r);
+            return Poll::Ready(Ok(data.len()));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
@@ -244,6 +347,13 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        std::task::ready!(self.poll_replacement(cx))?;
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(r) = HyperErrors::check(&self.activity, first)
+        {
+            self.replacement = Some(r);
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
@@ -256,10 +366,38 @@ impl AsyncWrite for Tracked {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_heads_without_a_pending_answer_are_rewritten() {
+        let a = LastActivity::new();
+        // hyper's own 431: rewritten, JSON body with the same status.
+        let r = HyperErrors::check(&a, b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
+            .expect("rewritten");
+        let text = String::from_utf8(r.bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+        let body = text.split_once("\r\n\r\n").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "headers_too_large");
+        // A handler's 404 (one answer pending) passes, once.
+        a.answered.store(1, Ordering::Relaxed);
+        assert!(HyperErrors::check(&a, b"HTTP/1.1 404 Not Found\r\n").is_none());
+        assert_eq!(a.answered.load(Ordering::Relaxed), 0);
+        // Interim answers and bodies are never touched.
+        assert!(HyperErrors::check(&a, b"HTTP/1.1 100 Continue\r\n\r\n").is_none());
+        assert!(HyperErrors::check(&a, b"{\"error\":1}").is_none());
+        assert!(HyperErrors::check(&a, b"HTTP/1.1 200 OK\r\n").is_none());
     }
 }
