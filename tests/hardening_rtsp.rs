@@ -1,7 +1,8 @@
 //! Hostile RTSP clients against the real binary and the simulator: a client
 //! guessing passwords is backed off while the right password from others still
-//! works; DESCRIBEs queued on a camera that cannot start fail within about one
-//! describe timeout instead of one timeout each.
+//! works; at most `limits.rtsp_describe_waiters` DESCRIBEs wait for a camera
+//! that cannot start, the rest are refused at once, and a waiting client that
+//! hangs up frees its place.
 
 mod common;
 
@@ -13,7 +14,7 @@ use common::{Daemon, Sim, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONFIG: &str = "[rtsp]\nusername = \"viewer\"\npassword = \"s3cret\"\n\
-describe_timeout = \"5s\"\n\n[stream]\nlinger = \"1s\"\n";
+describe_timeout = \"5s\"\n\n[stream]\nlinger = \"1s\"\n\n[limits]\nrtsp_describe_waiters = 3\n";
 
 fn basic(pass: &str) -> String {
     let b = base64::engine::general_purpose::STANDARD.encode(format!("viewer:{pass}"));
@@ -45,6 +46,16 @@ async fn describe(server: SocketAddr, path: &str, auth: Option<&str>, local: IpA
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// Sends a DESCRIBE and returns the open connection without reading the answer.
+async fn send_describe(server: SocketAddr, path: &str, auth: &str) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(server).await.unwrap();
+    let req = format!(
+        "DESCRIBE rtsp://{server}/{path} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\nAuthorization: {auth}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,21 +96,48 @@ async fn password_guessing_backs_off_and_stuck_describes_drain() {
     .await;
     assert!(ok.is_some(), "the right password works:\n{}", d.log_text());
 
-    // Row 9: a camera whose live call hangs; 8 DESCRIBEs queued at once.
+    // Row 9: a camera whose live call hangs. Three clients wait for it...
     sim.post(
         "faults",
         serde_json::json!({"endpoint": "ticket", "latency_ms": 8000}),
     )
     .await;
     let good = basic("s3cret");
+    let count = |needle: &str| d.log_text().matches(needle).count();
+    let waiting = "DESCRIBE waits for the camera to start";
+    let before = count(waiting);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(send_describe(server, "living-room", &good).await);
+    }
+    let admitted = wait_for(Duration::from_secs(10), || async {
+        (count(waiting) >= before + 3).then_some(())
+    })
+    .await;
+    assert!(admitted.is_some(), "three waiters:\n{}", d.log_text());
+    // ... so eight more are refused at once, not queued.
     let t = Instant::now();
     let queued = (0..8).map(|_| describe(server, "living-room", Some(good.as_str()), owner));
     let codes = futures::future::join_all(queued).await;
     let took = t.elapsed();
-    assert!(codes.iter().all(|c| *c != 200 && *c != 0), "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 503), "{codes:?}");
+    assert!(took < Duration::from_secs(3), "refusals took {took:?}");
+    // The waiters hang up: their places are free again.
+    let gone = "DESCRIBE client hung up while waiting";
+    let before_gone = count(gone);
+    drop(held);
+    let freed = wait_for(Duration::from_secs(10), || async {
+        (count(gone) >= before_gone + 3).then_some(())
+    })
+    .await;
+    assert!(freed.is_some(), "hung-up waiters freed:\n{}", d.log_text());
+    let t = Instant::now();
+    let code = describe(server, "living-room", Some(good.as_str()), owner).await;
+    let took = t.elapsed();
+    assert_ne!(code, 200);
     assert!(
-        took < Duration::from_secs(15),
-        "queued DESCRIBEs took {took:?} (one 5 s timeout each would be 40 s)"
+        took >= Duration::from_secs(2),
+        "a free place waits for the camera (answered {code} after {took:?})"
     );
     // Once the camera can start again, DESCRIBE works again.
     let r = reqwest::Client::new()

@@ -371,6 +371,7 @@ async fn start_rtsp(
         password: cfg.rtsp.password.clone(),
         describe_timeout: cfg.rtsp.describe_timeout,
         auth_failures_per_minute: cfg.limits.rtsp_auth_failures_per_minute,
+        describe_waiters: cfg.limits.rtsp_describe_waiters,
         shared_media: cfg.rtsp.shared_media,
     };
     let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())

@@ -36,6 +36,9 @@ pub struct LimitsConfig {
     /// refused for a while (the right password from other clients still works).
     /// Default 10.
     pub rtsp_auth_failures_per_minute: usize,
+    /// RTSP clients that may wait at once for one camera to start; further
+    /// DESCRIBEs get 503 at once. Default 8.
+    pub rtsp_describe_waiters: usize,
 }
 
 impl Default for LimitsConfig {
@@ -48,6 +51,7 @@ impl Default for LimitsConfig {
             whep_max_offer_lines: 2000,
             mqtt_max_message_bytes: 64 * 1024,
             rtsp_auth_failures_per_minute: 10,
+            rtsp_describe_waiters: 8,
         }
     }
 }
@@ -90,6 +94,9 @@ impl LimitsConfig {
         }
         if self.rtsp_auth_failures_per_minute == 0 {
             return invalid("limits.rtsp_auth_failures_per_minute", "must be at least 1");
+        }
+        if self.rtsp_describe_waiters == 0 {
+            return invalid("limits.rtsp_describe_waiters", "must be at least 1");
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ use gstreamer as gst;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tracing::info;
 
+use super::client::peer_ip;
 use crate::base::log_throttle::{LogThrottle, Verdict};
 use crate::base::login_limit::{LoginLimiter, LoginLimits};
 
@@ -94,32 +95,4 @@ impl ThrottledAuth {
         let _ = a.imp().log.set(LogThrottle::new(Duration::from_secs(600)));
         a
     }
-}
-
-/// The client's address, IPv4-mapped IPv6 folded to IPv4.
-fn peer_ip(client: &gst_rtsp_server::RTSPClient) -> Option<IpAddr> {
-    use glib::translate::ToGlibPtr;
-    let ip: *const std::ffi::c_char = {
-        let client_ptr: *mut gst_rtsp_server::ffi::GstRTSPClient = client.to_glib_none().0;
-        // SAFETY: `client` is a live GstRTSPClient for the duration of this call.
-        // `gst_rtsp_client_get_connection` returns its connection (transfer none)
-        // or NULL; `gst_rtsp_connection_get_ip` returns a NUL-terminated string
-        // owned by that connection, or NULL. Neither is kept beyond this function
-        // (the gstreamer-rtsp bindings do not wrap the connection).
-        unsafe {
-            let conn = gst_rtsp_server::ffi::gst_rtsp_client_get_connection(client_ptr);
-            if conn.is_null() {
-                return None;
-            }
-            gst_rtsp_server::gst_rtsp::ffi::gst_rtsp_connection_get_ip(conn)
-        }
-    };
-    if ip.is_null() {
-        return None;
-    }
-    // SAFETY: checked non-NULL above; the string outlives this statement (owned
-    // by the connection, which the client holds while it handles the request).
-    let text = unsafe { std::ffi::CStr::from_ptr(ip) };
-    let ip: IpAddr = text.to_str().ok()?.parse().ok()?;
-    Some(ip.to_canonical())
 }

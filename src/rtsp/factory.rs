@@ -8,7 +8,7 @@
 //! DESCRIBE until the stream can be described. No vfunc panics; failures are logged
 //! and reported as `None`.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gst::glib;
@@ -22,8 +22,9 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
+use super::describe::{DescribeGate, wait_ready_blocking};
 use super::feeder;
-use crate::media::{CameraStream, HubError, Lease, VideoParams};
+use crate::media::{CameraStream, Lease};
 
 /// Everything a factory needs, set once at creation.
 pub(crate) struct FactoryCtx {
@@ -31,19 +32,20 @@ pub(crate) struct FactoryCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) describe_timeout: Duration,
     pub(crate) cancel: CancellationToken,
-    /// Until when DESCRIBE fails at once because the last wait failed. gst-rtsp-server
-    /// calls `construct` under the factory's lock, so clients queue behind a waiting
-    /// one; without this each of them would wait the whole timeout in turn.
+    /// Until when DESCRIBE fails at once because the last wait failed, so clients
+    /// that queued behind a failing wait are not each held the whole timeout.
     pub(crate) failed_until: Mutex<Option<std::time::Instant>>,
+    /// Bounds the clients waiting for this camera to start (`super::describe`).
+    pub(crate) gate: DescribeGate,
 }
 
 impl FactoryCtx {
-    fn failing(&self) -> bool {
+    pub(crate) fn failing(&self) -> bool {
         let until = *self.failed_until.lock().unwrap_or_else(|e| e.into_inner());
         until.is_some_and(|t| std::time::Instant::now() < t) && self.stream.video_params().is_none()
     }
 
-    fn set_failing(&self, failing: bool) {
+    pub(crate) fn set_failing(&self, failing: bool) {
         let until = failing.then(|| std::time::Instant::now() + self.describe_timeout);
         *self.failed_until.lock().unwrap_or_else(|e| e.into_inner()) = until;
     }
@@ -70,7 +72,7 @@ mod imp {
 
     #[derive(Default)]
     pub struct CameraFactory {
-        pub(super) ctx: OnceLock<FactoryCtx>,
+        pub(super) ctx: OnceLock<Arc<FactoryCtx>>,
         pub(super) pending: Mutex<Option<Pending>>,
     }
 
@@ -104,7 +106,8 @@ mod imp {
                 return None;
             }
             let lease = ctx.stream.lease();
-            let params = match wait_ready_blocking(ctx) {
+            // Normally ready at once: the DESCRIBE gate waited already.
+            let params = match wait_ready_blocking(ctx, || false) {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(err = %e, "DESCRIBE refused: stream not ready");
@@ -224,7 +227,7 @@ glib::wrapper! {
 
 impl CameraFactory {
     /// A factory serving `ctx.stream`; `shared` selects one media for all clients.
-    pub(crate) fn new(ctx: FactoryCtx, shared: bool) -> Self {
+    pub(crate) fn new(ctx: Arc<FactoryCtx>, shared: bool) -> Self {
         let f: CameraFactory = glib::Object::new();
         // A fresh object: the cell is empty, so this cannot fail.
         let _ = f.imp().ctx.set(ctx);
@@ -233,22 +236,4 @@ impl CameraFactory {
         f.set_eos_shutdown(false);
         f
     }
-}
-
-/// Waits (on this GStreamer thread) for the hub to have a key frame; the wait itself
-/// runs on Tokio, this thread only blocks on a std channel with a timeout.
-fn wait_ready_blocking(ctx: &FactoryCtx) -> Result<VideoParams, String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let stream = ctx.stream.clone();
-    let cancel = ctx.cancel.clone();
-    let timeout = ctx.describe_timeout;
-    ctx.rt.spawn(async move {
-        let r = tokio::select! {
-            r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
-            _ = cancel.cancelled() => Err("RTSP server shutting down".to_owned()),
-        };
-        let _ = tx.send(r);
-    });
-    rx.recv_timeout(timeout + Duration::from_secs(2))
-        .map_err(|e| format!("waiting for the hub: {e}"))?
 }

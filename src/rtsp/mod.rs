@@ -10,6 +10,8 @@
 //! `docs/design/0001-media-hub.md` for the hub side.
 
 mod auth;
+mod client;
+mod describe;
 mod factory;
 mod feeder;
 
@@ -26,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::base::{ErrorKind, ResultExt, Secret};
-use crate::media::{CameraStream, Hub};
+use crate::media::Hub;
 use factory::{CameraFactory, FactoryCtx};
 
 /// Options of the RTSP server.
@@ -46,6 +48,10 @@ pub struct RtspOptions {
     /// Wrong passwords a client address may send per minute before it is refused
     /// for a while (without its credentials being compared). Default 10.
     pub auth_failures_per_minute: usize,
+    /// Clients that may wait at once for one camera to start; further DESCRIBEs
+    /// get 503 at once, and a waiting client that hangs up frees its place.
+    /// Default 8.
+    pub describe_waiters: usize,
     /// One pipeline (and one hub subscription) per camera mount for all clients
     /// (`true`, the default), or one per client (`false`). With sharing, a client
     /// joining a running media starts mid-GOP: the hub is asked for a key frame, but
@@ -62,6 +68,7 @@ impl Default for RtspOptions {
             password: None,
             describe_timeout: Duration::from_secs(20),
             auth_failures_per_minute: 10,
+            describe_waiters: 8,
             shared_media: true,
         }
     }
@@ -171,19 +178,17 @@ impl RtspServer {
             _ => false,
         };
         let mounts = server.mount_points().ok_or(RtspError::NoMountPoints)?;
-        let mut by_path: HashMap<String, CameraStream> = HashMap::new();
+        let mut by_path = ByPath::new();
         for cam in &cameras {
-            let stream = hub.stream(&cam.camera_id);
-            let factory = CameraFactory::new(
-                FactoryCtx {
-                    stream: stream.clone(),
-                    rt: rt.clone(),
-                    describe_timeout: opts.describe_timeout,
-                    cancel: cancel.clone(),
-                    failed_until: std::sync::Mutex::new(None),
-                },
-                opts.shared_media,
-            );
+            let ctx = Arc::new(FactoryCtx {
+                stream: hub.stream(&cam.camera_id),
+                rt: rt.clone(),
+                describe_timeout: opts.describe_timeout,
+                cancel: cancel.clone(),
+                failed_until: std::sync::Mutex::new(None),
+                gate: describe::DescribeGate::new(opts.describe_waiters),
+            });
+            let factory = CameraFactory::new(Arc::clone(&ctx), opts.shared_media);
             if auth {
                 factory.add_role_from_structure(
                     &gst::Structure::builder("user")
@@ -202,10 +207,10 @@ impl RtspServer {
                     return Err(RtspError::BadMount { path });
                 }
                 mounts.add_factory(&path, factory.clone());
-                by_path.insert(path, stream.clone());
+                by_path.insert(path, Arc::clone(&ctx));
             }
         }
-        connect_play_hooks(&server, opts.shared_media.then(|| Arc::new(by_path)));
+        connect_client_hooks(&server, Arc::new(by_path), opts.shared_media);
 
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
@@ -292,21 +297,30 @@ pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
     }
 }
 
-/// Runs on every PLAY, after gst-rtsp-server handled it:
+/// Each mount path (`/<slug>`, `/<device_id>`) and what its factory serves.
+pub(crate) type ByPath = HashMap<String, Arc<FactoryCtx>>;
+
+/// The mount part (`/<mount>`) of a request URL; control URLs look like
+/// `/<mount>/stream=0`.
+pub(crate) fn mount_of(uri: &gst_rtsp_server::gst_rtsp::RTSPUrl) -> Option<String> {
+    let url = url::Url::parse(uri.request_uri().as_str()).ok()?;
+    url.path().split('/').nth(1).map(|m| format!("/{m}"))
+}
+
+/// Hooks on every client: the DESCRIBE gate (`describe`), and on every PLAY,
+/// after gst-rtsp-server handled it:
 ///
 /// - Rate control off for the session's media. gst-rtsp-server turns it on for every
 ///   PLAY without an ONVIF `Rate-Control: no` header, and then its TCP sinks sync each
 ///   packet to the clock against PTS anchored at the feeder's first push: a fixed extra
 ///   delay of 0–15 ms per media (`ring-bridge bench`). The hub already delivers in real
 ///   time; PTS still sets the RTP timestamps.
-/// - With shared media (`by_path`), a client joining a running pipeline starts mid-GOP;
-///   ask the hub for a key frame (rate-limited there).
-fn connect_play_hooks(
-    server: &gst_rtsp_server::RTSPServer,
-    by_path: Option<Arc<HashMap<String, CameraStream>>>,
-) {
+/// - With shared media, a client joining a running pipeline starts mid-GOP; ask the
+///   hub for a key frame (rate-limited there).
+fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: Arc<ByPath>, shared: bool) {
     server.connect_client_connected(move |_, client| {
-        let by_path = by_path.clone();
+        describe::connect(client, Arc::clone(&by_path));
+        let by_path = Arc::clone(&by_path);
         client.connect_play_request(move |_, ctx| {
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
@@ -315,16 +329,15 @@ fn connect_play_hooks(
                     }
                 }
             }
-            let Some(by_path) = &by_path else { return };
-            let Some(uri) = ctx.uri() else { return };
-            let Ok(url) = url::Url::parse(uri.request_uri().as_str()) else {
+            if !shared {
                 return;
-            };
-            let path = url.path();
-            // Control URLs look like /<mount>/stream=0; match on the mount part.
-            let mount = path.split('/').nth(1).map(|m| format!("/{m}"));
-            if let Some(s) = mount.and_then(|m| by_path.get(&m)) {
-                s.request_keyframe();
+            }
+            if let Some(c) = ctx
+                .uri()
+                .and_then(mount_of)
+                .and_then(|m| by_path.get(&m).cloned())
+            {
+                c.stream.request_keyframe();
             }
         });
     });
