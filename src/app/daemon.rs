@@ -10,10 +10,10 @@ use tracing::{info, warn};
 
 use super::AppError;
 use super::account::{Account, AccountDeps, RingMode};
-use super::directory::Directory;
 use super::login::{Credentials, LoginStep, login};
 use super::restart::{Carry, Restart};
 use crate::base::error::chain;
+use crate::cameras::{Cameras, CamerasOptions, Directory, DirectoryOptions, PublicUrls};
 use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
@@ -23,7 +23,7 @@ use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
 use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
-use crate::web::{self, Metrics, PublicUrls, WebState};
+use crate::web::{self, Metrics, WebState};
 
 use super::live::RingLiveOpener;
 use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
@@ -138,12 +138,21 @@ pub(super) async fn run_once(
     });
     let ring: Arc<dyn RingApi> = Arc::new(client);
 
-    let (directory, directory_task) = Directory::start(
+    let (listener, http_addr) =
+        carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
+    let cameras = Cameras::start(
+        CamerasOptions {
+            directory: DirectoryOptions {
+                poll_interval: cfg.ring.device_poll_interval,
+                location_ids: cfg.ring.location_ids.clone(),
+            },
+            urls: public_urls(&cfg, http_addr.port()),
+        },
         ring.clone(),
-        cfg.ring.device_poll_interval,
-        cfg.ring.location_ids.clone(),
-        cancel.child_token(),
+        &cancel,
     );
+    let directory = cameras.directory.clone();
+    let urls = cameras.urls.clone();
 
     // The media hub: one Ring live call per camera, shared by every viewer.
     let opener = RingLiveOpener {
@@ -174,27 +183,7 @@ pub(super) async fn run_once(
         None
     };
     carry.rtsp_port = rtsp.as_ref().map(RtspHandle::port);
-
-    let (listener, http_addr) =
-        carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
-    let host_configured = cfg
-        .network
-        .announced_ip
-        .is_some_and(|ip| !ip.is_unspecified())
-        || !cfg.network.listen_ip.is_unspecified();
-    let public_host = cfg
-        .network
-        .announced_ip
-        .filter(|ip| !ip.is_unspecified())
-        .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let urls = Arc::new(std::sync::RwLock::new(PublicUrls {
-        host: public_host,
-        host_configured,
-        http_port: http_addr.port(),
-        rtsp_port: rtsp.as_ref().map(|r| r.port()),
-    }));
+    urls.set_rtsp_port(carry.rtsp_port);
     let outputs = MqttAndEvents::start(
         &cfg,
         OutputDeps {
@@ -244,7 +233,7 @@ pub(super) async fn run_once(
     }
     hub.shutdown().await;
     outputs.shutdown().await;
-    let _ = directory_task.await;
+    cameras.shutdown().await;
     if let Some(sim) = demo_sim
         && let Err(e) = sim.join().await
     {
@@ -257,6 +246,29 @@ pub(super) async fn run_once(
         what: "HTTP",
         source,
     })
+}
+
+/// The public URLs before RTSP starts: the announced address, else a specific
+/// listen address, else 127.0.0.1 (then answers use the client's host name).
+fn public_urls(cfg: &Config, http_port: u16) -> PublicUrls {
+    let host_configured = cfg
+        .network
+        .announced_ip
+        .is_some_and(|ip| !ip.is_unspecified())
+        || !cfg.network.listen_ip.is_unspecified();
+    let host = cfg
+        .network
+        .announced_ip
+        .filter(|ip| !ip.is_unspecified())
+        .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    PublicUrls {
+        host,
+        host_configured,
+        http_port,
+        rtsp_port: None,
+    }
 }
 
 /// Logs in to a simulator's demo account (password grant, then the 2FA code).

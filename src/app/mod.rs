@@ -4,7 +4,6 @@
 pub mod account;
 pub mod auth;
 mod daemon;
-pub mod directory;
 pub mod doctor;
 pub mod healthcheck;
 mod live;

@@ -3,7 +3,7 @@
 //! so MQTT reports `offline` only after the media has ended.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::directory::Directory;
 use super::stream_control::HubStreams;
+use crate::cameras::{Directory, Urls};
 use crate::config::Config;
 use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
 use crate::events::{self, EventHub};
@@ -20,7 +20,6 @@ use crate::media::{Hub, Keeper};
 use crate::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
 use crate::ring::RingApi;
 use crate::snapshot::LiveSnapshots;
-use crate::web::PublicUrls;
 
 /// The running intake and MQTT bridge.
 #[allow(dead_code, reason = "read by the push wiring and status endpoints")]
@@ -46,7 +45,7 @@ pub struct Deps {
     /// Bounded stream holds.
     pub keeper: Keeper,
     /// Public URLs.
-    pub urls: Arc<RwLock<PublicUrls>>,
+    pub urls: Urls,
     /// Ring push registration (the concrete Ring client).
     pub registrar: Arc<dyn PushRegistrar>,
     /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
@@ -104,7 +103,7 @@ impl MqttAndEvents {
                     choice.url()
                 }
             };
-            let console_url = deps.urls.read().map(|u| u.console()).unwrap_or_default();
+            let console_url = deps.urls.get().console();
             let opts = MqttOptions {
                 client_id: cfg.mqtt.client_id.clone(),
                 ca_file: cfg.mqtt.ca_file.clone(),

@@ -3,34 +3,28 @@
 //! hub's per-camera status.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::directory::Directory;
 use crate::base::ErrorKind;
+use crate::cameras::{Directory, Urls};
 use crate::media::{self, Hub, Keeper};
 use crate::mqtt::{StreamControl, StreamEndpoints, StreamError, StreamStatus};
-use crate::web::PublicUrls;
 
 /// Streams for MQTT, backed by the hub.
 pub struct HubStreams {
     hub: Hub,
     keeper: Keeper,
     directory: Directory,
-    urls: Arc<RwLock<PublicUrls>>,
+    urls: Urls,
     watches: Mutex<HashMap<u64, watch::Receiver<StreamStatus>>>,
 }
 
 impl HubStreams {
     /// A stream control over `hub`, holding streams with `keeper`.
-    pub fn new(
-        hub: Hub,
-        keeper: Keeper,
-        directory: Directory,
-        urls: Arc<RwLock<PublicUrls>>,
-    ) -> Self {
+    pub fn new(hub: Hub, keeper: Keeper, directory: Directory, urls: Urls) -> Self {
         HubStreams {
             hub,
             keeper,
@@ -100,7 +94,7 @@ impl StreamControl for HubStreams {
         let Some(e) = snap.cameras.iter().find(|e| e.camera.id == camera_id) else {
             return StreamEndpoints::default();
         };
-        let urls = self.urls.read().unwrap_or_else(|p| p.into_inner());
+        let urls = self.urls.get();
         StreamEndpoints {
             rtsp_url: urls.rtsp(&e.slug),
             whep_url: Some(urls.whep(&e.slug)),

@@ -36,8 +36,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::directory::Directory;
 use crate::base::{ErrorKind, ResultExt, Secret};
+use crate::cameras::Directory;
 use crate::events::EventHub;
 use crate::ring::RingApi;
 

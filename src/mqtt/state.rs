@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::entities::keys;
 use super::stream::{StreamEndpoints, StreamStatus};
 use super::topics::{Leaf, Topics};
-use crate::app::directory::Entry;
+use crate::cameras::Entry;
 use crate::events::{CameraEvent, EventSource};
 
 /// Why a snapshot was taken (the `type` attribute of the snapshot entity).
