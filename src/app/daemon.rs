@@ -9,11 +9,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::account::{Account, AccountDeps, RingMode};
-use super::login::{Credentials, LoginStep, login};
 use super::restart::{Carry, Restart};
 use crate::base::error::chain;
-use crate::cameras::{Cameras, CamerasOptions, Directory, DirectoryOptions, PublicUrls};
+use crate::cameras::{
+    AccountOptions, Cameras, CamerasOptions, Credentials, Directory, DirectoryOptions, LoginStep,
+    PublicUrls, RingMode, login,
+};
 use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
@@ -129,14 +130,7 @@ pub(super) async fn run_once(
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
-    let account = Account::new(AccountDeps {
-        mode: ring_mode,
-        cfg: cfg.clone(),
-        client: client.clone(),
-        limiter: carry.limiter.clone(),
-        restart: restart.clone(),
-    });
-    let ring: Arc<dyn RingApi> = Arc::new(client);
+    let ring: Arc<dyn RingApi> = Arc::new(client.clone());
 
     let (listener, http_addr) =
         carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
@@ -147,8 +141,20 @@ pub(super) async fn run_once(
                 location_ids: cfg.ring.location_ids.clone(),
             },
             urls: public_urls(&cfg, http_addr.port()),
+            account: AccountOptions {
+                mode: ring_mode,
+                login_target: if cfg.ring.simulator_url.is_some() {
+                    RingMode::Simulator
+                } else {
+                    RingMode::Ring
+                },
+                token_from_env: cfg.ring.refresh_token.is_some(),
+                login: super::auth::login_options(&cfg),
+            },
         },
         ring.clone(),
+        client,
+        carry.limiter.clone(),
         &cancel,
     );
     let directory = cameras.directory.clone();
@@ -208,7 +214,7 @@ pub(super) async fn run_once(
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
         access: Arc::new(web::access::Access::from_config(&cfg)),
-        account,
+        account: cameras.account.clone(),
         degraded: Arc::new(degraded),
         push: outputs.push.status(),
         guard: Arc::new(web::guard::Guard::new(
@@ -222,7 +228,10 @@ pub(super) async fn run_once(
         header_timeout: cfg.limits.http_header_timeout,
         idle_timeout: cfg.limits.http_idle_timeout,
     };
-    let served = web::serve(listener, web::router(state), serve_opts, cancel.clone()).await;
+    let (served, ()) = tokio::join!(
+        web::serve(listener, web::router(state), serve_opts, cancel.clone()),
+        restart.on_account_change(cameras.account_changes.clone()),
+    );
 
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();

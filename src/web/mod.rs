@@ -57,7 +57,7 @@ pub struct WebState {
     /// Who may use the console and API.
     pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
-    pub account: crate::app::account::Account,
+    pub account: crate::cameras::Account,
     /// Parts that cannot work because GStreamer elements are missing
     /// (`/healthz` `degraded`, the console banner).
     pub degraded: Arc<Vec<crate::codec::elements::Degraded>>,
