@@ -194,6 +194,10 @@ impl Directory {
 
 /// One camera's change between two snapshots of the directory.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few per directory change, moved not copied; boxing buys nothing"
+)]
 pub enum Change {
     /// A camera appeared (or was there when [`Directory::changes`] was called).
     Added(Entry),
