@@ -213,7 +213,7 @@ pub(super) async fn run_once(
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
-        access: Arc::new(web::access::Access::from_config(&cfg)),
+        access: Arc::new(web::access::Access::new(access_options(&cfg))),
         account: cameras.account.clone(),
         degraded: Arc::new(degraded),
         push: outputs.push.status(),
@@ -277,6 +277,19 @@ fn public_urls(cfg: &Config, http_port: u16) -> PublicUrls {
         host_configured,
         http_port,
         rtsp_port: None,
+    }
+}
+
+/// Who may use the console and API (`[http]`, `network.listen_ip`);
+/// [`Config::check_access`] has vetted the combination.
+fn access_options(cfg: &Config) -> web::access::AccessOptions {
+    web::access::AccessOptions {
+        username: cfg.http.username.clone(),
+        password: cfg.http.password.clone(),
+        api_token: cfg.http.api_token.clone(),
+        listen_ip: cfg.network.listen_ip,
+        allow_unauthenticated: cfg.http.allow_unauthenticated,
+        ingress_proxy: cfg.http.ingress_proxy,
     }
 }
 

@@ -8,7 +8,6 @@ pub mod healthcheck;
 mod live;
 mod mqtt_events;
 pub mod restart;
-mod stream_control;
 
 use std::net::SocketAddr;
 

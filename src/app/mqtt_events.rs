@@ -11,13 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::stream_control::HubStreams;
 use crate::cameras::{Directory, Urls};
 use crate::config::Config;
 use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
 use crate::events::{self, EventHub};
 use crate::media::{Hub, Keeper};
-use crate::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
+use crate::mqtt::{self, HubStreams, MqttDeps, MqttHandle, MqttOptions};
 use crate::ring::RingApi;
 use crate::snapshot::LiveSnapshots;
 

@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod entities;
 #[cfg(test)]
 mod fuzz;
+mod hub_streams;
 mod intake;
 mod snapshots;
 mod state;
@@ -42,6 +43,7 @@ use crate::events::EventHub;
 use crate::ring::RingApi;
 
 pub use broker::{BrokerChoice, ensure_local};
+pub use hub_streams::HubStreams;
 pub use intake::MAX_INCOMING_PACKET;
 pub use stream::{
     SnapshotSource, StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus,

@@ -231,7 +231,7 @@ pub(crate) fn camera_states(
         t(keys::STREAM, Leaf::Attributes),
         json_bytes(json!({
             "status": stream.state.as_str(),
-            "reason": stream.reason,
+            "reason": stream.last_error,
             "rtsp_url": st.endpoints.rtsp_url,
             "whep_url": st.endpoints.whep_url,
         })),
