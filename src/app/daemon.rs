@@ -1,6 +1,10 @@
 //! One run of `ring-bridge run`: decides the mode (Ring, simulator, demo),
-//! builds the Ring client, the camera directory and the web server, and shuts
-//! them down in order. `super::restart` loops over runs.
+//! builds the Ring client, the camera services and the outputs, and shuts them
+//! down in order. `super::restart` loops over runs.
+//!
+//! Every component a run starts is recorded in [`Started`] as soon as it runs,
+//! so the ordered shutdown covers a start-up that fails half-way as well as a
+//! normal stop: nothing started is left running.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,18 +56,87 @@ fn decide_mode(cfg: &Config) -> Mode {
 }
 
 /// Runs the daemon until the run's token (`restart`) is cancelled: by shutdown
-/// or by a restart request.
+/// or by a restart request. Whether it served or failed to start, everything it
+/// started is stopped and joined before it returns.
 pub(super) async fn run_once(
     cfg: &Config,
     carry: &mut Carry,
     restart: Restart,
+) -> Result<(), AppError> {
+    let mut started = Started::default();
+    let result = start_and_serve(cfg, carry, &restart, &mut started).await;
+    started.shutdown(restart.token()).await;
+    if result.is_ok() && !restart.is_requested() {
+        info!("ring-bridge stopped");
+    }
+    result
+}
+
+/// What one run has started so far, in start order.
+#[derive(Default)]
+pub(super) struct Started {
+    /// The built-in simulator (demo mode).
+    pub(super) sim: Option<crate::sim::SimHandle>,
+    /// Directory, URLs, account.
+    pub(super) cameras: Option<Cameras>,
+    /// The media hub.
+    pub(super) hub: Option<Hub>,
+    /// Bounded stream holds.
+    pub(super) keeper: Option<Keeper>,
+    /// Browser WebRTC.
+    pub(super) whep: Option<crate::webrtc::WhepServer>,
+    /// The RTSP server.
+    pub(super) rtsp: Option<RtspHandle>,
+    /// Event intake and MQTT.
+    pub(super) outputs: Option<MqttAndEvents>,
+}
+
+impl Started {
+    /// The ordered shutdown over whatever was started: cancel the run (intake
+    /// stops), end media (holds, browser sessions, RTSP, Ring calls), then MQTT
+    /// (`offline`), the camera services and the simulator, each joined.
+    pub(super) async fn shutdown(self, run: &CancellationToken) {
+        run.cancel();
+        if let Some(keeper) = &self.keeper {
+            keeper.stop_all();
+        }
+        if let Some(whep) = self.whep {
+            whep.shutdown().await;
+        }
+        if let Some(rtsp) = self.rtsp {
+            rtsp.shutdown().await;
+        }
+        if let Some(hub) = self.hub {
+            hub.shutdown().await;
+        }
+        if let Some(outputs) = self.outputs {
+            outputs.shutdown().await;
+        }
+        if let Some(cameras) = self.cameras {
+            cameras.shutdown().await;
+        }
+        if let Some(sim) = self.sim
+            && let Err(e) = sim.join().await
+        {
+            warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
+        }
+    }
+}
+
+/// Starts the run's components one by one, recording each in `started`, then
+/// serves HTTP until the run's token is cancelled. Returns at the first
+/// failure; the caller shuts down what was started either way.
+pub(super) async fn start_and_serve(
+    cfg: &Config,
+    carry: &mut Carry,
+    restart: &Restart,
+    started: &mut Started,
 ) -> Result<(), AppError> {
     let cancel = restart.token().clone();
     let mut cfg = cfg.clone();
     // A restart rebinds the RTSP port the previous run got (matters with port 0).
     cfg.rtsp.port = carry.rtsp_port.unwrap_or(cfg.rtsp.port);
     let mut state_dir = cfg.ring.state_dir.clone();
-    let mut demo_sim = None;
     let mode = decide_mode(&cfg);
     let on_simulator = !matches!(mode, Mode::Ring);
     let ring_mode = match mode {
@@ -110,7 +183,7 @@ pub(super) async fn run_once(
             );
             let hosts = RingHosts::simulator(&sim.url());
             push_sim = Some(sim.url());
-            demo_sim = Some(sim);
+            started.sim = Some(sim);
             (hosts, true)
         }
     };
@@ -134,7 +207,7 @@ pub(super) async fn run_once(
 
     let (listener, http_addr) =
         carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
-    let cameras = Cameras::start(
+    let cameras = started.cameras.insert(Cameras::start(
         CamerasOptions {
             directory: DirectoryOptions {
                 poll_interval: cfg.ring.device_poll_interval,
@@ -156,9 +229,11 @@ pub(super) async fn run_once(
         client,
         carry.limiter.clone(),
         &cancel,
-    );
+    ));
     let directory = cameras.directory.clone();
     let urls = cameras.urls.clone();
+    let account = cameras.account.clone();
+    let account_changes = cameras.account_changes.clone();
 
     // The media hub: one Ring live call per camera, shared by every viewer.
     let opener = RingLiveOpener {
@@ -167,28 +242,38 @@ pub(super) async fn run_once(
         opts: live_options(&cfg, on_simulator),
         session_cap: cfg.stream.session_cap,
     };
-    let hub = Hub::new(
-        Arc::new(opener),
-        HubOptions {
-            linger: cfg.stream.linger,
-            renew_before: cfg.stream.renew_before,
-            cap_file: Some(state_dir_used.join("session_caps.json")),
-            ..HubOptions::default()
-        },
-        cancel.child_token(),
-    );
-    let keeper = Keeper::new(hub.clone());
+    let hub = started
+        .hub
+        .insert(Hub::new(
+            Arc::new(opener),
+            HubOptions {
+                linger: cfg.stream.linger,
+                renew_before: cfg.stream.renew_before,
+                cap_file: Some(state_dir_used.join("session_caps.json")),
+                ..HubOptions::default()
+            },
+            cancel.child_token(),
+        ))
+        .clone();
+    let keeper = started.keeper.insert(Keeper::new(hub.clone())).clone();
     let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
     // The shared UDP port outlives the run; `restart::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();
-    let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
+    let whep = started
+        .whep
+        .insert(crate::webrtc::WhepServer::new(
+            whep_opts,
+            hub.clone(),
+            cancel.child_token(),
+        ))
+        .clone();
 
-    let rtsp = if cfg.rtsp.enabled {
-        Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
+    carry.rtsp_port = if cfg.rtsp.enabled {
+        let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel).await?;
+        Some(started.rtsp.insert(rtsp).port())
     } else {
         None
     };
-    carry.rtsp_port = rtsp.as_ref().map(RtspHandle::port);
     urls.set_rtsp_port(carry.rtsp_port);
     let outputs = MqttAndEvents::start(
         &cfg,
@@ -202,8 +287,10 @@ pub(super) async fn run_once(
             push: push_transport,
             state_dir: state_dir_used,
         },
+        &cancel,
     )
     .await?;
+    let push_status = started.outputs.insert(outputs).push.status();
     let state = WebState {
         ring: ring.clone(),
         directory: directory.clone(),
@@ -214,9 +301,9 @@ pub(super) async fn run_once(
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
         access: Arc::new(web::access::Access::new(access_options(&cfg))),
-        account: cameras.account.clone(),
+        account,
         degraded: Arc::new(degraded),
-        push: outputs.push.status(),
+        push: push_status,
         guard: Arc::new(web::guard::Guard::new(
             &cfg.http.allowed_hosts,
             cfg.http.ingress_proxy,
@@ -230,27 +317,9 @@ pub(super) async fn run_once(
     };
     let (served, ()) = tokio::join!(
         web::serve(listener, web::router(state), serve_opts, cancel.clone()),
-        restart.on_account_change(cameras.account_changes.clone()),
+        restart.on_account_change(account_changes),
     );
-
-    // Shutdown order: intake stopped (serve returned), then background tasks.
-    cancel.cancel();
-    keeper.stop_all();
-    whep.shutdown().await;
-    if let Some(rtsp) = rtsp {
-        rtsp.shutdown().await;
-    }
-    hub.shutdown().await;
-    outputs.shutdown().await;
-    cameras.shutdown().await;
-    if let Some(sim) = demo_sim
-        && let Err(e) = sim.join().await
-    {
-        warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
-    }
-    if !restart.is_requested() {
-        info!("ring-bridge stopped");
-    }
+    // The caller's `Started::shutdown` stops the rest, in order.
     served.map_err(|source| AppError::Serve {
         what: "HTTP",
         source,

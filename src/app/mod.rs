@@ -8,6 +8,8 @@ pub mod healthcheck;
 mod live;
 mod mqtt_events;
 pub mod restart;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 

@@ -50,7 +50,7 @@ pub struct Restart {
 }
 
 impl Restart {
-    fn new(run: CancellationToken) -> Self {
+    pub(super) fn new(run: CancellationToken) -> Self {
         Restart {
             run,
             requested: Arc::default(),
@@ -114,7 +114,7 @@ pub struct Carry {
 }
 
 impl Carry {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Carry {
             http: None,
             rtsp_port: None,
