@@ -27,7 +27,7 @@ use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
-use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
+use crate::rtsp::{RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, WebState};
 
 use super::live::RingLiveOpener;
@@ -269,7 +269,7 @@ pub(super) async fn start_and_serve(
         .clone();
 
     carry.rtsp_port = if cfg.rtsp.enabled {
-        let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel).await?;
+        let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel)?;
         Some(started.rtsp.insert(rtsp).port())
     } else {
         None
@@ -444,29 +444,14 @@ async fn whep_options(
     })
 }
 
-/// Starts the RTSP server with one mount per camera known after the first
-/// device load (bounded wait).
-async fn start_rtsp(
+/// Starts the RTSP server; its paths follow the camera directory (no wait for
+/// the first load).
+fn start_rtsp(
     cfg: &Config,
     hub: &Hub,
     directory: &Directory,
     cancel: &CancellationToken,
 ) -> Result<RtspHandle, AppError> {
-    let snap = directory
-        .wait_loaded(std::time::Duration::from_secs(20))
-        .await;
-    if !snap.loaded {
-        warn!("camera list not loaded yet; RTSP starts without camera mounts");
-    }
-    let mounts: Vec<MountSpec> = snap
-        .cameras
-        .iter()
-        .map(|e| MountSpec {
-            camera_id: e.camera.id.to_string(),
-            slug: e.slug.clone(),
-            device_id: e.camera.device_id.clone(),
-        })
-        .collect();
     let listen = SocketAddr::new(cfg.network.listen_ip, cfg.rtsp.port);
     let opts = RtspOptions {
         listen,
@@ -476,9 +461,9 @@ async fn start_rtsp(
         auth_failures_per_minute: cfg.limits.rtsp_auth_failures_per_minute,
         shared_media: cfg.rtsp.shared_media,
     };
-    let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())
+    let handle = RtspServer::start(opts, hub.clone(), directory.clone(), cancel.child_token())
         .map_err(AppError::Rtsp)?;
     let rtsp_addr = SocketAddr::new(cfg.network.listen_ip, handle.port());
-    info!(%rtsp_addr, cameras = snap.cameras.len(), "RTSP server listening");
+    info!(%rtsp_addr, "RTSP server listening");
     Ok(handle)
 }

@@ -2,6 +2,11 @@
 //! `/<device_id>`, using gst-rtsp-server with appsrc-fed pipelines (H.264 and Opus
 //! passthrough, no transcoding).
 //!
+//! The paths follow the camera directory ([`crate::cameras::Directory::changes`]):
+//! a camera that appears later is mounted then, one that disappears is unmounted
+//! and its sessions end (`mounts`). The server starts at once with whatever the
+//! directory holds, so a slow first load of the camera list delays nothing.
+//!
 //! This is the only module that touches gstreamer-rtsp-server. It owns one GLib main
 //! loop on a dedicated thread (`rtsp-glib`), quit at shutdown. DESCRIBE is held until
 //! the camera has a key frame (bounded by [`RtspOptions::describe_timeout`]), because
@@ -12,22 +17,27 @@
 mod auth;
 mod factory;
 mod feeder;
+mod mounts;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use gst::glib;
 use gst_rtsp_server::prelude::*;
 use gstreamer as gst;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::base::{ErrorKind, ResultExt, Secret};
-use crate::media::{CameraStream, Hub};
-use factory::{CameraFactory, FactoryCtx};
+use crate::cameras::{Changes, Directory};
+use crate::media::Hub;
+use mounts::{MountEnv, Mounts, StreamsByPath};
 
 /// Options of the RTSP server.
 #[derive(Clone, Debug)]
@@ -67,30 +77,12 @@ impl Default for RtspOptions {
     }
 }
 
-/// One camera to serve.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountSpec {
-    /// The hub camera id.
-    pub camera_id: String,
-    /// URL-safe name; served at `/<slug>`.
-    pub slug: String,
-    /// Ring device id; served at `/<device_id>` too.
-    pub device_id: String,
-}
-
 /// Why the RTSP server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RtspError {
     /// GStreamer could not be initialised.
     #[error("initialising GStreamer")]
     Init(#[source] glib::Error),
-    /// A mount path is empty, has characters other than `[A-Za-z0-9._~-]`, or is
-    /// used twice.
-    #[error("invalid or duplicate RTSP mount path {path:?}")]
-    BadMount {
-        /// The offending path.
-        path: String,
-    },
     /// The server could not bind its listening socket.
     #[error("binding RTSP server to {addr}")]
     Bind {
@@ -111,7 +103,6 @@ pub enum RtspError {
 impl ResultExt for RtspError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RtspError::BadMount { .. } => ErrorKind::InvalidArgument,
             RtspError::Bind { .. } => ErrorKind::Unavailable,
             RtspError::Init(_) | RtspError::NoMountPoints | RtspError::Thread(_) => {
                 ErrorKind::Internal
@@ -128,23 +119,24 @@ pub struct RtspHandle {
     port: u16,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn valid_path_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+    /// The directory follower.
+    tasks: TaskTracker,
+    /// Stops the follower (a child of the server's token).
+    follow: CancellationToken,
 }
 
 impl RtspServer {
-    /// Binds the server, mounts every camera and starts the GLib thread.
+    /// Binds the server, mounts every camera the directory holds now, starts the
+    /// GLib thread and a task that mounts and unmounts cameras as the directory
+    /// changes.
     ///
-    /// Must be called inside a Tokio runtime (feeders and readiness waits run there).
-    /// `cancel` stops the server (the main loop quits, clients are disconnected).
+    /// Must be called inside a Tokio runtime (feeders, readiness waits and the
+    /// directory follower run there). `cancel` stops the server (the main loop
+    /// quits, clients are disconnected).
     pub fn start(
         opts: RtspOptions,
         hub: Hub,
-        cameras: Vec<MountSpec>,
+        directory: Directory,
         cancel: CancellationToken,
     ) -> Result<RtspHandle, RtspError> {
         gst::init().map_err(RtspError::Init)?;
@@ -170,42 +162,23 @@ impl RtspServer {
             }
             _ => false,
         };
-        let mounts = server.mount_points().ok_or(RtspError::NoMountPoints)?;
-        let mut by_path: HashMap<String, CameraStream> = HashMap::new();
-        for cam in &cameras {
-            let stream = hub.stream(&cam.camera_id);
-            let factory = CameraFactory::new(
-                FactoryCtx {
-                    stream: stream.clone(),
-                    rt: rt.clone(),
-                    describe_timeout: opts.describe_timeout,
-                    cancel: cancel.clone(),
-                    failed_until: std::sync::Mutex::new(None),
-                },
-                opts.shared_media,
-            );
-            if auth {
-                factory.add_role_from_structure(
-                    &gst::Structure::builder("user")
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                        .build(),
-                );
-            }
-            let mut paths = vec![cam.slug.as_str()];
-            if cam.device_id != cam.slug {
-                paths.push(cam.device_id.as_str());
-            }
-            for p in paths {
-                let path = format!("/{p}");
-                if !valid_path_segment(p) || by_path.contains_key(&path) {
-                    return Err(RtspError::BadMount { path });
-                }
-                mounts.add_factory(&path, factory.clone());
-                by_path.insert(path, stream.clone());
-            }
+        let points = server.mount_points().ok_or(RtspError::NoMountPoints)?;
+        let env = MountEnv {
+            hub,
+            rt: rt.clone(),
+            describe_timeout: opts.describe_timeout,
+            cancel: cancel.clone(),
+            shared: opts.shared_media,
+        };
+        let mut mounts = Mounts::new(server.clone(), points, env, vec![mounts::LIVE], auth);
+        // The cameras known now are mounted before the first client can connect;
+        // the follower applies every later change.
+        let mut changes = directory.changes();
+        if let Some(Some(batch)) = changes.next().now_or_never() {
+            mounts.apply(batch);
         }
-        connect_play_hooks(&server, opts.shared_media.then(|| Arc::new(by_path)));
+        let cameras = mounts.paths().len();
+        connect_play_hooks(&server, opts.shared_media.then(|| mounts.streams()));
 
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
@@ -233,18 +206,56 @@ impl RtspServer {
                 )));
             }
         };
-        info!(port, cameras = cameras.len(), auth, "RTSP server listening");
+        info!(port, paths = cameras, auth, "RTSP server listening");
         let quit = main_loop.clone();
+        let follow = cancel.child_token();
         rt.spawn(async move {
             cancel.cancelled().await;
             quit.quit();
         });
+        let tasks = TaskTracker::new();
+        tasks.spawn_on(
+            follow_directory(changes, main_loop.context(), mounts, follow.clone())
+                .instrument(info_span!("rtsp_mounts")),
+            &rt,
+        );
         Ok(RtspHandle {
             port,
             main_loop,
             thread: Some(thread),
+            tasks,
+            follow,
         })
     }
+}
+
+/// Posts each batch of directory changes to the GLib thread, where `mounts`
+/// applies it. Ends when `cancel` fires or the directory stops.
+async fn follow_directory(
+    mut changes: Changes,
+    glib_ctx: glib::MainContext,
+    mounts: Mounts,
+    cancel: CancellationToken,
+) {
+    // Locked only on the GLib thread (by the closures posted there), one at a time.
+    let mounts = Arc::new(Mutex::new(mounts));
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => break,
+            b = changes.next() => match b {
+                Some(b) => b,
+                None => break,
+            },
+        };
+        let mounts = mounts.clone();
+        glib_ctx.invoke(move || {
+            mounts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .apply(batch);
+        });
+    }
+    debug!("RTSP mounts stop following the camera directory");
 }
 
 /// Body of the `rtsp-glib` thread: attach, report the bound port, run until quit,
@@ -301,10 +312,7 @@ pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
 ///   time; PTS still sets the RTP timestamps.
 /// - With shared media (`by_path`), a client joining a running pipeline starts mid-GOP;
 ///   ask the hub for a key frame (rate-limited there).
-fn connect_play_hooks(
-    server: &gst_rtsp_server::RTSPServer,
-    by_path: Option<Arc<HashMap<String, CameraStream>>>,
-) {
+fn connect_play_hooks(server: &gst_rtsp_server::RTSPServer, by_path: Option<StreamsByPath>) {
     server.connect_client_connected(move |_, client| {
         let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
@@ -323,7 +331,11 @@ fn connect_play_hooks(
             let path = url.path();
             // Control URLs look like /<mount>/stream=0; match on the mount part.
             let mount = path.split('/').nth(1).map(|m| format!("/{m}"));
-            if let Some(s) = mount.and_then(|m| by_path.get(&m)) {
+            let stream = mount.and_then(|m| {
+                let streams = by_path.lock().unwrap_or_else(|p| p.into_inner());
+                streams.get(&m).cloned()
+            });
+            if let Some(s) = stream {
                 s.request_keyframe();
             }
         });
@@ -336,31 +348,22 @@ impl RtspHandle {
         self.port
     }
 
-    /// Stops the server: quits the main loop, disconnects clients and joins the
-    /// thread. Media then unprepare and release their leases.
+    /// Stops the server: stops following the directory, quits the main loop,
+    /// disconnects clients and joins the thread and the follower. Media then
+    /// unprepare and release their leases.
     pub async fn shutdown(mut self) {
+        self.follow.cancel();
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
 impl Drop for RtspHandle {
     fn drop(&mut self) {
         self.main_loop.quit();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_bad_mount_paths() {
-        assert!(valid_path_segment("front-door_2.cam~"));
-        assert!(!valid_path_segment(""));
-        assert!(!valid_path_segment("a/b"));
-        assert!(!valid_path_segment("sp ace"));
     }
 }
