@@ -10,6 +10,7 @@
 pub mod app;
 pub mod base;
 pub mod bench;
+pub mod cameras;
 pub mod codec;
 pub mod config;
 pub mod events;

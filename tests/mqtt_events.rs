@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common_mqtt::*;
-use ring_bridge::app::directory::Directory;
+use ring_bridge::cameras::Directory;
 use ring_bridge::events::{
     self, CameraEvent, EventHub, EventKind, EventSource, PollDeps, PollOptions,
 };
@@ -33,8 +33,10 @@ async fn start(ring: Arc<FakeRing>, opts: PollOptions, hub: EventHub) -> Poll {
     let cancel = CancellationToken::new();
     let (directory, _d) = Directory::start(
         ring.clone(),
-        Duration::from_secs(60),
-        Vec::new(),
+        ring_bridge::cameras::DirectoryOptions {
+            poll_interval: Duration::from_secs(60),
+            location_ids: Vec::new(),
+        },
         cancel.clone(),
     );
     directory.wait_loaded(WAIT).await;

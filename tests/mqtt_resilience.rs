@@ -108,10 +108,12 @@ async fn waits_for_a_broker_that_is_down_at_start() {
     let opts = test_options(&format!("mqtt://127.0.0.1:{port}"));
     let ring = FakeRing::new();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (directory, _t) = ring_bridge::app::directory::Directory::start(
+    let (directory, _t) = ring_bridge::cameras::Directory::start(
         ring.clone(),
-        Duration::from_secs(60),
-        Vec::new(),
+        ring_bridge::cameras::DirectoryOptions {
+            poll_interval: Duration::from_secs(60),
+            location_ids: Vec::new(),
+        },
         cancel.clone(),
     );
     let deps = mqtt::MqttDeps {
@@ -152,10 +154,12 @@ async fn invalid_options_end_the_task_with_an_error() {
     let mut opts = test_options("http://127.0.0.1:1");
     let ring = FakeRing::new();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (directory, _t) = ring_bridge::app::directory::Directory::start(
+    let (directory, _t) = ring_bridge::cameras::Directory::start(
         ring.clone(),
-        Duration::from_secs(60),
-        Vec::new(),
+        ring_bridge::cameras::DirectoryOptions {
+            poll_interval: Duration::from_secs(60),
+            location_ids: Vec::new(),
+        },
         cancel.clone(),
     );
     let deps = mqtt::MqttDeps {

@@ -322,11 +322,11 @@ impl StreamControl for FakeStreams {
             .push((camera_id, true, Some(max)));
         self.tx.send_replace(StreamStatus {
             state: StreamState::Activating,
-            reason: None,
+            ..StreamStatus::default()
         });
         self.tx.send_replace(StreamStatus {
             state: StreamState::Active,
-            reason: None,
+            ..StreamStatus::default()
         });
         Ok(())
     }

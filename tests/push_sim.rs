@@ -124,14 +124,16 @@ impl Fixture {
     /// Starts the camera directory and the history poller (every 100 ms,
     /// whatever push does) on the fixture's client; returns their tasks.
     async fn start_polling(&self) -> Vec<JoinHandle<()>> {
-        use ring_bridge::app::directory::Directory;
+        use ring_bridge::cameras::Directory;
         use ring_bridge::events::{PollDeps, PollOptions};
 
         let ring: Arc<dyn ring_bridge::ring::RingApi> = Arc::new(self.client.clone());
         let (directory, dir_join) = Directory::start(
             ring.clone(),
-            Duration::from_secs(60),
-            Vec::new(),
+            ring_bridge::cameras::DirectoryOptions {
+                poll_interval: Duration::from_secs(60),
+                location_ids: Vec::new(),
+            },
             self.cancel.child_token(),
         );
         directory.wait_loaded(Duration::from_secs(5)).await;

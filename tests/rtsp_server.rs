@@ -8,16 +8,18 @@ use std::time::{Duration, Instant};
 use retina::client::Credentials;
 use tokio_util::sync::CancellationToken;
 
+use ring_bridge::cameras::testutil;
 use ring_bridge::codec::encode;
 use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
 use ring_bridge::media::{Hub, HubOptions};
-use ring_bridge::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
+use ring_bridge::rtsp::{RtspHandle, RtspOptions, RtspServer};
 
 mod common;
 use common::rtsp::{next_video, play, spawn_client, try_next_video};
 use ring_bridge::base::Secret;
 
-const CAM: &str = "cam1";
+/// The hub key of the test camera (its Ring id).
+const CAM: &str = "1";
 const LINGER: Duration = Duration::from_secs(1);
 
 /// 3 s of 640x360 H.264 (GOP 30) and 1 s of 20 ms Opus packets, encoded once.
@@ -38,6 +40,8 @@ struct Fixture {
     hub: Hub,
     handle: Option<RtspHandle>,
     cancel: CancellationToken,
+    /// Keeps the camera directory open.
+    _feed: testutil::DirectoryFeed,
 }
 
 impl Fixture {
@@ -52,17 +56,16 @@ impl Fixture {
             ..HubOptions::default()
         };
         let hub = Hub::new(opener.clone(), hub_opts, cancel.child_token());
+        let mut front = testutil::entry(1, "Front Door");
+        front.camera.device_id = "12345".into();
+        let (directory, feed) = testutil::fixed(vec![front]);
         let handle = RtspServer::start(
             RtspOptions {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..opts
             },
             hub.clone(),
-            vec![MountSpec {
-                camera_id: CAM.into(),
-                slug: "front-door".into(),
-                device_id: "12345".into(),
-            }],
+            directory,
             cancel.child_token(),
         )
         .expect("server starts");
@@ -72,6 +75,7 @@ impl Fixture {
             hub,
             handle: Some(handle),
             cancel,
+            _feed: feed,
         }
     }
 

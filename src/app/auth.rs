@@ -10,14 +10,33 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
 
-use super::login::{Credentials, LoginStep, login, login_client};
 use crate::base::Secret;
+use crate::cameras::{Credentials, LoginStep, login, login_client};
 use crate::config::Config;
+use crate::ring::RingHosts;
+use crate::ring::client::RingOptions;
+
+/// Where a login goes: the simulator when `RING_SIMULATOR_URL` is set, the real
+/// Ring otherwise.
+pub fn login_hosts(cfg: &Config) -> RingHosts {
+    match &cfg.ring.simulator_url {
+        Some(u) => RingHosts::simulator(u),
+        None => RingHosts::real(),
+    }
+}
+
+/// The login client's options: [`login_hosts`], the configured state
+/// directory (never the demo one) and device name.
+pub fn login_options(cfg: &Config) -> RingOptions {
+    let mut opts = RingOptions::new(login_hosts(cfg), cfg.ring.state_dir.clone());
+    opts.device_model = cfg.ring.device_name.clone();
+    opts
+}
 
 /// Prompts for e-mail, password and 2FA code and stores the refresh token.
-/// Goes through [`super::login::login`], like the console.
+/// Goes through [`crate::cameras::login`], like the console.
 pub async fn interactive(cfg: Config, email: Option<String>) -> anyhow::Result<()> {
-    let client = login_client(&cfg).context("opening the state directory")?;
+    let client = login_client(&login_options(&cfg)).context("opening the state directory")?;
 
     let mut input = std::io::stdin().lock();
     let email = match email {

@@ -1,6 +1,10 @@
 //! One run of `ring-bridge run`: decides the mode (Ring, simulator, demo),
-//! builds the Ring client, the camera directory and the web server, and shuts
-//! them down in order. `super::restart` loops over runs.
+//! builds the Ring client, the camera services and the outputs, and shuts them
+//! down in order. `super::restart` loops over runs.
+//!
+//! Every component a run starts is recorded in [`Started`] as soon as it runs,
+//! so the ordered shutdown covers a start-up that fails half-way as well as a
+//! normal stop: nothing started is left running.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::account::{Account, AccountDeps, RingMode};
-use super::directory::Directory;
-use super::login::{Credentials, LoginStep, login};
 use super::restart::{Carry, Restart};
 use crate::base::error::chain;
+use crate::cameras::{
+    AccountOptions, Cameras, CamerasOptions, Credentials, Directory, DirectoryOptions, LoginStep,
+    PublicUrls, RingMode, login,
+};
 use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
@@ -22,8 +27,8 @@ use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
-use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
-use crate::web::{self, Metrics, PublicUrls, WebState};
+use crate::rtsp::{RtspHandle, RtspOptions, RtspServer};
+use crate::web::{self, Metrics, WebState};
 
 use super::live::RingLiveOpener;
 use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
@@ -51,18 +56,87 @@ fn decide_mode(cfg: &Config) -> Mode {
 }
 
 /// Runs the daemon until the run's token (`restart`) is cancelled: by shutdown
-/// or by a restart request.
+/// or by a restart request. Whether it served or failed to start, everything it
+/// started is stopped and joined before it returns.
 pub(super) async fn run_once(
     cfg: &Config,
     carry: &mut Carry,
     restart: Restart,
+) -> Result<(), AppError> {
+    let mut started = Started::default();
+    let result = start_and_serve(cfg, carry, &restart, &mut started).await;
+    started.shutdown(restart.token()).await;
+    if result.is_ok() && !restart.is_requested() {
+        info!("ring-bridge stopped");
+    }
+    result
+}
+
+/// What one run has started so far, in start order.
+#[derive(Default)]
+pub(super) struct Started {
+    /// The built-in simulator (demo mode).
+    pub(super) sim: Option<crate::sim::SimHandle>,
+    /// Directory, URLs, account.
+    pub(super) cameras: Option<Cameras>,
+    /// The media hub.
+    pub(super) hub: Option<Hub>,
+    /// Bounded stream holds.
+    pub(super) keeper: Option<Keeper>,
+    /// Browser WebRTC.
+    pub(super) whep: Option<crate::webrtc::WhepServer>,
+    /// The RTSP server.
+    pub(super) rtsp: Option<RtspHandle>,
+    /// Event intake and MQTT.
+    pub(super) outputs: Option<MqttAndEvents>,
+}
+
+impl Started {
+    /// The ordered shutdown over whatever was started: cancel the run (intake
+    /// stops), end media (holds, browser sessions, RTSP, Ring calls), then MQTT
+    /// (`offline`), the camera services and the simulator, each joined.
+    pub(super) async fn shutdown(self, run: &CancellationToken) {
+        run.cancel();
+        if let Some(keeper) = &self.keeper {
+            keeper.stop_all();
+        }
+        if let Some(whep) = self.whep {
+            whep.shutdown().await;
+        }
+        if let Some(rtsp) = self.rtsp {
+            rtsp.shutdown().await;
+        }
+        if let Some(hub) = self.hub {
+            hub.shutdown().await;
+        }
+        if let Some(outputs) = self.outputs {
+            outputs.shutdown().await;
+        }
+        if let Some(cameras) = self.cameras {
+            cameras.shutdown().await;
+        }
+        if let Some(sim) = self.sim
+            && let Err(e) = sim.join().await
+        {
+            warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
+        }
+    }
+}
+
+/// Starts the run's components one by one, recording each in `started`, then
+/// serves HTTP until the run's token is cancelled. Returns at the first
+/// failure; the caller shuts down what was started either way.
+pub(super) async fn start_and_serve(
+    cfg: &Config,
+    carry: &mut Carry,
+    restart: &Restart,
+    started: &mut Started,
 ) -> Result<(), AppError> {
     let cancel = restart.token().clone();
     let mut cfg = cfg.clone();
     // A restart rebinds the RTSP port the previous run got (matters with port 0).
     cfg.rtsp.port = carry.rtsp_port.unwrap_or(cfg.rtsp.port);
     let mut state_dir = cfg.ring.state_dir.clone();
-    let mut demo_sim = None;
     let mode = decide_mode(&cfg);
     let on_simulator = !matches!(mode, Mode::Ring);
     let ring_mode = match mode {
@@ -109,7 +183,7 @@ pub(super) async fn run_once(
             );
             let hosts = RingHosts::simulator(&sim.url());
             push_sim = Some(sim.url());
-            demo_sim = Some(sim);
+            started.sim = Some(sim);
             (hosts, true)
         }
     };
@@ -129,21 +203,37 @@ pub(super) async fn run_once(
     if auto_login && let Err(e) = simulator_login(&client).await {
         warn!(err = %chain(&e), "logging in to the simulator's demo account failed");
     }
-    let account = Account::new(AccountDeps {
-        mode: ring_mode,
-        cfg: cfg.clone(),
-        client: client.clone(),
-        limiter: carry.limiter.clone(),
-        restart: restart.clone(),
-    });
-    let ring: Arc<dyn RingApi> = Arc::new(client);
+    let ring: Arc<dyn RingApi> = Arc::new(client.clone());
 
-    let (directory, directory_task) = Directory::start(
+    let (listener, http_addr) =
+        carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
+    let cameras = started.cameras.insert(Cameras::start(
+        CamerasOptions {
+            directory: DirectoryOptions {
+                poll_interval: cfg.ring.device_poll_interval,
+                location_ids: cfg.ring.location_ids.clone(),
+            },
+            urls: public_urls(&cfg, http_addr.port()),
+            account: AccountOptions {
+                mode: ring_mode,
+                login_target: if cfg.ring.simulator_url.is_some() {
+                    RingMode::Simulator
+                } else {
+                    RingMode::Ring
+                },
+                token_from_env: cfg.ring.refresh_token.is_some(),
+                login: super::auth::login_options(&cfg),
+            },
+        },
         ring.clone(),
-        cfg.ring.device_poll_interval,
-        cfg.ring.location_ids.clone(),
-        cancel.child_token(),
-    );
+        client,
+        carry.limiter.clone(),
+        &cancel,
+    ));
+    let directory = cameras.directory.clone();
+    let urls = cameras.urls.clone();
+    let account = cameras.account.clone();
+    let account_changes = cameras.account_changes.clone();
 
     // The media hub: one Ring live call per camera, shared by every viewer.
     let opener = RingLiveOpener {
@@ -152,49 +242,39 @@ pub(super) async fn run_once(
         opts: live_options(&cfg, on_simulator),
         session_cap: cfg.stream.session_cap,
     };
-    let hub = Hub::new(
-        Arc::new(opener),
-        HubOptions {
-            linger: cfg.stream.linger,
-            renew_before: cfg.stream.renew_before,
-            cap_file: Some(state_dir_used.join("session_caps.json")),
-            ..HubOptions::default()
-        },
-        cancel.child_token(),
-    );
-    let keeper = Keeper::new(hub.clone());
+    let hub = started
+        .hub
+        .insert(Hub::new(
+            Arc::new(opener),
+            HubOptions {
+                linger: cfg.stream.linger,
+                renew_before: cfg.stream.renew_before,
+                cap_file: Some(state_dir_used.join("session_caps.json")),
+                ..HubOptions::default()
+            },
+            cancel.child_token(),
+        ))
+        .clone();
+    let keeper = started.keeper.insert(Keeper::new(hub.clone())).clone();
     let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
     // The shared UDP port outlives the run; `restart::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();
-    let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
+    let whep = started
+        .whep
+        .insert(crate::webrtc::WhepServer::new(
+            whep_opts,
+            hub.clone(),
+            cancel.child_token(),
+        ))
+        .clone();
 
-    let rtsp = if cfg.rtsp.enabled {
-        Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
+    carry.rtsp_port = if cfg.rtsp.enabled {
+        let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel)?;
+        Some(started.rtsp.insert(rtsp).port())
     } else {
         None
     };
-    carry.rtsp_port = rtsp.as_ref().map(RtspHandle::port);
-
-    let (listener, http_addr) =
-        carry.http_listener(SocketAddr::new(cfg.network.listen_ip, cfg.http.port))?;
-    let host_configured = cfg
-        .network
-        .announced_ip
-        .is_some_and(|ip| !ip.is_unspecified())
-        || !cfg.network.listen_ip.is_unspecified();
-    let public_host = cfg
-        .network
-        .announced_ip
-        .filter(|ip| !ip.is_unspecified())
-        .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let urls = Arc::new(std::sync::RwLock::new(PublicUrls {
-        host: public_host,
-        host_configured,
-        http_port: http_addr.port(),
-        rtsp_port: rtsp.as_ref().map(|r| r.port()),
-    }));
+    urls.set_rtsp_port(carry.rtsp_port);
     let outputs = MqttAndEvents::start(
         &cfg,
         OutputDeps {
@@ -207,8 +287,10 @@ pub(super) async fn run_once(
             push: push_transport,
             state_dir: state_dir_used,
         },
+        &cancel,
     )
     .await?;
+    let push_status = started.outputs.insert(outputs).push.status();
     let state = WebState {
         ring: ring.clone(),
         directory: directory.clone(),
@@ -218,10 +300,10 @@ pub(super) async fn run_once(
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
-        access: Arc::new(web::access::Access::from_config(&cfg)),
+        access: Arc::new(web::access::Access::new(access_options(&cfg))),
         account,
         degraded: Arc::new(degraded),
-        push: outputs.push.status(),
+        push: push_status,
         guard: Arc::new(web::guard::Guard::new(
             &cfg.http.allowed_hosts,
             cfg.http.ingress_proxy,
@@ -233,30 +315,51 @@ pub(super) async fn run_once(
         header_timeout: cfg.limits.http_header_timeout,
         idle_timeout: cfg.limits.http_idle_timeout,
     };
-    let served = web::serve(listener, web::router(state), serve_opts, cancel.clone()).await;
-
-    // Shutdown order: intake stopped (serve returned), then background tasks.
-    cancel.cancel();
-    keeper.stop_all();
-    whep.shutdown().await;
-    if let Some(rtsp) = rtsp {
-        rtsp.shutdown().await;
-    }
-    hub.shutdown().await;
-    outputs.shutdown().await;
-    let _ = directory_task.await;
-    if let Some(sim) = demo_sim
-        && let Err(e) = sim.join().await
-    {
-        warn!(err = %format!("{e:#}"), "built-in simulator stopped with an error");
-    }
-    if !restart.is_requested() {
-        info!("ring-bridge stopped");
-    }
+    let (served, ()) = tokio::join!(
+        web::serve(listener, web::router(state), serve_opts, cancel.clone()),
+        restart.on_account_change(account_changes),
+    );
+    // The caller's `Started::shutdown` stops the rest, in order.
     served.map_err(|source| AppError::Serve {
         what: "HTTP",
         source,
     })
+}
+
+/// The public URLs before RTSP starts: the announced address, else a specific
+/// listen address, else 127.0.0.1 (then answers use the client's host name).
+fn public_urls(cfg: &Config, http_port: u16) -> PublicUrls {
+    let host_configured = cfg
+        .network
+        .announced_ip
+        .is_some_and(|ip| !ip.is_unspecified())
+        || !cfg.network.listen_ip.is_unspecified();
+    let host = cfg
+        .network
+        .announced_ip
+        .filter(|ip| !ip.is_unspecified())
+        .or(Some(cfg.network.listen_ip).filter(|ip| !ip.is_unspecified()))
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    PublicUrls {
+        host,
+        host_configured,
+        http_port,
+        rtsp_port: None,
+    }
+}
+
+/// Who may use the console and API (`[http]`, `network.listen_ip`);
+/// [`Config::check_access`] has vetted the combination.
+fn access_options(cfg: &Config) -> web::access::AccessOptions {
+    web::access::AccessOptions {
+        username: cfg.http.username.clone(),
+        password: cfg.http.password.clone(),
+        api_token: cfg.http.api_token.clone(),
+        listen_ip: cfg.network.listen_ip,
+        allow_unauthenticated: cfg.http.allow_unauthenticated,
+        ingress_proxy: cfg.http.ingress_proxy,
+    }
 }
 
 /// Logs in to a simulator's demo account (password grant, then the 2FA code).
@@ -341,29 +444,14 @@ async fn whep_options(
     })
 }
 
-/// Starts the RTSP server with one mount per camera known after the first
-/// device load (bounded wait).
-async fn start_rtsp(
+/// Starts the RTSP server; its paths follow the camera directory (no wait for
+/// the first load).
+fn start_rtsp(
     cfg: &Config,
     hub: &Hub,
     directory: &Directory,
     cancel: &CancellationToken,
 ) -> Result<RtspHandle, AppError> {
-    let snap = directory
-        .wait_loaded(std::time::Duration::from_secs(20))
-        .await;
-    if !snap.loaded {
-        warn!("camera list not loaded yet; RTSP starts without camera mounts");
-    }
-    let mounts: Vec<MountSpec> = snap
-        .cameras
-        .iter()
-        .map(|e| MountSpec {
-            camera_id: e.camera.id.to_string(),
-            slug: e.slug.clone(),
-            device_id: e.camera.device_id.clone(),
-        })
-        .collect();
     let listen = SocketAddr::new(cfg.network.listen_ip, cfg.rtsp.port);
     let opts = RtspOptions {
         listen,
@@ -374,9 +462,9 @@ async fn start_rtsp(
         describe_waiters: cfg.limits.rtsp_describe_waiters,
         shared_media: cfg.rtsp.shared_media,
     };
-    let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())
+    let handle = RtspServer::start(opts, hub.clone(), directory.clone(), cancel.child_token())
         .map_err(AppError::Rtsp)?;
     let rtsp_addr = SocketAddr::new(cfg.network.listen_ip, handle.port());
-    info!(%rtsp_addr, cameras = snap.cameras.len(), "RTSP server listening");
+    info!(%rtsp_addr, "RTSP server listening");
     Ok(handle)
 }

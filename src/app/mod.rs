@@ -1,17 +1,15 @@
 //! Daemon wiring: builds the components from the configuration and runs them
 //! until shutdown. Protocol logic lives in the components, not here.
 
-pub mod account;
 pub mod auth;
 mod daemon;
-pub mod directory;
 pub mod doctor;
 pub mod healthcheck;
 mod live;
-pub mod login;
 mod mqtt_events;
 pub mod restart;
-mod stream_control;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 

@@ -1,26 +1,29 @@
 //! Starts motion/ding intake (Ring push, with history polling as fallback) and the
 //! MQTT bridge with Home Assistant discovery, and stops them last at shutdown
 //! so MQTT reports `offline` only after the media has ended.
+//!
+//! Everything runs under a child token of the run's token and is joined through
+//! one `TaskTracker`. The steps that can fail (finding or embedding a broker,
+//! validating the MQTT options) run before any task starts, so a failed start
+//! leaves nothing running.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::directory::Directory;
-use super::stream_control::HubStreams;
+use crate::cameras::{Directory, Urls};
 use crate::config::Config;
 use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
 use crate::events::{self, EventHub};
 use crate::media::{Hub, Keeper};
-use crate::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
+use crate::mqtt::{self, HubStreams, MqttDeps, MqttHandle, MqttOptions};
 use crate::ring::RingApi;
 use crate::snapshot::LiveSnapshots;
-use crate::web::PublicUrls;
 
 /// The running intake and MQTT bridge.
 #[allow(dead_code, reason = "read by the push wiring and status endpoints")]
@@ -32,7 +35,7 @@ pub struct MqttAndEvents {
     /// The MQTT bridge, when enabled.
     pub mqtt: Option<MqttHandle>,
     cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: TaskTracker,
 }
 
 /// What the outputs need from the rest of the daemon.
@@ -46,7 +49,7 @@ pub struct Deps {
     /// Bounded stream holds.
     pub keeper: Keeper,
     /// Public URLs.
-    pub urls: Arc<RwLock<PublicUrls>>,
+    pub urls: Urls,
     /// Ring push registration (the concrete Ring client).
     pub registrar: Arc<dyn PushRegistrar>,
     /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
@@ -56,12 +59,24 @@ pub struct Deps {
 }
 
 impl MqttAndEvents {
-    /// Starts the polling fallback and, if enabled, MQTT (embedding a broker on
-    /// 127.0.0.1:1883 when no `MQTT_URL` is set and none listens there).
-    pub async fn start(cfg: &Config, deps: Deps) -> Result<MqttAndEvents, AppError> {
-        let cancel = CancellationToken::new();
+    /// Starts the polling fallback, push and, if enabled, MQTT (embedding a
+    /// broker on 127.0.0.1:1883 when no `MQTT_URL` is set and none listens
+    /// there), all under a child token of `cancel`. On an error nothing was
+    /// started.
+    pub async fn start(
+        cfg: &Config,
+        deps: Deps,
+        cancel: &CancellationToken,
+    ) -> Result<MqttAndEvents, AppError> {
+        let mqtt_opts = if cfg.mqtt.enabled {
+            Some(mqtt_options(cfg, &deps.urls).await?)
+        } else {
+            info!("MQTT disabled by configuration");
+            None
+        };
+        let cancel = cancel.child_token();
         let events = EventHub::default();
-        let mut tasks = Vec::new();
+        let tasks = TaskTracker::new();
         let grace = cfg.events.push_watchdog_grace;
         let push_opts = PushOptions {
             watchdog_grace: grace,
@@ -76,13 +91,13 @@ impl MqttAndEvents {
             events.clone(),
             cancel.child_token(),
         );
-        tasks.push(push_task);
+        tasks.spawn(join_logged("push", push_task));
         let poll = events::poll::PollOptions {
             interval: cfg.events.poll_interval,
             healthy_interval: cfg.events.poll_interval_push_healthy,
             ..Default::default()
         };
-        tasks.push(events::poll::start(
+        let poll_task = events::poll::start(
             poll,
             events::poll::PollDeps {
                 ring: deps.ring.clone(),
@@ -90,38 +105,10 @@ impl MqttAndEvents {
                 hub: events.clone(),
             },
             cancel.child_token(),
-        ));
+        );
+        tasks.spawn(join_logged("event polling", poll_task));
 
-        let mqtt = if cfg.mqtt.enabled {
-            let url = match &cfg.mqtt.url {
-                Some(u) => u.clone(),
-                None => {
-                    let local = SocketAddr::from(([127, 0, 0, 1], cfg.mqtt.local_port));
-                    let choice = mqtt::ensure_local(local).await?;
-                    if choice.is_embedded() {
-                        info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
-                    }
-                    choice.url()
-                }
-            };
-            let console_url = deps.urls.read().map(|u| u.console()).unwrap_or_default();
-            let opts = MqttOptions {
-                client_id: cfg.mqtt.client_id.clone(),
-                ca_file: cfg.mqtt.ca_file.clone(),
-                topic_prefix: cfg.mqtt.topic_prefix.clone(),
-                discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
-                ha_status_topic: cfg.mqtt.ha_status_topic.clone(),
-                instance: cfg.mqtt.instance.clone(),
-                console_url,
-                motion_duration: cfg.mqtt.motion_duration,
-                ding_duration: cfg.mqtt.ding_duration,
-                snapshot_interval_wired: cfg.mqtt.snapshot_interval_wired,
-                snapshot_interval_battery: cfg.mqtt.snapshot_interval_battery,
-                stream_max_duration: cfg.mqtt.stream_max_duration,
-                max_message_bytes: cfg.limits.mqtt_max_message_bytes,
-                ..MqttOptions::new(url)
-            };
-            opts.validate()?;
+        let mqtt = mqtt_opts.map(|opts| {
             let streams = HubStreams::new(
                 deps.hub.clone(),
                 deps.keeper.clone(),
@@ -140,7 +127,7 @@ impl MqttAndEvents {
                 },
                 cancel.child_token(),
             );
-            tasks.push(tokio::spawn(async move {
+            tasks.spawn(async move {
                 match join.await {
                     Ok(Err(e)) => {
                         warn!(err = %crate::base::error::chain(&e), "MQTT bridge stopped")
@@ -148,12 +135,9 @@ impl MqttAndEvents {
                     Err(e) => warn!(err = %e, "MQTT bridge task failed"),
                     Ok(Ok(())) => {}
                 }
-            }));
-            Some(handle)
-        } else {
-            info!("MQTT disabled by configuration");
-            None
-        };
+            });
+            handle
+        });
         Ok(MqttAndEvents {
             events,
             push,
@@ -166,8 +150,56 @@ impl MqttAndEvents {
     /// Stops intake and MQTT (which publishes `offline`), bounded.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!("event intake and MQTT did not stop in time");
         }
     }
+}
+
+/// How long [`MqttAndEvents::shutdown`] waits for its tasks.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Waits for a component's task and logs a panic.
+async fn join_logged(what: &'static str, task: tokio::task::JoinHandle<()>) {
+    if let Err(e) = task.await {
+        warn!(err = %e, task = what, "task failed");
+    }
+}
+
+/// The MQTT options: the broker (`MQTT_URL`, or a local one, embedded when none
+/// listens) and `[mqtt]`, validated.
+async fn mqtt_options(cfg: &Config, urls: &Urls) -> Result<MqttOptions, AppError> {
+    let url = match &cfg.mqtt.url {
+        Some(u) => u.clone(),
+        None => {
+            let local = SocketAddr::from(([127, 0, 0, 1], cfg.mqtt.local_port));
+            let choice = mqtt::ensure_local(local).await?;
+            if choice.is_embedded() {
+                info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
+            }
+            choice.url()
+        }
+    };
+    let opts = MqttOptions {
+        client_id: cfg.mqtt.client_id.clone(),
+        ca_file: cfg.mqtt.ca_file.clone(),
+        topic_prefix: cfg.mqtt.topic_prefix.clone(),
+        discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
+        ha_status_topic: cfg.mqtt.ha_status_topic.clone(),
+        instance: cfg.mqtt.instance.clone(),
+        console_url: urls.get().console(),
+        motion_duration: cfg.mqtt.motion_duration,
+        ding_duration: cfg.mqtt.ding_duration,
+        snapshot_interval_wired: cfg.mqtt.snapshot_interval_wired,
+        snapshot_interval_battery: cfg.mqtt.snapshot_interval_battery,
+        stream_max_duration: cfg.mqtt.stream_max_duration,
+        max_message_bytes: cfg.limits.mqtt_max_message_bytes,
+        ..MqttOptions::new(url)
+    };
+    opts.validate()?;
+    Ok(opts)
 }

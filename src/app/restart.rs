@@ -21,6 +21,7 @@ use tracing::info;
 
 use super::AppError;
 use crate::base::login_limit::{LoginLimiter, LoginLimits};
+use crate::cameras::AccountChange;
 use crate::config::Config;
 
 /// Why a run ends with a restart.
@@ -32,6 +33,15 @@ pub enum RestartReason {
     Unlinked,
 }
 
+impl From<AccountChange> for RestartReason {
+    fn from(c: AccountChange) -> Self {
+        match c {
+            AccountChange::Linked => RestartReason::Linked,
+            AccountChange::Unlinked => RestartReason::Unlinked,
+        }
+    }
+}
+
 /// Ends the current run and asks for a new one. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Restart {
@@ -40,7 +50,7 @@ pub struct Restart {
 }
 
 impl Restart {
-    fn new(run: CancellationToken) -> Self {
+    pub(super) fn new(run: CancellationToken) -> Self {
         Restart {
             run,
             requested: Arc::default(),
@@ -57,6 +67,25 @@ impl Restart {
     pub fn request(&self, why: RestartReason) {
         *self.requested.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
         self.run.cancel();
+    }
+
+    /// Requests a restart at the first account change on `changes`; returns
+    /// when it did, when the run ends first, or when the account service is
+    /// gone. Runs beside the HTTP server for the whole run.
+    pub async fn on_account_change(
+        &self,
+        mut changes: tokio::sync::watch::Receiver<Option<AccountChange>>,
+    ) {
+        tokio::select! {
+            _ = self.run.cancelled() => {}
+            r = changes.wait_for(Option::is_some) => {
+                if let Ok(change) = r
+                    && let Some(change) = *change
+                {
+                    self.request(change.into());
+                }
+            }
+        }
     }
 
     /// Whether a restart was requested in this run.
@@ -85,7 +114,7 @@ pub struct Carry {
 }
 
 impl Carry {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Carry {
             http: None,
             rtsp_port: None,

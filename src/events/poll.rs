@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{CameraEvent, EventHub, EventKind, EventSource};
-use crate::app::directory::Directory;
 use crate::base::error::chain;
+use crate::cameras::Directory;
 use crate::ring::{HistoryPage, HistoryQuery, RingApi};
 
 /// Tuning of the polling fallback.

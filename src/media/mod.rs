@@ -90,3 +90,15 @@ pub struct StreamStatus {
     /// source's declared cap; renewals happen ahead of it.
     pub learned_cap_ms: Option<u64>,
 }
+
+impl StreamStatus {
+    /// A `failed` status with a reason (for a stream that could not even be
+    /// asked for, e.g. by an output's switch).
+    pub fn failed(reason: impl Into<String>) -> Self {
+        StreamStatus {
+            state: StreamState::Failed,
+            last_error: Some(reason.into()),
+            ..StreamStatus::default()
+        }
+    }
+}

@@ -28,7 +28,7 @@ use super::state::{
 use super::stream::StreamStatus;
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
-use crate::app::directory::{Entry, Snapshot as DirSnapshot};
+use crate::cameras::{Entry, Snapshot as DirSnapshot};
 use crate::events::{CameraEvent, EventKind};
 
 /// Timeout of one Ring call made on behalf of MQTT.

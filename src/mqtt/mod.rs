@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod entities;
 #[cfg(test)]
 mod fuzz;
+mod hub_streams;
 mod intake;
 mod snapshots;
 mod state;
@@ -36,12 +37,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::directory::Directory;
 use crate::base::{ErrorKind, ResultExt, Secret};
+use crate::cameras::Directory;
 use crate::events::EventHub;
 use crate::ring::RingApi;
 
 pub use broker::{BrokerChoice, ensure_local};
+pub use hub_streams::HubStreams;
 pub use intake::MAX_INCOMING_PACKET;
 pub use stream::{
     SnapshotSource, StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus,

@@ -12,8 +12,25 @@ use tracing::{debug, warn};
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
 use super::state::{SnapshotState, Trigger};
-use super::stream::StreamState;
+use super::stream::{SnapshotSource, StreamState};
 use crate::base::error::chain;
+use crate::snapshot::LiveSnapshots;
+
+/// Live snapshots come from the hub's cached key frame (decoded by
+/// `snapshot`); `None` makes the bridge fall back to a Ring snapshot.
+#[async_trait::async_trait]
+impl SnapshotSource for LiveSnapshots {
+    async fn latest_jpeg(&self, camera_id: u64) -> Option<Bytes> {
+        match self.jpeg(camera_id).await {
+            Ok(j) => j,
+            Err(e) => {
+                // The bridge falls back to a Ring snapshot and logs its own failures.
+                debug!(camera = camera_id, err = %chain(&e), "live snapshot failed");
+                None
+            }
+        }
+    }
+}
 
 impl Bridge {
     pub(super) fn snapshot_interval(&self, cam: &crate::ring::Camera) -> Option<Duration> {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::entities::keys;
 use super::stream::{StreamEndpoints, StreamStatus};
 use super::topics::{Leaf, Topics};
-use crate::app::directory::Entry;
+use crate::cameras::Entry;
 use crate::events::{CameraEvent, EventSource};
 
 /// Why a snapshot was taken (the `type` attribute of the snapshot entity).
@@ -231,7 +231,7 @@ pub(crate) fn camera_states(
         t(keys::STREAM, Leaf::Attributes),
         json_bytes(json!({
             "status": stream.state.as_str(),
-            "reason": stream.reason,
+            "reason": stream.last_error,
             "rtsp_url": st.endpoints.rtsp_url,
             "whep_url": st.endpoints.whep_url,
         })),

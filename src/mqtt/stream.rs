@@ -1,7 +1,11 @@
 //! The seams between MQTT and live media: [`StreamControl`] (the `stream`
 //! switch) and [`SnapshotSource`] (JPEGs from a running stream).
 //!
-//! Implemented by the media layer; MQTT only calls them and never decodes media.
+//! The daemon implements them over the media hub ([`super::HubStreams`] and
+//! `snapshot::LiveSnapshots`); tests script them. MQTT only calls them and
+//! never decodes media. The stream status is the hub's own
+//! [`StreamStatus`]: its `state` and `last_error` become the switch's `status`
+//! and `reason` attributes.
 
 use std::time::Duration;
 
@@ -11,28 +15,9 @@ use tokio::sync::watch;
 
 use crate::base::{ErrorKind, ResultExt};
 
-/// Life of one camera's live stream, shown in the `stream` switch's `status`
-/// attribute (the same words as ring-mqtt): the hub's own state.
-pub use crate::media::StreamState;
-
-/// Current stream state plus, for `failed`, why.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct StreamStatus {
-    /// The state.
-    pub state: StreamState,
-    /// Human-readable reason, mainly for `failed`.
-    pub reason: Option<String>,
-}
-
-impl StreamStatus {
-    /// A `failed` status with a reason.
-    pub fn failed(reason: impl Into<String>) -> Self {
-        StreamStatus {
-            state: StreamState::Failed,
-            reason: Some(reason.into()),
-        }
-    }
-}
+/// Life of one camera's live stream (the `status` attribute, the same words as
+/// ring-mqtt) and its status: the hub's own types.
+pub use crate::media::{StreamState, StreamStatus};
 
 /// Where viewers can watch a camera (published as `stream` attributes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -16,7 +16,6 @@
 //!
 //! `construct` then finds the stream ready and answers without waiting again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -25,9 +24,9 @@ use gst_rtsp_server::prelude::*;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tracing::{debug, info, info_span, warn};
 
-use super::ByPath;
 use super::client;
 use super::factory::FactoryCtx;
+use super::mounts::CtxByPath;
 use crate::base::log_throttle::{LogThrottle, Verdict};
 use crate::media::{HubError, VideoParams};
 
@@ -91,12 +90,13 @@ pub(crate) enum WaitError {
 
 /// Gates every DESCRIBE of `client` (see the module docs); `by_path` maps each
 /// mount path to its camera.
-pub(crate) fn connect(client: &gst_rtsp_server::RTSPClient, by_path: Arc<ByPath>) {
+pub(crate) fn connect(client: &gst_rtsp_server::RTSPClient, by_path: CtxByPath) {
     client.connect_pre_describe_request(move |client, ctx| {
-        match ctx
-            .uri()
-            .and_then(|u| super::mount_of(u).and_then(|m| by_path.get(&m).cloned()))
-        {
+        let fctx = ctx.uri().and_then(super::mount_of).and_then(|m| {
+            let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
+            by_path.get(&m).cloned()
+        });
+        match fctx {
             Some(fctx) => admit(client, &fctx),
             None => Status::Ok, // not a camera: gst-rtsp-server answers 404
         }

@@ -2,6 +2,11 @@
 //! `/<device_id>`, using gst-rtsp-server with appsrc-fed pipelines (H.264 and Opus
 //! passthrough, no transcoding).
 //!
+//! The paths follow the camera directory ([`crate::cameras::Directory::changes`]):
+//! a camera that appears later is mounted then, one that disappears is unmounted
+//! and its sessions end (`mounts`). The server starts at once with whatever the
+//! directory holds, so a slow first load of the camera list delays nothing.
+//!
 //! This is the only module that touches gstreamer-rtsp-server. It owns one GLib main
 //! loop on a dedicated thread (`rtsp-glib`), quit at shutdown. DESCRIBE is held until
 //! the camera has a key frame (bounded by [`RtspOptions::describe_timeout`]), because
@@ -14,22 +19,27 @@ mod client;
 mod describe;
 mod factory;
 mod feeder;
+mod mounts;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use gst::glib;
 use gst_rtsp_server::prelude::*;
 use gstreamer as gst;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::base::{ErrorKind, ResultExt, Secret};
+use crate::cameras::{Changes, Directory};
 use crate::media::Hub;
-use factory::{CameraFactory, FactoryCtx};
+use mounts::{CtxByPath, MountEnv, Mounts};
 
 /// Options of the RTSP server.
 #[derive(Clone, Debug)]
@@ -74,30 +84,12 @@ impl Default for RtspOptions {
     }
 }
 
-/// One camera to serve.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountSpec {
-    /// The hub camera id.
-    pub camera_id: String,
-    /// URL-safe name; served at `/<slug>`.
-    pub slug: String,
-    /// Ring device id; served at `/<device_id>` too.
-    pub device_id: String,
-}
-
 /// Why the RTSP server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RtspError {
     /// GStreamer could not be initialised.
     #[error("initialising GStreamer")]
     Init(#[source] glib::Error),
-    /// A mount path is empty, has characters other than `[A-Za-z0-9._~-]`, or is
-    /// used twice.
-    #[error("invalid or duplicate RTSP mount path {path:?}")]
-    BadMount {
-        /// The offending path.
-        path: String,
-    },
     /// The server could not bind its listening socket.
     #[error("binding RTSP server to {addr}")]
     Bind {
@@ -118,7 +110,6 @@ pub enum RtspError {
 impl ResultExt for RtspError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RtspError::BadMount { .. } => ErrorKind::InvalidArgument,
             RtspError::Bind { .. } => ErrorKind::Unavailable,
             RtspError::Init(_) | RtspError::NoMountPoints | RtspError::Thread(_) => {
                 ErrorKind::Internal
@@ -135,23 +126,24 @@ pub struct RtspHandle {
     port: u16,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn valid_path_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+    /// The directory follower.
+    tasks: TaskTracker,
+    /// Stops the follower (a child of the server's token).
+    follow: CancellationToken,
 }
 
 impl RtspServer {
-    /// Binds the server, mounts every camera and starts the GLib thread.
+    /// Binds the server, mounts every camera the directory holds now, starts the
+    /// GLib thread and a task that mounts and unmounts cameras as the directory
+    /// changes.
     ///
-    /// Must be called inside a Tokio runtime (feeders and readiness waits run there).
-    /// `cancel` stops the server (the main loop quits, clients are disconnected).
+    /// Must be called inside a Tokio runtime (feeders, readiness waits and the
+    /// directory follower run there). `cancel` stops the server (the main loop
+    /// quits, clients are disconnected).
     pub fn start(
         opts: RtspOptions,
         hub: Hub,
-        cameras: Vec<MountSpec>,
+        directory: Directory,
         cancel: CancellationToken,
     ) -> Result<RtspHandle, RtspError> {
         gst::init().map_err(RtspError::Init)?;
@@ -177,40 +169,24 @@ impl RtspServer {
             }
             _ => false,
         };
-        let mounts = server.mount_points().ok_or(RtspError::NoMountPoints)?;
-        let mut by_path = ByPath::new();
-        for cam in &cameras {
-            let ctx = Arc::new(FactoryCtx {
-                stream: hub.stream(&cam.camera_id),
-                rt: rt.clone(),
-                describe_timeout: opts.describe_timeout,
-                cancel: cancel.clone(),
-                failed_until: std::sync::Mutex::new(None),
-                gate: describe::DescribeGate::new(opts.describe_waiters),
-            });
-            let factory = CameraFactory::new(Arc::clone(&ctx), opts.shared_media);
-            if auth {
-                factory.add_role_from_structure(
-                    &gst::Structure::builder("user")
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                        .build(),
-                );
-            }
-            let mut paths = vec![cam.slug.as_str()];
-            if cam.device_id != cam.slug {
-                paths.push(cam.device_id.as_str());
-            }
-            for p in paths {
-                let path = format!("/{p}");
-                if !valid_path_segment(p) || by_path.contains_key(&path) {
-                    return Err(RtspError::BadMount { path });
-                }
-                mounts.add_factory(&path, factory.clone());
-                by_path.insert(path, Arc::clone(&ctx));
-            }
+        let points = server.mount_points().ok_or(RtspError::NoMountPoints)?;
+        let env = MountEnv {
+            hub,
+            rt: rt.clone(),
+            describe_timeout: opts.describe_timeout,
+            cancel: cancel.clone(),
+            shared: opts.shared_media,
+            describe_waiters: opts.describe_waiters,
+        };
+        let mut mounts = Mounts::new(server.clone(), points, env, vec![mounts::LIVE], auth);
+        // The cameras known now are mounted before the first client can connect;
+        // the follower applies every later change.
+        let mut changes = directory.changes();
+        if let Some(Some(batch)) = changes.next().now_or_never() {
+            mounts.apply(batch);
         }
-        connect_client_hooks(&server, Arc::new(by_path), opts.shared_media);
+        let cameras = mounts.paths().len();
+        connect_client_hooks(&server, mounts.contexts(), opts.shared_media);
 
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
@@ -238,18 +214,56 @@ impl RtspServer {
                 )));
             }
         };
-        info!(port, cameras = cameras.len(), auth, "RTSP server listening");
+        info!(port, paths = cameras, auth, "RTSP server listening");
         let quit = main_loop.clone();
+        let follow = cancel.child_token();
         rt.spawn(async move {
             cancel.cancelled().await;
             quit.quit();
         });
+        let tasks = TaskTracker::new();
+        tasks.spawn_on(
+            follow_directory(changes, main_loop.context(), mounts, follow.clone())
+                .instrument(info_span!("rtsp_mounts")),
+            &rt,
+        );
         Ok(RtspHandle {
             port,
             main_loop,
             thread: Some(thread),
+            tasks,
+            follow,
         })
     }
+}
+
+/// Posts each batch of directory changes to the GLib thread, where `mounts`
+/// applies it. Ends when `cancel` fires or the directory stops.
+async fn follow_directory(
+    mut changes: Changes,
+    glib_ctx: glib::MainContext,
+    mounts: Mounts,
+    cancel: CancellationToken,
+) {
+    // Locked only on the GLib thread (by the closures posted there), one at a time.
+    let mounts = Arc::new(Mutex::new(mounts));
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => break,
+            b = changes.next() => match b {
+                Some(b) => b,
+                None => break,
+            },
+        };
+        let mounts = mounts.clone();
+        glib_ctx.invoke(move || {
+            mounts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .apply(batch);
+        });
+    }
+    debug!("RTSP mounts stop following the camera directory");
 }
 
 /// Body of the `rtsp-glib` thread: attach, report the bound port, run until quit,
@@ -297,9 +311,6 @@ pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
     }
 }
 
-/// Each mount path (`/<slug>`, `/<device_id>`) and what its factory serves.
-pub(crate) type ByPath = HashMap<String, Arc<FactoryCtx>>;
-
 /// The mount part (`/<mount>`) of a request URL; control URLs look like
 /// `/<mount>/stream=0`.
 pub(crate) fn mount_of(uri: &gst_rtsp_server::gst_rtsp::RTSPUrl) -> Option<String> {
@@ -317,10 +328,10 @@ pub(crate) fn mount_of(uri: &gst_rtsp_server::gst_rtsp::RTSPUrl) -> Option<Strin
 ///   time; PTS still sets the RTP timestamps.
 /// - With shared media, a client joining a running pipeline starts mid-GOP; ask the
 ///   hub for a key frame (rate-limited there).
-fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: Arc<ByPath>, shared: bool) {
+fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: CtxByPath, shared: bool) {
     server.connect_client_connected(move |_, client| {
-        describe::connect(client, Arc::clone(&by_path));
-        let by_path = Arc::clone(&by_path);
+        describe::connect(client, by_path.clone());
+        let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
@@ -332,11 +343,11 @@ fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: Arc<ByPat
             if !shared {
                 return;
             }
-            if let Some(c) = ctx
-                .uri()
-                .and_then(mount_of)
-                .and_then(|m| by_path.get(&m).cloned())
-            {
+            let ctx = ctx.uri().and_then(mount_of).and_then(|m| {
+                let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
+                by_path.get(&m).cloned()
+            });
+            if let Some(c) = ctx {
                 c.stream.request_keyframe();
             }
         });
@@ -349,31 +360,22 @@ impl RtspHandle {
         self.port
     }
 
-    /// Stops the server: quits the main loop, disconnects clients and joins the
-    /// thread. Media then unprepare and release their leases.
+    /// Stops the server: stops following the directory, quits the main loop,
+    /// disconnects clients and joins the thread and the follower. Media then
+    /// unprepare and release their leases.
     pub async fn shutdown(mut self) {
+        self.follow.cancel();
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
 impl Drop for RtspHandle {
     fn drop(&mut self) {
         self.main_loop.quit();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_bad_mount_paths() {
-        assert!(valid_path_segment("front-door_2.cam~"));
-        assert!(!valid_path_segment(""));
-        assert!(!valid_path_segment("a/b"));
-        assert!(!valid_path_segment("sp ace"));
     }
 }

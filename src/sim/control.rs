@@ -1,6 +1,6 @@
 //! The simulator's own control API under `/_sim/` (not part of Ring's protocol):
-//! trigger motion and dings, inject faults, revoke tokens, switch the session
-//! rule, set the snapshot delay and read the state.
+//! trigger motion and dings, add and remove cameras, inject faults, revoke
+//! tokens, switch the session rule, set the snapshot delay and read the state.
 //! No authentication; bind the simulator to loopback.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::data;
 use super::error::{SimError, SimResult, parse_id, parse_json, parse_object};
 use super::faults::{ENDPOINTS, Fault};
 use super::state::{SimEventKind, SimState};
@@ -57,6 +58,57 @@ pub(crate) async fn trigger(
         "created_at": ev.created_at,
         "snapshot_uuid": ev.snapshot_uuid,
     })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddCameraRequest {
+    name: String,
+}
+
+/// Longest camera name `POST /_sim/cameras` accepts (characters).
+const MAX_CAMERA_NAME: usize = 64;
+
+/// `POST /_sim/cameras` `{"name": "Shed"}`: adds a wired, online camera that
+/// `ring_devices` lists from now on and that streams the generated clip;
+/// answers its `{id, device_id}` (ids from [`data::ADDED_FIRST_ID`] up).
+pub(crate) async fn add_camera(
+    State(st): State<Arc<SimState>>,
+    body: Bytes,
+) -> SimResult<Json<Value>> {
+    let req: AddCameraRequest = parse_json(&body)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_CAMERA_NAME {
+        return Err(SimError::bad_request(format!(
+            "name must have 1 to {MAX_CAMERA_NAME} characters"
+        )));
+    }
+    let mut inner = st.lock();
+    let id = inner
+        .cameras
+        .keys()
+        .next_back()
+        .map_or(data::ADDED_FIRST_ID, |last| {
+            (last + 1).max(data::ADDED_FIRST_ID)
+        });
+    let cam = data::added_camera(id, name, super::clock::now_ms());
+    let device_id = cam.device_id.clone();
+    inner.cameras.insert(id, cam);
+    Ok(Json(json!({"id": id, "device_id": device_id})))
+}
+
+/// `DELETE /_sim/cameras/{id}`: removes a camera and its events; `ring_devices`
+/// no longer lists it. Answers `{"removed": id}`.
+pub(crate) async fn remove_camera(
+    State(st): State<Arc<SimState>>,
+    Path(id): Path<String>,
+) -> SimResult<Json<Value>> {
+    let id = parse_id("camera", &id)?;
+    let mut inner = st.lock();
+    inner.camera(id)?;
+    inner.cameras.remove(&id);
+    inner.events.retain(|e| e.camera_id != id);
+    Ok(Json(json!({"removed": id})))
 }
 
 #[derive(Debug, serde::Deserialize)]

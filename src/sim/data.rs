@@ -25,6 +25,10 @@ pub const MEDIA_DIR_FIRST_ID: u64 = 10101;
 /// First numeric id of the extra cameras of `sim --cameras N` ([`extra_camera`]).
 pub const EXTRA_FIRST_ID: u64 = 10301;
 
+/// Lowest numeric id of a camera added at run time (`POST /_sim/cameras`,
+/// [`added_camera`]).
+pub const ADDED_FIRST_ID: u64 = 10401;
+
 /// Base of every ding id: ids are `BASE + created_ms * 1000 + seq % 1000`, so they
 /// have 19 digits, exceed 2^53 (a client going through `f64` loses digits), stay
 /// below `i64::MAX`, and grow with creation time.
@@ -443,6 +447,12 @@ pub fn media_dir_camera(index: usize, name: &str, file: PathBuf, now_ms: i64) ->
 pub fn extra_camera(index: usize, now_ms: i64) -> SimCamera {
     let name = format!("Bench Cam {:02}", index + 1);
     wired_camera(EXTRA_FIRST_ID + index as u64, &name, "cam-1.2.0", now_ms)
+}
+
+/// A wired `stickup_cam_v4` in Home named `name` with numeric id `id`, added at
+/// run time through the control API; it streams the generated clip.
+pub fn added_camera(id: u64, name: &str, now_ms: i64) -> SimCamera {
+    wired_camera(id, name, "cam-1.2.0", now_ms)
 }
 
 fn wired_camera(id: u64, name: &str, firmware: &'static str, now_ms: i64) -> SimCamera {

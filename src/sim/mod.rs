@@ -47,7 +47,7 @@ use std::future::IntoFuture as _;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -318,6 +318,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         // the simulator's own media host and control API
         .route("/_sim/media/{dir}/{file}", get(media::media_object))
+        .route("/_sim/cameras", post(control::add_camera))
+        .route("/_sim/cameras/{id}", delete(control::remove_camera))
         .route("/_sim/cameras/{id}/{what}", post(control::trigger))
         .route(
             "/_sim/faults",

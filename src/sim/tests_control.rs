@@ -472,3 +472,46 @@ async fn extra_routes_are_merged() {
     assert_eq!(sim.handle.state.cameras().len(), 6);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn cameras_are_added_and_removed_at_run_time() {
+    let sim = TestSim::start().await;
+    let post = reqwest::Method::POST;
+    let (s, added) = sim
+        .control(post.clone(), "/_sim/cameras", Some(json!({"name": "Shed"})))
+        .await;
+    assert_eq!(s, 200, "{added}");
+    let id = added["id"].as_u64().expect("numeric id");
+    assert!(id >= data::ADDED_FIRST_ID);
+    let cam = sim.camera(id).await;
+    assert_eq!(cam["description"], "Shed");
+    assert_eq!(cam["device_id"], added["device_id"]);
+    assert!(sim.handle.state.camera_online(id), "it can stream");
+    let (_, second) = sim
+        .control(post.clone(), "/_sim/cameras", Some(json!({"name": "Barn"})))
+        .await;
+    assert_eq!(second["id"].as_u64(), Some(id + 1));
+
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(65)}),
+        json!({}),
+    ] {
+        let (s, b) = sim.control(post.clone(), "/_sim/cameras", Some(bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    }
+
+    let del = reqwest::Method::DELETE;
+    let (s, b) = sim
+        .control(del.clone(), &format!("/_sim/cameras/{id}"), None)
+        .await;
+    assert_eq!((s, b["removed"].as_u64()), (StatusCode::OK, Some(id)));
+    let (_, devices) = sim.get("/clients_api/ring_devices").await;
+    assert!(
+        !devices.to_string().contains(&format!("\"id\":{id}")),
+        "ring_devices no longer lists it"
+    );
+    assert!(!sim.handle.state.camera_online(id));
+    let (s, _) = sim.control(del, &format!("/_sim/cameras/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

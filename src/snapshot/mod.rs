@@ -1,6 +1,7 @@
 //! Live snapshots: JPEG stills decoded from a running live stream's cached key
-//! frame, so MQTT (through [`crate::mqtt::SnapshotSource`]) need not ask Ring
-//! while a camera streams (battery cameras cannot snapshot then; ring-api.md §5).
+//! frame, so MQTT (whose `SnapshotSource` is implemented over [`LiveSnapshots`])
+//! need not ask Ring while a camera streams (battery cameras cannot snapshot
+//! then; ring-api.md §5).
 //!
 //! [`LiveSnapshots`] reads the media hub only: it never takes a lease, so it
 //! never starts a stream. It answers `None` unless the stream is
@@ -18,11 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt as _;
 use tokio::sync::Mutex;
-use tracing::debug;
 
 pub use decode::{DECODE_TIMEOUT, decode_blocking, jpeg_from_keyframe};
 
-use crate::base::error::chain;
 use crate::base::{ErrorKind, ResultExt};
 use crate::media::{Frame, Hub, StreamState};
 
@@ -142,19 +141,5 @@ impl LiveSnapshots {
             jpeg: jpeg.clone(),
         });
         Ok(Some(jpeg))
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::mqtt::SnapshotSource for LiveSnapshots {
-    async fn latest_jpeg(&self, camera_id: u64) -> Option<Bytes> {
-        match self.jpeg(camera_id).await {
-            Ok(j) => j,
-            Err(e) => {
-                // MQTT falls back to a Ring snapshot; it logs its own failures.
-                debug!(camera = camera_id, err = %chain(&e), "live snapshot failed");
-                None
-            }
-        }
     }
 }

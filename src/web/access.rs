@@ -4,8 +4,8 @@
 //!   (`http.api_token`, `Authorization: Bearer`), every request except
 //!   `/healthz` must carry one of them.
 //! - Without credentials the console is open only when it listens on loopback
-//!   or `http.allow_unauthenticated` is set (start-up refuses anything else, see
-//!   [`crate::config::Config::check_access`]).
+//!   or `http.allow_unauthenticated` is set (start-up refuses anything else;
+//!   the daemon checks that before it builds the [`AccessOptions`]).
 //! - A trusted ingress proxy (`http.ingress_proxy`, Home Assistant's Supervisor)
 //!   authenticates users itself: its requests carrying `X-Ingress-Path` pass.
 //!   Everyone else needs credentials, or is told to use Home Assistant.
@@ -31,12 +31,29 @@ use subtle::ConstantTimeEq;
 use super::ApiError;
 use crate::base::login_limit::{LoginLimiter, LoginLimits};
 use crate::base::{ErrorKind, Secret};
-use crate::config::Config;
 
 /// Paths that never need credentials (container health checks).
 const OPEN_PATHS: &[&str] = &["/healthz"];
 
-/// The access rule, built once from the configuration.
+/// What [`Access::new`] builds the rule from (the daemon maps `[http]` and
+/// `network.listen_ip` here).
+#[derive(Clone, Debug)]
+pub struct AccessOptions {
+    /// User name of HTTP Basic (`http.username`).
+    pub username: String,
+    /// Password of HTTP Basic; `None`: Basic is off.
+    pub password: Option<Secret<String>>,
+    /// Bearer token; `None`: tokens are off.
+    pub api_token: Option<Secret<String>>,
+    /// The HTTP listen address: on loopback, no credentials means open.
+    pub listen_ip: IpAddr,
+    /// Open without credentials on any address (`http.allow_unauthenticated`).
+    pub allow_unauthenticated: bool,
+    /// The trusted ingress proxy (`http.ingress_proxy`).
+    pub ingress_proxy: Option<IpAddr>,
+}
+
+/// The access rule, built once at start-up.
 #[derive(Clone, Debug)]
 pub struct Access {
     username: String,
@@ -70,16 +87,16 @@ const FAILURE_LIMITS: LoginLimits = LoginLimits {
 };
 
 impl Access {
-    /// The rule for `cfg` (call [`Config::check_access`] first).
-    pub fn from_config(cfg: &Config) -> Access {
-        let h = &cfg.http;
+    /// The rule for `opts`: open when no credentials are set and the console
+    /// listens on loopback or may be open anyway.
+    pub fn new(opts: AccessOptions) -> Access {
+        let has_credentials = opts.password.is_some() || opts.api_token.is_some();
         Access {
-            username: h.username.clone(),
-            password: h.password.clone(),
-            api_token: h.api_token.clone(),
-            open: !h.has_credentials()
-                && (cfg.network.listen_ip.is_loopback() || h.allow_unauthenticated),
-            ingress_proxy: h.ingress_proxy,
+            open: !has_credentials && (opts.listen_ip.is_loopback() || opts.allow_unauthenticated),
+            username: opts.username,
+            password: opts.password,
+            api_token: opts.api_token,
+            ingress_proxy: opts.ingress_proxy,
             failures: Arc::new(LoginLimiter::new(FAILURE_LIMITS)),
         }
     }
@@ -243,12 +260,17 @@ pub async fn enforce(State(access): State<Arc<Access>>, req: Request, next: Next
 mod tests {
     use super::*;
 
-    fn cfg(env: &[(&str, &str)]) -> Config {
-        let vars = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        crate::config::load_with_env(None, &vars).unwrap()
+    /// Options as the daemon maps these environment settings.
+    fn opts(env: &[(&str, &str)]) -> AccessOptions {
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        AccessOptions {
+            username: "admin".into(),
+            password: get("HTTP_PASSWORD").map(|p| Secret::new(p.to_owned())),
+            api_token: get("HTTP_API_TOKEN").map(|t| Secret::new(t.to_owned())),
+            listen_ip: get("LISTEN_IP").unwrap().parse().unwrap(),
+            allow_unauthenticated: get("ALLOW_UNAUTHENTICATED") == Some("true"),
+            ingress_proxy: get("INGRESS_PROXY_IP").map(|ip| ip.parse().unwrap()),
+        }
     }
 
     fn auth(value: &str) -> HeaderMap {
@@ -266,7 +288,7 @@ mod tests {
 
     #[test]
     fn password_and_token() {
-        let a = Access::from_config(&cfg(&[
+        let a = Access::new(opts(&[
             ("LISTEN_IP", "0.0.0.0"),
             ("HTTP_PASSWORD", "s3cret pass"),
             ("HTTP_API_TOKEN", "tok"),
@@ -298,7 +320,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn repeated_wrong_passwords_are_throttled_per_client() {
-        let a = Access::from_config(&cfg(&[("LISTEN_IP", "0.0.0.0"), ("HTTP_PASSWORD", "pw")]));
+        let a = Access::new(opts(&[("LISTEN_IP", "0.0.0.0"), ("HTTP_PASSWORD", "pw")]));
         for _ in 0..10 {
             assert_eq!(
                 a.decide(LAN, "/", &basic("admin", "guess")),
@@ -326,7 +348,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn guesses_from_many_addresses_never_lock_the_owner_out() {
-        let a = Access::from_config(&cfg(&[
+        let a = Access::new(opts(&[
             ("LISTEN_IP", "0.0.0.0"),
             ("HTTP_PASSWORD", "pw"),
             ("HTTP_API_TOKEN", "tok"),
@@ -352,22 +374,21 @@ mod tests {
     #[test]
     fn loopback_and_explicit_opt_out_are_open() {
         let none = HeaderMap::new();
-        let local = Access::from_config(&cfg(&[("LISTEN_IP", "127.0.0.1")]));
+        let local = Access::new(opts(&[("LISTEN_IP", "127.0.0.1")]));
         assert_eq!(local.decide(LAN, "/api/cameras", &none), Decision::Allow);
-        let lan = Access::from_config(&cfg(&[
+        let lan = Access::new(opts(&[
             ("LISTEN_IP", "0.0.0.0"),
             ("ALLOW_UNAUTHENTICATED", "true"),
         ]));
         assert_eq!(lan.decide(LAN, "/api/cameras", &none), Decision::Allow);
         // Credentials on loopback are still enforced.
-        let locked =
-            Access::from_config(&cfg(&[("LISTEN_IP", "127.0.0.1"), ("HTTP_PASSWORD", "pw")]));
+        let locked = Access::new(opts(&[("LISTEN_IP", "127.0.0.1"), ("HTTP_PASSWORD", "pw")]));
         assert_eq!(locked.decide(LAN, "/", &none), Decision::Challenge);
     }
 
     #[test]
     fn ingress_proxy_is_trusted_only_with_its_header() {
-        let a = Access::from_config(&cfg(&[
+        let a = Access::new(opts(&[
             ("LISTEN_IP", "0.0.0.0"),
             ("INGRESS_PROXY_IP", "172.30.32.2"),
         ]));

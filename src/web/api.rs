@@ -13,8 +13,8 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::{ApiError, WebState};
-use crate::app::directory::Entry;
 use crate::base::ErrorKind;
+use crate::cameras::Entry;
 use crate::ring::{AuthState, Camera, HistoryQuery};
 
 pub(super) fn routes() -> Router<WebState> {
@@ -51,11 +51,7 @@ pub(super) fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 fn view<'a>(st: &WebState, e: &'a Entry, host: Option<&str>) -> CameraView<'a> {
-    let rtsp_url = st
-        .urls
-        .read()
-        .ok()
-        .and_then(|u| u.for_request(host).rtsp(&e.slug));
+    let rtsp_url = st.urls.get().for_request(host).rtsp(&e.slug);
     let stream_status = st.hub.status(&e.camera.id.to_string()).borrow().state;
     CameraView {
         camera: &e.camera,
@@ -67,7 +63,7 @@ fn view<'a>(st: &WebState, e: &'a Entry, host: Option<&str>) -> CameraView<'a> {
 }
 
 /// Fails with the right status when the camera list is not usable yet.
-fn loaded(st: &WebState) -> Result<crate::app::directory::Snapshot, ApiError> {
+fn loaded(st: &WebState) -> Result<crate::cameras::Snapshot, ApiError> {
     let snap = st.directory.snapshot();
     if snap.loaded {
         return Ok(snap);

@@ -1,5 +1,5 @@
 //! `/api/auth`: the linked Ring account for the console (status, login with 2FA,
-//! unlink), over [`crate::app::account::Account`]. Contract in `docs/API.md`.
+//! unlink), over [`crate::cameras::Account`]. Contract in `docs/API.md`.
 //!
 //! POST bodies must be JSON with `Content-Type: application/json`: that makes a
 //! cross-site form post impossible (a browser sends that content type across
@@ -18,9 +18,8 @@ use axum::{Extension, Json, Router};
 use serde_json::Value;
 
 use super::{ApiError, WebState};
-use crate::app::account::AccountError;
-use crate::app::login::Credentials;
 use crate::base::Secret;
+use crate::cameras::{AccountError, Credentials};
 use crate::ring::ErrorInner;
 
 pub(super) fn routes() -> Router<WebState> {

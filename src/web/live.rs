@@ -61,7 +61,7 @@ fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_js
         "learned_session_cap_s": status.learned_cap_ms.map(|ms| ms as f64 / 1000.0),
         "viewers": viewers,
         "held_for_s": st.keeper.remaining(&key).map(|d| d.as_secs()),
-        "rtsp_url": st.urls.read().ok().and_then(|u| u.for_request(host).rtsp(slug)),
+        "rtsp_url": st.urls.get().for_request(host).rtsp(slug),
     })
 }
 

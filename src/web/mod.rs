@@ -27,61 +27,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::directory::Directory;
 use crate::base::logbuf::LogBuffer;
+use crate::cameras::{Directory, Urls};
 use crate::ring::RingApi;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use serve::ServeOptions;
-
-/// Builds public URLs for cameras (RTSP, WHEP) from the announced address.
-#[derive(Clone, Debug)]
-pub struct PublicUrls {
-    /// Host (IP or name) clients use to reach us.
-    pub host: String,
-    /// HTTP port actually bound.
-    pub http_port: u16,
-    /// Whether `host` was configured (`ANNOUNCED_IP` or a specific `LISTEN_IP`).
-    /// When not, URLs in answers use the host name the client used instead.
-    pub host_configured: bool,
-    /// RTSP port actually bound, if RTSP is on.
-    pub rtsp_port: Option<u16>,
-}
-
-impl PublicUrls {
-    /// These URLs as seen by a client that sent `Host: <request_host>`: the
-    /// configured host wins; otherwise the client's own host name is used (so a
-    /// LAN client of a daemon on 0.0.0.0 gets a URL it can open).
-    pub fn for_request(&self, request_host: Option<&str>) -> PublicUrls {
-        let mut u = self.clone();
-        if !self.host_configured
-            && let Some(h) = request_host.and_then(host_without_port)
-        {
-            u.host = h;
-        }
-        u
-    }
-
-    /// `http://host:port/api/webrtc/<slug>/whep`.
-    pub fn whep(&self, slug: &str) -> String {
-        format!(
-            "http://{}:{}/api/webrtc/{slug}/whep",
-            self.host, self.http_port
-        )
-    }
-
-    /// The console, `http://host:port/`.
-    pub fn console(&self) -> String {
-        format!("http://{}:{}/", self.host, self.http_port)
-    }
-
-    /// `rtsp://host:port/<slug>`.
-    pub fn rtsp(&self, slug: &str) -> Option<String> {
-        self.rtsp_port
-            .map(|p| format!("rtsp://{}:{p}/{slug}", self.host))
-    }
-}
 
 /// What handlers share.
 #[derive(Clone)]
@@ -93,7 +45,7 @@ pub struct WebState {
     /// Request counters.
     pub metrics: Arc<Metrics>,
     /// Public URL builder.
-    pub urls: Arc<std::sync::RwLock<PublicUrls>>,
+    pub urls: Urls,
     /// The media hub (stream status, viewers).
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
@@ -105,7 +57,7 @@ pub struct WebState {
     /// Who may use the console and API.
     pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
-    pub account: crate::app::account::Account,
+    pub account: crate::cameras::Account,
     /// Parts that cannot work because GStreamer elements are missing
     /// (`/healthz` `degraded`, the console banner).
     pub degraded: Arc<Vec<crate::codec::elements::Degraded>>,
@@ -195,46 +147,4 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = app.layer(Extension(Shutdown(cancel.clone())));
     serve::run(listener, app, opts, cancel).await
-}
-
-/// `"example:3000"` → `example`, `"[::1]:3000"` → `[::1]`; rejects odd input.
-fn host_without_port(h: &str) -> Option<String> {
-    let host = if let Some(rest) = h.strip_prefix('[') {
-        format!("[{}]", rest.split(']').next()?)
-    } else {
-        h.rsplit_once(':').map_or(h, |(host, _)| host).to_owned()
-    };
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    ok.then_some(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_host_is_used_unless_configured() {
-        let u = PublicUrls {
-            host: "127.0.0.1".into(),
-            host_configured: false,
-            http_port: 3000,
-            rtsp_port: Some(8554),
-        };
-        let seen = u.for_request(Some("nas.local:3000"));
-        assert_eq!(
-            seen.rtsp("front-door").unwrap(),
-            "rtsp://nas.local:8554/front-door"
-        );
-        assert_eq!(u.for_request(Some("[::1]:3000")).host, "[::1]");
-        assert_eq!(u.for_request(Some("bad host/x")).host, "127.0.0.1");
-        let fixed = PublicUrls {
-            host_configured: true,
-            ..u
-        };
-        assert_eq!(fixed.for_request(Some("nas.local")).host, "127.0.0.1");
-    }
 }

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use super::access::{Peer, peer_ip};
 use super::api::find;
 use super::{ApiError, WebState};
-use crate::app::directory::Entry;
 use crate::base::{ErrorKind, ResultExt};
+use crate::cameras::Entry;
 use crate::webrtc::WhepError;
 
 const SDP: &str = "application/sdp";

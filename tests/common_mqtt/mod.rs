@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ring_bridge::app::directory::Directory;
 use ring_bridge::base::Secret;
+use ring_bridge::cameras::Directory;
 use ring_bridge::events::EventHub;
 use ring_bridge::mqtt::{self, MqttDeps, MqttHandle, MqttOptions};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
@@ -392,8 +392,10 @@ impl Running {
         let cancel = CancellationToken::new();
         let (directory, _dir_task) = Directory::start(
             ring.clone(),
-            Duration::from_secs(60),
-            Vec::new(),
+            ring_bridge::cameras::DirectoryOptions {
+                poll_interval: Duration::from_secs(60),
+                location_ids: Vec::new(),
+            },
             cancel.child_token(),
         );
         directory.wait_loaded(Duration::from_secs(5)).await;

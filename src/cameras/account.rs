@@ -1,14 +1,16 @@
 //! [`Account`]: the linked Ring account as the console sees it (`/api/auth`):
 //! its status, a login with 2FA (through [`super::login`], the same path as
-//! `ring-bridge auth`) and unlinking. A successful login or unlink asks for an
-//! in-process restart ([`super::restart`]) so every component starts over with
-//! the new account.
+//! `ring-bridge auth`) and unlinking. A successful login or unlink is announced
+//! as an [`AccountChange`] on a `watch` channel; the daemon (`app`) turns it
+//! into an in-process restart so every component starts over with the new
+//! account. This module knows nothing of the configuration file or of restarts:
+//! it takes [`AccountOptions`].
 //!
 //! Which client logs in: in Ring and simulator mode the running client, so the
 //! token lock serializes the login with refreshes in flight (a rotation of the
-//! old token can never overwrite the new one); in demo mode a separate client on
-//! the configured state directory and [`super::login::login_hosts`] (the real
-//! Ring), created on the first login.
+//! old token can never overwrite the new one); in demo mode a separate client
+//! built from [`AccountOptions::login`] (the configured state directory and the
+//! real Ring, or the user's simulator), created on the first login.
 //!
 //! Never stores or logs the password or the code.
 
@@ -17,14 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 
 use super::login::{Credentials, LoginStep, login, login_client};
-use super::restart::{Restart, RestartReason};
 use crate::base::login_limit::LoginLimiter;
 use crate::base::{ErrorKind, ResultExt};
-use crate::config::Config;
+use crate::ring::client::RingOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{AuthState, Profile, RingApi, RingClient};
 
@@ -133,18 +134,38 @@ impl ResultExt for AccountError {
     }
 }
 
-/// What [`Account::new`] needs from the daemon's start-up.
-pub struct AccountDeps {
+/// A console login or unlink that took effect: the daemon should start over
+/// with the new account state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountChange {
+    /// A Ring account was linked (its token is saved).
+    Linked,
+    /// The Ring account was unlinked (its token is deleted).
+    Unlinked,
+}
+
+/// How the account service behaves (the daemon maps its configuration here).
+#[derive(Clone, Debug)]
+pub struct AccountOptions {
     /// The running mode.
     pub mode: RingMode,
-    /// The configuration (login target and state directory).
-    pub cfg: Config,
-    /// The running Ring client.
-    pub client: RingClient,
-    /// Console login attempts (outlives the run).
-    pub limiter: Arc<LoginLimiter>,
-    /// Ends the run after a login or unlink.
-    pub restart: Restart,
+    /// Where a console login goes: [`RingMode::Ring`] or [`RingMode::Simulator`].
+    pub login_target: RingMode,
+    /// The refresh token comes from the environment or the config file
+    /// (`RING_REFRESH_TOKEN`, `ring.refresh_token`): unlinking is refused.
+    pub token_from_env: bool,
+    /// The login client of demo mode: the login target's hosts, the configured
+    /// state directory (never the demo one), the device name. Its `state_dir`
+    /// is also where a saved token is looked for.
+    pub login: RingOptions,
+}
+
+/// What [`Account`] holds.
+struct Deps {
+    opts: AccountOptions,
+    client: RingClient,
+    limiter: Arc<LoginLimiter>,
+    changes: watch::Sender<Option<AccountChange>>,
 }
 
 struct ProfileCache {
@@ -154,7 +175,7 @@ struct ProfileCache {
 }
 
 struct Inner {
-    deps: AccountDeps,
+    deps: Deps,
     /// One login or unlink at a time; holds the demo mode's login client.
     busy: Mutex<Option<RingClient>>,
     profile: Mutex<ProfileCache>,
@@ -170,31 +191,44 @@ pub struct Account {
 const PROFILE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Account {
-    /// The account service of one daemon run.
-    pub fn new(deps: AccountDeps) -> Self {
-        Account {
+    /// The account service of one daemon run over the running `client`,
+    /// limiting console logins with `limiter` (which outlives the run). The
+    /// receiver turns `Some` at the first login or unlink that took effect.
+    pub fn new(
+        opts: AccountOptions,
+        client: RingClient,
+        limiter: Arc<LoginLimiter>,
+    ) -> (Self, watch::Receiver<Option<AccountChange>>) {
+        let (changes, rx) = watch::channel(None);
+        let account = Account {
             inner: Arc::new(Inner {
-                deps,
+                deps: Deps {
+                    opts,
+                    client,
+                    limiter,
+                    changes,
+                },
                 busy: Mutex::new(None),
                 profile: Mutex::new(ProfileCache {
                     profile: None,
                     failed_at: None,
                 }),
             }),
-        }
+        };
+        (account, rx)
     }
 
     /// Where the token in use comes from (a local file read; an unreadable
     /// token file counts as saved, like at start-up).
     async fn token_source(&self) -> Option<TokenSource> {
-        let d = &self.inner.deps;
-        if d.mode == RingMode::Demo {
+        let o = &self.inner.deps.opts;
+        if o.mode == RingMode::Demo {
             return None;
         }
-        if d.cfg.ring.refresh_token.is_some() {
+        if o.token_from_env {
             return Some(TokenSource::Environment);
         }
-        let dir = d.cfg.ring.state_dir.clone();
+        let dir = o.login.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || TokenStore::has_saved_token(&dir))
             .await
             .unwrap_or(true);
@@ -214,12 +248,8 @@ impl Account {
             None
         };
         AccountStatus {
-            mode: d.mode,
-            login_target: if d.cfg.ring.simulator_url.is_some() {
-                RingMode::Simulator
-            } else {
-                RingMode::Ring
-            },
+            mode: d.opts.mode,
+            login_target: d.opts.login_target,
             linked,
             auth,
             account,
@@ -247,7 +277,8 @@ impl Account {
     }
 
     /// One login step from client `ip` (rate limited). On `Linked` the token is
-    /// saved and a restart is requested; the answer still reaches the caller.
+    /// saved and [`AccountChange::Linked`] announced; the answer still reaches
+    /// the caller.
     pub async fn login(
         &self,
         ip: IpAddr,
@@ -258,10 +289,10 @@ impl Account {
             .try_acquire(ip)
             .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
         let mut busy = self.inner.busy.lock().await;
-        let client = if d.mode == RingMode::Demo {
+        let client = if d.opts.mode == RingMode::Demo {
             if busy.is_none() {
-                let cfg = d.cfg.clone();
-                let c = tokio::task::spawn_blocking(move || login_client(&cfg))
+                let opts = d.opts.login.clone();
+                let c = tokio::task::spawn_blocking(move || login_client(&opts))
                     .await
                     .map_err(|_| AccountError::Ring(crate::ring::ErrorInner::Cancelled.into()))?
                     .map_err(AccountError::State)?;
@@ -290,14 +321,15 @@ impl Account {
                     account = account.as_ref().map_or("?", |p| p.email.as_str()),
                     "Ring account linked from the console; restarting with it"
                 );
-                d.restart.request(RestartReason::Linked);
+                d.changes.send_replace(Some(AccountChange::Linked));
                 Ok(LoginAnswer::Linked { account })
             }
         }
     }
 
-    /// Unlinks: deletes the saved token and restarts. Refused in demo mode and
-    /// when the token comes from the environment or config file.
+    /// Unlinks: deletes the saved token and announces
+    /// [`AccountChange::Unlinked`]. Refused in demo mode and when the token
+    /// comes from the environment or config file.
     pub async fn unlink(&self) -> Result<(), AccountError> {
         let d = &self.inner.deps;
         let _busy = self.inner.busy.lock().await;
@@ -307,7 +339,54 @@ impl Account {
             Some(TokenSource::StateDir) => {}
         }
         d.client.logout().await?;
-        d.restart.request(RestartReason::Unlinked);
+        d.changes.send_replace(Some(AccountChange::Unlinked));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::login_limit::LoginLimits;
+    use crate::ring::RingHosts;
+
+    fn account(dir: &std::path::Path, mode: RingMode, token_from_env: bool) -> Account {
+        let url = url::Url::parse("http://127.0.0.1:9/").expect("static URL");
+        let login = RingOptions::new(RingHosts::simulator(&url), dir.to_path_buf());
+        let client = RingClient::new(login.clone()).expect("client on a temp dir");
+        let opts = AccountOptions {
+            mode,
+            login_target: RingMode::Simulator,
+            token_from_env,
+            login,
+        };
+        let limiter = Arc::new(LoginLimiter::new(LoginLimits::default()));
+        let (account, changes) = Account::new(opts, client, limiter);
+        assert_eq!(*changes.borrow(), None);
+        account
+    }
+
+    #[tokio::test]
+    async fn status_and_unlink_follow_the_options() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let demo = account(dir.path(), RingMode::Demo, false);
+        let st = demo.status().await;
+        assert_eq!(
+            (st.mode, st.login_target),
+            (RingMode::Demo, RingMode::Simulator)
+        );
+        assert!(!st.linked && !st.can_unlink);
+        assert!(matches!(demo.unlink().await, Err(AccountError::NotLinked)));
+
+        let env = account(dir.path(), RingMode::Ring, true);
+        assert_eq!(env.token_source().await, Some(TokenSource::Environment));
+        assert!(matches!(
+            env.unlink().await,
+            Err(AccountError::TokenFromEnvironment)
+        ));
+
+        let plain = account(dir.path(), RingMode::Simulator, false);
+        assert_eq!(plain.token_source().await, None);
+        assert!(matches!(plain.unlink().await, Err(AccountError::NotLinked)));
     }
 }

@@ -1,6 +1,6 @@
 //! Linking a Ring account with e-mail, password and 2FA code: the one login path
 //! shared by `ring-bridge auth` (the CLI prompt in `app::auth`) and the console
-//! (`POST /api/auth/login` through `app::account`).
+//! (`POST /api/auth/login` through [`super::account`]).
 //!
 //! A login is one or two calls of [`login`]: without a code Ring usually answers
 //! that it sent one ([`LoginStep::CodeRequired`]); the caller asks the person and
@@ -11,9 +11,8 @@
 //! error messages, and nothing here stores them.
 
 use crate::base::Secret;
-use crate::config::Config;
 use crate::ring::client::{RingClient, RingOptions};
-use crate::ring::{Error, ErrorInner, RingHosts};
+use crate::ring::{Error, ErrorInner};
 
 /// What a person typed to log in.
 #[derive(Clone, Debug)]
@@ -43,22 +42,11 @@ pub enum LoginStep {
     },
 }
 
-/// Where a login goes: the simulator when `RING_SIMULATOR_URL` is set, the real
-/// Ring otherwise.
-pub fn login_hosts(cfg: &Config) -> RingHosts {
-    match &cfg.ring.simulator_url {
-        Some(u) => RingHosts::simulator(u),
-        None => RingHosts::real(),
-    }
-}
-
-/// A Ring client for logging in: [`login_hosts`], the configured state
-/// directory (never the demo one) and device name. Does blocking file I/O
+/// A Ring client for logging in with `opts` (where the login goes, the state
+/// directory the token is saved in, the device name). Does blocking file I/O
 /// (creates the state directory and hardware id); does not contact Ring.
-pub fn login_client(cfg: &Config) -> Result<RingClient, Error> {
-    let mut opts = RingOptions::new(login_hosts(cfg), cfg.ring.state_dir.clone());
-    opts.device_model = cfg.ring.device_name.clone();
-    RingClient::new(opts)
+pub fn login_client(opts: &RingOptions) -> Result<RingClient, Error> {
+    RingClient::new(opts.clone())
 }
 
 /// One step of the password grant (ring-api.md §1.2) through `client`, which
