@@ -79,8 +79,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/web/whep.rs", "app"),
     // Not in the plan yet: a limit check in config names mqtt's transport limit.
     ("src/config/limits.rs", "mqtt"),
-    // Plan commit 2 (media/stream.rs).
-    ("src/media/", "cycle"),
     // Plan commit 3 (webrtc/activity.rs, ring snapshot fallback, events/push/fcm/).
     ("src/events/", "cycle"),
     ("src/ring/", "cycle"),
