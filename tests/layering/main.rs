@@ -79,10 +79,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/web/whep.rs", "app"),
     // Not in the plan yet: a limit check in config names mqtt's transport limit.
     ("src/config/limits.rs", "mqtt"),
-    // Plan commit 3 (webrtc/activity.rs, ring snapshot fallback, events/push/fcm/).
-    ("src/events/", "cycle"),
-    ("src/ring/", "cycle"),
-    ("src/webrtc/", "cycle"),
     // Plan commit 4 (one media::h264).
     ("src/bench/whep.rs", "ring"),
     ("src/media/h264.rs", "h264"),
