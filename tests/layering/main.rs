@@ -79,13 +79,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/web/whep.rs", "app"),
     // Not in the plan yet: a limit check in config names mqtt's transport limit.
     ("src/config/limits.rs", "mqtt"),
-    // Plan commit 4 (one media::h264).
-    ("src/bench/whep.rs", "ring"),
-    ("src/media/h264.rs", "h264"),
-    ("src/ring/live/h264.rs", "h264"),
-    ("src/sim/live/clip.rs", "ring"),
-    ("src/sim/live/stamp.rs", "h264"),
-    ("src/sim/live/stamp.rs", "ring"),
     // Plan commit 13 (files by topic, one test layout).
     ("src/ring/devices.rs", "layout"),
     ("src/ring/state.rs", "layout"),

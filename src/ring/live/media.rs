@@ -20,8 +20,8 @@ use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
-use super::h264::Depacketizer;
 use super::{FrameKind, LiveFrame};
+use crate::media::h264::rtp::Depacketizer;
 
 /// Minimum spacing of PLIs the depacketizer asks for by itself.
 const AUTO_PLI_INTERVAL: Duration = Duration::from_millis(500);

@@ -28,7 +28,6 @@ mod driver;
 mod error;
 #[cfg(test)]
 mod fuzz;
-pub mod h264;
 mod media;
 mod peer;
 mod signalling;

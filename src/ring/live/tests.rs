@@ -13,6 +13,7 @@ use url::Url;
 
 use super::*;
 use crate::base::{ErrorKind, ResultExt};
+use crate::media::h264;
 use crate::sim::live::{CLOSE_CAMERA_OFFLINE, LiveSim, LiveSimOptions};
 
 const CAMERA: u64 = 987_654_321;
@@ -153,7 +154,7 @@ async fn video_and_audio_flow_then_explicit_close() {
                 video += 1;
                 assert!(last_v.is_none_or(|p| f.pts > p), "video PTS not increasing");
                 last_v = Some(f.pts);
-                let nals: Vec<&[u8]> = h264::annex_b_nals(&f.data).collect();
+                let nals: Vec<&[u8]> = h264::nal_slices(&f.data).collect();
                 if video == 1 {
                     assert!(f.keyframe, "first access unit must be a key frame");
                 }
@@ -161,14 +162,15 @@ async fn video_and_audio_flow_then_explicit_close() {
                     keyframes += 1;
                     let sps = nals
                         .iter()
-                        .find(|n| h264::nal_unit_type(n) == 7)
+                        .find(|n| h264::nal_type(n) == h264::NAL_SPS)
                         .expect("SPS before IDR");
-                    assert_eq!(h264::sps_resolution(sps), Some((1920, 1080)));
+                    let sps = h264::parse_sps(sps).expect("SPS parses");
+                    assert_eq!((sps.width, sps.height), (1920, 1080));
                     assert!(
-                        nals.iter().any(|n| h264::nal_unit_type(n) == 8),
+                        nals.iter().any(|n| h264::nal_type(n) == h264::NAL_PPS),
                         "PPS before IDR"
                     );
-                    assert!(nals.iter().any(|n| h264::nal_unit_type(n) == 5));
+                    assert!(nals.iter().any(|n| h264::nal_type(n) == h264::NAL_IDR));
                 }
             }
             FrameKind::Audio => {
