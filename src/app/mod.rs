@@ -7,7 +7,6 @@ mod daemon;
 pub mod directory;
 pub mod doctor;
 pub mod healthcheck;
-mod live;
 pub mod login;
 mod mqtt_events;
 pub mod restart;
