@@ -1,7 +1,8 @@
 //! Property tests of the parsers that take outside input and live in public
 //! modules: the Ring push payload (v1 and v2 shapes), the config loader (TOML
-//! file and environment) and the H.264 parameter-set parser of the media hub.
-//! The viewer SDP, the live call's depacketizer and signalling, and MQTT intake
+//! file and environment), the H.264 parameter-set parser of the media hub and
+//! its RFC 6184 depacketizer fed random and reordered packets. The viewer SDP,
+//! the live call's signalling, and MQTT intake
 //! have theirs next to them (`webrtc::fuzz`, `ring::live::fuzz`, `mqtt::fuzz`).
 //!
 //! Each input gives a value or an error, never a panic. `PROPTEST_CASES`
@@ -24,6 +25,34 @@ const PUSHES: &[&str] = &[
     include_str!("events/push/testdata/intercom_ding_v2.json"),
     include_str!("events/push/testdata/alarm_mode_v1_gcmdata.json"),
 ];
+
+/// One RTP packet: sequence delta, timestamp delta, marker, payload.
+fn packet() -> impl Strategy<Value = (u16, u32, bool, Vec<u8>)> {
+    let payload = prop_oneof![
+        // Single NAL units, STAP-A (24), FU-A (28) with any header bits.
+        proptest::collection::vec(any::<u8>(), 0..64),
+        (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(h, mut v)| {
+            v.insert(0, (h & 0xe0) | 24);
+            v
+        }),
+        (
+            any::<u8>(),
+            any::<u8>(),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(h, fu, mut v)| {
+                v.insert(0, fu);
+                v.insert(0, (h & 0xe0) | 28);
+                v
+            }),
+    ];
+    (
+        prop_oneof![Just(1u16), any::<u16>()],
+        prop_oneof![Just(0u32), Just(3000u32), any::<u32>()],
+        any::<bool>(),
+        payload,
+    )
+}
 
 const CONFIG: &str = include_str!("../config/ring-bridge.example.toml");
 
@@ -76,6 +105,28 @@ proptest! {
         )
     ) {
         let _ = crate::config::load_with_env(None, &vars);
+    }
+
+    #[test]
+    fn depacketizer_never_panics(packets in proptest::collection::vec(packet(), 0..200)) {
+        let mut d = crate::media::h264::rtp::Depacketizer::default();
+        let (mut seq, mut ts) = (0u16, 0u32);
+        for (dseq, dts, marker, payload) in packets {
+            seq = seq.wrapping_add(dseq);
+            ts = ts.wrapping_add(dts);
+            d.push(seq, ts, marker, &Bytes::from(payload));
+            while let Some(au) = d.pull() {
+                for nal in crate::media::h264::nal_slices(&au.data) {
+                    let _ = crate::media::h264::parse_sps(nal);
+                }
+            }
+            let _ = d.take_pli_request();
+        }
+    }
+
+    #[test]
+    fn sps_parser_never_panics(nal in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let _ = crate::media::h264::parse_sps(&nal);
     }
 
     #[test]

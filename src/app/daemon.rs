@@ -24,13 +24,12 @@ use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
 use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
-use crate::ring::live::LiveOptions;
+use crate::ring::live::{LiveOptions, RingOpener};
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
 use crate::rtsp::{RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, WebState};
 
-use super::live::RingLiveOpener;
 use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
 
 /// Where ring-bridge gets its Ring from.
@@ -236,11 +235,10 @@ pub(super) async fn start_and_serve(
     let account_changes = cameras.account_changes.clone();
 
     // The media hub: one Ring live call per camera, shared by every viewer.
-    let opener = RingLiveOpener {
+    let opener = RingOpener {
         ring: ring.clone(),
         signalling,
         opts: live_options(&cfg, on_simulator),
-        session_cap: cfg.stream.session_cap,
     };
     let hub = started
         .hub
@@ -386,6 +384,7 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         talk_payload_type: cfg.webrtc.talk_payload_type,
         talk_ssrc: cfg.webrtc.talk_ssrc,
         talkback: true,
+        session_cap: Some(cfg.stream.session_cap),
         ..LiveOptions::default()
     };
     // A specific LAN address pins the call's ICE to that interface. A loopback

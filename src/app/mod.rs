@@ -5,7 +5,6 @@ pub mod auth;
 mod daemon;
 pub mod doctor;
 pub mod healthcheck;
-mod live;
 mod mqtt_events;
 pub mod restart;
 #[cfg(test)]

@@ -23,7 +23,7 @@ use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirecti
 use webrtc::track::track_remote::TrackRemote;
 
 use super::viewer::SharedLog;
-use crate::ring::live::h264::Depacketizer;
+use crate::media::h264::rtp::Depacketizer;
 use crate::sim::live::stamp::{find_stamp_annex_b, realtime_ns};
 
 /// Why a WHEP viewer could not start.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::hub::lock;
+use super::stream::lock;
 
 /// Sessions shorter than this are never learned as a cap (a camera that hangs up
 /// after a few seconds is failing, not capping).

@@ -1,84 +1,25 @@
-//! The [`Hub`] (one per daemon) and its per-camera [`CameraStream`]s: the GOP cache,
-//! the fan-out channel, viewer [`Lease`]s, status and readiness.
+//! The [`Hub`] (one per daemon) and its per-camera [`CameraStream`]s: the stream
+//! map, viewer [`Lease`]s, subscription, status and readiness. The state a stream
+//! shares with its supervisor lives in `stream.rs`.
 //!
 //! Locking: each stream has one `std::sync::Mutex` held only for short, non-async
 //! critical sections (publish, subscribe, lease). Every method here is safe to call
 //! from any thread, including the GLib main loop, and never blocks on Tokio.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::timeline::Timeline;
+use super::stream::{Deps, HubOptions, Shared, lock};
 use super::{
-    Frame, HubError, LearnedCaps, LiveOpener, StreamState, StreamStatus, Subscriber,
-    TalkbackSender, VideoParams, supervisor,
+    HubError, LearnedCaps, LiveOpener, StreamStatus, Subscriber, TalkbackSender, VideoParams,
+    supervisor,
 };
-
-/// Tuning of the hub. All durations are wall-clock (Tokio time in tests).
-#[derive(Clone, Debug)]
-pub struct HubOptions {
-    /// How long a source keeps running after its last lease is dropped. Default 10 s.
-    pub linger: Duration,
-    /// How long before a session's cap its replacement is opened. Default 30 s; at most
-    /// half the cap is used.
-    pub renew_before: Duration,
-    /// Frames buffered per subscriber before it lags (`RecvError::Lagged`). Default 512.
-    pub subscriber_buffer: usize,
-    /// Longest GOP kept for late joiners, in frames; longer GOPs are not cached.
-    /// Default 2048.
-    pub max_gop_frames: usize,
-    /// First retry delay after a failure. Default 1 s.
-    pub retry_min: Duration,
-    /// Longest retry delay. Default 60 s.
-    pub retry_max: Duration,
-    /// Longest wait for [`LiveOpener::open`]. Default 30 s.
-    pub open_timeout: Duration,
-    /// Longest wait for a new session's first key frame. Default 15 s.
-    pub keyframe_timeout: Duration,
-    /// A session sending no frame for this long is considered dead. Default 10 s.
-    pub stall_timeout: Duration,
-    /// Key-frame requests are forwarded to the source at most this often, and only if
-    /// the cached key frame is at least this old. Default 1 s.
-    pub keyframe_request_interval: Duration,
-    /// Where learned session caps are persisted (see [`LearnedCaps`]), e.g.
-    /// `<state dir>/session_caps.json`. Default `None`: kept in memory only.
-    pub cap_file: Option<PathBuf>,
-}
-
-impl Default for HubOptions {
-    fn default() -> Self {
-        HubOptions {
-            linger: Duration::from_secs(10),
-            renew_before: Duration::from_secs(30),
-            subscriber_buffer: 512,
-            max_gop_frames: 2048,
-            retry_min: Duration::from_secs(1),
-            retry_max: Duration::from_secs(60),
-            open_timeout: Duration::from_secs(30),
-            keyframe_timeout: Duration::from_secs(15),
-            stall_timeout: Duration::from_secs(10),
-            keyframe_request_interval: Duration::from_secs(1),
-            cap_file: None,
-        }
-    }
-}
-
-/// What every stream's supervisor needs from the hub (no back-reference to the map).
-pub(crate) struct Deps {
-    pub(crate) opener: Arc<dyn LiveOpener>,
-    pub(crate) opts: HubOptions,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) caps: LearnedCaps,
-    pub(crate) tracker: TaskTracker,
-    pub(crate) rt: tokio::runtime::Handle,
-}
 
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.
 #[derive(Clone)]
@@ -153,119 +94,6 @@ impl Hub {
     }
 }
 
-/// Locks a mutex, recovering from poisoning (no hub code panics while holding one,
-/// and the protected state stays consistent at every await-free step).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Mutable per-stream state behind [`Shared::state`].
-pub(crate) struct State {
-    /// Fan-out channel; `None` after hub shutdown.
-    pub(crate) tx: Option<broadcast::Sender<Arc<Frame>>>,
-    /// Frames since the latest video key frame (inclusive); empty if none is cached.
-    pub(crate) gop: Vec<Arc<Frame>>,
-    /// When the cached key frame arrived.
-    pub(crate) gop_started: Option<Instant>,
-    pub(crate) next_seq: u64,
-    /// Whether a supervisor task is running for this stream.
-    pub(crate) running: bool,
-    pub(crate) has_audio: bool,
-    pub(crate) talkback: Option<TalkbackSender>,
-    pub(crate) last_keyframe_request: Option<Instant>,
-    /// Kept across supervisor runs so timestamps never go backwards.
-    pub(crate) timeline: Timeline,
-}
-
-/// Shared between [`CameraStream`] handles, [`Lease`]s, subscribers and the supervisor.
-pub(crate) struct Shared {
-    pub(crate) id: String,
-    pub(crate) deps: Arc<Deps>,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) state: Mutex<State>,
-    pub(crate) leases: watch::Sender<usize>,
-    pub(crate) status: watch::Sender<StreamStatus>,
-    pub(crate) ready: watch::Sender<Option<VideoParams>>,
-    pub(crate) keyframe: Notify,
-}
-
-impl Shared {
-    /// Assigns `seq`, updates the GOP cache and fans the frame out. Never blocks.
-    pub(crate) fn publish(&self, mut frame: Frame) -> Arc<Frame> {
-        let mut st = lock(&self.state);
-        frame.seq = st.next_seq;
-        st.next_seq += 1;
-        frame.received_at = std::time::Instant::now();
-        let frame = Arc::new(frame);
-        if frame.is_video_keyframe() {
-            st.gop.clear();
-            st.gop.push(frame.clone());
-            st.gop_started = Some(Instant::now());
-        } else if !st.gop.is_empty() {
-            if st.gop.len() >= self.deps.opts.max_gop_frames {
-                st.gop.clear();
-                st.gop_started = None;
-            } else {
-                st.gop.push(frame.clone());
-            }
-        }
-        if let Some(tx) = &st.tx {
-            let _ = tx.send(frame.clone()); // Err only means "no subscriber now".
-        }
-        frame
-    }
-
-    /// Forgets the cached GOP and readiness (the session that produced them is gone).
-    pub(crate) fn clear_cache(&self) {
-        let mut st = lock(&self.state);
-        st.gop.clear();
-        st.gop_started = None;
-        drop(st);
-        self.ready.send_replace(None);
-    }
-
-    pub(crate) fn set_status(
-        &self,
-        state: StreamState,
-        error: Option<(crate::base::ErrorKind, String)>,
-    ) {
-        self.status.send_if_modified(|s| {
-            let mut next = StreamStatus {
-                state,
-                last_error: s.last_error.clone(),
-                error_kind: s.error_kind,
-                learned_cap_ms: s.learned_cap_ms,
-            };
-            if let Some((kind, text)) = error {
-                next.error_kind = Some(kind);
-                next.last_error = Some(text);
-            } else if state == StreamState::Active || state == StreamState::Inactive {
-                next.error_kind = None;
-                next.last_error = None;
-            }
-            let changed = *s != next;
-            *s = next;
-            changed
-        });
-    }
-
-    /// Publishes the learned session cap in the status.
-    pub(crate) fn set_learned_cap(&self, cap: Duration) {
-        let ms = Some(u64::try_from(cap.as_millis()).unwrap_or(u64::MAX));
-        self.status.send_if_modified(|s| {
-            let changed = s.learned_cap_ms != ms;
-            s.learned_cap_ms = ms;
-            changed
-        });
-    }
-
-    /// Snapshot of the cached GOP plus a receiver positioned right after it.
-    pub(crate) fn snapshot(&self) -> (Option<broadcast::Receiver<Arc<Frame>>>, Vec<Arc<Frame>>) {
-        let st = lock(&self.state);
-        (st.tx.as_ref().map(|tx| tx.subscribe()), st.gop.clone())
-    }
-}
-
 /// One camera's live stream. Cheap to clone; all clones share state.
 #[derive(Clone)]
 pub struct CameraStream {
@@ -274,35 +102,8 @@ pub struct CameraStream {
 
 impl CameraStream {
     fn new(id: &str, deps: Arc<Deps>) -> Self {
-        let (tx, _) = broadcast::channel(deps.opts.subscriber_buffer.max(16));
-        let learned_cap_ms = deps
-            .caps
-            .get(id)
-            .map(|c| u64::try_from(c.as_millis()).unwrap_or(u64::MAX));
         CameraStream {
-            shared: Arc::new(Shared {
-                id: id.to_owned(),
-                cancel: deps.cancel.child_token(),
-                deps,
-                state: Mutex::new(State {
-                    tx: Some(tx),
-                    gop: Vec::new(),
-                    gop_started: None,
-                    next_seq: 0,
-                    running: false,
-                    has_audio: false,
-                    talkback: None,
-                    last_keyframe_request: None,
-                    timeline: Timeline::default(),
-                }),
-                leases: watch::Sender::new(0),
-                status: watch::Sender::new(StreamStatus {
-                    learned_cap_ms,
-                    ..StreamStatus::default()
-                }),
-                ready: watch::Sender::new(None),
-                keyframe: Notify::new(),
-            }),
+            shared: Arc::new(Shared::new(id, deps)),
         }
     }
 

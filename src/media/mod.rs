@@ -25,6 +25,7 @@ pub mod h264;
 mod hub;
 mod keeper;
 mod source;
+mod stream;
 mod subscriber;
 mod supervisor;
 pub mod testutil;
@@ -36,11 +37,12 @@ mod tests;
 pub use caps::{LearnedCaps, MIN_LEARNED_CAP};
 pub use error::{HubError, RecvError, SourceError};
 pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
-pub use hub::{CameraStream, Hub, HubOptions, Lease};
+pub use hub::{CameraStream, Hub, Lease};
 pub use keeper::Keeper;
 pub use source::{
     LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,
 };
+pub use stream::HubOptions;
 pub use subscriber::Subscriber;
 
 use crate::base::ErrorKind;

@@ -16,7 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
-use super::hub::{Shared, lock};
+use super::stream::{Shared, lock};
 use super::timeline::{SessionBase, Timeline};
 use super::{Frame, LiveSource, MediaKind, SourceError, StreamState, h264};
 use crate::base::{ErrorKind, ResultExt as _, error::chain};

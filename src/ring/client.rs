@@ -350,13 +350,7 @@ impl RingApi for RingClient {
     /// the clients API's request/poll cycle (`ring::snapshots`, ring-api.md §5).
     /// A camera that is offline (404 `errors:[7019]`) fails at once.
     async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {
-        match self.next_snapshot(camera_id).await {
-            Err(e) if super::snapshots::fallback_worthy(&e) => {
-                tracing::debug!(camera = camera_id, err = %e, "snapshots/next failed; requesting a snapshot");
-                self.requested_snapshot(camera_id).await
-            }
-            r => r,
-        }
+        self.snapshot_with_fallback(camera_id).await
     }
 
     async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), Error> {

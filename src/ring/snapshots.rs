@@ -42,7 +42,7 @@ fn decode(path: &Url, detail: impl Into<String>) -> Error {
 /// Whether a `snapshots/next` failure is worth the request/poll cycle: the
 /// snapshot host refused (4xx other than "device offline"), failed (5xx after
 /// retries) or was unreachable. An answer that is not a JPEG stays an error.
-pub(super) fn fallback_worthy(e: &Error) -> bool {
+fn fallback_worthy(e: &Error) -> bool {
     matches!(
         e.inner(),
         ErrorInner::Status { .. } | ErrorInner::Transport { .. }
@@ -56,6 +56,19 @@ fn now_ms() -> u64 {
 }
 
 impl RingClient {
+    /// `snapshots/next`, then the request/poll cycle when that host refused,
+    /// failed or was unreachable ([`fallback_worthy`]); what
+    /// `RingApi::snapshot` answers.
+    pub(super) async fn snapshot_with_fallback(&self, camera_id: u64) -> Result<Snapshot, Error> {
+        match self.next_snapshot(camera_id).await {
+            Err(e) if fallback_worthy(&e) => {
+                tracing::debug!(camera = camera_id, err = %e, "snapshots/next failed; requesting a snapshot");
+                self.requested_snapshot(camera_id).await
+            }
+            r => r,
+        }
+    }
+
     /// `GET {snapshots}snapshots/next/{id}` with `Accept: image/jpeg`; the
     /// capture time comes from `x-time-millis`.
     pub(super) async fn next_snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {

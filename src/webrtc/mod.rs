@@ -33,6 +33,7 @@
 //! whep.shutdown().await;
 //! ```
 
+mod activity;
 mod answer;
 mod error;
 mod floor;
@@ -65,8 +66,8 @@ pub use mux::SharedUdpPort;
 pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
 
+pub(crate) use activity::Activity;
 use floor::Floors;
-pub(crate) use session::Activity;
 use session::Session;
 
 /// Options of the WHEP server. Each maps to a config key or a fixed default; see

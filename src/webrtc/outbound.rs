@@ -29,7 +29,7 @@ use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
-use super::session::Activity;
+use super::activity::Activity;
 use crate::media::{CameraStream, Frame, MediaKind, RecvError};
 
 /// RTP payload budget: 1200-byte packets (webrtc-rs's outbound MTU) minus the

@@ -6,7 +6,6 @@
 //! run on its own tasks, so every task spawned from them is instrumented by hand.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -22,6 +21,7 @@ use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_remote::TrackRemote;
 
+use super::activity::Activity;
 use super::answer;
 use super::error::WhepError;
 use super::outbound::{self, RtcpSink, Tracks};
@@ -30,33 +30,6 @@ use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
 use crate::media::h264::ProfileLevel;
 use crate::media::{CameraStream, Lease};
-
-/// When the viewer was last heard from (RTCP or RTP), for the idle timeout.
-pub(crate) struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-
-    /// Marks the viewer as alive now.
-    pub fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.fetch_max(ms, Ordering::Relaxed);
-    }
-
-    /// Time since the viewer was last heard from (or since the session started).
-    pub fn idle(&self) -> Duration {
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        self.start.elapsed().saturating_sub(last)
-    }
-}
 
 /// A live WHEP session, as kept in the server's map.
 pub(crate) struct Session {

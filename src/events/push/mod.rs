@@ -4,7 +4,7 @@
 //! Layout:
 //! - [`transport`]: the [`PushTransport`] seam (raw FCM-style messages and
 //!   heartbeats) and [`PushError`];
-//! - [`fcm`] (+ `fcm_live` with the `fcm` cargo feature): Google's FCM, with
+//! - [`fcm`] (+ `fcm/live.rs` with the `fcm` cargo feature): Google's FCM, with
 //!   credentials persisted in the state directory;
 //! - [`sim`]: the simulator's push socket (`/_sim/push`);
 //! - [`registrar`]: registration with Ring (`PATCH clients_api/device` after
@@ -19,8 +19,6 @@
 //! streams or fetch snapshots; consumers react to the hub's events.
 
 pub mod fcm;
-#[cfg(feature = "fcm")]
-mod fcm_live;
 pub mod payload;
 pub mod registrar;
 pub mod sim;

@@ -4,6 +4,10 @@
 //! connection; the `LiveCall` handle owns the frame queue. The driver always hangs up
 //! explicitly (`close {reason{code:0}}`, then a websocket close) when the
 //! handle asks, is dropped, or the caller's cancellation token fires.
+//!
+//! The talkback forwarder (`talk::forward`) and the track tasks run on the
+//! call's tracker (`MediaShared::tasks`), which the driver joins before the
+//! call counts as ended. The driver itself is joined by [`LiveCall::close`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +23,13 @@ use super::driver::{Driver, State};
 use super::error::{CloseReason, Error, ErrorInner};
 use super::media::MediaShared;
 use super::signalling;
-use super::talk::{TalkSender, TalkTrack};
-use super::{AudioCodec, LiveFrame, LiveOptions};
+use super::talk::{self, TalkSender, TalkTrack};
+use super::{AudioCodec, LiveOptions};
+use crate::media::{Frame, TalkbackSender};
+
+/// Talkback packets buffered between the hub and the forwarder (~1 s of 20 ms
+/// packets); the outputs drop when it is full.
+const TALKBACK_QUEUE: usize = 64;
 
 /// A live call to one Ring camera. Frames come from [`Self::next_frame`];
 /// hang up with [`Self::close`] (dropping the handle also hangs up, in the
@@ -30,12 +39,17 @@ pub struct LiveCall {
     session_id: String,
     since: Instant,
     audio: Option<AudioCodec>,
-    frames_rx: mpsc::Receiver<LiveFrame>,
+    frames_rx: mpsc::Receiver<Frame>,
     state_rx: watch::Receiver<State>,
     media: Arc<MediaShared>,
     talk: TalkSender,
     hang_up: CancellationToken,
     driver: Option<JoinHandle<()>>,
+    /// Ring's session cap ([`LiveOptions::session_cap`]).
+    pub(super) session_cap: Option<Duration>,
+    /// The hub's talkback channel into [`talk::forward`]; `None` until the call
+    /// is connected with an audio codec.
+    pub(super) talkback: Option<TalkbackSender>,
 }
 
 impl std::fmt::Debug for LiveCall {
@@ -106,6 +120,8 @@ impl LiveCall {
             talk: TalkSender::new(talk_track, doorbot_id),
             hang_up,
             driver: Some(handle),
+            session_cap: opts.session_cap,
+            talkback: None,
         };
         let waited = tokio::time::timeout(
             opts.connect_timeout,
@@ -135,6 +151,7 @@ impl LiveCall {
                 call.session_id = session_id;
                 call.since = since;
                 call.audio = audio;
+                call.start_talkback();
                 Ok(call)
             }
             State::Ended(end) => {
@@ -156,7 +173,7 @@ impl LiveCall {
     /// [`Self::close_reason`]); `Err` when it ended abnormally (Ring `close` with
     /// a non-zero code, signalling lost, peer failed). Frames already queued are
     /// returned before the end.
-    pub async fn next_frame(&mut self) -> Result<Option<LiveFrame>, Error> {
+    pub async fn next_frame(&mut self) -> Result<Option<Frame>, Error> {
         tokio::select! {
             biased;
             f = self.frames_rx.recv() => Ok(f),
@@ -175,6 +192,26 @@ impl LiveCall {
     /// The talkback sender of this call (audio into the camera speaker).
     pub fn talk_sender(&self) -> TalkSender {
         self.talk.clone()
+    }
+
+    /// The hub's way in to [`Self::talk_sender`]: packets sent here are
+    /// forwarded one RTP packet each (wrong-codec packets dropped). `None` if
+    /// Ring answered without a talkback codec.
+    pub fn talkback_sender(&self) -> Option<TalkbackSender> {
+        self.talkback.clone()
+    }
+
+    /// Starts the talkback forwarder on the call's tracker, once the answer
+    /// named the codec.
+    fn start_talkback(&mut self) {
+        let Some(codec) = self.audio else {
+            return;
+        };
+        let (tx, rx) = TalkbackSender::channel(TALKBACK_QUEUE);
+        let task = talk::forward(rx, self.talk.clone(), codec, self.media.cancel.clone());
+        let span = info_span!(parent: &self.media.span, "talkback");
+        self.media.tasks.spawn(task.instrument(span));
+        self.talkback = Some(tx);
     }
 
     /// Time since Ring created the session (for restarting before Ring's cap).

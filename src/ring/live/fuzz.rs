@@ -1,42 +1,12 @@
-//! Property tests of the live call's parsers: the H.264/RTP depacketizer fed
-//! random and reordered packets, and the signalling frames (JSON routing and
-//! event decoding, the answer fix-up). Each must give a value or an error,
+//! Property tests of the live call's parsers: the signalling frames (JSON
+//! routing and event decoding, the answer fix-up). The H.264/RTP depacketizer
+//! it uses is `media::h264`'s and fuzzed with it (`crate::fuzz`). Each must give a value or an error,
 //! never panic.
 
-use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::h264::{Depacketizer, annex_b_nals, sps_resolution};
 use super::signalling::{Incoming, answered_audio_codec, fix_answer};
 use crate::base::proptest_util::{config, edits, mutate};
-
-/// One RTP packet: sequence delta, timestamp delta, marker, payload.
-fn packet() -> impl Strategy<Value = (u16, u32, bool, Vec<u8>)> {
-    let payload = prop_oneof![
-        // Single NAL units, STAP-A (24), FU-A (28) with any header bits.
-        proptest::collection::vec(any::<u8>(), 0..64),
-        (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(h, mut v)| {
-            v.insert(0, (h & 0xe0) | 24);
-            v
-        }),
-        (
-            any::<u8>(),
-            any::<u8>(),
-            proptest::collection::vec(any::<u8>(), 0..64)
-        )
-            .prop_map(|(h, fu, mut v)| {
-                v.insert(0, fu);
-                v.insert(0, (h & 0xe0) | 28);
-                v
-            }),
-    ];
-    (
-        prop_oneof![Just(1u16), any::<u16>()],
-        prop_oneof![Just(0u32), Just(3000u32), any::<u32>()],
-        any::<bool>(),
-        payload,
-    )
-}
 
 const FRAME: &str = r#"{"method":"sdp","dialog_id":"d1","body":{"doorbot_id":42,"session_id":"s1","sdp":"v=0\r\n","mlineindex":1,"ice":"candidate:1 1 udp 1 1.2.3.4 5 typ host","is_ok":false,"text":"x","reason":{"code":6,"text":"Timeout"}}}"#;
 
@@ -46,28 +16,6 @@ m=video 9 UDP/TLS/RTP/SAVPF 99\r\na=sendrecv\r\na=extmap:1/sendrecv urn:x\r\na=r
 
 proptest! {
     #![proptest_config(config())]
-
-    #[test]
-    fn depacketizer_never_panics(packets in proptest::collection::vec(packet(), 0..200)) {
-        let mut d = Depacketizer::default();
-        let (mut seq, mut ts) = (0u16, 0u32);
-        for (dseq, dts, marker, payload) in packets {
-            seq = seq.wrapping_add(dseq);
-            ts = ts.wrapping_add(dts);
-            d.push(seq, ts, marker, &Bytes::from(payload));
-            while let Some(au) = d.pull() {
-                for nal in annex_b_nals(&au.data) {
-                    let _ = sps_resolution(nal);
-                }
-            }
-            let _ = d.take_pli_request();
-        }
-    }
-
-    #[test]
-    fn sps_parser_never_panics(nal in proptest::collection::vec(any::<u8>(), 0..128)) {
-        let _ = sps_resolution(&nal);
-    }
 
     #[test]
     fn signalling_frames_never_panic(e in edits()) {

@@ -1,7 +1,9 @@
 //! Receive side of the live call's peer: one task per remote track turns RTP
-//! into [`LiveFrame`]s (H.264 access units, audio packets) and a side task
-//! drains each receiver's RTCP. The video task also sends PLIs, on request
-//! and after loss.
+//! into the hub's [`Frame`]s (H.264 access units at 90 kHz, Opus packets at
+//! 48 kHz) and a side task drains each receiver's RTCP. The video task also
+//! sends PLIs, on request and after loss. The audio task knows the codec: Opus
+//! goes to the hub, PCMU (which no output can send as Opus) is dropped here
+//! and never queued.
 //!
 //! Runs per packet: no allocation beyond the frame itself, never blocks on the
 //! consumer (a full queue drops frames and resyncs video at the next IDR).
@@ -20,15 +22,15 @@ use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
-use super::h264::Depacketizer;
-use super::{FrameKind, LiveFrame};
+use crate::media::h264::rtp::Depacketizer;
+use crate::media::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE};
 
 /// Minimum spacing of PLIs the depacketizer asks for by itself.
 const AUTO_PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 /// State shared by the track tasks of one call.
 pub(crate) struct MediaShared {
-    pub frames_tx: mpsc::Sender<LiveFrame>,
+    pub frames_tx: mpsc::Sender<Frame>,
     /// Call start: PTS 0.
     pub start: Instant,
     /// `request_keyframe()` wakes the video task through this.
@@ -160,7 +162,7 @@ async fn video_task(
 ) {
     let ssrc = track.ssrc();
     let mut depack = Depacketizer::default();
-    let mut pts = PtsMapper::new(90_000, 90_000);
+    let mut pts = PtsMapper::new(VIDEO_CLOCK_RATE, VIDEO_CLOCK_RATE);
     let mut last_auto_pli: Option<Instant> = None;
     // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`
     // registers (and on drop unregisters) a waiter under a lock, at ~200 packets/s.
@@ -185,12 +187,8 @@ async fn video_task(
         let h = &pkt.header;
         depack.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload);
         while let Some(au) = depack.pull() {
-            let frame = LiveFrame {
-                kind: FrameKind::Video,
-                pts: pts.map(au.rtp_timestamp, shared.start.elapsed()),
-                keyframe: au.keyframe,
-                data: au.data,
-            };
+            let pts = pts.map(au.rtp_timestamp, shared.start.elapsed());
+            let frame = Frame::new(MediaKind::Video, au.data, au.keyframe, pts, 0);
             match shared.frames_tx.try_send(frame) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -210,8 +208,12 @@ async fn video_task(
 }
 
 async fn audio_task(track: Arc<TrackRemote>, shared: Arc<MediaShared>) {
-    let clock = track.codec().capability.clock_rate;
-    let mut pts = PtsMapper::new(clock, 48_000);
+    let codec = track.codec().capability;
+    let opus = codec.mime_type.eq_ignore_ascii_case("audio/opus");
+    if !opus {
+        debug!(mime = %codec.mime_type, "audio is not Opus; dropping it at the source");
+    }
+    let mut pts = PtsMapper::new(codec.clock_rate, AUDIO_CLOCK_RATE);
     let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
     loop {
         let pkt = tokio::select! {
@@ -224,15 +226,12 @@ async fn audio_task(track: Arc<TrackRemote>, shared: Arc<MediaShared>) {
                 }
             },
         };
-        if pkt.payload.is_empty() {
+        // PCMU is still read (and thrown away) so the receiver never backs up.
+        if !opus || pkt.payload.is_empty() {
             continue;
         }
-        let frame = LiveFrame {
-            kind: FrameKind::Audio,
-            pts: pts.map(pkt.header.timestamp, shared.start.elapsed()),
-            keyframe: false,
-            data: pkt.payload,
-        };
+        let pts = pts.map(pkt.header.timestamp, shared.start.elapsed());
+        let frame = Frame::new(MediaKind::Audio, pkt.payload, false, pts, 0);
         if let Err(mpsc::error::TrySendError::Closed(_)) = shared.frames_tx.try_send(frame) {
             return;
         }

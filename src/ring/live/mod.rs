@@ -4,12 +4,15 @@
 //! Protocol: ring-api.md §6 (ticket → `wss://…/ws?…&token=` → `live_view`
 //! offer → `session_created` → `sdp` answer → trickle `ice` → `activate_session`,
 //! `stream_options` → `ping` every 5 s → `close`). This module owns the
-//! webrtc-rs peer on the Ring side and nothing else: it does not fetch
-//! tickets (the caller uses `RingApi::live_ticket`), does not retry (the media
-//! hub's supervisor does) and never fans out (the hub does).
+//! webrtc-rs peer on the Ring side and nothing else: it does not retry (the
+//! media hub's supervisor does) and never fans out (the hub does). For the hub
+//! it is a `media::LiveSource` ([`LiveCall`]) opened by [`RingOpener`], which
+//! fetches the ticket (`RingApi::live_ticket`).
 //!
-//! Output: H.264 access units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS)
-//! and Opus packets (48 kHz PTS) as [`LiveFrame`]s from [`LiveCall::next_frame`].
+//! Output: the hub's `media::Frame`s from [`LiveCall::next_frame`]: H.264 access
+//! units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS) and Opus packets (48 kHz
+//! PTS). PCMU audio is dropped at the track. Talkback comes in through the hub's
+//! `media::TalkbackSender` ([`LiveCall::talkback_sender`]).
 //!
 //! ```ignore
 //! let ticket = ring.live_ticket().await?;
@@ -28,10 +31,10 @@ mod driver;
 mod error;
 #[cfg(test)]
 mod fuzz;
-pub mod h264;
 mod media;
 mod peer;
 mod signalling;
+mod source;
 mod talk;
 
 #[cfg(test)]
@@ -40,10 +43,9 @@ mod tests;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 pub use call::LiveCall;
 pub use error::{CloseReason, Error, ErrorInner, close_code};
+pub use source::RingOpener;
 pub use talk::TalkSender;
 
 /// Production signalling endpoint (ring-api.md §6.2).
@@ -57,34 +59,6 @@ pub const RING_STUN_SERVERS: &[&str] = &[
     "stun:stun.l.google.com:19302",
     "stun:stun1.l.google.com:19302",
 ];
-
-/// Which elementary stream a [`LiveFrame`] belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FrameKind {
-    /// H.264 access unit.
-    Video,
-    /// One audio packet (Opus, or PCMU if Ring picked it; see [`LiveCall::audio_codec`]).
-    Audio,
-}
-
-/// One depacketized media frame of a live call.
-#[derive(Clone, Debug)]
-pub struct LiveFrame {
-    /// Video or audio.
-    pub kind: FrameKind,
-    /// Video: one H.264 access unit in Annex-B form (4-byte start codes; SPS and
-    /// PPS are always present before an IDR). Audio: one Opus packet (or 20 ms of
-    /// PCMU samples).
-    pub data: Bytes,
-    /// Video: the access unit contains an IDR slice and can start decoding.
-    /// Audio: always `false` (every audio packet stands alone).
-    pub keyframe: bool,
-    /// Presentation time: 90 kHz units for video, 48 kHz units for audio (PCMU is
-    /// scaled up from 8 kHz). Both count from the start of the call (the first
-    /// packet of each track is placed at its arrival time), so they are roughly
-    /// in sync with each other; each is non-decreasing.
-    pub pts: u64,
-}
 
 /// The audio codec Ring picked in its answer (used both ways).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -135,6 +109,9 @@ pub struct LiveOptions {
     /// Frames buffered between the network tasks and [`LiveCall::next_frame`].
     /// When full, frames are dropped and video resumes at the next key frame.
     pub frame_queue: usize,
+    /// Ring's live-session cap, told to the hub (`LiveSource::session_cap`) so it
+    /// renews the call seamlessly before Ring ends it. Default `None`: unknown.
+    pub session_cap: Option<Duration>,
 }
 
 impl Default for LiveOptions {
@@ -151,6 +128,7 @@ impl Default for LiveOptions {
             user_agent: "android:com.ringapp".to_owned(),
             connect_timeout: Duration::from_secs(20),
             frame_queue: 512,
+            session_cap: None,
         }
     }
 }

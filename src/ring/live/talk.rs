@@ -6,19 +6,26 @@
 //! or PCMU, learned at bind time) and so that the payload type and SSRC can be
 //! overridden (some Ring firmwares are reported to be picky). Each call to
 //! [`TalkSender::send_talk`] becomes exactly one RTP packet.
+//!
+//! [`forward`] feeds the track from the hub's talkback channel
+//! ([`TalkbackSender`](crate::media::TalkbackSender)); it runs on the call's
+//! task tracker and ends with the call.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
 use webrtc::rtp;
 use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecParameters, RTPCodecType};
 use webrtc::track::track_local::{TrackLocal, TrackLocalContext, TrackLocalWriter};
 
 use super::AudioCodec;
 use super::error::{Error, ErrorInner};
+use crate::media::{TalkbackCodec, TalkbackPacket};
 
 struct Binding {
     writer: Arc<dyn TrackLocalWriter + Send + Sync>,
@@ -217,6 +224,41 @@ impl TalkSender {
                 },
             )
         })
+    }
+}
+
+/// Forwards the hub's talkback packets to the call's audio track, each as one
+/// RTP packet, until the channel closes, `cancel` fires (the call hangs up) or
+/// a send fails. Packets in another codec than the one Ring picked (`codec`)
+/// are dropped: the outputs convert (Opus → PCMU) before they reach the hub.
+pub(super) async fn forward(
+    mut rx: mpsc::Receiver<TalkbackPacket>,
+    sender: TalkSender,
+    codec: AudioCodec,
+    cancel: CancellationToken,
+) {
+    loop {
+        let pkt = tokio::select! {
+            _ = cancel.cancelled() => break,
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => break,
+            },
+        };
+        let matches = matches!(
+            (pkt.codec, codec),
+            (TalkbackCodec::Opus, AudioCodec::Opus) | (TalkbackCodec::Pcmu, AudioCodec::Pcmu)
+        );
+        if !matches {
+            debug!(?codec, "dropping talkback packet in the wrong codec");
+            continue;
+        }
+        let rate = f64::from(codec.clock_rate());
+        let dur = Duration::from_secs_f64(f64::from(pkt.samples) / rate);
+        if let Err(e) = sender.send_talk(pkt.data, dur).await {
+            debug!(err = %e, "talkback ended");
+            break;
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use url::Url;
 
 use super::*;
 use crate::base::{ErrorKind, ResultExt};
+use crate::media::{Frame, MediaKind, h264};
 use crate::sim::live::{CLOSE_CAMERA_OFFLINE, LiveSim, LiveSimOptions};
 
 const CAMERA: u64 = 987_654_321;
@@ -114,7 +116,7 @@ fn small_sim() -> LiveSimOptions {
 }
 
 /// Reads frames until the call ends, with an overall bound.
-async fn until_end(call: &mut LiveCall, within: Duration) -> Result<Option<LiveFrame>, Error> {
+async fn until_end(call: &mut LiveCall, within: Duration) -> Result<Option<Frame>, Error> {
     tokio::time::timeout(within, async {
         loop {
             match call.next_frame().await {
@@ -149,11 +151,11 @@ async fn video_and_audio_flow_then_explicit_close() {
             .unwrap()
             .expect("call ended early");
         match f.kind {
-            FrameKind::Video => {
+            MediaKind::Video => {
                 video += 1;
                 assert!(last_v.is_none_or(|p| f.pts > p), "video PTS not increasing");
                 last_v = Some(f.pts);
-                let nals: Vec<&[u8]> = h264::annex_b_nals(&f.data).collect();
+                let nals: Vec<&[u8]> = h264::nal_slices(&f.data).collect();
                 if video == 1 {
                     assert!(f.keyframe, "first access unit must be a key frame");
                 }
@@ -161,17 +163,18 @@ async fn video_and_audio_flow_then_explicit_close() {
                     keyframes += 1;
                     let sps = nals
                         .iter()
-                        .find(|n| h264::nal_unit_type(n) == 7)
+                        .find(|n| h264::nal_type(n) == h264::NAL_SPS)
                         .expect("SPS before IDR");
-                    assert_eq!(h264::sps_resolution(sps), Some((1920, 1080)));
+                    let sps = h264::parse_sps(sps).expect("SPS parses");
+                    assert_eq!((sps.width, sps.height), (1920, 1080));
                     assert!(
-                        nals.iter().any(|n| h264::nal_unit_type(n) == 8),
+                        nals.iter().any(|n| h264::nal_type(n) == h264::NAL_PPS),
                         "PPS before IDR"
                     );
-                    assert!(nals.iter().any(|n| h264::nal_unit_type(n) == 5));
+                    assert!(nals.iter().any(|n| h264::nal_type(n) == h264::NAL_IDR));
                 }
             }
-            FrameKind::Audio => {
+            MediaKind::Audio => {
                 audio += 1;
                 assert!(last_a.is_none_or(|p| f.pts >= p), "audio PTS decreasing");
                 if let Some(p) = last_a {
@@ -223,6 +226,54 @@ async fn talkback_reaches_the_camera() {
     h.stop().await;
 }
 
+/// The hub's talkback channel: Opus packets reach the camera, packets in the
+/// codec Ring did not pick are dropped, and the forwarder ends with the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_talkback_is_forwarded_until_the_call_ends() {
+    use crate::media::{TalkbackCodec, TalkbackPacket};
+
+    let h = Harness::start(small_sim()).await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    let tb = call
+        .talkback_sender()
+        .expect("Opus answer gives a talkback channel");
+    let pcmu = TalkbackPacket {
+        codec: TalkbackCodec::Pcmu,
+        data: Bytes::from_static(&[0xff; 160]),
+        samples: 160,
+    };
+    for _ in 0..5 {
+        tb.send(pcmu.clone()).await.unwrap();
+    }
+    let packets = crate::codec::encode::opus_sine(Duration::from_millis(600), 440).unwrap();
+    let mut next = Instant::now();
+    for p in &packets {
+        let pkt = TalkbackPacket {
+            codec: TalkbackCodec::Opus,
+            data: p.clone(),
+            samples: 960,
+        };
+        tb.send(pkt).await.unwrap();
+        next += Duration::from_millis(20);
+        tokio::time::sleep_until(next).await;
+    }
+    let key = CAMERA.to_string();
+    h.wait_for("talkback packets", |s| {
+        s["talkback"][&key]["packets"].as_u64().unwrap_or(0) >= packets.len() as u64 * 9 / 10
+    })
+    .await;
+    let got = h.sim.stats()["talkback"][&key]["packets"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        got <= packets.len() as u64,
+        "PCMU packets were forwarded: {got}"
+    );
+    call.close().await.unwrap();
+    assert!(tb.is_closed(), "the forwarder outlived the call");
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_talkback_the_speaker_stays_off() {
     let h = Harness::start(small_sim()).await;
@@ -270,7 +321,7 @@ async fn keyframe_request_is_answered_promptly() {
     loop {
         assert!(Instant::now() < deadline);
         let f = call.next_frame().await.unwrap().unwrap();
-        if f.kind != FrameKind::Video {
+        if f.kind != MediaKind::Video {
             continue;
         }
         match (f.keyframe, seen_key, requested) {

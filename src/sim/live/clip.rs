@@ -254,7 +254,7 @@ fn pull_all(launch: &str) -> anyhow::Result<Vec<(Bytes, bool)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::live::h264;
+    use crate::media::h264;
 
     #[tokio::test]
     async fn clip_is_cached_and_has_a_gop_structure() {
@@ -274,17 +274,18 @@ mod tests {
         assert_eq!(keys, vec![0, 10]);
         assert_eq!(a.next_keyframe(3), 10);
         assert_eq!(a.next_keyframe(12), 0);
-        let types: Vec<u8> = h264::annex_b_nals(&a.video[0].data)
-            .map(h264::nal_unit_type)
+        let types: Vec<u8> = h264::nal_slices(&a.video[0].data)
+            .map(h264::nal_type)
             .collect();
         assert!(
             types.contains(&7) && types.contains(&8) && types.contains(&5),
             "{types:?}"
         );
-        let sps = h264::annex_b_nals(&a.video[10].data)
-            .find(|n| h264::nal_unit_type(n) == 7)
+        let sps = h264::nal_slices(&a.video[10].data)
+            .find(|n| h264::nal_type(n) == h264::NAL_SPS)
             .unwrap();
-        assert_eq!(h264::sps_resolution(sps), Some((320, 240)));
+        let sps = h264::parse_sps(sps).unwrap();
+        assert_eq!((sps.width, sps.height), (320, 240));
         assert!(a.audio.len() >= 99, "{}", a.audio.len());
         assert_eq!(a.frame_duration, Duration::from_millis(100));
     }

@@ -9,8 +9,15 @@
 //! NAL unit is valid H.264 that decoders ignore. `ring-bridge bench` reads the
 //! stamp back at its viewers ([`find_stamp_annex_b`], [`find_stamp_avc`]) to
 //! measure forwarding latency and frame loss without guessing.
+//!
+//! Only the stamp format lives here; NAL splitting, emulation prevention and
+//! slice lookup are `media::h264`'s.
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::media::h264::{
+    NAL_SEI, START_CODE, avc_nals, escape, first_slice_offset, nal_slices, nal_type, unescape,
+};
 
 /// The UUID of our SEI (`user_data_unregistered` `uuid_iso_iec_11578`).
 pub const STAMP_UUID: [u8; 16] = [
@@ -18,10 +25,8 @@ pub const STAMP_UUID: [u8; 16] = [
     0x64, 0x67, 0x65, 0x2d, 0xb3, 0x9c, 0x41, 0x07, // "dge-" + random
 ];
 
-const NAL_SEI: u8 = 6;
 const SEI_USER_DATA_UNREGISTERED: u8 = 5;
 const PAYLOAD_LEN: usize = 16 + 8 + 8;
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// What a stamp says about one access unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +53,8 @@ pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
     rbsp.extend_from_slice(&stamp.counter.to_be_bytes());
     rbsp.extend_from_slice(&stamp.sent_ns.to_be_bytes());
     rbsp.push(0x80); // rbsp_trailing_bits
-    let mut nal = Vec::with_capacity(rbsp.len() + 8);
-    nal.push(NAL_SEI);
-    let mut zeros = 0;
-    for b in rbsp {
-        if zeros >= 2 && b <= 3 {
-            nal.push(3); // emulation_prevention_three_byte
-            zeros = 0;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        nal.push(b);
-    }
+    let mut nal = vec![NAL_SEI];
+    nal.extend_from_slice(&escape(&rbsp));
     nal
 }
 
@@ -66,7 +62,7 @@ pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
 pub fn stamp_annex_b(au: &[u8], stamp: Stamp) -> Bytes {
     let sei = sei_nal(stamp);
     let mut out = BytesMut::with_capacity(au.len() + sei.len() + 4);
-    let at = first_vcl_start(au).unwrap_or(au.len());
+    let at = first_slice_offset(au).unwrap_or(au.len());
     out.put_slice(&au[..at]);
     out.put_slice(&START_CODE);
     out.put_slice(&sei);
@@ -74,47 +70,23 @@ pub fn stamp_annex_b(au: &[u8], stamp: Stamp) -> Bytes {
     out.freeze()
 }
 
-/// Offset of the start code (3 or 4 bytes) of the first slice NAL unit (types 1–5).
-fn first_vcl_start(au: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i + 3 < au.len() {
-        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
-            if matches!(au[i + 3] & 0x1f, 1..=5) {
-                return Some(if i > 0 && au[i - 1] == 0 { i - 1 } else { i });
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    None
-}
-
 /// The stamp in an Annex-B access unit, if any.
 pub fn find_stamp_annex_b(au: &[u8]) -> Option<Stamp> {
-    crate::ring::live::h264::annex_b_nals(au).find_map(parse_sei)
+    nal_slices(au).find_map(parse_sei)
 }
 
 /// The stamp in an AVC (4-byte length-prefixed) access unit, as RTSP clients
 /// such as Retina hand them out.
-pub fn find_stamp_avc(mut au: &[u8]) -> Option<Stamp> {
-    while au.len() >= 4 {
-        let n = u32::from_be_bytes([au[0], au[1], au[2], au[3]]) as usize;
-        let nal = au.get(4..4 + n)?;
-        if let Some(s) = parse_sei(nal) {
-            return Some(s);
-        }
-        au = &au[4 + n..];
-    }
-    None
+pub fn find_stamp_avc(au: &[u8]) -> Option<Stamp> {
+    avc_nals(au).find_map(parse_sei)
 }
 
 /// Our stamp from one NAL unit (header included), if it is our SEI.
 pub fn parse_sei(nal: &[u8]) -> Option<Stamp> {
-    if nal.first()? & 0x1f != NAL_SEI {
+    if nal.is_empty() || nal_type(nal) != NAL_SEI {
         return None;
     }
-    let rbsp = crate::media::h264::unescape(&nal[1..]);
+    let rbsp = unescape(&nal[1..]);
     let mut p = rbsp.as_slice();
     // Walk the SEI messages (payload type and size use 0xFF continuation).
     while p.len() > 2 {
@@ -187,15 +159,13 @@ mod tests {
             sent_ns: 123_456_789,
         };
         let out = stamp_annex_b(&au, stamp);
-        let types: Vec<u8> = crate::ring::live::h264::annex_b_nals(&out)
-            .map(|n| n[0] & 0x1f)
-            .collect();
+        let types: Vec<u8> = nal_slices(&out).map(nal_type).collect();
         assert_eq!(types, vec![7, 8, 6, 5]);
         assert_eq!(find_stamp_annex_b(&out), Some(stamp));
         assert_eq!(find_stamp_annex_b(&au), None);
         // The same NAL units, length-prefixed.
         let mut avc = Vec::new();
-        for n in crate::ring::live::h264::annex_b_nals(&out) {
+        for n in nal_slices(&out) {
             avc.extend_from_slice(&(n.len() as u32).to_be_bytes());
             avc.extend_from_slice(n);
         }

@@ -1,20 +1,12 @@
-//! Minimal H.264 bitstream helpers for the hub: Annex-B NAL splitting and an SPS
-//! parser (ITU-T H.264 §7.3.2.1.1) sufficient for [`VideoParams`]: size after
-//! cropping, `profile-level-id` and the raw SPS/PPS.
-//!
-//! It never decodes slices and never allocates per NAL except when removing
-//! emulation-prevention bytes from an SPS.
+//! The H.264 sequence parameter set parser (ITU-T H.264 §7.3.2.1.1): what the
+//! hub needs for [`VideoParams`] (size after cropping, `profile-level-id`),
+//! plus RFC 6184 `profile-level-id` values ([`ProfileLevel`], [`Profile`]).
+//! Emulation-prevention bytes are removed first ([`super::unescape`]).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::VideoParams;
-
-/// NAL unit type of an IDR slice.
-pub const NAL_IDR: u8 = 5;
-/// NAL unit type of a sequence parameter set.
-pub const NAL_SPS: u8 = 7;
-/// NAL unit type of a picture parameter set.
-pub const NAL_PPS: u8 = 8;
+use super::{NAL_SPS, nal_type, unescape};
+use crate::media::VideoParams;
 
 /// Why an SPS could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,88 +20,6 @@ pub enum SpsError {
     /// A field has a value the spec forbids.
     #[error("SPS field {0} out of range")]
     OutOfRange(&'static str),
-}
-
-/// Iterates over the NAL units of an Annex-B buffer (3- or 4-byte start codes),
-/// yielding each unit without its start code. Bytes before the first start code are
-/// yielded as a unit too (tolerates AVC-less "raw" single NALs).
-pub fn nal_units(data: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        while pos < data.len() {
-            let start = skip_start_code(data, pos);
-            let end = find_start_code(data, start).unwrap_or(data.len());
-            pos = end;
-            // Trailing zero bytes belong to the next start code (trailing_zero_8bits).
-            let mut stop = end;
-            while stop > start && data[stop - 1] == 0 && end != data.len() {
-                stop -= 1;
-            }
-            if stop > start {
-                return Some(data.slice(start..stop));
-            }
-        }
-        None
-    })
-}
-
-fn skip_start_code(d: &[u8], mut pos: usize) -> usize {
-    while pos < d.len() && d[pos] == 0 {
-        pos += 1;
-    }
-    if pos < d.len() && d[pos] == 1 && pos >= 2 {
-        pos + 1
-    } else {
-        pos
-    }
-}
-
-fn find_start_code(d: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 3 <= d.len() {
-        if d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The `nal_unit_type` of a NAL unit (without start code), or 0 if empty.
-pub fn nal_type(nal: &[u8]) -> u8 {
-    nal.first().map_or(0, |b| b & 0x1f)
-}
-
-/// True if the access unit contains an IDR slice.
-pub fn contains_idr(au: &Bytes) -> bool {
-    nal_units(au).any(|n| nal_type(&n) == NAL_IDR)
-}
-
-/// The first SPS and PPS found in an access unit.
-pub fn find_parameter_sets(au: &Bytes) -> (Option<Bytes>, Option<Bytes>) {
-    let (mut sps, mut pps) = (None, None);
-    for n in nal_units(au) {
-        match nal_type(&n) {
-            NAL_SPS if sps.is_none() => sps = Some(n),
-            NAL_PPS if pps.is_none() => pps = Some(n),
-            _ => {}
-        }
-    }
-    (sps, pps)
-}
-
-/// Returns `au` with `sps` and `pps` prepended (Annex-B, 4-byte start codes).
-pub fn prepend_parameter_sets(au: &Bytes, sps: &Bytes, pps: &Bytes) -> Bytes {
-    let mut out = BytesMut::with_capacity(au.len() + sps.len() + pps.len() + 8);
-    for n in [sps, pps] {
-        out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(n);
-    }
-    if !au.starts_with(&[0, 0, 1]) && !au.starts_with(&[0, 0, 0, 1]) {
-        out.extend_from_slice(&[0, 0, 0, 1]);
-    }
-    out.extend_from_slice(au);
-    out.freeze()
 }
 
 /// Fields of an SPS that the hub uses.
@@ -353,22 +263,6 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), SpsError>
     Ok(())
 }
 
-/// Removes emulation-prevention bytes (`00 00 03` → `00 00`) from a NAL unit's
-/// payload (RBSP).
-pub fn unescape(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut zeros = 0;
-    for &b in data {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -418,6 +312,7 @@ impl<'a> BitReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::h264::tests::{SPS_360P, SPS_720P_BASELINE, SPS_1080P};
 
     #[test]
     fn profile_level_ids_name_profiles() {
@@ -442,22 +337,6 @@ mod tests {
         // Reserved bits set: no named profile.
         assert_eq!(pl("42e11f").profile(), Profile::Other(0x42, 0xe1));
     }
-
-    /// x264 High profile 1920x1080 (coded 1920x1088, cropped by 8 rows).
-    const SPS_1080P: &[u8] = &[
-        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x5a, 0x80, 0x80,
-        0x80, 0xa0, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x07, 0x91, 0xe3, 0x06, 0x32, 0xc0,
-    ];
-    /// x264 High profile 640x360 (coded 640x368).
-    const SPS_360P: &[u8] = &[
-        0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x16, 0xa0, 0xc0, 0xc0,
-        0xd4, 0xa0, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x07, 0x91, 0xe2, 0xc5, 0xb2, 0xc0,
-    ];
-    /// x264 constrained baseline 1280x720 (no cropping, no high-profile fields).
-    const SPS_720P_BASELINE: &[u8] = &[
-        0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02, 0x80,
-        0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x47, 0x8c, 0x19, 0x24,
-    ];
 
     #[test]
     fn parses_1080p_with_cropping() {
@@ -496,35 +375,13 @@ mod tests {
     }
 
     #[test]
-    fn splits_annexb_and_finds_parameter_sets() {
-        let mut au = vec![0, 0, 0, 1];
-        au.extend_from_slice(SPS_1080P);
-        au.extend_from_slice(&[
-            0, 0, 1, 0x68, 0xeb, 0xec, 0xb2, 0x2c, 0, 0, 0, 1, 0x65, 0x88, 0x84,
-        ]);
-        let au = Bytes::from(au);
-        let nals: Vec<_> = nal_units(&au).collect();
-        assert_eq!(nals.len(), 3);
-        assert_eq!(&nals[0][..], SPS_1080P);
-        assert_eq!(nal_type(&nals[1]), NAL_PPS);
-        assert_eq!(&nals[2][..], &[0x65, 0x88, 0x84]);
-        assert!(contains_idr(&au));
-        let (sps, pps) = find_parameter_sets(&au);
-        let params = video_params(sps.unwrap(), pps.unwrap()).unwrap();
-        assert_eq!((params.width, params.height), (1920, 1080));
-        assert_eq!(params.sprop_parameter_sets().split(',').count(), 2);
-        assert_eq!(params.rfc6381_codec(), "avc1.640028");
-    }
-
-    #[test]
-    fn prepends_parameter_sets() {
-        let idr = Bytes::from_static(&[0, 0, 0, 1, 0x65, 0x88]);
-        let out = prepend_parameter_sets(
-            &idr,
-            &Bytes::from_static(SPS_360P),
-            &Bytes::from_static(&[0x68, 0xeb]),
-        );
-        let types: Vec<u8> = nal_units(&out).map(|n| nal_type(&n)).collect();
-        assert_eq!(types, vec![NAL_SPS, NAL_PPS, NAL_IDR]);
+    fn parses_480p_constrained_baseline() {
+        // x264 constrained baseline 640x480, as the simulator's 480p clip.
+        let sps = [
+            0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xb0, 0x16, 0xa0, 0xc0, 0xc0, 0xd4,
+            0xa0, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x07, 0x91, 0xe2, 0xc5, 0xc9,
+        ];
+        let sps = parse_sps(&sps).unwrap();
+        assert_eq!((sps.width, sps.height), (640, 480));
     }
 }

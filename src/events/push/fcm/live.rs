@@ -1,4 +1,4 @@
-//! The network half of [`super::fcm::FcmTransport`], compiled with the `fcm`
+//! The network half of [`super::FcmTransport`], compiled with the `fcm`
 //! cargo feature: registration with FCM and the MCS connection, through the
 //! `fcm-push-listener` crate. Untestable here (it needs Google's servers);
 //! keep it thin.
@@ -10,8 +10,9 @@ use futures::{Stream, StreamExt as _};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::Mutex;
 
-use super::fcm::{CredentialStore, FcmConfig, FcmCredentials, FcmTransport, blocking};
-use super::transport::{PushConnection, PushError, PushItem, RawPush};
+use super::FcmTransport;
+use super::creds::{CredentialStore, FcmConfig, FcmCredentials, blocking};
+use crate::events::push::transport::{PushConnection, PushError, PushItem, RawPush};
 
 fn fcm_err(stage: &'static str) -> impl FnOnce(fcm_push_listener::Error) -> PushError {
     move |source| PushError::Fcm { stage, source }
@@ -19,7 +20,7 @@ fn fcm_err(stage: &'static str) -> impl FnOnce(fcm_push_listener::Error) -> Push
 
 fn corrupt(detail: String) -> PushError {
     PushError::CredentialsCorrupt {
-        path: super::fcm::FCM_CREDENTIALS_FILE.into(),
+        path: super::creds::FCM_CREDENTIALS_FILE.into(),
         detail,
     }
 }

@@ -1,24 +1,25 @@
-//! H.264 over RTP (RFC 6184) → access units, plus small Annex-B helpers.
+//! H.264 over RTP (RFC 6184) → access units.
 //!
 //! `Depacketizer` accepts packetization-mode 1 payloads (single NAL unit,
 //! STAP-A, FU-A), assembles access units on the marker bit or a timestamp
 //! change, and emits Annex-B access units with SPS/PPS in front of every IDR.
 //! After packet loss it drops everything up to the next IDR and asks for a PLI.
-//! It does no I/O and never blocks; it runs once per RTP packet.
+//! It does no I/O and never blocks; it runs once per RTP packet. RTP parsing
+//! stays with the caller (the webrtc crate in `ring::live` and the bench): it
+//! hands in sequence number, timestamp, marker and payload.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-const NAL_IDR: u8 = 5;
-const NAL_SPS: u8 = 7;
-const NAL_PPS: u8 = 8;
-const NAL_AUD: u8 = 9;
+use super::{NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, START_CODE, nal_type};
+
+/// RTP payload type of a single-time aggregation packet (RFC 6184 §5.7.1).
 const STAP_A: u8 = 24;
+/// RTP payload type of a fragmentation unit (RFC 6184 §5.8).
 const FU_A: u8 = 28;
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// One assembled access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AccessUnit {
+pub struct AccessUnit {
     /// Annex-B bytes (4-byte start codes).
     pub data: Bytes,
     /// Contains an IDR slice (SPS and PPS are then included).
@@ -27,9 +28,10 @@ pub(crate) struct AccessUnit {
     pub rtp_timestamp: u32,
 }
 
-/// Stateful RFC 6184 depacketizer for one video SSRC.
+/// Stateful RFC 6184 depacketizer for one video SSRC: feed every RTP packet
+/// with [`Depacketizer::push`], take access units with [`Depacketizer::pull`].
 #[derive(Debug, Default)]
-pub(crate) struct Depacketizer {
+pub struct Depacketizer {
     nals: Vec<Bytes>,
     ts: Option<u32>,
     last_seq: Option<u16>,
@@ -87,7 +89,7 @@ impl Depacketizer {
         let Some(&hdr) = p.first() else {
             return;
         };
-        match hdr & 0x1f {
+        match nal_type(&[hdr]) {
             1..=23 => self.nals.push(p.clone()),
             STAP_A => {
                 let mut rest = p.slice(1..);
@@ -114,7 +116,8 @@ impl Depacketizer {
         let (start, end) = (fu_hdr & 0x80 != 0, fu_hdr & 0x40 != 0);
         if start {
             let mut b = BytesMut::with_capacity(p.len() * 8);
-            b.put_u8((indicator & 0xe0) | (fu_hdr & 0x1f));
+            // The NAL header: F and NRI from the indicator, the type from the FU header.
+            b.put_u8((indicator & 0xe0) | nal_type(&[fu_hdr]));
             b.extend_from_slice(&p[2..]);
             self.fu = Some(b);
         } else if let Some(b) = self.fu.as_mut() {
@@ -190,172 +193,10 @@ impl Depacketizer {
     }
 }
 
-fn nal_type(n: &[u8]) -> u8 {
-    n.first().map_or(0, |b| b & 0x1f)
-}
-
-/// Splits an Annex-B byte stream (3- or 4-byte start codes) into NAL units.
-pub fn annex_b_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            let mut e = s - 3;
-            while e > 0 && data[e - 1] == 0 {
-                e -= 1;
-            }
-            e
-        })
-        .chain(std::iter::once(data.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .map(move |(s, e)| &data[s..e.max(s)])
-}
-
-/// The NAL unit type (5 = IDR, 7 = SPS, 8 = PPS) of a NAL unit.
-pub fn nal_unit_type(nal: &[u8]) -> u8 {
-    nal_type(nal)
-}
-
-/// Width and height in pixels from an SPS NAL unit (with its 1-byte header),
-/// or `None` if it cannot be parsed. Handles cropping and the high profiles'
-/// chroma format fields; scaling lists are skipped.
-pub fn sps_resolution(sps: &[u8]) -> Option<(u32, u32)> {
-    let rbsp: Vec<u8> = {
-        let mut v = Vec::with_capacity(sps.len());
-        let mut zeros = 0;
-        for &b in sps.get(1..)? {
-            if zeros >= 2 && b == 3 {
-                zeros = 0;
-                continue;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            v.push(b);
-        }
-        v
-    };
-    let mut r = BitReader {
-        data: &rbsp,
-        pos: 0,
-    };
-    let profile = r.bits(8)?;
-    r.bits(16)?; // constraint flags + level
-    r.ue()?; // seq_parameter_set_id
-    let mut chroma_format_idc = 1;
-    if matches!(
-        profile,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
-        chroma_format_idc = r.ue()?;
-        if chroma_format_idc == 3 {
-            r.bits(1)?;
-        }
-        r.ue()?;
-        r.ue()?;
-        r.bits(1)?;
-        if r.bits(1)? == 1 {
-            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
-            for i in 0..lists {
-                if r.bits(1)? == 1 {
-                    let size = if i < 6 { 16 } else { 64 };
-                    let (mut last, mut next) = (8i64, 8i64);
-                    for _ in 0..size {
-                        if next != 0 {
-                            next = (last + r.se()? + 256) % 256;
-                        }
-                        last = if next == 0 { last } else { next };
-                    }
-                }
-            }
-        }
-    }
-    r.ue()?; // log2_max_frame_num_minus4
-    match r.ue()? {
-        0 => {
-            r.ue()?;
-        }
-        1 => {
-            r.bits(1)?;
-            r.se()?;
-            r.se()?;
-            for _ in 0..r.ue()? {
-                r.se()?;
-            }
-        }
-        _ => {}
-    }
-    r.ue()?; // max_num_ref_frames
-    r.bits(1)?;
-    let w_mbs = r.ue()? + 1;
-    let h_map = r.ue()? + 1;
-    let frame_mbs_only = r.bits(1)?;
-    if frame_mbs_only == 0 {
-        r.bits(1)?;
-    }
-    r.bits(1)?;
-    let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
-    if r.bits(1)? == 1 {
-        (cl, cr, ct, cb) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
-    }
-    let (cx, cy) = match chroma_format_idc {
-        0 => (1, 2 - frame_mbs_only),
-        1 => (2, 2 * (2 - frame_mbs_only)),
-        2 => (2, 2 - frame_mbs_only),
-        _ => (1, 2 - frame_mbs_only),
-    };
-    let w = (w_mbs * 16).checked_sub(cx * (cl + cr))?;
-    let h = ((2 - frame_mbs_only) * h_map * 16).checked_sub(cy * (ct + cb))?;
-    Some((w, h))
-}
-
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl BitReader<'_> {
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = *self.data.get(self.pos / 8)?;
-            v = (v << 1) | u32::from((byte >> (7 - self.pos % 8)) & 1);
-            self.pos += 1;
-        }
-        Some(v)
-    }
-
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bits(1)? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
-    }
-
-    fn se(&mut self) -> Option<i64> {
-        let k = i64::from(self.ue()?);
-        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::h264::nal_slices;
 
     fn b(v: &[u8]) -> Bytes {
         Bytes::copy_from_slice(v)
@@ -383,7 +224,7 @@ mod tests {
         let au = d.pull().unwrap();
         assert!(au.keyframe);
         assert_eq!(au.rtp_timestamp, 1000);
-        let nals: Vec<&[u8]> = annex_b_nals(&au.data).collect();
+        let nals: Vec<&[u8]> = nal_slices(&au.data).collect();
         assert_eq!(nals, vec![SPS, PPS, &[0x65, 1, 2, 3, 4][..]]);
         d.push(14, 4000, true, &b(&[0x41, 9, 9]));
         let au = d.pull().unwrap();
@@ -402,7 +243,7 @@ mod tests {
         d.push(3, 30, false, &b(&[0x41, 8]));
         let au = d.pull().unwrap();
         assert!(au.keyframe);
-        assert_eq!(annex_b_nals(&au.data).count(), 3);
+        assert_eq!(nal_slices(&au.data).count(), 3);
     }
 
     #[test]
@@ -417,7 +258,7 @@ mod tests {
         d.push(2, 10, true, &stap(&[SPS, PPS, &[0x65, 0x40, 2]]));
         let au = d.pull().unwrap();
         assert!(au.keyframe);
-        let types: Vec<u8> = annex_b_nals(&au.data).map(nal_unit_type).collect();
+        let types: Vec<u8> = nal_slices(&au.data).map(nal_type).collect();
         assert_eq!(
             types,
             vec![7, 8, 6, 5, 5],
@@ -440,9 +281,7 @@ mod tests {
         let au = d.pull().unwrap();
         assert!(au.keyframe);
         assert_eq!(
-            annex_b_nals(&au.data)
-                .map(nal_unit_type)
-                .collect::<Vec<_>>(),
+            nal_slices(&au.data).map(nal_type).collect::<Vec<_>>(),
             vec![7, 8, 5]
         );
     }
@@ -454,22 +293,5 @@ mod tests {
         assert!(d.pull().is_none());
         assert!(d.take_pli_request());
         assert!(!d.take_pli_request());
-    }
-
-    #[test]
-    fn sps_of_1080p_high_profile() {
-        // x264 (GStreamer 1.22) High@4.0 1920x1080 SPS (cropped from 1088).
-        let sps = [
-            0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x5a, 0x80,
-            0x80, 0x80, 0xa0, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x07, 0x91, 0xe3, 0x06,
-            0x32, 0xc0,
-        ];
-        assert_eq!(sps_resolution(&sps), Some((1920, 1080)));
-        // x264 constrained baseline 640x480.
-        let sps = [
-            0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xb0, 0x16, 0xa0, 0xc0, 0xc0, 0xd4,
-            0xa0, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x07, 0x91, 0xe2, 0xc5, 0xc9,
-        ];
-        assert_eq!(sps_resolution(&sps), Some((640, 480)));
     }
 }
