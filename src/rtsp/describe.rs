@@ -16,77 +16,16 @@
 //!
 //! `construct` then finds the stream ready and answers without waiting again.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
-
 use gst_rtsp_server::prelude::*;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tracing::{debug, info, info_span, warn};
 
 use super::client;
-use super::factory::FactoryCtx;
+use super::factory::{FactoryCtx, WaitError, wait_ready_blocking};
 use super::mounts::CtxByPath;
-use crate::base::log_throttle::{LogThrottle, Verdict};
-use crate::media::{HubError, VideoParams};
+use crate::base::log_throttle::Verdict;
 
 type Status = gst_rtsp_server::gst_rtsp::RTSPStatusCode;
-
-/// How often a waiting DESCRIBE checks whether its client hung up.
-const GONE_CHECK: Duration = Duration::from_millis(200);
-
-/// Counts the clients waiting for one camera.
-pub(crate) struct DescribeGate {
-    waiting: AtomicUsize,
-    max: usize,
-    log: LogThrottle,
-}
-
-/// One place in a [`DescribeGate`], given back on drop.
-struct Place<'a>(&'a DescribeGate);
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl DescribeGate {
-    /// A gate letting `max` (at least 1) clients wait at once.
-    pub(crate) fn new(max: usize) -> Self {
-        DescribeGate {
-            waiting: AtomicUsize::new(0),
-            max: max.max(1),
-            log: LogThrottle::new(Duration::from_secs(600)),
-        }
-    }
-
-    fn enter(&self) -> Option<Place<'_>> {
-        self.waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Place(self))
-    }
-
-    /// Clients waiting right now.
-    #[cfg(test)]
-    fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
-    }
-}
-
-/// Why a wait for the stream ended without it.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum WaitError {
-    /// The client hung up.
-    #[error("the client hung up")]
-    Gone,
-    /// The stream did not become ready (timeout, start failure, shutdown).
-    #[error("{0}")]
-    Failed(String),
-}
 
 /// Gates every DESCRIBE of `client` (see the module docs); `by_path` maps each
 /// mount path to its camera.
@@ -113,7 +52,7 @@ fn admit(client: &gst_rtsp_server::RTSPClient, ctx: &FactoryCtx) -> Status {
         debug!("DESCRIBE refused at once: the camera failed to start moments ago");
         return Status::ServiceUnavailable;
     }
-    let Some(place) = ctx.gate.enter() else {
+    let Some(_place) = ctx.gate.enter() else {
         if let Verdict::Log { suppressed } = ctx.gate.log.check("full") {
             info!(
                 waiting = ctx.gate.max,
@@ -123,7 +62,7 @@ fn admit(client: &gst_rtsp_server::RTSPClient, ctx: &FactoryCtx) -> Status {
         return Status::ServiceUnavailable;
     };
     debug!(
-        waiting = place.0.waiting.load(Ordering::Acquire),
+        waiting = ctx.gate.waiting(),
         "DESCRIBE waits for the camera to start"
     );
     // Starts the camera; `construct` takes its own lease right after (the hub
@@ -140,68 +79,5 @@ fn admit(client: &gst_rtsp_server::RTSPClient, ctx: &FactoryCtx) -> Status {
             ctx.set_failing(true);
             Status::ServiceUnavailable
         }
-    }
-}
-
-/// Waits (on this GStreamer thread) for the hub to have a key frame; the wait
-/// itself runs on Tokio, this thread blocks on a std channel in short slices,
-/// asking `gone` between them.
-pub(crate) fn wait_ready_blocking(
-    ctx: &FactoryCtx,
-    gone: impl Fn() -> bool,
-) -> Result<VideoParams, WaitError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let stream = ctx.stream.clone();
-    let stop = ctx.cancel.child_token();
-    let timeout = ctx.describe_timeout;
-    {
-        let stop = stop.clone();
-        ctx.rt.spawn(async move {
-            let r = tokio::select! {
-                r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
-                _ = stop.cancelled() => Err("RTSP server shutting down".to_owned()),
-            };
-            let _ = tx.send(r);
-        });
-    }
-    // Ends the Tokio side too when we stop waiting early.
-    let _stop = stop.drop_guard();
-    let deadline = Instant::now() + timeout + Duration::from_secs(2);
-    loop {
-        let slice = deadline
-            .saturating_duration_since(Instant::now())
-            .min(GONE_CHECK);
-        match rx.recv_timeout(slice) {
-            Ok(r) => return r.map_err(WaitError::Failed),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(WaitError::Failed("waiting for the hub: task ended".into()));
-            }
-            Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
-                return Err(WaitError::Failed("waiting for the hub: timed out".into()));
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if gone() {
-                    return Err(WaitError::Gone);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_gate_holds_max_places_and_gives_them_back() {
-        let gate = DescribeGate::new(2);
-        let a = gate.enter().expect("first");
-        let b = gate.enter().expect("second");
-        assert!(gate.enter().is_none(), "third is refused");
-        assert_eq!(gate.waiting(), 2);
-        drop(a);
-        let c = gate.enter().expect("a place is free again");
-        drop((b, c));
-        assert_eq!(gate.waiting(), 0);
     }
 }

@@ -8,8 +8,9 @@
 //! DESCRIBE until the stream can be described. No vfunc panics; failures are logged
 //! and reported as `None`.
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -22,9 +23,12 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
-use super::describe::{DescribeGate, wait_ready_blocking};
 use super::feeder;
-use crate::media::{CameraStream, Lease};
+use super::gate::DescribeGate;
+use crate::media::{CameraStream, HubError, Lease, VideoParams};
+
+/// How often a waiting DESCRIBE checks whether its client hung up.
+const GONE_CHECK: Duration = Duration::from_millis(200);
 
 /// Everything a factory needs, set once at creation.
 pub(crate) struct FactoryCtx {
@@ -235,5 +239,61 @@ impl CameraFactory {
         f.set_media_gtype(CameraMedia::static_type());
         f.set_eos_shutdown(false);
         f
+    }
+}
+
+/// Why a wait for the stream ended without it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WaitError {
+    /// The client hung up.
+    #[error("the client hung up")]
+    Gone,
+    /// The stream did not become ready (timeout, start failure, shutdown).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Waits (on this GStreamer thread) for the hub to have a key frame; the wait
+/// itself runs on Tokio, this thread blocks on a std channel in short slices,
+/// asking `gone` between them.
+pub(crate) fn wait_ready_blocking(
+    ctx: &FactoryCtx,
+    gone: impl Fn() -> bool,
+) -> Result<VideoParams, WaitError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let stream = ctx.stream.clone();
+    let stop = ctx.cancel.child_token();
+    let timeout = ctx.describe_timeout;
+    {
+        let stop = stop.clone();
+        ctx.rt.spawn(async move {
+            let r = tokio::select! {
+                r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
+                _ = stop.cancelled() => Err("RTSP server shutting down".to_owned()),
+            };
+            let _ = tx.send(r);
+        });
+    }
+    // Ends the Tokio side too when we stop waiting early.
+    let _stop = stop.drop_guard();
+    let deadline = Instant::now() + timeout + Duration::from_secs(2);
+    loop {
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(GONE_CHECK);
+        match rx.recv_timeout(slice) {
+            Ok(r) => return r.map_err(WaitError::Failed),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(WaitError::Failed("waiting for the hub: task ended".into()));
+            }
+            Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                return Err(WaitError::Failed("waiting for the hub: timed out".into()));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if gone() {
+                    return Err(WaitError::Gone);
+                }
+            }
+        }
     }
 }

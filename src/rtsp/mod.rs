@@ -19,6 +19,7 @@ mod client;
 mod describe;
 mod factory;
 mod feeder;
+mod gate;
 mod mounts;
 #[cfg(test)]
 mod tests;

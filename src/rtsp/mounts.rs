@@ -23,8 +23,8 @@ use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::describe::DescribeGate;
 use super::factory::{CameraFactory, FactoryCtx};
+use super::gate::DescribeGate;
 use crate::cameras::{Change, Entry};
 use crate::media::Hub;
 
