@@ -160,7 +160,7 @@ pub(super) async fn run_once(
         },
         cancel.child_token(),
     );
-    let keeper = Keeper::new(hub.clone());
+    let keeper = Keeper::new(hub.clone(), cancel.child_token());
     let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
     // The shared UDP port outlives the run; `restart::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();
@@ -235,7 +235,7 @@ pub(super) async fn run_once(
 
     // Shutdown order: intake stopped (serve returned), then background tasks.
     cancel.cancel();
-    keeper.stop_all();
+    keeper.shutdown().await;
     whep.shutdown().await;
     if let Some(rtsp) = rtsp {
         rtsp.shutdown().await;
