@@ -97,7 +97,7 @@ impl Started {
     pub(super) async fn shutdown(self, run: &CancellationToken) {
         run.cancel();
         if let Some(keeper) = &self.keeper {
-            keeper.stop_all();
+            keeper.shutdown().await;
         }
         if let Some(whep) = self.whep {
             whep.shutdown().await;
@@ -253,7 +253,10 @@ pub(super) async fn start_and_serve(
             cancel.child_token(),
         ))
         .clone();
-    let keeper = started.keeper.insert(Keeper::new(hub.clone())).clone();
+    let keeper = started
+        .keeper
+        .insert(Keeper::new(hub.clone(), cancel.child_token()))
+        .clone();
     let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
     // The shared UDP port outlives the run; `restart::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();

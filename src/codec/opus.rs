@@ -47,7 +47,8 @@ fn element<T: IsA<gst::Element>>(p: &gst::Pipeline, name: &'static str) -> Resul
         .ok_or(OpusError::Missing(name))
 }
 
-/// A running Opus → 16-bit mono PCM decoder. Stop it with [`OpusDecoder::stop`].
+/// A running Opus → 16-bit mono PCM decoder. Async code starts and stops it
+/// with [`OpusDecoder::start_blocking`] and [`OpusDecoder::stop_blocking`].
 pub struct OpusDecoder {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
@@ -55,8 +56,10 @@ pub struct OpusDecoder {
 
 impl OpusDecoder {
     /// Starts a decoder for 48 kHz stereo-capable Opus (WebRTC's `opus/48000/2`)
-    /// that hands PCM at `rate` Hz to `on_pcm`, on GStreamer's thread.
-    pub fn start(
+    /// that hands PCM at `rate` Hz to `on_pcm`, on GStreamer's thread. Blocks
+    /// for the state change: call it from `spawn_blocking` or a GLib thread, or
+    /// use [`Self::start_blocking`].
+    pub(crate) fn start(
         rate: u32,
         mut on_pcm: impl FnMut(&[i16]) + Send + 'static,
     ) -> Result<OpusDecoder, OpusError> {
@@ -116,8 +119,9 @@ impl OpusDecoder {
             .map_err(OpusError::Push)
     }
 
-    /// Stops the pipeline (blocks for the state change).
-    pub fn stop(self) {
+    /// Stops the pipeline. Blocks for the state change: call it from
+    /// `spawn_blocking` or a GLib thread, or use [`Self::stop_blocking`].
+    pub(crate) fn stop(self) {
         let _ = self.src.end_of_stream();
         let _ = self.pipeline.set_state(gst::State::Null);
     }

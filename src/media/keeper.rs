@@ -3,6 +3,10 @@
 //! Used by the REST `live/start` endpoint and the MQTT stream switch: each holds
 //! one [`Lease`] per camera until its deadline passes or it is stopped, so a
 //! forgotten switch never streams (and drains a battery) forever.
+//!
+//! Each hold's expiry timer is a task on the keeper's [`TaskTracker`] under a
+//! child of the keeper's token; [`Keeper::shutdown`] releases every hold and
+//! joins the timers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +14,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, info_span};
 
 use super::{Hub, Lease};
 
@@ -24,22 +30,39 @@ struct Held {
 pub struct Keeper {
     hub: Hub,
     held: Arc<Mutex<HashMap<String, Held>>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
 }
 
 impl Keeper {
-    /// A keeper over `hub`.
-    pub fn new(hub: Hub) -> Keeper {
+    /// A keeper over `hub`; `cancel` (a child of the daemon's token) ends every
+    /// hold's timer. Call [`Keeper::shutdown`] to release the holds and join.
+    pub fn new(hub: Hub, cancel: CancellationToken) -> Keeper {
         Keeper {
             hub,
             held: Arc::default(),
+            cancel,
+            tracker: TaskTracker::new(),
         }
+    }
+
+    /// Releases every hold and waits for the hold timers to end. Holds started
+    /// afterwards are released at once.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.stop_all();
+        self.tracker.close();
+        self.tracker.wait().await;
     }
 
     /// Keeps `camera` streaming for `duration` from now (extends an existing hold).
     /// Must be called inside a Tokio runtime.
     pub fn start(&self, camera: &str, duration: Duration) {
+        if self.cancel.is_cancelled() {
+            return;
+        }
         let until = Instant::now() + duration;
-        let cancel = CancellationToken::new();
+        let cancel = self.cancel.child_token();
         let lease = self.hub.lease(camera);
         let old = self.lock().insert(
             camera.to_owned(),
@@ -53,19 +76,21 @@ impl Keeper {
             old.cancel.cancel();
         }
         let held = self.held.clone();
+        let span = info_span!("stream_hold", camera = %camera);
         let camera = camera.to_owned();
-        tokio::spawn(async move {
+        let timer = async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = tokio::time::sleep_until(until) => {
                     let mut map = held.lock().unwrap_or_else(|p| p.into_inner());
                     if map.get(&camera).is_some_and(|h| h.until == until) {
                         map.remove(&camera);
-                        tracing::info!(camera = %camera, "stream hold expired");
+                        tracing::info!("stream hold expired");
                     }
                 }
             }
-        });
+        };
+        self.tracker.spawn(timer.instrument(span));
     }
 
     /// Releases the hold on `camera`; returns whether there was one. The stream
@@ -118,7 +143,7 @@ mod tests {
             HubOptions::default(),
             CancellationToken::new(),
         );
-        let keeper = Keeper::new(hub.clone());
+        let keeper = Keeper::new(hub.clone(), CancellationToken::new());
         keeper.start("1", Duration::from_secs(30));
         let mut st = hub.status("1");
         st.wait_for(|s| s.state == StreamState::Active)
@@ -141,7 +166,7 @@ mod tests {
             HubOptions::default(),
             CancellationToken::new(),
         );
-        let keeper = Keeper::new(hub.clone());
+        let keeper = Keeper::new(hub.clone(), CancellationToken::new());
         keeper.start("1", Duration::from_secs(600));
         keeper.start("2", Duration::from_secs(600));
         assert!(keeper.stop("1"));
@@ -151,5 +176,30 @@ mod tests {
         st.wait_for(|s| s.state == StreamState::Inactive)
             .await
             .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_releases_holds_and_joins_their_timers() {
+        let opener = FakeOpener::new(FakeSpec::default());
+        let hub = Hub::new(
+            opener.clone(),
+            HubOptions::default(),
+            CancellationToken::new(),
+        );
+        let keeper = Keeper::new(hub.clone(), CancellationToken::new());
+        keeper.start("1", Duration::from_secs(600));
+        let mut st = hub.status("1");
+        st.wait_for(|s| s.state == StreamState::Active)
+            .await
+            .unwrap();
+        // Paused time: without the join a 600 s timer would keep `wait` pending.
+        tokio::time::timeout(Duration::from_secs(1), keeper.shutdown())
+            .await
+            .expect("hold timers joined");
+        assert!(keeper.tracker.is_empty(), "a hold timer is still running");
+        assert!(keeper.remaining("1").is_none());
+        assert_eq!(hub.stream("1").viewers(), 0);
+        keeper.start("1", Duration::from_secs(600));
+        assert!(keeper.remaining("1").is_none(), "a hold after shutdown");
     }
 }

@@ -7,6 +7,13 @@
 //! calls (snapshots, Ring commands) and its own timers (motion/ding off,
 //! interval snapshots). Slow calls (Ring, stream control) run in a `JoinSet`
 //! so the loop never blocks on them.
+//!
+//! Tasks: the connection task, the slow calls and one stream-status forwarder
+//! per camera, each in a `JoinSet` of the bridge, joined before [`run`]
+//! returns. A forwarder's token is a child of the bridge's. The connection
+//! task's token is deliberately not: it must keep polling after the bridge is
+//! cancelled until `offline` and DISCONNECT went out, so the bridge cancels it
+//! itself after that flush.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -72,6 +79,7 @@ pub(crate) async fn run(
     let span = info_span!("mqtt", broker = %broker);
     async move {
         let (net_tx, mut net_rx) = mpsc::channel(256);
+        // Not a child of `cancel`: see the module docs (flush after cancel).
         let conn_stop = CancellationToken::new();
         let mut conn_task = JoinSet::new();
         conn_task.spawn(
@@ -97,6 +105,7 @@ pub(crate) async fn run(
             cams: HashMap::new(),
             tasks: JoinSet::new(),
             forwarders: JoinSet::new(),
+            cancel: cancel.clone(),
             stream_tx,
             intake: Intake::new(opts.max_message_bytes),
             opts,
@@ -152,6 +161,8 @@ pub(super) struct Bridge {
     pub(super) cams: HashMap<u64, CamState>,
     pub(super) tasks: JoinSet<Done>,
     pub(super) forwarders: JoinSet<()>,
+    /// The bridge's token: parent of each camera's forwarder token.
+    pub(super) cancel: CancellationToken,
     pub(super) stream_tx: mpsc::Sender<(u64, StreamStatus)>,
     /// Size and retain filter, throttled warnings.
     pub(super) intake: Intake,
@@ -420,7 +431,7 @@ impl Bridge {
             let cam = &entry.camera;
             let prev = old.iter().find(|e| e.camera.id == cam.id);
             if !self.cams.contains_key(&cam.id) {
-                let stop = CancellationToken::new();
+                let stop = self.cancel.child_token();
                 let mut st = CamState::new(stop.clone());
                 st.next_snapshot = self.snapshot_interval(cam).map(|_| now);
                 self.start_forwarder(cam.id, stop, &mut st);

@@ -50,6 +50,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use data::{CABIN_LOCATION_ID, CHIME_ID, EXTRA_FIRST_ID, HOME_LOCATION_ID, MEDIA_DIR_FIRST_ID};
 pub use faults::ENDPOINTS;
@@ -191,8 +192,10 @@ impl Simulator {
             live.set_camera_media(Box::new(move |id| st.camera(id).and_then(|c| c.media_file)));
         }
         let live_for_join = live.clone();
+        // The simulator's own background tasks (push fan-out); joined below.
+        let tasks = TaskTracker::new();
         let mut app = router(state.clone())
-            .merge(push::router(state.clone()))
+            .merge(push::router(state.clone(), &tasks))
             .merge(live.router())
             .merge(live_control_router(live.clone()));
         if let Some(hook) = extra {
@@ -215,6 +218,8 @@ impl Simulator {
             let serve = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
             let (served, ()) = tokio::join!(serve.into_future(), warm);
             live_for_join.shutdown().await;
+            tasks.close();
+            tasks.wait().await;
             served.context("serving the Ring simulator")
         });
         Ok(SimHandle {

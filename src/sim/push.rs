@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, info_span};
 
 use super::clock::now_ms;
@@ -124,15 +125,16 @@ impl PushSim {
     }
 }
 
-/// Routes of the push channel. Spawns the fan-out task (ends with the
-/// simulator's cancel token); call inside a Tokio runtime.
-pub fn router(state: Arc<SimState>) -> Router {
+/// Routes of the push channel. Spawns the fan-out task on `tasks` (it ends
+/// with the simulator's cancel token; the simulator joins `tasks`); call inside
+/// a Tokio runtime.
+pub fn router(state: Arc<SimState>, tasks: &TaskTracker) -> Router {
     let push = Arc::new(PushSim {
         state,
         inner: Mutex::new(Inner::default()),
         next_conn: AtomicU64::new(1),
     });
-    tokio::spawn(push.clone().fan_out());
+    tasks.spawn(push.clone().fan_out().instrument(info_span!("sim_push")));
     Router::new()
         .route("/_sim/push", get(ws_handler))
         .route("/_sim/push/drop", post(drop_sockets))

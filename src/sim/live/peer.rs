@@ -164,13 +164,13 @@ impl SimPeer {
                             _ = cancel.cancelled() => break,
                             r = track.read_rtp() => match r {
                                 Ok((pkt, _)) => {
-                                    meter.packet(&pkt.payload, speaker.load(Ordering::Relaxed));
+                                    meter.packet(&pkt.payload, speaker.load(Ordering::Relaxed)).await;
                                 }
                                 Err(_) => break,
                             },
                         }
                     }
-                    meter.stop();
+                    meter.stop().await;
                 });
             }
             Box::pin(async {})

@@ -62,7 +62,10 @@ impl TalkMeter {
     /// Accounts one received RTP payload (an Opus packet). Only audio that
     /// reaches a speaker that is on is decoded and measured, like a real camera
     /// plays talkback only after `camera_options {stealth_mode:false}`.
-    pub fn packet(&mut self, payload: &[u8], speaker_on: bool) {
+    ///
+    /// Async because the first measured packet starts the decoder, a GStreamer
+    /// state change that runs on the blocking pool, not on this worker.
+    pub async fn packet(&mut self, payload: &[u8], speaker_on: bool) {
         with_stats(&self.map, self.camera, |s| s.packets += 1);
         if !speaker_on || payload.is_empty() || self.decoder_failed {
             return;
@@ -76,7 +79,7 @@ impl TalkMeter {
                     s.samples += pcm.len() as u64;
                 });
             };
-            match OpusDecoder::start(48_000, meter) {
+            match OpusDecoder::start_blocking(48_000, meter).await {
                 Ok(d) => self.decoder = Some(d),
                 Err(e) => {
                     tracing::warn!(camera = self.camera, err = %format!("{e:#}"), "talkback decoder unavailable; counting packets only");
@@ -92,10 +95,10 @@ impl TalkMeter {
         }
     }
 
-    /// Stops the decoder (explicit, not in `Drop`).
-    pub fn stop(&mut self) {
+    /// Stops the decoder (explicit, not in `Drop`), on the blocking pool.
+    pub async fn stop(&mut self) {
         if let Some(d) = self.decoder.take() {
-            d.stop();
+            d.stop_blocking().await;
         }
     }
 }
@@ -110,9 +113,9 @@ mod tests {
             crate::codec::encode::opus_sine(std::time::Duration::from_millis(400), 440).unwrap();
         let map: TalkMap = Default::default();
         let mut meter = TalkMeter::new(9, Arc::clone(&map));
-        meter.packet(&packets[0], false); // speaker off: counted, not measured
+        meter.packet(&packets[0], false).await; // speaker off: counted, not measured
         for p in &packets[1..] {
-            meter.packet(p, true);
+            meter.packet(p, true).await;
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
@@ -126,6 +129,6 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "no decoded audio");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        meter.stop();
+        meter.stop().await;
     }
 }
