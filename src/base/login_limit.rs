@@ -62,9 +62,37 @@ fn wait_in(q: &mut VecDeque<Instant>, limit: usize, window: Duration, now: Insta
     }
 }
 
-/// Whole seconds, at least one.
-fn round_up(wait: Duration) -> Duration {
-    Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64)
+/// `Ok` without a wait, else `Err` with the wait in whole seconds, at least one.
+fn verdict(wait: Duration) -> Result<(), Duration> {
+    if wait.is_zero() {
+        Ok(())
+    } else {
+        Err(Duration::from_secs(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ))
+    }
+}
+
+impl Windows {
+    /// How long `ip` must wait when it may hold `per_ip` attempts (and all
+    /// clients together `global`, when given) in the window.
+    fn wait(
+        &mut self,
+        ip: IpAddr,
+        per_ip: usize,
+        global: Option<usize>,
+        window: Duration,
+        now: Instant,
+    ) -> Duration {
+        let ip_wait = self
+            .per_ip
+            .get_mut(&ip)
+            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
+        let global_wait = global.map_or(Duration::ZERO, |g| {
+            wait_in(&mut self.global, g, window, now)
+        });
+        ip_wait.max(global_wait)
+    }
 }
 
 impl LoginLimiter {
@@ -94,16 +122,7 @@ impl LoginLimiter {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let LoginLimits { per_ip, window, .. } = self.limits;
-        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = w
-            .per_ip
-            .get_mut(&ip)
-            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(round_up(wait))
-        }
+        verdict(self.pruned(now).wait(ip, per_ip, None, window, now))
     }
 
     /// Records a failed attempt from `ip`, always (unlike
@@ -124,16 +143,14 @@ impl LoginLimiter {
             w.global.pop_front();
         }
         w.per_ip.entry(ip).or_default().push_back(now);
-        let global_wait = wait_in(&mut w.global, global.saturating_add(1), window, now);
-        let ip_wait = w.per_ip.get_mut(&ip).map_or(Duration::ZERO, |q| {
-            wait_in(q, per_ip.saturating_add(1), window, now)
-        });
-        let wait = ip_wait.max(global_wait);
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(round_up(wait))
-        }
+        // Over a limit once this failure makes one more than it allows.
+        verdict(w.wait(
+            ip,
+            per_ip.saturating_add(1),
+            Some(global.saturating_add(1)),
+            window,
+            now,
+        ))
     }
 
     /// The windows, locked, without the clients whose newest attempt has left
@@ -154,14 +171,7 @@ impl LoginLimiter {
             window,
         } = self.limits;
         let mut w = self.pruned(now);
-        let ip_wait = w
-            .per_ip
-            .get_mut(&ip)
-            .map_or(Duration::ZERO, |q| wait_in(q, per_ip, window, now));
-        let wait = ip_wait.max(wait_in(&mut w.global, global, window, now));
-        if !wait.is_zero() {
-            return Err(round_up(wait));
-        }
+        verdict(w.wait(ip, per_ip, Some(global), window, now))?;
         if !record {
             return Ok(());
         }
