@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::{SimError, SimResult, parse_id, parse_json, parse_object};
-use super::faults::{ENDPOINTS, Fault};
+use super::faults::ENDPOINTS;
+use super::state::Fault;
 use super::state::{SimEventKind, SimState};
 
 #[derive(Debug, Default, serde::Deserialize)]
