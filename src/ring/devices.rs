@@ -325,5 +325,4 @@ pub fn parse_health(v: &Value) -> DeviceHealth {
 }
 
 #[cfg(test)]
-#[path = "devices_tests.rs"]
 mod tests;

@@ -453,5 +453,4 @@ impl TokenStore {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

@@ -206,7 +206,7 @@ fn token_answer(st: &SimState) -> Response {
         "refresh_token": refresh,
         "scope": "client",
         "token_type": "Bearer",
-        "created_at": super::data::now_ms() / 1000,
+        "created_at": super::clock::now_ms() / 1000,
     });
     (StatusCode::OK, Json(body)).into_response()
 }

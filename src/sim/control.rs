@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::data;
 use super::error::{SimError, SimResult, parse_id, parse_json, parse_object};
-use super::faults::{ENDPOINTS, Fault};
+use super::faults::ENDPOINTS;
+use super::state::Fault;
 use super::state::{SimEventKind, SimState};
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-pub use super::clock::{amz_date, iso_ms, iso_s, now_ms, parse_amz_date};
-
 /// Location id of "Home".
 pub const HOME_LOCATION_ID: &str = "5d1a2f3e-0001-4c6b-9a51-000000000001";
 /// Location id of "Cabin".

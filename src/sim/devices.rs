@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::clock;
 use super::data::{self, SimCamera};
 use super::error::{SimError, SimResult, form_value, is_form, merge_json, parse_id, parse_object};
 use super::render;
@@ -312,7 +313,7 @@ pub(crate) async fn device_settings_patch(
 pub(crate) async fn dings_active(State(st): St, headers: HeaderMap) -> SimResult<Json<Value>> {
     st.gate("dings_active", &headers).await?;
     st.authorize_client(&headers)?;
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let inner = st.lock();
     let mut active: Vec<_> = inner
         .events

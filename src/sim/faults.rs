@@ -1,16 +1,15 @@
 //! Fault injection (`POST /_sim/faults`): the endpoint names requests are
-//! counted under, the fault record, and [`SimState::gate`], which every handler
+//! counted under and [`SimState::gate`], which every handler
 //! calls first to count its request and apply a matching fault (latency, error
 //! status, `Retry-After`).
 
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::{SimError, SimResult};
-use super::state::{Inner, SimState, session_not_found_body};
+use super::state::{Fault, Inner, SimState, session_not_found_body};
 
 /// Endpoint names accepted in fault specs and counted in `requests`.
 pub const ENDPOINTS: &[&str] = &[
@@ -34,19 +33,6 @@ pub const ENDPOINTS: &[&str] = &[
     "ticket",
     "groups",
 ];
-
-/// An injected fault (`POST /_sim/faults`).
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Fault {
-    pub endpoint: String,
-    pub status: Option<u16>,
-    /// Remaining matches; `None` = until cleared.
-    pub count: Option<u32>,
-    pub retry_after_s: Option<u64>,
-    pub latency_ms: Option<u64>,
-    /// Replaces the default error body.
-    pub body: Option<Value>,
-}
 
 impl SimState {
     /// Counts a request to `endpoint` and applies any matching fault: sleeps the

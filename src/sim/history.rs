@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::clock;
 use super::data::{self, EventKind, EventRec, SimCamera};
 use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media;
@@ -108,7 +109,7 @@ pub(crate) async fn legacy(
     let older_than = get(q, "older_than")
         .map(|s| parse_id("older_than ding", s))
         .transpose()?;
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let inner = st.lock();
     let cam = inner.camera(id)?;
     let (events, _) = page(&inner, older_than, limit, |e| e.camera_id == id);
@@ -117,7 +118,7 @@ pub(crate) async fn legacy(
         .map(|e| {
             json!({
                 "id": e.id,
-                "created_at": data::iso_ms(e.created_ms),
+                "created_at": clock::iso_ms(e.created_ms),
                 "answered": e.answered,
                 "events": [],
                 "kind": e.kind.as_str(),
@@ -141,7 +142,7 @@ fn location_event(e: &EventRec, cam: &SimCamera, now: i64) -> Value {
         "doorbot_id": cam.id,
         "device_id": cam.device_id,
         "location_id": cam.location_id,
-        "created_at": data::iso_ms(e.created_ms),
+        "created_at": clock::iso_ms(e.created_ms),
         "kind": e.kind.as_str(),
         "favorite": e.favorite,
         "recorded": e.recording_status(now).is_some(),
@@ -221,7 +222,7 @@ async fn events_b(
     let kinds = kinds_filter(get(q, "kind").into_iter().collect())?;
     let state = state_filter(q)?;
     let favorites = get(q, "favorites") == Some("true");
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let inner = st.lock();
     if let Some(id) = id
         && inner.camera(id)?.location_id != loc
@@ -294,7 +295,7 @@ fn evm(st: &SimState, ids: Vec<u64>, q: &Pairs, headers: &HeaderMap) -> SimResul
         .map(|(_, v)| v.as_str())
         .collect();
     let kinds = kinds_filter(types)?;
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let base = super::origin::origin(st, headers);
     let inner = st.lock();
     let (events, next) = page(&inner, older_than, limit, |e| {
@@ -326,8 +327,8 @@ fn evm_item(st: &SimState, base: &str, e: &EventRec, cam: &SimCamera, now: i64) 
         "source_id": cam.id.to_string(),
         "source_type": "video",
         "event_type": e.kind.as_str(),
-        "start_time": data::iso_ms(e.created_ms),
-        "end_time": data::iso_ms(e.created_ms + i64::from(e.duration_s) * 1000),
+        "start_time": clock::iso_ms(e.created_ms),
+        "end_time": clock::iso_ms(e.created_ms + i64::from(e.duration_s) * 1000),
         "duration_ms": u64::from(e.duration_s) * 1000,
         "recording_status": e.recording_status(now),
         "is_favorite": e.favorite,

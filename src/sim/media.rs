@@ -16,7 +16,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::data::{self, EventRec, SimCamera};
+use super::clock;
+use super::data::{EventRec, SimCamera};
 use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media_gen;
 use super::origin::origin;
@@ -33,7 +34,7 @@ fn signature(secret: &str, object: &str, date: &str, expires: u64) -> String {
 }
 
 fn signed_url(st: &SimState, base: &str, object: &str, now_ms: i64) -> String {
-    let date = data::amz_date(now_ms);
+    let date = clock::amz_date(now_ms);
     let expires = st.options().recording_url_ttl.as_secs();
     let sig = signature(st.secret(), object, &date, expires);
     format!(
@@ -63,7 +64,7 @@ pub(crate) fn thumbnail_url(
 /// Finds a playable recording: 404 for unknown events, cameras without Ring
 /// Protect and recordings that are missing or not ready.
 fn playable_event(st: &SimState, ding_id: u64) -> SimResult<(EventRec, SimCamera)> {
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let inner = st.lock();
     let e = inner
         .events
@@ -122,7 +123,7 @@ async fn playable_url(st: &SimState, id: &str, headers: &HeaderMap) -> SimResult
     st.authorize_client(headers)?;
     let id = parse_id("ding", id)?;
     playable_event(st, id)?;
-    Ok(recording_url(st, &origin(st, headers), id, data::now_ms()))
+    Ok(recording_url(st, &origin(st, headers), id, clock::now_ms()))
 }
 
 fn s3_error(status: StatusCode, code: &str, msg: &str) -> Response {
@@ -148,14 +149,14 @@ fn check_signature(st: &SimState, object: &str, q: &Pairs) -> Result<(), Box<Res
     let expires: u64 = expires
         .parse()
         .map_err(|_| denied("X-Amz-Expires must be a number"))?;
-    let signed_ms = data::parse_amz_date(date)
+    let signed_ms = clock::parse_amz_date(date)
         .ok_or_else(|| denied("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'"))?;
     if signature(st.secret(), object, date, expires) != sig {
         return Err(denied(
             "The request signature we calculated does not match the signature you provided.",
         ));
     }
-    if data::now_ms() > signed_ms + (expires as i64) * 1000 {
+    if clock::now_ms() > signed_ms + (expires as i64) * 1000 {
         return Err(denied("Request has expired"));
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::clock;
 use super::data::{self, DeviceArray, EventRec, SimCamera};
 
 /// The demo user's profile (the `profile` object of session and profile answers).
@@ -150,7 +151,7 @@ fn health(c: &SimCamera) -> Value {
         } else {
             json!(["snapshot"])
         },
-        "last_update_time": data::now_ms() / 1000 - 60,
+        "last_update_time": clock::now_ms() / 1000 - 60,
     })
 }
 
@@ -181,7 +182,7 @@ pub fn device_health(c: &SimCamera) -> Value {
         "transformer_voltage": if c.battery_percent().is_some() { Value::Null } else { json!(21) },
         "transformer_voltage_category": null,
         "connected": c.online(),
-        "updated_at": data::iso_s(data::now_ms() - 60_000),
+        "updated_at": clock::iso_s(clock::now_ms() - 60_000),
     })
 }
 

@@ -16,7 +16,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::data::{self, SimCamera};
+use super::clock;
+use super::data::SimCamera;
 use super::error::{Pairs, SimError, SimResult, parse_id, parse_json};
 use super::media::media_failed;
 use super::media_gen;
@@ -97,7 +98,7 @@ pub(crate) async fn next(
         None => None,
     };
     let force = get("extras") == Some("force");
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let time_ms = {
         let mut inner = st.lock();
         let c = inner.camera_mut(id)?;
@@ -120,7 +121,7 @@ pub(crate) async fn image(
     st.gate("snapshot", &headers).await?;
     st.authorize_client(&headers)?;
     let id = parse_id("device", &id)?;
-    st.lock().camera_mut(id)?.settle_snapshot(data::now_ms());
+    st.lock().camera_mut(id)?.settle_snapshot(clock::now_ms());
     let cam = snapshot_camera(&st, id)?;
     Ok(jpeg_response(&cam, cam.snapshot_ms).await)
 }
@@ -159,7 +160,7 @@ pub(crate) async fn timestamps(
     st.gate("snapshot", &headers).await?;
     st.authorize_client(&headers)?;
     let req: DoorbotIds = parse_json(&body)?;
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let mut inner = st.lock();
     let delay = i64::try_from(inner.snapshot_delay.as_millis()).unwrap_or(i64::MAX);
     let ts: Vec<Value> = req
@@ -187,7 +188,7 @@ pub(crate) async fn update_all(
     st.gate("snapshot", &headers).await?;
     st.authorize_client(&headers)?;
     let req: DoorbotIds = parse_json(&body)?;
-    let now = data::now_ms();
+    let now = clock::now_ms();
     let mut inner = st.lock();
     for id in req.doorbot_ids {
         if let Some(c) = inner.cameras.get_mut(&id)

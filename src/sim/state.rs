@@ -1,6 +1,7 @@
 //! [`SimState`]: the simulator's shared in-memory state (devices, events, tokens,
 //! tickets, request counters, faults) and the public hooks the live part and the
-//! push channel use. Fault injection itself is in `super::faults`.
+//! push channel use. Fault injection itself is in `super::faults`; the fault
+//! records ([`Fault`]) live here with the rest of the state.
 //!
 //! One `std::sync::Mutex` guards everything; it is never held across an `.await`.
 //! Handlers call [`SimState::gate`] first, which counts the request and applies
@@ -20,9 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::SimOptions;
+use super::clock;
 use super::data::{self, EventKind, EventRec, RecState, SimCamera};
 use super::error::{SimError, SimResult};
-use super::faults::Fault;
 
 /// How long an issued signalling ticket stays valid.
 const TICKET_TTL: Duration = Duration::from_secs(300);
@@ -91,6 +92,19 @@ pub struct CameraInfo {
     pub media_file: Option<PathBuf>,
 }
 
+/// An injected fault (`POST /_sim/faults`).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Fault {
+    pub endpoint: String,
+    pub status: Option<u16>,
+    /// Remaining matches; `None` = until cleared.
+    pub count: Option<u32>,
+    pub retry_after_s: Option<u64>,
+    pub latency_ms: Option<u64>,
+    /// Replaces the default error body.
+    pub body: Option<Value>,
+}
+
 /// The mutable state behind [`SimState`]'s lock.
 pub(crate) struct Inner {
     pub cameras: BTreeMap<u64, SimCamera>,
@@ -137,7 +151,7 @@ impl SimState {
         media_cams: Vec<(String, PathBuf)>,
         cancel: CancellationToken,
     ) -> SimState {
-        let now = data::now_ms();
+        let now = clock::now_ms();
         let mut cameras: BTreeMap<u64, SimCamera> = data::seed_cameras(now)
             .into_iter()
             .map(|c| (c.id, c))
@@ -356,7 +370,7 @@ impl SimState {
         person_detected: bool,
         ready_after: Duration,
     ) -> SimResult<SimEvent> {
-        let now = data::now_ms();
+        let now = clock::now_ms();
         let ev = {
             let mut inner = self.lock();
             let cam = inner
@@ -414,7 +428,7 @@ impl SimState {
                 location_id: cam.location_id.clone(),
                 person_detected,
                 created_at_ms: now,
-                created_at: data::iso_ms(now),
+                created_at: clock::iso_ms(now),
                 snapshot_uuid: uuid,
             }
         };
@@ -426,7 +440,7 @@ impl SimState {
     /// `GET /_sim/state`.
     pub(crate) fn state_json(&self) -> Value {
         let mut out = self.live_stats();
-        let now_ms = data::now_ms();
+        let now_ms = clock::now_ms();
         let now = Instant::now();
         let inner = self.lock();
         let cameras: serde_json::Map<String, Value> = inner

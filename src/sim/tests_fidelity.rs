@@ -152,7 +152,7 @@ async fn requested_snapshots_arrive_after_the_delay() {
     let ids = json!({"doorbot_ids": [10001]});
     let post = reqwest::Method::POST;
     let path = "/clients_api/snapshots/timestamps";
-    let requested = data::now_ms();
+    let requested = clock::now_ms();
     let (s, first) = sim.call(post.clone(), path, Some(ids.clone())).await;
     assert_eq!(s, 200);
     assert!(ts(&first) < requested, "not captured yet: {first}");

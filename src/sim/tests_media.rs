@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use super::clock;
 use super::tests::TestSim;
 use super::*;
 
@@ -409,7 +410,7 @@ async fn snapshots_current_and_legacy() {
         .expect("a")
         .parse()
         .expect("ms");
-    assert!((super::data::now_ms() - ts).abs() < 5_000);
+    assert!((clock::now_ms() - ts).abs() < 5_000);
     assert!(is_jpeg(&resp.bytes().await.expect("bytes")));
 
     let after = sim

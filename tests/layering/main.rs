@@ -70,10 +70,6 @@ const KNOWN: &[(&str, &str)] = &[
     // Not in the plan yet: a limit check in config names mqtt's transport limit.
     ("src/config/limits.rs", "mqtt"),
     // Plan commit 13 (files by topic, one test layout).
-    ("src/ring/devices.rs", "layout"),
-    ("src/ring/state.rs", "layout"),
-    ("src/sim/", "cycle"),
-    ("src/sim/push.rs", "events"),
     ("src/sim/tests_control.rs", "layout"),
     ("src/sim/tests_fidelity.rs", "layout"),
     ("src/sim/tests_media.rs", "layout"),

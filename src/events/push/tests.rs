@@ -243,3 +243,64 @@ async fn an_unavailable_transport_stops_the_listener() {
     join.await.unwrap();
     assert_eq!(h.status().borrow().state, PushState::Unavailable);
 }
+
+/// The simulator's push bodies (`sim::push`) parse back with the real parser:
+/// v2 by default, v1 `gcmData` for dings on request.
+mod simulator_bodies {
+    use serde_json::Value;
+
+    use crate::events::EventKind;
+    use crate::events::push::{RawPush, payload};
+    use crate::sim::push::fcm_body;
+    use crate::sim::{SimEvent, SimEventKind};
+
+    fn ev(kind: SimEventKind, person: bool) -> SimEvent {
+        SimEvent {
+            kind,
+            camera_id: 10001,
+            ding_id: 7_300_000_000_000_000_123,
+            device_id: "aabbccddeeff".into(),
+            camera_name: "Front Door".into(),
+            device_kind: "doorbell_v4".into(),
+            location_id: "loc-1".into(),
+            person_detected: person,
+            created_at_ms: 1_741_944_413_589,
+            created_at: "2025-03-14T09:26:53.589Z".into(),
+            snapshot_uuid: "0f1e2d3c-0000-4000-8000-000000000001".into(),
+        }
+    }
+
+    fn parsed(body: &Value) -> payload::PushEvent {
+        payload::parse(&RawPush::from_fcm_body(body).expect("data")).expect("event")
+    }
+
+    #[test]
+    fn v2_bodies_carry_string_values_and_parse_back() {
+        let body = fcm_body(&ev(SimEventKind::Motion, true), false);
+        let data = body["data"].as_object().expect("object");
+        assert!(data.values().all(Value::is_string), "{data:?}");
+        let inner: Value = serde_json::from_str(data["data"].as_str().unwrap()).unwrap();
+        assert_eq!(inner["event"]["ding"]["id"], "7300000000000000123");
+        assert_eq!(inner["device"]["id"], 10001);
+        let p = parsed(&body);
+        assert_eq!(p.kind, EventKind::Motion);
+        assert!(p.person_detected);
+        assert_eq!(p.ding_id, "7300000000000000123");
+        assert_eq!(
+            p.snapshot_uuid.as_deref(),
+            Some("0f1e2d3c-0000-4000-8000-000000000001")
+        );
+        assert_eq!(p.version, payload::PayloadVersion::V2);
+    }
+
+    #[test]
+    fn v1_dings_on_request_only_for_dings() {
+        let p = parsed(&fcm_body(&ev(SimEventKind::Ding, false), true));
+        assert_eq!(p.version, payload::PayloadVersion::V1);
+        assert_eq!((p.kind, p.camera_id), (EventKind::Ding, 10001));
+        assert_eq!(p.ding_id, "7300000000000000123");
+        let p = parsed(&fcm_body(&ev(SimEventKind::Motion, false), true));
+        assert_eq!(p.version, payload::PayloadVersion::V2);
+        assert!(!p.person_detected);
+    }
+}

@@ -6,7 +6,7 @@ use super::*;
 
 fn devices() -> Vec<Camera> {
     let v: Value =
-        serde_json::from_str(include_str!("testdata/account_ring_devices.json")).unwrap();
+        serde_json::from_str(include_str!("../testdata/account_ring_devices.json")).unwrap();
     parse_ring_devices(&v)
 }
 
@@ -140,7 +140,8 @@ fn model_names() {
 
 #[test]
 fn locations_and_health() {
-    let v: Value = serde_json::from_str(include_str!("testdata/account_locations.json")).unwrap();
+    let v: Value =
+        serde_json::from_str(include_str!("../testdata/account_locations.json")).unwrap();
     let l = parse_locations(&v);
     assert_eq!(
         l,
@@ -155,7 +156,7 @@ fn locations_and_health() {
             },
         ]
     );
-    let v: Value = serde_json::from_str(include_str!("testdata/doorbell_health.json")).unwrap();
+    let v: Value = serde_json::from_str(include_str!("../testdata/doorbell_health.json")).unwrap();
     let h = parse_health(&v);
     assert_eq!(h.wifi_rssi_dbm, Some(-52));
     assert_eq!(h.wifi_name.as_deref(), Some("home-net"));
