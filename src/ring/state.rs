@@ -12,6 +12,11 @@
 //! that was completely written but not renamed (crash between fsync and rename)
 //! holds a *newer* token than the target; [`TokenStore::load_token`] promotes it.
 //!
+//! Within one process every token-file operation holds one lock, so a reader
+//! never takes a writer's staged file for an interrupted write (and renames it
+//! away under the writer, which then fails); across processes the pid in the
+//! temp file's name does the same.
+//!
 //! This module never logs a token and deletes a saved one only when a person
 //! unlinks the account ([`TokenStore::delete_token`]). It does blocking file
 //! I/O: async callers go through `spawn_blocking`.
@@ -20,6 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +128,15 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
         detail: detail.into(),
     }
     .into()
+}
+
+/// Serializes this process's token-file operations (see the module doc).
+static TOKEN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Takes [`TOKEN_LOCK`]. A panic while it was held left no half-state behind
+/// (every write is atomic), so a poisoned lock is simply taken.
+fn token_lock() -> MutexGuard<'static, ()> {
+    TOKEN_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn unix_now() -> u64 {
@@ -319,6 +334,11 @@ impl TokenStore {
     /// and rename) is promoted first. A corrupt `ring_token.json` is
     /// [`ErrorInner::StateCorrupt`] and is left untouched.
     pub fn load_token(&self) -> Result<Option<StoredToken>, Error> {
+        let _lock = token_lock();
+        self.load_token_locked()
+    }
+
+    fn load_token_locked(&self) -> Result<Option<StoredToken>, Error> {
         let path = self.token_path();
         let main = match fs::read(&path) {
             Ok(b) => Some(Self::parse_token(&path, &b)?),
@@ -373,6 +393,11 @@ impl TokenStore {
     /// Atomically and durably replaces `ring_token.json` with `t`, then removes
     /// temp files older interrupted writes left behind.
     pub fn save_token(&self, t: &StoredToken) -> Result<(), Error> {
+        let _lock = token_lock();
+        self.save_token_locked(t)
+    }
+
+    fn save_token_locked(&self, t: &StoredToken) -> Result<(), Error> {
         let staged = self.stage_token(t)?;
         let mine = staged.temp_path().to_owned();
         staged.commit()?;
@@ -387,6 +412,11 @@ impl TokenStore {
     /// Moves an unreadable `ring_token.json` aside to
     /// `ring_token.json.corrupt-<unix time>-<random>` (kept for inspection, never deleted).
     pub fn quarantine_token(&self) -> Result<PathBuf, Error> {
+        let _lock = token_lock();
+        self.quarantine_token_locked()
+    }
+
+    fn quarantine_token_locked(&self) -> Result<PathBuf, Error> {
         let path = self.token_path();
         let aside = self.dir.join(format!(
             "{TOKEN_FILE}.corrupt-{}-{:04x}",
@@ -402,6 +432,7 @@ impl TokenStore {
     /// the directory. Returns whether a token file existed. The hardware id is
     /// kept (it names this installation, not the account).
     pub fn delete_token(&self) -> Result<bool, Error> {
+        let _lock = token_lock();
         let path = self.token_path();
         for p in self.leftovers(TOKEN_FILE) {
             fs::remove_file(&p).map_err(|e| state_err(&p, e))?;
@@ -430,20 +461,21 @@ impl TokenStore {
     pub fn seed_from_env(&self, env: &Secret<String>) -> Result<SeedOutcome, Error> {
         let env = &unwrap_refresh_token(env);
         let fp = fingerprint(env);
-        let (generation, outcome) = match self.load_token() {
+        let _lock = token_lock();
+        let (generation, outcome) = match self.load_token_locked() {
             Ok(Some(t)) if t.env_seed.as_deref() == Some(fp.as_str()) => {
                 return Ok(SeedOutcome::KeptStateDir);
             }
             Ok(Some(t)) => (t.generation + 1, SeedOutcome::Replaced),
             Ok(None) => (1, SeedOutcome::Seeded),
             Err(e) if matches!(e.inner(), ErrorInner::StateCorrupt { .. }) => {
-                let aside = self.quarantine_token()?;
+                let aside = self.quarantine_token_locked()?;
                 tracing::warn!(aside = %aside.display(), "token file was corrupt; moved aside");
                 (1, SeedOutcome::Seeded)
             }
             Err(e) => return Err(e),
         };
-        self.save_token(&StoredToken {
+        self.save_token_locked(&StoredToken {
             refresh_token: env.clone(),
             generation,
             env_seed: Some(fp),

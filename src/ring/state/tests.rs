@@ -198,3 +198,33 @@ fn delete_token_removes_the_file_and_leftovers() {
     assert!(!s.delete_token().unwrap(), "second delete: nothing there");
     assert_eq!(s.hardware_id().unwrap(), hid, "hardware id kept");
 }
+
+/// A reader in the same process (the console asking whether a token is saved)
+/// while a rotation is being written: it must not promote the writer's staged
+/// file, which would make the writer's rename fail.
+#[test]
+fn reads_during_saves_in_one_process_never_break_a_save() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_owned();
+    let s = TokenStore::open(&dir).unwrap();
+    s.save_token(&tok("t0", 0)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(TokenStore::has_saved_token(&dir));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for g in 1..=300 {
+        s.save_token(&tok(&format!("t{g}"), g))
+            .unwrap_or_else(|e| panic!("save {g}: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(s.load_token().unwrap(), Some(tok("t300", 300)));
+}
