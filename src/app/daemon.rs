@@ -167,6 +167,11 @@ pub(super) async fn run_once(
     // The shared UDP port outlives the run; `restart::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();
     let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
+    let announcer = crate::announce::Announcer::new(
+        hub.clone(),
+        crate::announce::AnnounceOptions::default(),
+        cancel.child_token(),
+    );
 
     let rtsp = if cfg.rtsp.enabled {
         Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
@@ -206,6 +211,7 @@ pub(super) async fn run_once(
             registrar,
             push: push_transport,
             state_dir: state_dir_used,
+            announce: announcer.clone(),
         },
     )
     .await?;
@@ -218,6 +224,7 @@ pub(super) async fn run_once(
         keeper: keeper.clone(),
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
+        announce: announcer.clone(),
         access: Arc::new(web::access::Access::from_config(&cfg)),
         account,
         degraded: Arc::new(degraded),
@@ -239,6 +246,7 @@ pub(super) async fn run_once(
     cancel.cancel();
     keeper.stop_all();
     whep.shutdown().await;
+    announcer.shutdown().await;
     if let Some(rtsp) = rtsp {
         rtsp.shutdown().await;
     }

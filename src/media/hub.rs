@@ -17,8 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use super::timeline::Timeline;
 use super::{
-    Frame, HubError, LearnedCaps, LiveOpener, StreamState, StreamStatus, Subscriber,
-    TalkbackSender, VideoParams, supervisor,
+    Floors, Frame, HubError, LearnedCaps, LiveOpener, StreamState, StreamStatus, Subscriber,
+    TalkbackCodec, TalkbackSender, VideoParams, supervisor,
 };
 
 /// Tuning of the hub. All durations are wall-clock (Tokio time in tests).
@@ -50,6 +50,9 @@ pub struct HubOptions {
     /// Where learned session caps are persisted (see [`LearnedCaps`]), e.g.
     /// `<state dir>/session_caps.json`. Default `None`: kept in memory only.
     pub cap_file: Option<PathBuf>,
+    /// A talker that sends no audio for this long loses the camera's talk floor
+    /// ([`Hub::floors`]). Default 30 s.
+    pub talk_timeout: Duration,
 }
 
 impl Default for HubOptions {
@@ -66,6 +69,7 @@ impl Default for HubOptions {
             stall_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_secs(1),
             cap_file: None,
+            talk_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -78,6 +82,7 @@ pub(crate) struct Deps {
     pub(crate) caps: LearnedCaps,
     pub(crate) tracker: TaskTracker,
     pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) floors: Arc<Floors>,
 }
 
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.
@@ -102,6 +107,7 @@ impl Hub {
             deps: Arc::new(Deps {
                 opener,
                 caps: LearnedCaps::load(opts.cap_file.clone()),
+                floors: Arc::new(Floors::new(opts.talk_timeout)),
                 opts,
                 cancel,
                 tracker: TaskTracker::new(),
@@ -139,6 +145,12 @@ impl Hub {
     /// The options the hub was created with.
     pub fn options(&self) -> &HubOptions {
         &self.deps.opts
+    }
+
+    /// The talk floors of every camera: whoever sends talkback (a WHEP viewer, an
+    /// announcement) holds its camera's floor first.
+    pub fn floors(&self) -> &Arc<Floors> {
+        &self.deps.floors
     }
 
     /// Stops every stream: cancels the hub token, closes (hangs up) every source and
@@ -358,6 +370,20 @@ impl CameraStream {
     /// The current session's talkback handle, if it has one.
     pub fn talkback(&self) -> Option<TalkbackSender> {
         lock(&self.shared.state).talkback.clone()
+    }
+
+    /// The codec the current session takes talkback in, if it takes talkback: a
+    /// session with Opus audio takes Opus (`LiveSource::has_audio` is true only
+    /// for Opus); one with talkback but no Opus audio negotiated PCMU.
+    pub fn talkback_codec(&self) -> Option<TalkbackCodec> {
+        let st = lock(&self.shared.state);
+        st.talkback.as_ref().map(|_| {
+            if st.has_audio {
+                TalkbackCodec::Opus
+            } else {
+                TalkbackCodec::Pcmu
+            }
+        })
     }
 
     /// Asks the source for a key frame, if the cached one is older than
