@@ -128,7 +128,11 @@ fn run(
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
                 && let gst::MessageView::Error(e) = msg.view()
             {
-                return Err(ClipError::Undecodable(e.error().to_string()));
+                return Err(ClipError::Undecodable(format!(
+                    "{} (readable here: {})",
+                    e.error(),
+                    formats().join(", ")
+                )));
             }
             match sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
                 Some(sample) => {
@@ -146,6 +150,35 @@ fn run(
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+/// The file formats [`decode`] reads on this machine: those whose elements
+/// (what `decodebin` picks) are installed. Named in "not decodable" errors.
+pub fn formats() -> Vec<&'static str> {
+    if gst::init().is_err() || gst::ElementFactory::find("typefind").is_none() {
+        return Vec::new();
+    }
+    let ogg = gst::ElementFactory::find("oggdemux").is_some();
+    [
+        ("WAV", gst::ElementFactory::find("wavparse").is_some()),
+        (
+            "MP3",
+            gst::ElementFactory::find("mpegaudioparse").is_some()
+                && gst::ElementFactory::find("mpg123audiodec").is_some(),
+        ),
+        (
+            "Ogg Vorbis",
+            ogg && gst::ElementFactory::find("vorbisdec").is_some(),
+        ),
+        (
+            "Ogg Opus",
+            ogg && gst::ElementFactory::find("opusparse").is_some()
+                && gst::ElementFactory::find("opusdec").is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, ok)| ok.then_some(name))
+    .collect()
 }
 
 /// Appends the S16LE samples of `buf` to `out`.
@@ -328,6 +361,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ClipError::Undecodable(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("WAV, MP3, Ogg Vorbis, Ogg Opus"),
+            "{e}"
+        );
 
         let long = sine(Duration::from_secs(3), 440.0, 0.5, 8_000);
         let e = decode(wav(&long).into(), Duration::from_secs(2), LIMIT).unwrap_err();
