@@ -133,4 +133,80 @@ mod tests {
         let u = Url::parse("http://user:pw@ha.local/a.mp3?token=secret#x").unwrap();
         assert_eq!(shown(&u), "http://ha.local/a.mp3");
     }
+
+    /// A local HTTP server: `/ok.wav` (audio), `/octet` (no useful type),
+    /// `/big` (over the limit), `/html`, `/missing` (404), `/to-file`
+    /// (redirect to `file:`), `/loop` (redirects forever).
+    async fn server() -> (String, tokio::task::JoinHandle<()>) {
+        use axum::http::{StatusCode, header};
+        use axum::routing::get;
+        let wav = || [(header::CONTENT_TYPE, "audio/wav")];
+        let app = axum::Router::new()
+            .route(
+                "/ok.wav",
+                get(move || async move { (wav(), vec![7u8; 1000]) }),
+            )
+            .route(
+                "/octet",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "application/octet-stream")],
+                        vec![1u8; 10],
+                    )
+                }),
+            )
+            .route("/big", get(move || async move { (wav(), vec![0u8; 5000]) }))
+            .route(
+                "/html",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html></html>") }),
+            )
+            .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+            .route(
+                "/to-file",
+                get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, "file:///etc/passwd")],
+                    )
+                }),
+            )
+            .route(
+                "/loop",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        (base, task)
+    }
+
+    #[tokio::test]
+    async fn fetches_with_type_size_and_redirect_limits() {
+        let (base, task) = server().await;
+        let http = client(Duration::from_secs(5));
+        let get = |path: &str| {
+            let http = http.clone();
+            let url = Url::parse(&format!("{base}{path}?token=secret")).unwrap();
+            async move { fetch(&http, &url, 2000).await }
+        };
+        let (body, kind) = get("/ok.wav").await.unwrap();
+        assert_eq!((body.len(), kind), (1000, Some(AudioType::Wav)));
+        assert_eq!(get("/octet").await.unwrap().1, None);
+        assert!(matches!(
+            get("/big").await,
+            Err(AnnounceError::TooLarge { limit: 2000 })
+        ));
+        assert!(matches!(
+            get("/html").await,
+            Err(AnnounceError::UnsupportedType { .. })
+        ));
+        for path in ["/missing", "/to-file", "/loop"] {
+            let e = get(path).await.unwrap_err();
+            assert!(matches!(e, AnnounceError::Fetch { .. }), "{path}: {e:?}");
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+        task.abort();
+    }
 }
