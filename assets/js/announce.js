@@ -8,6 +8,9 @@ import { h } from "./ui.js";
 /** Audio types the server takes, by file extension (when the browser gives none). */
 const TYPES = { wav: "audio/wav", mp3: "audio/mpeg", ogg: "audio/ogg", oga: "audio/ogg", opus: "audio/opus" };
 
+/** How long an announcement waits for someone talking on the camera to finish. */
+const FLOOR_WAIT_S = 10;
+
 /** Clips are at most 30 s; the set-up of the live call adds a few seconds. */
 const ANNOUNCE_TIMEOUT_MS = 90000;
 
@@ -47,13 +50,14 @@ export function announceBox(cam, say, canTalk) {
       init = {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ text: text.value.trim() }),
+        body: JSON.stringify({ text: text.value.trim(), wait_s: FLOOR_WAIT_S }),
       };
     }
     button.disabled = true;
     say(picked ? `Playing ${picked.name}…` : "Speaking…");
     try {
-      const resp = await request(`api/ring/cameras/${encodeURIComponent(cam.slug)}/announce`, {
+      const query = picked ? `?wait_s=${FLOOR_WAIT_S}` : "";
+      const resp = await request(`api/ring/cameras/${encodeURIComponent(cam.slug)}/announce${query}`, {
         ...init, timeoutMs: ANNOUNCE_TIMEOUT_MS,
       });
       const a = await resp.json();
