@@ -61,6 +61,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 #   parsers, MP4 and JPEG;
 # - bad/ugly/libav/x and a font for the built-in simulator (demo mode): x264,
 #   AAC, decoders and text overlays on the generated clips and snapshots;
+# - espeak-ng: text to speech for announcements;
 # - tini as PID 1 (signals, zombie reaping).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -68,6 +69,7 @@ RUN apt-get update \
       libssl3 \
       tini \
       fonts-dejavu-core \
+      espeak-ng \
       libgstreamer1.0-0 \
       libgstreamer-plugins-base1.0-0 \
       libgstrtspserver-1.0-0 \

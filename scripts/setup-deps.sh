@@ -16,6 +16,8 @@ build_pkgs=(
   gstreamer1.0-x
   # pango (the simulator's text overlays) needs a font.
   fonts-dejavu-core
+  # Text to speech for announcements (docs/design/0009-announce.md).
+  espeak-ng
   # protoc and OpenSSL headers: the default `fcm` feature (Ring push through
   # Google FCM; its `ece` crate links OpenSSL).
   protobuf-compiler libssl-dev

@@ -1,8 +1,8 @@
 //! Live view in the browser console over WHEP, end to end: Chromium (fake
 //! microphone) ⇄ the daemon's WHEP endpoint ⇄ the media hub ⇄ the simulated
-//! Ring camera. Checks video frames, inbound audio, Hold to Talk reaching the
-//! camera's speaker, the exclusive talk floor, and that three viewers share
-//! one Ring session.
+//! Ring camera. Checks video frames, inbound audio, Hold to Talk and the tile's
+//! Announce box reaching the camera's speaker, the exclusive talk floor, and
+//! that three viewers share one Ring session.
 
 mod browser;
 mod common;
@@ -40,6 +40,10 @@ async fn run(name: &str) -> serde_json::Value {
 async fn console_live_view_plays_and_talks() {
     let details = run("live").await;
     assert!(details["frames"].as_u64().unwrap() > 20, "{details}");
+    assert!(
+        details["announced"]["loud_ms"].as_u64().unwrap_or(0) > 500,
+        "{details}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,9 @@
 //!    names, must be installed by `scripts/setup-deps.sh`, and — for elements
 //!    the daemon needs at run time — by the runtime stage of the `Dockerfile`.
 //!
+//! 3. The text-to-speech engine of announcements (`announce::tts::ESPEAK`) is
+//!    the binary of the package the set-up script and both images install.
+//!
 //! So removing a package's name from the set-up script fails this test even on
 //! a machine where the package stays installed.
 
@@ -378,5 +381,28 @@ fn the_pango_overlays_have_a_font() {
             runtime_stage_packages(&docker).contains("fonts-dejavu-core"),
             "{f}"
         );
+    }
+}
+
+#[test]
+fn the_speech_engine_comes_from_its_package() {
+    let program = ring_bridge::announce::tts::ESPEAK;
+    let path = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_else(|| panic!("{program} is not installed (scripts/setup-deps.sh)"));
+    // /usr/bin may be reached through the /bin symlink: ask dpkg for both.
+    let owner = dpkg_owner(&path)
+        .or_else(|| dpkg_owner(&Path::new("/usr/bin").join(program)))
+        .unwrap_or_else(|| panic!("no package owns {}", path.display()));
+    assert_eq!(owner, "espeak-ng");
+    let script = std::fs::read_to_string(root().join("scripts/setup-deps.sh")).expect("script");
+    assert!(script_packages(&script).contains(&owner));
+    for f in ["Dockerfile", "addon/Dockerfile"] {
+        let docker = std::fs::read_to_string(root().join(f)).expect("Dockerfile");
+        assert!(runtime_stage_packages(&docker).contains(&owner), "{f}");
     }
 }

@@ -135,10 +135,11 @@ fn every_discovery_payload_fits_home_assistant_2024_3() {
         fx.release,
         problems.join("\n")
     );
-    // The demo account's full entity set, twice (with and without instance).
+    // The demo account's full entity set (57, plus one `text` "Announce" per
+    // camera), twice (with and without instance).
     assert_eq!(
         seen,
-        2 * 57,
+        2 * (57 + 6),
         "entity count changed: review the fixture check"
     );
     assert_eq!(
@@ -150,7 +151,8 @@ fn every_discovery_payload_fits_home_assistant_2024_3() {
             "event",
             "light",
             "sensor",
-            "switch"
+            "switch",
+            "text"
         ]
     );
 }

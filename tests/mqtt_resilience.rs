@@ -122,6 +122,7 @@ async fn waits_for_a_broker_that_is_down_at_start() {
         events: ring_bridge::events::EventHub::default(),
         stream: None,
         snapshots: None,
+        announce: None,
         push: None,
     };
     let (handle, join) = mqtt::start(opts.clone(), deps, cancel.clone());
@@ -168,6 +169,7 @@ async fn invalid_options_end_the_task_with_an_error() {
         events: ring_bridge::events::EventHub::default(),
         stream: None,
         snapshots: None,
+        announce: None,
         push: None,
     };
     let (_h, join) = mqtt::start(opts.clone(), deps.clone(), cancel.clone());

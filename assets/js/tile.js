@@ -4,10 +4,12 @@
 //
 // The microphone track stays disabled except while the floor is held; the
 // talk floor is asked for with POST <session>/talk and given back on release.
+// Below the controls, the Announce box (announce.js) plays a text or a file.
 
 import { whepUrl } from "./api.js";
 import { h, show, pill, icon } from "./ui.js";
 import { WhepSession, getMic, MicError } from "./whep.js";
+import { announceBox } from "./announce.js";
 
 /** Give up waiting for the first video frame after this long. */
 const FIRST_FRAME_MS = 25000;
@@ -63,6 +65,7 @@ export class Tile {
       ),
       h("div", { class: "video-box" }, this.video, this.overlay, this.badge),
       h("div", { class: "tile-controls" }, this.muteBtn, this.talkBtn, h("span", { class: "grow" })),
+      announceBox(c, (text, tone) => this.say(text, tone), () => (this.caps.talk ? null : this.talkBlocker())),
       this.msg,
     );
     this.renderMute();

@@ -84,6 +84,8 @@ pub(super) struct Started {
     pub(super) keeper: Option<Keeper>,
     /// Browser WebRTC.
     pub(super) whep: Option<crate::webrtc::WhepServer>,
+    /// Announcements on camera speakers.
+    pub(super) announcer: Option<crate::announce::Announcer>,
     /// The RTSP server.
     pub(super) rtsp: Option<RtspHandle>,
     /// Event intake and MQTT.
@@ -101,6 +103,9 @@ impl Started {
         }
         if let Some(whep) = self.whep {
             whep.shutdown().await;
+        }
+        if let Some(announcer) = self.announcer {
+            announcer.shutdown().await;
         }
         if let Some(rtsp) = self.rtsp {
             rtsp.shutdown().await;
@@ -268,6 +273,14 @@ pub(super) async fn start_and_serve(
             cancel.child_token(),
         ))
         .clone();
+    let announcer = started
+        .announcer
+        .insert(crate::announce::Announcer::new(
+            hub.clone(),
+            crate::announce::AnnounceOptions::default(),
+            cancel.child_token(),
+        ))
+        .clone();
 
     carry.rtsp_port = if cfg.rtsp.enabled {
         let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel)?;
@@ -287,6 +300,7 @@ pub(super) async fn start_and_serve(
             registrar,
             push: push_transport,
             state_dir: state_dir_used,
+            announce: announcer.clone(),
         },
         &cancel,
     )
@@ -302,6 +316,7 @@ pub(super) async fn start_and_serve(
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
         access: Arc::new(web::access::Access::new(access_options(&cfg))),
+        announce: announcer.clone(),
         account,
         degraded: Arc::new(degraded),
         push: push_status,

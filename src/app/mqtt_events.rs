@@ -56,6 +56,8 @@ pub struct Deps {
     pub push: TransportChoice,
     /// State directory (push credentials).
     pub state_dir: std::path::PathBuf,
+    /// Announcements, for the MQTT `announce` command.
+    pub announce: crate::announce::Announcer,
 }
 
 impl MqttAndEvents {
@@ -124,6 +126,7 @@ impl MqttAndEvents {
                     stream: Some(Arc::new(streams)),
                     snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
                     push: Some(push.status()),
+                    announce: Some(deps.announce.clone()),
                 },
                 cancel.child_token(),
             );

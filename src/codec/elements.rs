@@ -26,6 +26,9 @@ pub enum Part {
     Snapshot,
     /// Talkback into a PCMU Ring session (`codec::opus` decoder).
     Talkback,
+    /// Announcements (`codec::clip`): decoding uploaded, fetched or spoken
+    /// audio and encoding it to Opus.
+    Announce,
     /// The built-in simulator (demo mode, `ring-bridge sim`, the bench): the
     /// generated live clip, recordings and snapshots.
     Simulator,
@@ -35,10 +38,11 @@ pub enum Part {
 
 impl Part {
     /// Every part, in the order reports list them.
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Rtsp,
         Part::Snapshot,
         Part::Talkback,
+        Part::Announce,
         Part::Simulator,
         Part::Tests,
     ];
@@ -49,6 +53,7 @@ impl Part {
             Part::Rtsp => "RTSP streams",
             Part::Snapshot => "snapshots from live video",
             Part::Talkback => "talkback to cameras that use PCMU",
+            Part::Announce => "announcements (clips and speech on the camera speaker)",
             Part::Simulator => "the built-in simulator (demo mode, `ring-bridge sim`, the bench)",
             Part::Tests => "the test suite",
         }
@@ -67,6 +72,7 @@ impl fmt::Display for Part {
             Part::Rtsp => "rtsp",
             Part::Snapshot => "snapshot",
             Part::Talkback => "talkback",
+            Part::Announce => "announce",
             Part::Simulator => "simulator",
             Part::Tests => "tests",
         })
@@ -92,7 +98,7 @@ const fn req(element: &'static str, package: &'static str, parts: &'static [Part
     }
 }
 
-use Part::{Rtsp, Simulator, Snapshot, Talkback, Tests};
+use Part::{Announce, Rtsp, Simulator, Snapshot, Talkback, Tests};
 
 const CORE: &str = "libgstreamer1.0-0";
 const BASE: &str = "gstreamer1.0-plugins-base";
@@ -107,8 +113,12 @@ const X: &str = "gstreamer1.0-x";
 /// Every element the code uses, with its Debian package and its users.
 pub const REQUIRED: &[Requirement] = &[
     // Plumbing.
-    req("appsrc", BASE, &[Rtsp, Snapshot, Talkback, Simulator]),
-    req("appsink", BASE, &[Snapshot, Talkback, Simulator]),
+    req(
+        "appsrc",
+        BASE,
+        &[Rtsp, Snapshot, Talkback, Announce, Simulator],
+    ),
+    req("appsink", BASE, &[Snapshot, Talkback, Announce, Simulator]),
     req("tee", CORE, &[Rtsp]),
     req("queue", CORE, &[Simulator, Tests]),
     req("filesrc", CORE, &[Simulator]),
@@ -124,10 +134,18 @@ pub const REQUIRED: &[Requirement] = &[
     req("videoscale", BASE, &[Snapshot, Simulator]),
     req("jpegenc", GOOD, &[Snapshot, Simulator]),
     // Audio.
-    req("opusdec", BASE, &[Talkback]),
-    req("audioconvert", BASE, &[Talkback]),
-    req("audioresample", BASE, &[Talkback]),
-    req("opusenc", BASE, &[Simulator]),
+    req("opusdec", BASE, &[Talkback, Announce]),
+    req("audioconvert", BASE, &[Talkback, Announce]),
+    req("audioresample", BASE, &[Talkback, Announce]),
+    req("opusenc", BASE, &[Announce, Simulator]),
+    // Announcement files: what `decodebin` picks for WAV, MP3, Ogg Vorbis/Opus.
+    req("typefind", CORE, &[Announce]),
+    req("wavparse", GOOD, &[Announce]),
+    req("mpegaudioparse", GOOD, &[Announce]),
+    req("mpg123audiodec", GOOD, &[Announce]),
+    req("oggdemux", BASE, &[Announce]),
+    req("vorbisdec", BASE, &[Announce]),
+    req("opusparse", BAD, &[Announce]),
     req("audiotestsrc", BASE, &[Simulator]),
     req("voaacenc", BAD, &[Simulator]),
     req("aacparse", GOOD, &[Simulator, Tests]),
@@ -140,7 +158,7 @@ pub const REQUIRED: &[Requirement] = &[
     req("x264enc", UGLY, &[Simulator]),
     req("mp4mux", GOOD, &[Simulator]),
     req("qtdemux", GOOD, &[Simulator]),
-    req("decodebin", BASE, &[Simulator]),
+    req("decodebin", BASE, &[Announce, Simulator]),
 ];
 
 /// The requirement for `element`, if ring-bridge uses it.
@@ -215,7 +233,7 @@ impl ElementReport {
 
 /// The parts a daemon serving a Ring account uses (the simulator's are
 /// checked only where it runs).
-pub const DAEMON_PARTS: [Part; 3] = [Part::Rtsp, Part::Snapshot, Part::Talkback];
+pub const DAEMON_PARTS: [Part; 4] = [Part::Rtsp, Part::Snapshot, Part::Talkback, Part::Announce];
 
 /// A part that cannot work, for `/healthz` and the console.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -17,8 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use super::stream::{Deps, HubOptions, Shared, lock};
 use super::{
-    HubError, LearnedCaps, LiveOpener, StreamStatus, Subscriber, TalkbackSender, VideoParams,
-    supervisor,
+    Floors, HubError, LearnedCaps, LiveOpener, StreamStatus, Subscriber, TalkbackCodec,
+    TalkbackSender, VideoParams, supervisor,
 };
 
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.
@@ -43,6 +43,7 @@ impl Hub {
             deps: Arc::new(Deps {
                 opener,
                 caps: LearnedCaps::load(opts.cap_file.clone()),
+                floors: Arc::new(Floors::new(opts.talk_timeout)),
                 opts,
                 cancel,
                 tracker: TaskTracker::new(),
@@ -80,6 +81,12 @@ impl Hub {
     /// The options the hub was created with.
     pub fn options(&self) -> &HubOptions {
         &self.deps.opts
+    }
+
+    /// The talk floors of every camera: whoever sends talkback (a WHEP viewer, an
+    /// announcement) holds its camera's floor first.
+    pub fn floors(&self) -> &Arc<Floors> {
+        &self.deps.floors
     }
 
     /// Stops every stream: cancels the hub token, closes (hangs up) every source and
@@ -159,6 +166,20 @@ impl CameraStream {
     /// The current session's talkback handle, if it has one.
     pub fn talkback(&self) -> Option<TalkbackSender> {
         lock(&self.shared.state).talkback.clone()
+    }
+
+    /// The codec the current session takes talkback in, if it takes talkback: a
+    /// session with Opus audio takes Opus (`LiveSource::has_audio` is true only
+    /// for Opus); one with talkback but no Opus audio negotiated PCMU.
+    pub fn talkback_codec(&self) -> Option<TalkbackCodec> {
+        let st = lock(&self.shared.state);
+        st.talkback.as_ref().map(|_| {
+            if st.has_audio {
+                TalkbackCodec::Opus
+            } else {
+                TalkbackCodec::Pcmu
+            }
+        })
     }
 
     /// Asks the source for a key frame, if the cached one is older than

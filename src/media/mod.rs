@@ -13,6 +13,7 @@
 //!   jittered backoff; output timestamps never go backwards. A cap shorter than
 //!   the source declares is learned from the first early end ([`LearnedCaps`]).
 //! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live.
+//! - [`Floors`]: one talker per camera at a time (WHEP talkback, announcements).
 //!
 //! This module is pure Rust + Tokio: it must not depend on GStreamer or webrtc.
 //! See `docs/design/0001-media-hub.md`.
@@ -20,6 +21,7 @@
 mod backoff;
 mod caps;
 mod error;
+mod floor;
 mod frame;
 pub mod h264;
 mod hub;
@@ -36,6 +38,7 @@ mod tests;
 
 pub use caps::{LearnedCaps, MIN_LEARNED_CAP};
 pub use error::{HubError, RecvError, SourceError};
+pub use floor::{Claim, Floors};
 pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
 pub use hub::{CameraStream, Hub, Lease};
 pub use keeper::Keeper;

@@ -52,6 +52,9 @@ pub struct HubOptions {
     /// Where learned session caps are persisted (see [`LearnedCaps`]), e.g.
     /// `<state dir>/session_caps.json`. Default `None`: kept in memory only.
     pub cap_file: Option<PathBuf>,
+    /// A talker that sends no audio for this long loses the camera's talk floor
+    /// ([`super::Hub::floors`]). Default 30 s.
+    pub talk_timeout: Duration,
 }
 
 impl Default for HubOptions {
@@ -68,6 +71,7 @@ impl Default for HubOptions {
             stall_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_secs(1),
             cap_file: None,
+            talk_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -80,6 +84,7 @@ pub(crate) struct Deps {
     pub(crate) caps: LearnedCaps,
     pub(crate) tracker: TaskTracker,
     pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) floors: Arc<super::Floors>,
 }
 
 /// Locks a mutex, recovering from poisoning (no hub code panics while holding one,

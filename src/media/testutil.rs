@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{BufMut as _, Bytes, BytesMut};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{Frame, LiveOpener, LiveSource, MediaKind, SourceError, h264};
+use super::{
+    Frame, LiveOpener, LiveSource, MediaKind, SourceError, TalkbackPacket, TalkbackSender, h264,
+};
 
 /// A real SPS (x264, High profile, 1920x1080) used in synthetic key frames.
 pub const FAKE_SPS: &[u8] = &[
@@ -63,6 +65,10 @@ pub struct FakeSpec {
     pub clip: Option<Arc<FakeClip>>,
     /// Whether `request_keyframe` makes the next video frame a key frame. Default true.
     pub honor_keyframe_requests: bool,
+    /// Whether the session takes talkback (received packets:
+    /// [`FakeOpener::talkback`]). Its codec is Opus with `audio`, else PCMU, as
+    /// [`crate::media::CameraStream::talkback_codec`] infers. Default false.
+    pub talkback: bool,
 }
 
 impl Default for FakeSpec {
@@ -81,6 +87,7 @@ impl Default for FakeSpec {
             cap: None,
             clip: None,
             honor_keyframe_requests: true,
+            talkback: false,
         }
     }
 }
@@ -91,6 +98,7 @@ struct Stats {
     opens: AtomicUsize,
     keyframe_requests: AtomicUsize,
     closes: watch::Sender<usize>,
+    talkback: Mutex<Vec<(Instant, TalkbackPacket)>>,
 }
 
 /// A scripted [`LiveOpener`]: each `open` takes the next [`FakeSpec`] from the script,
@@ -131,6 +139,16 @@ impl FakeOpener {
         self.stats.keyframe_requests.load(Ordering::SeqCst)
     }
 
+    /// Talkback packets every session received so far, with when (drained as
+    /// the hub pulls frames, so within a frame interval of their arrival).
+    pub fn talkback(&self) -> Vec<(Instant, TalkbackPacket)> {
+        self.stats
+            .talkback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits until at least `n` sessions were closed; false on timeout.
     pub async fn wait_closes(&self, n: usize, timeout: Duration) -> bool {
         let mut rx = self.stats.closes.subscribe();
@@ -159,7 +177,15 @@ impl LiveOpener for FakeOpener {
             return Err(e);
         }
         let start = Instant::now() + spec.first_frame_delay;
+        let (talk_tx, talk_rx) = if spec.talkback {
+            let (tx, rx) = TalkbackSender::channel(64);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         Ok(Box::new(FakeSource {
+            talk_tx,
+            talk_rx,
             spec,
             session,
             opened: Instant::now(),
@@ -173,6 +199,8 @@ impl LiveOpener for FakeOpener {
 }
 
 struct FakeSource {
+    talk_tx: Option<TalkbackSender>,
+    talk_rx: Option<mpsc::Receiver<TalkbackPacket>>,
     spec: FakeSpec,
     session: usize,
     opened: Instant,
@@ -252,6 +280,16 @@ pub fn fake_origin(frame: &Frame) -> Option<(u32, u32)> {
 #[async_trait]
 impl LiveSource for FakeSource {
     async fn next(&mut self) -> Option<Result<Frame, SourceError>> {
+        if let Some(rx) = self.talk_rx.as_mut() {
+            let mut got = self
+                .stats
+                .talkback
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            while let Ok(p) = rx.try_recv() {
+                got.push((Instant::now(), p));
+            }
+        }
         let video_due = self.video_due();
         let audio_due = self.audio_due().filter(|a| *a < video_due);
         sleep_until(audio_due.unwrap_or(video_due)).await;
@@ -291,5 +329,9 @@ impl LiveSource for FakeSource {
 
     fn has_audio(&self) -> bool {
         self.audio_due().is_some()
+    }
+
+    fn talkback(&self) -> Option<TalkbackSender> {
+        self.talk_tx.clone()
     }
 }

@@ -60,6 +60,10 @@ pub(super) enum Done {
         camera_id: u64,
         result: Result<(), String>,
     },
+    Announce {
+        camera_id: u64,
+        result: Result<crate::announce::Announcement, String>,
+    },
 }
 
 /// Runs the bridge until `cancel`, then shuts down cleanly.
@@ -546,6 +550,14 @@ impl Bridge {
                 result,
             } => self.switch_done(camera_id, key, on, result),
             Done::Stream { camera_id, result } => self.stream_done(camera_id, result),
+            Done::Announce { camera_id, result } => match result {
+                Ok(a) => info!(
+                    camera = camera_id,
+                    played_ms = a.played_ms,
+                    "announcement from MQTT played"
+                ),
+                Err(err) => warn!(camera = camera_id, %err, "announcement from MQTT failed"),
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! HA commands: ON/OFF for light, siren, motion detection and the live
-//! stream, PRESS for the snapshot button. Ring calls run in the bridge's
-//! `JoinSet`; their results are reflected back as state.
+//! stream, PRESS for the snapshot button, text (or the JSON of `POST
+//! …/announce`) for announcements. Ring calls and announcements run in the
+//! bridge's `JoinSet`; their results are reflected back as state or logged.
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
 use super::entities::keys;
@@ -66,6 +67,10 @@ impl Bridge {
             keys::SIREN if cam.has_siren => keys::SIREN,
             keys::MOTION_DETECTION if !cam.shared => keys::MOTION_DETECTION,
             keys::STREAM => keys::STREAM,
+            keys::ANNOUNCE => {
+                self.announce_command(&cam, text);
+                return;
+            }
             keys::TAKE_SNAPSHOT => {
                 if text.eq_ignore_ascii_case("PRESS") {
                     self.trigger_snapshot(cam.id, Trigger::OnDemand);
@@ -113,6 +118,58 @@ impl Bridge {
                 camera_id: id,
                 key,
                 on,
+                result,
+            }
+        });
+    }
+
+    /// An announcement: plain text is spoken in [`crate::announce::DEFAULT_LANG`];
+    /// a JSON object is the body of `POST …/announce` (`text`/`lang` or `url`,
+    /// `volume`, `wait_s`).
+    fn announce_command(&mut self, cam: &crate::ring::Camera, text: &str) {
+        use crate::announce::{AnnounceRequest, Clip, DEFAULT_LANG, JsonRequest};
+        let Some(announcer) = self.deps.announce.clone() else {
+            warn!(
+                camera = cam.id,
+                "announcements are not available in this ring-bridge; ignored"
+            );
+            return;
+        };
+        let caps = cam.capabilities();
+        if !caps.talk {
+            warn!(camera = cam.id, reason = ?caps.reason, "camera cannot talk; announcement ignored");
+            return;
+        }
+        let req = if text.starts_with('{') {
+            JsonRequest::parse(text.as_bytes()).and_then(JsonRequest::into_request)
+        } else {
+            Ok(AnnounceRequest {
+                clip: Clip::Text {
+                    text: text.to_owned(),
+                    lang: DEFAULT_LANG.into(),
+                },
+                volume: None,
+                wait: std::time::Duration::ZERO,
+            })
+        };
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                self.intake.warn(&format!("bad announce {}", cam.id), |suppressed| {
+                    warn!(camera = cam.id, err = %e, suppressed, "bad announce command; ignored");
+                });
+                return;
+            }
+        };
+        info!(camera = cam.id, name = %cam.name, source = req.clip.source(), "announcement from MQTT");
+        let id = cam.id;
+        self.tasks.spawn(async move {
+            let result = announcer
+                .announce(&id.to_string(), req)
+                .await
+                .map_err(|e| chain(&e));
+            Done::Announce {
+                camera_id: id,
                 result,
             }
         });

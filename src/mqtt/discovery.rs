@@ -200,6 +200,19 @@ pub struct Event {
     pub device_class: Option<String>,
 }
 
+/// `text`: HA sends the text typed in on `command_topic`. No state topic, so HA
+/// shows the last text sent (optimistic); accepted since HA 2022.12.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Text {
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+    /// HA publishes the text here.
+    pub command_topic: String,
+    /// Longest text HA lets through (at most 255, HA's state limit).
+    pub max: u16,
+}
+
 /// A discovery payload of any component.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -218,6 +231,8 @@ pub enum Config {
     Camera(Camera),
     /// `event`.
     Event(Event),
+    /// `text`.
+    Text(Text),
 }
 
 impl Config {
@@ -231,6 +246,7 @@ impl Config {
             Config::Button(_) => "button",
             Config::Camera(_) => "camera",
             Config::Event(_) => "event",
+            Config::Text(_) => "text",
         }
     }
 
@@ -244,6 +260,7 @@ impl Config {
             Config::Button(c) => &c.common,
             Config::Camera(c) => &c.common,
             Config::Event(c) => &c.common,
+            Config::Text(c) => &c.common,
         }
     }
 

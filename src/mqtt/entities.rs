@@ -8,7 +8,7 @@
 use super::MqttOptions;
 use super::discovery::{
     Availability, AvailabilityMode, BinarySensor, Button, Camera as CameraCfg, Common, Config,
-    Device, EntityCategory, Event, Light, Origin, Sensor, Switch,
+    Device, EntityCategory, Event, Light, Origin, Sensor, Switch, Text,
 };
 use super::topics::{Leaf, Topics};
 use crate::ring::Camera;
@@ -27,6 +27,9 @@ pub mod keys {
     pub const TAKE_SNAPSHOT: &str = "take_snapshot";
     /// `switch`: keep a live stream running.
     pub const STREAM: &str = "stream";
+    /// `text`: speak the text on the camera speaker (the command topic also
+    /// takes the JSON of `POST …/announce`).
+    pub const ANNOUNCE: &str = "announce";
     /// `light`, cameras with a light.
     pub const LIGHT: &str = "light";
     /// `switch`, cameras with a siren.
@@ -210,6 +213,18 @@ pub fn camera_entities(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Vec
     let mut c = b.with_attrs(b.common(keys::STREAM, "Live stream"), keys::STREAM);
     c.icon = Some("mdi:cctv".into());
     out.push(b.switch(keys::STREAM, c));
+
+    // Every streaming camera offers two-way talk (ring-api.md §2.5).
+    let mut c = b.common(keys::ANNOUNCE, "Announce");
+    c.icon = Some("mdi:bullhorn".into());
+    out.push(b.entity(
+        keys::ANNOUNCE,
+        Config::Text(Text {
+            common: c,
+            command_topic: b.topic(keys::ANNOUNCE, Leaf::Command),
+            max: 255,
+        }),
+    ));
 
     if cam.has_light {
         out.push(b.entity(

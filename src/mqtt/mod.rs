@@ -10,6 +10,9 @@
 //! dies. HA's birth message (`online` on `ha_status_topic`) also triggers a
 //! republish. Topic scheme and entity list: `docs/MQTT.md`.
 //!
+//! Announcements (`…/announce/command`, the `text` entity "Announce") go to
+//! [`crate::announce::Announcer`].
+//!
 //! This module must not talk to Ring except through [`RingApi`], must not
 //! decode media (live snapshots come through [`SnapshotSource`]) and must never
 //! log the broker URL, which carries the password.
@@ -196,6 +199,9 @@ pub struct MqttDeps {
     /// The push listener's status, for each camera's `push` diagnostic
     /// sensor. `None`: the sensor reports `unknown`.
     pub push: Option<tokio::sync::watch::Receiver<crate::events::push::PushStatus>>,
+    /// Plays `announce` commands on camera speakers. `None`: they are refused
+    /// with a warning.
+    pub announce: Option<crate::announce::Announcer>,
 }
 
 /// Connection state of the bridge, for the console and metrics.

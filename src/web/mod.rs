@@ -6,6 +6,7 @@
 //! block on Ring for the camera list.
 
 pub mod access;
+mod announce;
 mod api;
 mod auth;
 mod console;
@@ -54,6 +55,8 @@ pub struct WebState {
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
     pub whep: crate::webrtc::WhepServer,
+    /// Announcements on camera speakers (`POST …/announce`).
+    pub announce: crate::announce::Announcer,
     /// Who may use the console and API.
     pub access: Arc<access::Access>,
     /// The linked Ring account: status, console login, unlink (`/api/auth`).
@@ -82,6 +85,7 @@ pub fn router(state: WebState) -> Router {
         .merge(logs::routes())
         .merge(live::routes())
         .merge(whep::routes())
+        .merge(announce::routes())
         .merge(auth::routes())
         .merge(api::routes())
         .layer(middleware::from_fn_with_state(

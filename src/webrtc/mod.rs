@@ -15,7 +15,8 @@
 //!   holds the camera's talk floor; one talker per camera. The floor is taken by
 //!   speech on the viewer's uplink audio ([`TalkFloor::Voice`], so any WHEP player
 //!   with a microphone can talk) or with [`WhepServer::set_talking`], which wins.
-//!   See `floor.rs`, `voice.rs`, `talk.rs` (and `pcmu.rs` for Ring sessions that
+//!   The floor is the hub's ([`crate::media::Floors`]), shared with
+//!   announcements. See `voice.rs`, `talk.rs` (and `pcmu.rs` for Ring sessions that
 //!   negotiated PCMU; the GStreamer uses here go through `crate::codec::opus`).
 //! - A session ends on [`WhepServer::delete_session`], ICE failure/close, a viewer
 //!   that never connects or goes silent, or [`WhepServer::shutdown`]; its lease and
@@ -36,7 +37,6 @@
 mod activity;
 mod answer;
 mod error;
-mod floor;
 #[cfg(test)]
 mod fuzz;
 mod limits;
@@ -59,15 +59,15 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::media::Claim;
 pub use error::WhepError;
-pub use floor::Claim;
 pub use limits::SdpLimits;
 pub use mux::SharedUdpPort;
 pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
 
 pub(crate) use activity::Activity;
-use floor::Floors;
+use crate::media::Floors;
 use session::Session;
 
 /// Options of the WHEP server. Each maps to a config key or a fixed default; see
@@ -100,8 +100,6 @@ pub struct WhepOptions {
     /// A connected session whose viewer sends nothing (no RTCP, no RTP) for this long
     /// is closed, even if ICE keepalives still flow. Default 30 s.
     pub idle_timeout: Duration,
-    /// A talker that sends no audio for this long loses the floor. Default 30 s.
-    pub talk_timeout: Duration,
     /// How viewers get the talk floor (`webrtc.talk_floor`). Default voice.
     pub talk_floor: TalkFloor,
     /// The voice detector's thresholds and hang time (voice floor).
@@ -131,7 +129,6 @@ impl Default for WhepOptions {
             connect_timeout: Duration::from_secs(30),
             disconnected_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
-            talk_timeout: Duration::from_secs(30),
             talk_floor: TalkFloor::Voice,
             voice: VoiceOptions::default(),
             answer_wait: Duration::from_secs(10),
@@ -276,7 +273,7 @@ impl WhepServer {
     pub fn new(opts: WhepOptions, hub: crate::media::Hub, cancel: CancellationToken) -> Self {
         WhepServer {
             inner: Arc::new(Inner {
-                floors: Arc::new(Floors::new(opts.talk_timeout)),
+                floors: hub.floors().clone(),
                 opts,
                 hub,
                 sessions: Mutex::new(HashMap::new()),

@@ -1,18 +1,17 @@
 //! Opus → G.711 µ-law for talkback into a Ring session that negotiated PCMU.
 //!
 //! [`crate::codec::opus::OpusDecoder`] decodes to 8 kHz mono PCM; its callback
-//! (GStreamer's streaming thread) encodes µ-law in Rust ([`linear_to_ulaw`], ITU-T
-//! G.711), cuts 160-byte (20 ms) packets and only `try_send`s them (never blocks,
+//! (GStreamer's streaming thread) encodes µ-law in Rust ([`crate::codec::g711`]), cuts 160-byte (20 ms) packets and only `try_send`s them (never blocks,
 //! never panics). Only used when the Ring side is PCMU; Opus talkback is
 //! forwarded untouched.
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
+use crate::codec::g711::linear_to_ulaw;
 use crate::codec::opus::{OpusDecoder, OpusError};
 
-/// PCMU bytes per output packet: 20 ms at 8 kHz.
-pub(crate) const PCMU_PACKET: usize = 160;
+pub(crate) use crate::codec::g711::PCMU_PACKET;
 
 /// A running Opus→PCMU transcoder. Stop it with [`OpusToPcmu::stop`].
 pub(crate) struct OpusToPcmu {
@@ -52,46 +51,9 @@ impl OpusToPcmu {
     }
 }
 
-/// ITU-T G.711 µ-law encoding of one 16-bit linear sample.
-pub(crate) fn linear_to_ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32_635;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    s = s.min(CLIP) + BIAS;
-    let mut exponent = 7;
-    let mut mask = 0x4000;
-    while exponent > 0 && s & mask == 0 {
-        exponent -= 1;
-        mask >>= 1;
-    }
-    let mantissa = (s >> (exponent + 3)) & 0x0F;
-    // Lossless: every term is below 0x100.
-    !((sign | (exponent << 4) | mantissa) as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ulaw_reference_values() {
-        assert_eq!(linear_to_ulaw(0), 0xFF);
-        assert_eq!(linear_to_ulaw(-1), 0x7F);
-        assert_eq!(linear_to_ulaw(i16::MAX), 0x80);
-        assert_eq!(linear_to_ulaw(i16::MIN), 0x00);
-        // Monotonic in magnitude within each sign.
-        let pos: Vec<u8> = [0i16, 100, 1000, 10_000, 30_000]
-            .iter()
-            .map(|&s| linear_to_ulaw(s))
-            .collect();
-        assert!(pos.windows(2).all(|w| w[0] > w[1]), "{pos:?}");
-    }
 
     /// Transcodes an Opus sine and checks we get 20 ms µ-law packets that are
     /// not silence.

@@ -2,7 +2,7 @@
 //!
 //! Each RTP payload becomes one [`TalkbackPacket`] for
 //! [`crate::media::CameraStream::talkback`], but only while this session holds the
-//! camera's talk floor ([`super::floor::Floors`]). Opus goes through untouched; if
+//! camera's talk floor ([`crate::media::Floors`]). Opus goes through untouched; if
 //! the Ring session negotiated PCMU (the hub's talkback then wants µ-law), packets
 //! are transcoded by [`super::pcmu::OpusToPcmu`], created on first need.
 //!
@@ -23,10 +23,9 @@ use tracing::{debug, info, warn};
 use webrtc::track::track_remote::TrackRemote;
 
 use super::Activity;
-use super::floor::{Claim, Floors};
 use super::pcmu::{OpusToPcmu, PCMU_PACKET};
 use super::voice::{Detector, TalkFloor, VoiceMeter, VoiceOptions};
-use crate::media::{CameraStream, TalkbackCodec, TalkbackError, TalkbackPacket};
+use crate::media::{CameraStream, Claim, Floors, TalkbackCodec, TalkbackError, TalkbackPacket};
 
 /// Packets kept while a voice talker waits for the floor, sent once it has it:
 /// 10 × 20 ms, enough for the detector's attack and the decoder's latency.
@@ -135,10 +134,8 @@ impl Outlet {
     /// Sends one Opus packet of `samples` (48 kHz) towards the camera.
     async fn send(&mut self, opus: Bytes, samples: u32) {
         self.forwarded += 1;
-        // The Ring side's codec: a session with Opus audio takes Opus talkback
-        // (`LiveSource::has_audio` is true only for Opus); one with talkback but no
-        // Opus audio negotiated PCMU.
-        if self.stream.talkback().is_none() || self.stream.has_audio() {
+        // Without a session (renewing) the packet is dropped in `forward` anyway.
+        if self.stream.talkback_codec() != Some(TalkbackCodec::Pcmu) {
             let p = TalkbackPacket {
                 codec: TalkbackCodec::Opus,
                 data: opus,

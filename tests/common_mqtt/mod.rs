@@ -407,6 +407,7 @@ impl Running {
             stream,
             snapshots: None,
             push: None,
+            announce: None,
         };
         let (handle, join) = mqtt::start(opts, deps, cancel.child_token());
         let mut status = handle.status();

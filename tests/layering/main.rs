@@ -42,18 +42,24 @@ const RULES: &[(&str, &[&str])] = &[
     ("events", &["ring", "cameras"]),
     ("snapshot", &["media"]),
     ("webrtc", &["media", "codec"]),
+    ("announce", &["media", "codec"]),
     ("rtsp", &["media", "cameras"]),
-    ("mqtt", &["ring", "media", "cameras", "events", "snapshot"]),
+    (
+        "mqtt",
+        &["ring", "media", "cameras", "events", "snapshot", "announce"],
+    ),
     (
         "web",
-        &["ring", "media", "cameras", "events", "webrtc", "codec"],
+        &[
+            "ring", "media", "cameras", "events", "webrtc", "codec", "announce",
+        ],
     ),
     ("bench", &["media", "sim"]),
     (
         "app",
         &[
             "config", "codec", "media", "ring", "sim", "cameras", "events", "snapshot", "webrtc",
-            "rtsp", "mqtt", "web",
+            "announce", "rtsp", "mqtt", "web",
         ],
     ),
 ];

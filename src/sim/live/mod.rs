@@ -185,10 +185,13 @@ impl LiveSim {
     }
 
     /// Counters: `{"live_sessions_active":N,"live_sessions_total":N,
-    /// "talkback":{"<camera id>":{"packets":N,"energy":X}}}`. `packets` counts
-    /// every talkback RTP packet; `energy` is the RMS (0..=1) of the talkback
-    /// audio played while the camera speaker was on (`camera_options
-    /// {stealth_mode:false}`, as Ring's clients send), over all sessions.
+    /// "talkback":{"<camera id>":{"packets":N,"energy":X,"audio_ms":N,
+    /// "loud_ms":N,"loud_span_ms":N}}}`. `packets` counts every talkback RTP
+    /// packet; the rest measure the talkback audio played while the camera
+    /// speaker was on (`camera_options {stealth_mode:false}`, as Ring's clients
+    /// send), over all sessions: `energy` its RMS (0..=1), `audio_ms` its
+    /// length, `loud_ms` the 20 ms windows at or above -40 dBFS, `loud_span_ms`
+    /// from the first such window to the end of the last.
     pub fn stats(&self) -> serde_json::Value {
         let talk: serde_json::Map<String, serde_json::Value> = self
             .talk
@@ -198,7 +201,13 @@ impl LiveSim {
                     .map(|(cam, s)| {
                         (
                             cam.to_string(),
-                            json!({"packets": s.packets, "energy": s.energy()}),
+                            json!({
+                                "packets": s.packets,
+                                "energy": s.energy(),
+                                "audio_ms": s.audio_ms(),
+                                "loud_ms": s.loud_ms(),
+                                "loud_span_ms": s.loud_span_ms(),
+                            }),
                         )
                     })
                     .collect()

@@ -1,6 +1,8 @@
 //! Talkback measurement for the simulated camera: counts the RTP packets the
 //! client sends on the audio track and measures their loudness by decoding the
-//! Opus payloads ([`crate::codec::opus::OpusDecoder`]).
+//! Opus payloads ([`crate::codec::opus::OpusDecoder`]): overall RMS, and in
+//! 20 ms windows how long the speaker played sound above [`LOUD_RMS`] and the
+//! span from the first such window to the last.
 //!
 //! The decoder runs on GStreamer's streaming thread; its callback only updates
 //! the shared counters (no tokio, no panics).
@@ -10,6 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::codec::opus::OpusDecoder;
 
+/// A 20 ms window at or above this RMS (-40 dBFS) counts as sound.
+pub(crate) const LOUD_RMS: f64 = 0.01;
+/// Samples per measuring window: 20 ms at 48 kHz.
+const WINDOW: u64 = 960;
+
 /// Talkback counters of one camera.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct TalkStats {
@@ -17,11 +24,58 @@ pub(crate) struct TalkStats {
     pub packets: u64,
     /// Sum of squared decoded samples (normalised to ±1).
     pub sum_sq: f64,
-    /// Decoded samples.
+    /// Decoded samples (48 kHz).
     pub samples: u64,
+    /// Windows of [`WINDOW`] samples at or above [`LOUD_RMS`].
+    pub loud_windows: u64,
+    /// Sample position (in decoded audio) where the first loud window starts.
+    pub first_loud: Option<u64>,
+    /// Sample position where the last loud window ends.
+    pub last_loud: Option<u64>,
+    /// The window being measured: sum of squares and samples.
+    window_sq: f64,
+    window_n: u64,
 }
 
 impl TalkStats {
+    /// Adds decoded PCM (48 kHz mono) played by the speaker.
+    fn add(&mut self, pcm: &[i16]) {
+        for &v in pcm {
+            let x = (f64::from(v) / 32768.0).powi(2);
+            self.sum_sq += x;
+            self.samples += 1;
+            self.window_sq += x;
+            self.window_n += 1;
+            if self.window_n == WINDOW {
+                if (self.window_sq / WINDOW as f64).sqrt() >= LOUD_RMS {
+                    self.loud_windows += 1;
+                    self.first_loud.get_or_insert(self.samples - WINDOW);
+                    self.last_loud = Some(self.samples);
+                }
+                self.window_sq = 0.0;
+                self.window_n = 0;
+            }
+        }
+    }
+
+    /// Decoded audio played, ms.
+    pub fn audio_ms(&self) -> u64 {
+        self.samples / 48
+    }
+
+    /// Audio at or above [`LOUD_RMS`], ms (20 ms windows).
+    pub fn loud_ms(&self) -> u64 {
+        self.loud_windows * 20
+    }
+
+    /// From the start of the first loud window to the end of the last, ms.
+    pub fn loud_span_ms(&self) -> u64 {
+        match (self.first_loud, self.last_loud) {
+            (Some(a), Some(b)) => (b - a) / 48,
+            _ => 0,
+        }
+    }
+
     /// RMS of all decoded talkback audio, 0 (silence) ..= 1 (full scale).
     pub fn energy(&self) -> f64 {
         if self.samples == 0 {
@@ -72,13 +126,7 @@ impl TalkMeter {
         }
         if self.decoder.is_none() {
             let (camera, map) = (self.camera, Arc::clone(&self.map));
-            let meter = move |pcm: &[i16]| {
-                let sum: f64 = pcm.iter().map(|&v| (f64::from(v) / 32768.0).powi(2)).sum();
-                with_stats(&map, camera, |s| {
-                    s.sum_sq += sum;
-                    s.samples += pcm.len() as u64;
-                });
-            };
+            let meter = move |pcm: &[i16]| with_stats(&map, camera, |s| s.add(pcm));
             match OpusDecoder::start_blocking(48_000, meter).await {
                 Ok(d) => self.decoder = Some(d),
                 Err(e) => {
@@ -124,11 +172,34 @@ mod tests {
                 assert_eq!(s.packets, packets.len() as u64);
                 // a 0.5-amplitude sine has RMS ≈ 0.35
                 assert!(s.energy() > 0.1 && s.energy() < 0.6, "{}", s.energy());
+                if s.samples < 48 * 380 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+                assert!((360..=400).contains(&s.loud_ms()), "{}", s.loud_ms());
+                assert!(
+                    (360..=400).contains(&s.loud_span_ms()),
+                    "{}",
+                    s.loud_span_ms()
+                );
                 break;
             }
             assert!(tokio::time::Instant::now() < deadline, "no decoded audio");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         meter.stop().await;
+    }
+
+    #[test]
+    fn loud_windows_and_their_span() {
+        let mut s = TalkStats::default();
+        s.add(&[0; 960 * 5]); // 100 ms of silence
+        s.add(&vec![8000; 960 * 10]); // 200 ms of sound
+        s.add(&[0; 960 * 3]);
+        s.add(&vec![-8000; 960 * 2]); // 40 ms more
+        s.add(&[0; 960 * 4]);
+        assert_eq!(s.audio_ms(), 480);
+        assert_eq!(s.loud_ms(), 240);
+        assert_eq!(s.loud_span_ms(), 300);
     }
 }

@@ -1,6 +1,7 @@
 // Live view over WHEP against the simulated Ring camera: video frames keep
-// coming, audio packets arrive, unmute works, and Hold to Talk (mouse, then
-// keyboard) reaches the camera's speaker in the simulator.
+// coming, audio packets arrive, unmute works, Hold to Talk (mouse, then
+// keyboard) reaches the camera's speaker in the simulator, and so does a text
+// typed into the tile's Announce box.
 
 import { check, waitFor, log } from "../harness.mjs";
 
@@ -91,6 +92,21 @@ export default async function live(ctx) {
   await page.keyboard.up(" ");
   await waitFor("released by keyboard", async () => (await tile.getAttribute("data-talking")) === "false");
 
+  // Announce: typed text is spoken on the camera's speaker (a space typed in
+  // the box is text, not Hold to Talk).
+  const heardBefore = (await ctx.simState()).talkback?.[CAM.id]?.loud_ms || 0;
+  await tile.locator(".announce-text").fill("Hello from the console");
+  await tile.locator(".announce-text").press("Space");
+  check((await tile.getAttribute("data-talking")) !== "true", "typing a space does not talk");
+  await tile.locator(".announce-btn").click();
+  await waitFor("the announcement to play", async () =>
+    (await tile.locator(".tile-msg").textContent()).startsWith("Announced"), { timeout: 30000 });
+  const heard = await waitFor("the announcement at the camera", async () => {
+    const tb = (await ctx.simState()).talkback?.[CAM.id];
+    return tb && tb.loud_ms > heardBefore + 500 ? tb : null;
+  }, { timeout: 10000 });
+  log("announce", await tile.locator(".tile-msg").textContent(), JSON.stringify(heard));
+
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   await page.waitForTimeout(300);
   await ctx.shot(page, "console-live-playing");
@@ -108,5 +124,5 @@ export default async function live(ctx) {
   // Disconnect hangs up (the WHEP session is deleted).
   await tile.locator(".close-btn").click();
   await waitFor("tile removed", () => page.locator("#grid .tile").count().then((n) => n === 0));
-  return { frames: f2 - f1, talkback: after };
+  return { frames: f2 - f1, talkback: after, announced: heard };
 }

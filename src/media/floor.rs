@@ -1,15 +1,21 @@
-//! The talk floor: at most one WHEP session per camera may send talkback at a time.
+//! The talk floor: at most one talker per camera may send talkback at a time.
+//! The hub holds one [`Floors`] for all cameras ([`crate::media::Hub::floors`]),
+//! so every talkback producer (WHEP viewers in `webrtc`, announcements in
+//! `announce`) contends for the same floor.
 //!
-//! A session takes the floor in one of two ways ([`Claim`]):
+//! A talker takes the floor in one of three ways ([`Claim`]):
 //! - **explicitly** (`POST …/talk {"talking":true}`, the console's hold-to-talk);
 //! - **by voice** (`webrtc.talk_floor = "voice"`): its uplink audio carries speech
-//!   (`voice.rs`), so standard WHEP players talk without project-specific calls.
+//!   (`webrtc/voice.rs`), so standard WHEP players talk without project-specific calls;
+//! - **for an announcement** (a clip or speech played by `announce`).
 //!
-//! An explicit claim wins: it takes the floor from a voice holder, and a voice
-//! claim never takes it from anyone. The floor is lost when its holder lets go
-//! (explicit release, or silence for a voice claim), ends, or sends no audio for
-//! the floor timeout (30 s by default). Expiry is evaluated lazily on every access,
-//! so no timer task is needed.
+//! An explicit claim wins over a voice one: it takes the floor from a voice
+//! holder. A voice or announcement claim never takes the floor from anyone, and
+//! nothing takes it from an announcement. The floor is lost when its holder lets
+//! go (explicit release, silence for a voice claim, the end of an announcement),
+//! ends, or sends no audio for the floor timeout (30 s by default). Expiry is
+//! evaluated lazily on every access, so no timer task is needed; a talker waiting
+//! for the floor ([`Floors::take_within`]) is woken by every release.
 //!
 //! Locking: one `std::sync::Mutex`, held only for map operations (never across an
 //! await); safe to call per RTP packet.
@@ -19,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How a session holds a camera's talk floor.
@@ -29,6 +36,8 @@ pub enum Claim {
     Explicit,
     /// Taken by speech on the session's uplink audio; released after silence.
     Voice,
+    /// Held while an announcement plays; released when it ends.
+    Announce,
 }
 
 struct Holder {
@@ -38,10 +47,13 @@ struct Holder {
     last: Instant,
 }
 
-/// Per-camera talk floors (camera = hub key).
-pub(crate) struct Floors {
+/// Per-camera talk floors (camera = hub key). Talkers are named by a session id
+/// (a WHEP session id, or `announce-<n>`).
+pub struct Floors {
     timeout: Duration,
     map: Mutex<HashMap<String, Holder>>,
+    /// Woken on every release, for [`Floors::take_within`].
+    released: Notify,
 }
 
 impl Floors {
@@ -50,7 +62,13 @@ impl Floors {
         Floors {
             timeout,
             map: Mutex::new(HashMap::new()),
+            released: Notify::new(),
         }
+    }
+
+    /// How long a holder keeps the floor without sending audio.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Holder>> {
@@ -90,7 +108,8 @@ impl Floors {
                 }
                 return Ok(None);
             }
-            Some(h) if claim == Claim::Voice || h.claim == Claim::Explicit => {
+            // Only an explicit claim takes the floor, and only from a voice holder.
+            Some(h) if claim != Claim::Explicit || h.claim != Claim::Voice => {
                 return Err(h.session.clone());
             }
             Some(h) => preempted = Some(h.session.clone()),
@@ -105,6 +124,42 @@ impl Floors {
             },
         );
         Ok(preempted)
+    }
+
+    /// [`Self::take`], waiting up to `wait` for the holder to let go (or its claim
+    /// to expire). Fails with the holder's session id and claim when the floor is
+    /// still taken after `wait`; `wait` zero tries once.
+    pub async fn take_within(
+        &self,
+        camera: &str,
+        session: &str,
+        claim: Claim,
+        wait: Duration,
+    ) -> Result<Option<String>, (String, Claim)> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before trying, so a release in between is not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let expires = match self.take(camera, session, claim) {
+                Ok(p) => return Ok(p),
+                Err(_) => {
+                    let mut map = self.lock();
+                    match Self::live(&mut map, camera, self.timeout) {
+                        Some(h) if Instant::now() >= deadline => {
+                            return Err((h.session.clone(), h.claim));
+                        }
+                        Some(h) => h.last + self.timeout,
+                        None => continue,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = &mut released => {}
+                _ = tokio::time::sleep_until(expires.min(deadline)) => {}
+            }
+        }
     }
 
     /// Releases `camera`'s floor if `session` holds it (any claim). Returns whether
@@ -126,6 +181,8 @@ impl Floors {
             .is_some_and(|h| h.session == session && claim(h.claim))
         {
             map.remove(camera);
+            drop(map);
+            self.released.notify_waiters();
             return true;
         }
         false
@@ -134,6 +191,7 @@ impl Floors {
     /// Releases every floor `session` holds (the session ended).
     pub fn release_session(&self, session: &str) {
         self.lock().retain(|_, h| h.session != session);
+        self.released.notify_waiters();
     }
 
     /// Called per talkback packet: true if `session` holds `camera`'s floor, which
@@ -162,6 +220,7 @@ mod tests {
 
     const EXPLICIT: Claim = Claim::Explicit;
     const VOICE: Claim = Claim::Voice;
+    const ANNOUNCE: Claim = Claim::Announce;
 
     #[tokio::test(start_paused = true)]
     async fn one_talker_per_camera_with_timeout() {
@@ -222,5 +281,64 @@ mod tests {
         assert_eq!(f.holder("1"), None);
         assert_eq!(f.take("1", "a", VOICE), Ok(None));
         assert!(f.release("1", "a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn announcements_neither_take_nor_lose_the_floor() {
+        let f = Floors::new(Duration::from_secs(30));
+        // An announcement does not take the floor from a voice talker...
+        assert_eq!(f.take("1", "a", VOICE), Ok(None));
+        assert_eq!(f.take("1", "ann", ANNOUNCE), Err("a".into()));
+        assert!(f.release("1", "a"));
+        // ...and once it holds it, neither explicit nor voice claims take it.
+        assert_eq!(f.take("1", "ann", ANNOUNCE), Ok(None));
+        assert_eq!(f.take("1", "b", EXPLICIT), Err("ann".into()));
+        assert_eq!(f.take("1", "b", VOICE), Err("ann".into()));
+        assert!(!f.release_voice("1", "ann"));
+        assert_eq!(f.holder("1"), Some(("ann".into(), ANNOUNCE)));
+        assert!(f.release("1", "ann"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_the_floor() {
+        let f = std::sync::Arc::new(Floors::new(Duration::from_secs(30)));
+        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        // No wait: fails at once, naming the holder.
+        assert_eq!(
+            f.take_within("1", "ann", ANNOUNCE, Duration::ZERO).await,
+            Err(("a".into(), EXPLICIT))
+        );
+        // A release wakes the waiter.
+        let waiter = {
+            let f = f.clone();
+            tokio::spawn(async move {
+                f.take_within("1", "ann", ANNOUNCE, Duration::from_secs(20))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiter.is_finished());
+        assert!(f.release("1", "a"));
+        assert_eq!(waiter.await.unwrap(), Ok(None));
+        assert_eq!(f.holder("1"), Some(("ann".into(), ANNOUNCE)));
+        assert!(f.release("1", "ann"));
+
+        // A holder that goes silent expires while the waiter waits.
+        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        let t0 = Instant::now();
+        assert_eq!(
+            f.take_within("1", "ann", ANNOUNCE, Duration::from_secs(60))
+                .await,
+            Ok(None)
+        );
+        assert_eq!(t0.elapsed(), Duration::from_secs(30));
+        // A wait shorter than the holder's claim gives up at its end.
+        let t0 = Instant::now();
+        assert_eq!(
+            f.take_within("1", "b", EXPLICIT, Duration::from_secs(2))
+                .await,
+            Err(("ann".into(), ANNOUNCE))
+        );
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
     }
 }
