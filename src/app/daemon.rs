@@ -17,12 +17,13 @@ use crate::base::error::chain;
 use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
+use crate::events::replay::{Replay, ReplayOptions};
 use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::LiveOptions;
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
-use crate::rtsp::{MountSpec, RtspHandle, RtspOptions, RtspServer};
+use crate::rtsp::{EventStreams, MountSpec, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, PublicUrls, WebState};
 
 use super::live::RingLiveOpener;
@@ -168,8 +169,16 @@ pub(super) async fn run_once(
     carry.webrtc_udp = whep_opts.shared_port.clone();
     let whep = crate::webrtc::WhepServer::new(whep_opts, hub.clone(), cancel.child_token());
 
+    // Which recording each camera's event stream plays (RTSP, REST, MQTT).
+    let replay = Replay::new(
+        ring.clone(),
+        ReplayOptions {
+            loop_default: cfg.rtsp.event_loop,
+            ..ReplayOptions::default()
+        },
+    );
     let rtsp = if cfg.rtsp.enabled {
-        Some(start_rtsp(&cfg, &hub, &directory, &cancel).await?)
+        Some(start_rtsp(&cfg, &hub, &directory, &replay, &cancel).await?)
     } else {
         None
     };
@@ -203,6 +212,7 @@ pub(super) async fn run_once(
             hub: hub.clone(),
             keeper: keeper.clone(),
             urls: urls.clone(),
+            replay: replay.clone(),
             registrar,
             push: push_transport,
             state_dir: state_dir_used,
@@ -216,6 +226,7 @@ pub(super) async fn run_once(
         urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
+        replay,
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
         access: Arc::new(web::access::Access::from_config(&cfg)),
@@ -342,11 +353,12 @@ async fn whep_options(
 }
 
 /// Starts the RTSP server with one mount per camera known after the first
-/// device load (bounded wait).
+/// device load (bounded wait), plus an event stream per camera with recordings.
 async fn start_rtsp(
     cfg: &Config,
     hub: &Hub,
     directory: &Directory,
+    replay: &Replay,
     cancel: &CancellationToken,
 ) -> Result<RtspHandle, AppError> {
     let snap = directory
@@ -373,8 +385,24 @@ async fn start_rtsp(
         auth_failures_per_minute: cfg.limits.rtsp_auth_failures_per_minute,
         shared_media: cfg.rtsp.shared_media,
     };
-    let handle = RtspServer::start(opts, hub.clone(), mounts, cancel.child_token())
-        .map_err(AppError::Rtsp)?;
+    let events = EventStreams {
+        replay: replay.clone(),
+        with_recordings: snap
+            .cameras
+            .iter()
+            .filter(|e| e.camera.recordings_enabled)
+            .map(|e| e.camera.id.to_string())
+            .collect(),
+        timeout: cfg.rtsp.describe_timeout,
+    };
+    let handle = RtspServer::start_with_events(
+        opts,
+        hub.clone(),
+        mounts,
+        Some(events),
+        cancel.child_token(),
+    )
+    .map_err(AppError::Rtsp)?;
     let rtsp_addr = SocketAddr::new(cfg.network.listen_ip, handle.port());
     info!(%rtsp_addr, cameras = snap.cameras.len(), "RTSP server listening");
     Ok(handle)

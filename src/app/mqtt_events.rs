@@ -47,6 +47,8 @@ pub struct Deps {
     pub keeper: Keeper,
     /// Public URLs.
     pub urls: Arc<RwLock<PublicUrls>>,
+    /// Recorded-event selections (the `event_select` entity).
+    pub replay: crate::events::replay::Replay,
     /// Ring push registration (the concrete Ring client).
     pub registrar: Arc<dyn PushRegistrar>,
     /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
@@ -137,6 +139,7 @@ impl MqttAndEvents {
                     stream: Some(Arc::new(streams)),
                     snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
                     push: Some(push.status()),
+                    replay: Some(deps.replay.clone()),
                 },
                 cancel.child_token(),
             );

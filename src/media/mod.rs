@@ -24,6 +24,7 @@ mod frame;
 pub mod h264;
 mod hub;
 mod keeper;
+pub mod mp4;
 mod source;
 mod subscriber;
 mod supervisor;

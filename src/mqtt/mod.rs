@@ -194,6 +194,9 @@ pub struct MqttDeps {
     /// The push listener's status, for each camera's `push` diagnostic
     /// sensor. `None`: the sensor reports `unknown`.
     pub push: Option<tokio::sync::watch::Receiver<crate::events::push::PushStatus>>,
+    /// Recorded-event selections for the `event_select` entity of cameras with
+    /// recordings. `None`: selecting fails with a log line.
+    pub replay: Option<crate::events::replay::Replay>,
 }
 
 /// Connection state of the bridge, for the console and metrics.

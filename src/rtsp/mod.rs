@@ -8,8 +8,13 @@
 //! Ring takes seconds to start and players time out otherwise. Each media takes a
 //! viewer [`crate::media::Lease`] and releases it when unprepared. See
 //! `docs/design/0001-media-hub.md` for the hub side.
+//!
+//! Cameras with recordings also get an event stream (`/<slug>/event`,
+//! `/<device_id>_event`) that plays the selected recorded event ([`event`], [`clip`]).
 
 mod auth;
+mod clip;
+mod event;
 mod factory;
 mod feeder;
 
@@ -76,6 +81,45 @@ pub struct MountSpec {
     pub slug: String,
     /// Ring device id; served at `/<device_id>` too.
     pub device_id: String,
+}
+
+/// The recorded-event streams served besides the live mounts.
+#[derive(Clone)]
+pub struct EventStreams {
+    /// Which recording each camera plays.
+    pub replay: crate::events::replay::Replay,
+    /// Hub camera ids (numeric Ring ids) of the cameras with recordings; the
+    /// others get no event path (DESCRIBE answers 404).
+    pub with_recordings: Vec<String>,
+    /// Longest DESCRIBE waits for Ring and the recording download.
+    pub timeout: Duration,
+}
+
+/// The event-stream mounts of one camera: `(path, factory)` pairs, none for a
+/// camera without recordings.
+fn event_mounts(
+    events: Option<&EventStreams>,
+    cam: &MountSpec,
+    rt: &tokio::runtime::Handle,
+    cancel: &CancellationToken,
+) -> Vec<(String, gst_rtsp_server::RTSPMediaFactory)> {
+    let Some(ev) = events.filter(|e| e.with_recordings.contains(&cam.camera_id)) else {
+        return Vec::new();
+    };
+    let Ok(camera_id) = cam.camera_id.parse::<u64>() else {
+        return Vec::new();
+    };
+    let factory = event::EventFactory::new(event::EventCtx {
+        camera_id,
+        replay: ev.replay.clone(),
+        rt: rt.clone(),
+        timeout: ev.timeout,
+        cancel: cancel.clone(),
+    });
+    event::event_paths(&cam.slug, &cam.device_id)
+        .into_iter()
+        .map(|p| (p, factory.clone().upcast()))
+        .collect()
 }
 
 /// Why the RTSP server could not start.
@@ -147,6 +191,17 @@ impl RtspServer {
         cameras: Vec<MountSpec>,
         cancel: CancellationToken,
     ) -> Result<RtspHandle, RtspError> {
+        Self::start_with_events(opts, hub, cameras, None, cancel)
+    }
+
+    /// [`RtspServer::start`], plus the recorded-event streams of `events`.
+    pub fn start_with_events(
+        opts: RtspOptions,
+        hub: Hub,
+        cameras: Vec<MountSpec>,
+        events: Option<EventStreams>,
+        cancel: CancellationToken,
+    ) -> Result<RtspHandle, RtspError> {
         gst::init().map_err(RtspError::Init)?;
         let rt = tokio::runtime::Handle::current();
         let server = gst_rtsp_server::RTSPServer::new();
@@ -185,12 +240,7 @@ impl RtspServer {
                 opts.shared_media,
             );
             if auth {
-                factory.add_role_from_structure(
-                    &gst::Structure::builder("user")
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                        .build(),
-                );
+                require_user(factory.upcast_ref());
             }
             let mut paths = vec![cam.slug.as_str()];
             if cam.device_id != cam.slug {
@@ -203,6 +253,12 @@ impl RtspServer {
                 }
                 mounts.add_factory(&path, factory.clone());
                 by_path.insert(path, stream.clone());
+            }
+            for (path, factory) in event_mounts(events.as_ref(), cam, &rt, &cancel) {
+                if auth {
+                    require_user(&factory);
+                }
+                mounts.add_factory(&path, factory);
             }
         }
         connect_play_hooks(&server, opts.shared_media.then(|| Arc::new(by_path)));
@@ -245,6 +301,16 @@ impl RtspServer {
             thread: Some(thread),
         })
     }
+}
+
+/// Lets the authenticated `user` role access and construct `factory`'s media.
+fn require_user(factory: &gst_rtsp_server::RTSPMediaFactory) {
+    factory.add_role_from_structure(
+        &gst::Structure::builder("user")
+            .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+            .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+            .build(),
+    );
 }
 
 /// Body of the `rtsp-glib` thread: attach, report the bound port, run until quit,
@@ -294,7 +360,8 @@ pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
 
 /// Runs on every PLAY, after gst-rtsp-server handled it:
 ///
-/// - Rate control off for the session's media. gst-rtsp-server turns it on for every
+/// - Rate control off for the session's live media (event media keep it: their
+///   clips are paced by it). gst-rtsp-server turns it on for every
 ///   PLAY without an ONVIF `Rate-Control: no` header, and then its TCP sinks sync each
 ///   packet to the clock against PTS anchored at the feeder's first push: a fixed extra
 ///   delay of 0–15 ms per media (`ring-bridge bench`). The hub already delivers in real
@@ -308,12 +375,19 @@ fn connect_play_hooks(
     server.connect_client_connected(move |_, client| {
         let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
+            let mut event_media = false;
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
-                    if let Some(media) = sm.media() {
-                        unsynced_sending(&media);
+                    match sm.media() {
+                        // Recorded clips are paced by the clock (`clip`).
+                        Some(m) if m.is::<event::EventMedia>() => event_media = true,
+                        Some(m) => unsynced_sending(&m),
+                        None => {}
                     }
                 }
+            }
+            if event_media {
+                return;
             }
             let Some(by_path) = &by_path else { return };
             let Some(uri) = ctx.uri() else { return };

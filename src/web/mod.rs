@@ -14,6 +14,7 @@ pub mod guard;
 mod live;
 mod logs;
 pub mod metrics;
+mod replay;
 mod serve;
 mod whep;
 
@@ -98,6 +99,8 @@ pub struct WebState {
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
     pub keeper: crate::media::Keeper,
+    /// Which recording each camera's RTSP event stream plays.
+    pub replay: crate::events::replay::Replay,
     /// Recent server log lines for `/api/logs` (the console's Logs tab).
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
@@ -129,6 +132,7 @@ pub fn router(state: WebState) -> Router {
         .merge(console::routes())
         .merge(logs::routes())
         .merge(live::routes())
+        .merge(replay::routes())
         .merge(whep::routes())
         .merge(auth::routes())
         .merge(api::routes())
