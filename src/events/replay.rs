@@ -404,6 +404,27 @@ impl Replay {
     }
 }
 
+/// How long a signed recording URL stays valid from `now` (Unix seconds), from
+/// its S3-style `X-Amz-Date` + `X-Amz-Expires` query; `None` when it does not say.
+pub fn url_lifetime(url: &url::Url, now_unix: i64) -> Option<Duration> {
+    let mut date = None;
+    let mut expires = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "X-Amz-Date" => date = Some(v.into_owned()),
+            "X-Amz-Expires" => expires = v.parse::<i64>().ok(),
+            _ => {}
+        }
+    }
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let signed = time::PrimitiveDateTime::parse(&date?, &fmt)
+        .ok()?
+        .assume_utc()
+        .unix_timestamp();
+    let left = signed.checked_add(expires?)?.checked_sub(now_unix)?;
+    Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+}
+
 /// The event `sel` names among `events` (newest first). Slots count recorded
 /// events only (ready or still processing), so `Motion 1` is the newest motion
 /// that has a recording.
@@ -451,6 +472,22 @@ mod tests {
         assert!(Selection::event("12a").is_err());
         assert_eq!(options(false).len(), 1 + 3 * SLOTS);
         assert_eq!(options(true).len(), 1 + 4 * SLOTS);
+    }
+
+    #[test]
+    fn url_lifetime_reads_the_signature() {
+        let u = url::Url::parse(
+            "https://s3.example/r.mp4?X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-Signature=x",
+        )
+        .unwrap();
+        let signed = 1_767_225_600; // 2026-01-01T00:00:00Z
+        assert_eq!(
+            url_lifetime(&u, signed + 600),
+            Some(Duration::from_secs(3000))
+        );
+        assert_eq!(url_lifetime(&u, signed + 7200), Some(Duration::ZERO));
+        let plain = url::Url::parse("https://example/r.mp4").unwrap();
+        assert_eq!(url_lifetime(&plain, signed), None);
     }
 
     #[test]

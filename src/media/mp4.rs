@@ -193,7 +193,11 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert_eq!(probe(b"not an mp4 at all"), Err(Mp4Error::NoMoov));
+        assert_eq!(probe(&bx(b"ftyp", b"isom")), Err(Mp4Error::NoMoov));
+        assert!(matches!(
+            probe(b"not an mp4 at all"),
+            Err(Mp4Error::Truncated(_))
+        ));
         let mut file = bx(b"ftyp", b"isom");
         file.extend_from_slice(&[0, 0, 1, 0, b'm', b'o', b'o', b'v', 0]);
         assert!(matches!(probe(&file), Err(Mp4Error::Truncated(_))));

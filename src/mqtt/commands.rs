@@ -1,5 +1,6 @@
 //! HA commands: ON/OFF for light, siren, motion detection and the live
-//! stream, PRESS for the snapshot button. Ring calls run in the bridge's
+//! stream, PRESS for the snapshot button, an option for `event_select`
+//! (handled in `replay`). Ring calls run in the bridge's
 //! `JoinSet`; their results are reflected back as state.
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
@@ -60,6 +61,10 @@ impl Bridge {
             return;
         };
         let shown: String = text.chars().take(40).collect();
+        if cmd.key == keys::EVENT_SELECT && cam.recordings_enabled {
+            self.event_select_command(cam.id, text);
+            return;
+        }
         let on = switch_payload(text);
         let key = match cmd.key.as_str() {
             keys::LIGHT if cam.has_light => keys::LIGHT,

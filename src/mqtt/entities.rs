@@ -8,7 +8,7 @@
 use super::MqttOptions;
 use super::discovery::{
     Availability, AvailabilityMode, BinarySensor, Button, Camera as CameraCfg, Common, Config,
-    Device, EntityCategory, Event, Light, Origin, Sensor, Switch,
+    Device, EntityCategory, Event, Light, Origin, Select, Sensor, Switch,
 };
 use super::topics::{Leaf, Topics};
 use crate::ring::Camera;
@@ -27,6 +27,10 @@ pub mod keys {
     pub const TAKE_SNAPSHOT: &str = "take_snapshot";
     /// `switch`: keep a live stream running.
     pub const STREAM: &str = "stream";
+    /// `select`, cameras with recordings: which recorded event the RTSP event
+    /// stream plays (`Latest`, `Motion 1..5`, ...); attributes name the event
+    /// and a fresh recording URL.
+    pub const EVENT_SELECT: &str = "event_select";
     /// `light`, cameras with a light.
     pub const LIGHT: &str = "light";
     /// `switch`, cameras with a siren.
@@ -210,6 +214,23 @@ pub fn camera_entities(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Vec
     let mut c = b.with_attrs(b.common(keys::STREAM, "Live stream"), keys::STREAM);
     c.icon = Some("mdi:cctv".into());
     out.push(b.switch(keys::STREAM, c));
+
+    if cam.recordings_enabled {
+        let mut c = b.with_attrs(
+            b.common(keys::EVENT_SELECT, "Event stream"),
+            keys::EVENT_SELECT,
+        );
+        c.icon = Some("mdi:filmstrip-box".into());
+        out.push(b.entity(
+            keys::EVENT_SELECT,
+            Config::Select(Select {
+                common: c,
+                state_topic: b.topic(keys::EVENT_SELECT, Leaf::State),
+                command_topic: b.topic(keys::EVENT_SELECT, Leaf::Command),
+                options: crate::events::replay::options(cam.doorbell),
+            }),
+        ));
+    }
 
     if cam.has_light {
         out.push(b.entity(

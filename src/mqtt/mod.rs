@@ -23,6 +23,7 @@ pub mod entities;
 #[cfg(test)]
 mod fuzz;
 mod intake;
+mod replay;
 mod snapshots;
 mod state;
 pub mod stream;

@@ -405,10 +405,7 @@ impl Running {
             stream,
             snapshots: None,
             push: None,
-            replay: Some(ring_bridge::events::replay::Replay::new(
-                ring.clone(),
-                Default::default(),
-            )),
+            replay: None,
         };
         let (handle, join) = mqtt::start(opts, deps, cancel.child_token());
         let mut status = handle.status();
