@@ -3,6 +3,7 @@
 //! H.264 + AAC MP4s; events triggered here ask for clips of different lengths so
 //! the frame count tells which clip played.
 
+mod browser;
 mod common;
 
 use std::process::{Command, Stdio};
@@ -236,4 +237,25 @@ async fn no_event_path_without_recordings_and_a_clear_error_when_not_ready() {
         d.log_text()
     );
     assert!(d.log_text().contains("pending"), "{}", d.log_text());
+}
+
+/// The console's History "Play over RTSP" (Chromium): the URL it shows plays
+/// the clicked recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_history_plays_an_event_over_rtsp() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = daemon_on(&sim, state.path(), "", &[]).await;
+    let details = tokio::task::block_in_place(|| {
+        browser::run_scenario("history_rtsp", &d.url("/"), &sim.url())
+    });
+    let url = details["rtsp_url"].as_str().expect("rtsp_url").to_owned();
+    let event_id = details["event_id"].as_str().expect("event_id").to_owned();
+    let (_, v) = get_json(&d.url("/api/ring/cameras/front-door/event-stream")).await;
+    assert_eq!(v["event_id"], event_id.as_str(), "{v}");
+    assert_eq!(v["select"], Value::Null, "chosen by id: no option label");
+    // The seeded clips are 4 s long.
+    let (streams, _) = tokio::task::block_in_place(|| probe_all(&url));
+    let frames = video_frames(&streams);
+    assert!((4 * FPS - 2..=4 * FPS).contains(&frames), "{streams:?}");
 }
