@@ -135,11 +135,12 @@ fn every_discovery_payload_fits_home_assistant_2024_3() {
         fx.release,
         problems.join("\n")
     );
-    // The demo account's full entity set (57, plus one `text` "Announce" per
-    // camera), twice (with and without instance).
+    // The demo account's full entity set, twice (with and without instance):
+    // 57, plus one `text` "Announce" per camera (6), plus `event_select` on the
+    // 5 cameras with recordings.
     assert_eq!(
         seen,
-        2 * (57 + 6),
+        2 * (57 + 6 + 5),
         "entity count changed: review the fixture check"
     );
     assert_eq!(
@@ -150,6 +151,7 @@ fn every_discovery_payload_fits_home_assistant_2024_3() {
             "camera",
             "event",
             "light",
+            "select",
             "sensor",
             "switch",
             "text"

@@ -124,6 +124,7 @@ async fn waits_for_a_broker_that_is_down_at_start() {
         snapshots: None,
         announce: None,
         push: None,
+        replay: None,
     };
     let (handle, join) = mqtt::start(opts.clone(), deps, cancel.clone());
     let mut status = handle.status();
@@ -171,6 +172,7 @@ async fn invalid_options_end_the_task_with_an_error() {
         snapshots: None,
         announce: None,
         push: None,
+        replay: None,
     };
     let (_h, join) = mqtt::start(opts.clone(), deps.clone(), cancel.clone());
     let err = join.await.unwrap().unwrap_err();

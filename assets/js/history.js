@@ -2,6 +2,8 @@
 // time, kind, person detection, thumbnail and duration, "Older" pagination via
 // the `next` cursor, and an in-page player for recorded events. Events that
 // cannot play say why (not recorded, still processing, no Ring Protect).
+// "Play over RTSP" makes an event the camera's RTSP event stream
+// (`PUT .../event-stream`) and shows the URL to copy into a player or NVR.
 
 import { cameras, getJson, url, request } from "./api.js";
 import { h, show, pill, icon, stateLoading, stateEmpty, stateError, fmtTime, fmtAgo, fmtDuration } from "./ui.js";
@@ -34,6 +36,11 @@ function kindLabel(kind) {
 
 /** Called once at start-up. */
 export function initHistory() {
+  $("hist-rtsp-copy").addEventListener("click", () => {
+    const input = $("hist-rtsp-url");
+    input.select();
+    navigator.clipboard?.writeText(input.value).catch(() => {});
+  });
   $("hist-camera").addEventListener("change", (e) => {
     hist.camId = e.target.value;
     try {
@@ -208,7 +215,13 @@ function renderEvent(ev) {
       type: "button",
       "aria-label": `Play the ${label.toLowerCase()} recording of ${fmtTime(ev.created_at)}`,
       onclick: () => play(ev),
-    }, icon("play"), "Play"));
+    }, icon("play"), "Play"), h("button", {
+      class: "btn small rtsp",
+      type: "button",
+      title: "Serve this recording as the camera's RTSP event stream",
+      "aria-label": `Play the ${label.toLowerCase()} recording of ${fmtTime(ev.created_at)} over RTSP`,
+      onclick: () => playOverRtsp(ev),
+    }, "Play over RTSP"));
   } else {
     const reason = notPlayableReason(ev);
     action.append(
@@ -217,6 +230,30 @@ function renderEvent(ev) {
     );
   }
   return h("li", { class: "event", dataset: { id: ev.id, kind: ev.kind, playable: Boolean(ev.playable) } }, thumb(ev), h("div", { class: "ev-main" }, title, meta), action);
+}
+
+async function playOverRtsp(ev) {
+  const box = $("hist-rtsp");
+  box.hidden = false;
+  $("hist-rtsp-msg").textContent = "Selecting…";
+  $("hist-rtsp-url").value = "";
+  try {
+    const resp = await request(`/api/ring/cameras/${encodeURIComponent(ev.camera_id)}/event-stream`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ event_id: ev.id }),
+    });
+    const v = await resp.json();
+    if (!v.rtsp_url) {
+      $("hist-rtsp-msg").textContent = "Selected, but RTSP is off in this ring-bridge.";
+      return;
+    }
+    $("hist-rtsp-msg").textContent = "RTSP event stream (plays this recording from its start):";
+    $("hist-rtsp-url").value = v.rtsp_url;
+    box.dataset.eventId = v.event_id || "";
+  } catch (e) {
+    $("hist-rtsp-msg").textContent = `Cannot select this recording: ${e.message}`;
+  }
 }
 
 function play(ev) {

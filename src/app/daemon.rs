@@ -22,12 +22,13 @@ use crate::cameras::{
 use crate::codec::elements::Part;
 use crate::config::Config;
 use crate::events::push::{FcmConfig, PushRegistrar, SimTransportOptions, TransportChoice};
+use crate::events::replay::{Replay, ReplayOptions};
 use crate::media::{Hub, HubOptions, Keeper};
 use crate::ring::client::{RingClient, RingOptions};
 use crate::ring::live::{LiveOptions, RingOpener};
 use crate::ring::state::TokenStore;
 use crate::ring::{RingApi, RingHosts};
-use crate::rtsp::{RtspHandle, RtspOptions, RtspServer};
+use crate::rtsp::{EventStreams, RtspHandle, RtspOptions, RtspServer};
 use crate::web::{self, Metrics, WebState};
 
 use super::mqtt_events::{Deps as OutputDeps, MqttAndEvents};
@@ -282,8 +283,16 @@ pub(super) async fn start_and_serve(
         ))
         .clone();
 
+    // Which recording each camera's event stream plays (RTSP, REST, MQTT).
+    let replay = Replay::new(
+        ring.clone(),
+        ReplayOptions {
+            loop_default: cfg.rtsp.event_loop,
+            ..ReplayOptions::default()
+        },
+    );
     carry.rtsp_port = if cfg.rtsp.enabled {
-        let rtsp = start_rtsp(&cfg, &hub, &directory, &cancel)?;
+        let rtsp = start_rtsp(&cfg, &hub, &directory, &replay, &cancel)?;
         Some(started.rtsp.insert(rtsp).port())
     } else {
         None
@@ -297,6 +306,7 @@ pub(super) async fn start_and_serve(
             hub: hub.clone(),
             keeper: keeper.clone(),
             urls: urls.clone(),
+            replay: replay.clone(),
             registrar,
             push: push_transport,
             state_dir: state_dir_used,
@@ -313,6 +323,7 @@ pub(super) async fn start_and_serve(
         urls,
         hub: hub.clone(),
         keeper: keeper.clone(),
+        replay,
         logs: crate::base::logbuf::LogBuffer::global(),
         whep: whep.clone(),
         access: Arc::new(web::access::Access::new(access_options(&cfg))),
@@ -461,12 +472,14 @@ async fn whep_options(
     })
 }
 
-/// Starts the RTSP server; its paths follow the camera directory (no wait for
-/// the first load).
+/// Starts the RTSP server; its paths (live, and the event stream of every
+/// camera with recordings) follow the camera directory (no wait for the first
+/// load).
 fn start_rtsp(
     cfg: &Config,
     hub: &Hub,
     directory: &Directory,
+    replay: &Replay,
     cancel: &CancellationToken,
 ) -> Result<RtspHandle, AppError> {
     let listen = SocketAddr::new(cfg.network.listen_ip, cfg.rtsp.port);
@@ -479,8 +492,18 @@ fn start_rtsp(
         describe_waiters: cfg.limits.rtsp_describe_waiters,
         shared_media: cfg.rtsp.shared_media,
     };
-    let handle = RtspServer::start(opts, hub.clone(), directory.clone(), cancel.child_token())
-        .map_err(AppError::Rtsp)?;
+    let events = EventStreams {
+        replay: replay.clone(),
+        timeout: cfg.rtsp.describe_timeout,
+    };
+    let handle = RtspServer::start_with_events(
+        opts,
+        hub.clone(),
+        directory.clone(),
+        Some(events),
+        cancel.child_token(),
+    )
+    .map_err(AppError::Rtsp)?;
     let rtsp_addr = SocketAddr::new(cfg.network.listen_ip, handle.port());
     info!(%rtsp_addr, "RTSP server listening");
     Ok(handle)

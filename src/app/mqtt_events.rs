@@ -50,6 +50,8 @@ pub struct Deps {
     pub keeper: Keeper,
     /// Public URLs.
     pub urls: Urls,
+    /// Recorded-event selections (the `event_select` entity).
+    pub replay: crate::events::replay::Replay,
     /// Ring push registration (the concrete Ring client).
     pub registrar: Arc<dyn PushRegistrar>,
     /// Where pushes come from: FCM for Ring, the simulator's channel otherwise.
@@ -127,6 +129,7 @@ impl MqttAndEvents {
                     snapshots: Some(Arc::new(LiveSnapshots::new(deps.hub.clone()))),
                     push: Some(push.status()),
                     announce: Some(deps.announce.clone()),
+                    replay: Some(deps.replay.clone()),
                 },
                 cancel.child_token(),
             );

@@ -20,7 +20,8 @@ use gstreamer as gst;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
-    /// The RTSP output (`rtsp`): appsrc → RTP payloaders.
+    /// The RTSP output (`rtsp`): appsrc → RTP payloaders; recorded events
+    /// demuxed from MP4 (qtdemux → appsink).
     Rtsp,
     /// Snapshots from a live key frame (`snapshot::decode`): H.264 → JPEG.
     Snapshot,
@@ -118,15 +119,21 @@ pub const REQUIRED: &[Requirement] = &[
         BASE,
         &[Rtsp, Snapshot, Talkback, Announce, Simulator],
     ),
-    req("appsink", BASE, &[Snapshot, Talkback, Announce, Simulator]),
+    req(
+        "appsink",
+        BASE,
+        &[Rtsp, Snapshot, Talkback, Announce, Simulator],
+    ),
     req("tee", CORE, &[Rtsp]),
-    req("queue", CORE, &[Simulator, Tests]),
+    req("queue", CORE, &[Rtsp, Simulator, Tests]),
     req("filesrc", CORE, &[Simulator]),
     req("filesink", CORE, &[Simulator]),
     req("fakesink", CORE, &[Tests]),
     // RTP payloaders (no transcoding).
     req("rtph264pay", GOOD, &[Rtsp]),
     req("rtpopuspay", GOOD, &[Rtsp]),
+    // Recorded events: AAC from Ring's MP4 (RFC 3640).
+    req("rtpmp4gpay", GOOD, &[Rtsp]),
     // Video decode → JPEG.
     req("h264parse", BAD, &[Snapshot, Simulator]),
     req("avdec_h264", LIBAV, &[Snapshot, Tests]),
@@ -157,7 +164,7 @@ pub const REQUIRED: &[Requirement] = &[
     req("timeoverlay", X, &[Simulator]),
     req("x264enc", UGLY, &[Simulator]),
     req("mp4mux", GOOD, &[Simulator]),
-    req("qtdemux", GOOD, &[Simulator]),
+    req("qtdemux", GOOD, &[Rtsp, Simulator]),
     req("decodebin", BASE, &[Announce, Simulator]),
 ];
 

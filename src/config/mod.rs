@@ -240,6 +240,9 @@ pub struct RtspConfig {
     /// hold each client back to a key frame). Default false: one pipeline per
     /// client, each starting on the cached key frame; still one Ring session.
     pub shared_media: bool,
+    /// Recorded-event streams (`/<slug>/event`) replay their clip continuously
+    /// instead of ending with it (a client's `?loop=0` / `?loop=1` overrides).
+    pub event_loop: bool,
 }
 
 impl Default for RtspConfig {
@@ -251,6 +254,7 @@ impl Default for RtspConfig {
             password: None,
             describe_timeout: Duration::from_secs(20),
             shared_media: false,
+            event_loop: false,
         }
     }
 }

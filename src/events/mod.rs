@@ -13,6 +13,7 @@
 mod audit;
 pub mod poll;
 pub mod push;
+pub mod replay;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -26,6 +26,7 @@ mod frame;
 pub mod h264;
 mod hub;
 mod keeper;
+pub mod mp4;
 mod source;
 mod stream;
 mod subscriber;

@@ -36,6 +36,7 @@ use super::stream::StreamStatus;
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
 use crate::cameras::{Entry, Snapshot as DirSnapshot};
+use crate::events::replay::Replay;
 use crate::events::{CameraEvent, EventKind};
 
 /// Timeout of one Ring call made on behalf of MQTT.
@@ -63,6 +64,11 @@ pub(super) enum Done {
     Announce {
         camera_id: u64,
         result: Result<crate::announce::Announcement, String>,
+    },
+    EventSelect {
+        camera_id: u64,
+        selecting: bool,
+        result: Result<super::replay::EventSelectDone, String>,
     },
 }
 
@@ -140,6 +146,18 @@ pub(crate) async fn run(
     .await
 }
 
+/// Waits for the next replay selection change: the camera id (pending forever
+/// without a replay).
+async fn replay_changed(rx: &mut Option<watch::Receiver<u64>>) -> Option<u64> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(*rx.borrow_and_update()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Waits for the next push status change (pending forever without a status).
 async fn push_changed(
     rx: &mut Option<watch::Receiver<crate::events::push::PushStatus>>,
@@ -186,6 +204,8 @@ impl Bridge {
         let mut cmd_open = true;
         let mut push_rx = self.deps.push.clone();
         let mut push_open = push_rx.is_some();
+        let mut replay_rx = self.deps.replay.as_ref().map(Replay::changes);
+        let mut replay_open = replay_rx.is_some();
         let initial = dir_rx.borrow_and_update().clone();
         self.on_directory(initial);
         let mut flush = tokio::time::interval(Intake::flush_period());
@@ -235,6 +255,10 @@ impl Bridge {
                         }
                     }
                     Err(_) => push_open = false,
+                },
+                r = replay_changed(&mut replay_rx), if replay_open => match r {
+                    Some(id) => self.refresh_event_select(id, None),
+                    None => replay_open = false,
                 },
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
                     Ok(done) => self.on_done(done),
@@ -410,6 +434,8 @@ impl Bridge {
         };
         debug!(camera = ev.camera_id, kind = ev.kind.as_str(), ding_id = %ev.ding_id, "event");
         self.publish_state(ev.camera_id);
+        // `Motion 1` and `Latest` may now name this event.
+        self.refresh_event_select(ev.camera_id, None);
         if ev.kind == EventKind::Ding
             && let Some(entry) = self.cameras.iter().find(|e| e.camera.id == ev.camera_id)
         {
@@ -457,6 +483,9 @@ impl Bridge {
             if prev.is_none_or(|p| p != &entry) {
                 self.publish_discovery(&entry);
                 self.publish_state(cam.id);
+            }
+            if prev.is_none_or(|p| p.camera.recordings_enabled != cam.recordings_enabled) {
+                self.refresh_event_select(cam.id, None);
             }
         }
         let gone: Vec<Entry> = old
@@ -558,6 +587,11 @@ impl Bridge {
                 ),
                 Err(err) => warn!(camera = camera_id, %err, "announcement from MQTT failed"),
             },
+            Done::EventSelect {
+                camera_id,
+                selecting,
+                result,
+            } => self.event_select_done(camera_id, selecting, result),
         }
     }
 
@@ -595,5 +629,6 @@ impl Bridge {
             }
             self.trigger_snapshot(id, Trigger::Interval);
         }
+        self.due_event_refreshes(now);
     }
 }

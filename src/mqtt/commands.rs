@@ -1,7 +1,8 @@
 //! HA commands: ON/OFF for light, siren, motion detection and the live
 //! stream, PRESS for the snapshot button, text (or the JSON of `POST
-//! …/announce`) for announcements. Ring calls and announcements run in the
-//! bridge's `JoinSet`; their results are reflected back as state or logged.
+//! …/announce`) for announcements, an option for `event_select` (handled in
+//! `replay`). Ring calls and announcements run in the bridge's `JoinSet`; their
+//! results are reflected back as state or logged.
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
 use super::entities::keys;
@@ -61,6 +62,10 @@ impl Bridge {
             return;
         };
         let shown: String = text.chars().take(40).collect();
+        if cmd.key == keys::EVENT_SELECT && cam.recordings_enabled {
+            self.event_select_command(cam.id, text);
+            return;
+        }
         let on = switch_payload(text);
         let key = match cmd.key.as_str() {
             keys::LIGHT if cam.has_light => keys::LIGHT,

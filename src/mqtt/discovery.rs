@@ -5,7 +5,7 @@
 //! long forms so the JSON reads like the HA docs
 //! (<https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery> and the
 //! per-platform pages `binary_sensor.mqtt`, `sensor.mqtt`, `switch.mqtt`,
-//! `light.mqtt`, `button.mqtt`, `camera.mqtt`, `event.mqtt`). Only types here;
+//! `light.mqtt`, `button.mqtt`, `camera.mqtt`, `event.mqtt`, `select.mqtt`). Only types here;
 //! which entities a camera gets is decided in [`super::entities`].
 
 use serde::Serialize;
@@ -213,6 +213,22 @@ pub struct Text {
     pub max: u16,
 }
 
+/// `select`: one of a fixed list of options (`select.mqtt`; HA 2024.3 accepts
+/// `options`, `state_topic`, `command_topic`, `command_template`,
+/// `value_template`, `retain`, `qos`, `encoding`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Select {
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+    /// The selected option, retained.
+    pub state_topic: String,
+    /// HA publishes the chosen option here.
+    pub command_topic: String,
+    /// Every option, in display order.
+    pub options: Vec<String>,
+}
+
 /// A discovery payload of any component.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -233,6 +249,8 @@ pub enum Config {
     Event(Event),
     /// `text`.
     Text(Text),
+    /// `select`.
+    Select(Select),
 }
 
 impl Config {
@@ -247,6 +265,7 @@ impl Config {
             Config::Camera(_) => "camera",
             Config::Event(_) => "event",
             Config::Text(_) => "text",
+            Config::Select(_) => "select",
         }
     }
 
@@ -261,6 +280,7 @@ impl Config {
             Config::Camera(c) => &c.common,
             Config::Event(c) => &c.common,
             Config::Text(c) => &c.common,
+            Config::Select(c) => &c.common,
         }
     }
 

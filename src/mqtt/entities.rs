@@ -8,7 +8,7 @@
 use super::MqttOptions;
 use super::discovery::{
     Availability, AvailabilityMode, BinarySensor, Button, Camera as CameraCfg, Common, Config,
-    Device, EntityCategory, Event, Light, Origin, Sensor, Switch, Text,
+    Device, EntityCategory, Event, Light, Origin, Select, Sensor, Switch, Text,
 };
 use super::topics::{Leaf, Topics};
 use crate::ring::Camera;
@@ -30,6 +30,10 @@ pub mod keys {
     /// `text`: speak the text on the camera speaker (the command topic also
     /// takes the JSON of `POST …/announce`).
     pub const ANNOUNCE: &str = "announce";
+    /// `select`, cameras with recordings: which recorded event the RTSP event
+    /// stream plays (`Latest`, `Motion 1..5`, ...); attributes name the event
+    /// and a fresh recording URL.
+    pub const EVENT_SELECT: &str = "event_select";
     /// `light`, cameras with a light.
     pub const LIGHT: &str = "light";
     /// `switch`, cameras with a siren.
@@ -225,6 +229,23 @@ pub fn camera_entities(topics: &Topics, opts: &MqttOptions, cam: &Camera) -> Vec
             max: 255,
         }),
     ));
+
+    if cam.recordings_enabled {
+        let mut c = b.with_attrs(
+            b.common(keys::EVENT_SELECT, "Event stream"),
+            keys::EVENT_SELECT,
+        );
+        c.icon = Some("mdi:filmstrip-box".into());
+        out.push(b.entity(
+            keys::EVENT_SELECT,
+            Config::Select(Select {
+                common: c,
+                state_topic: b.topic(keys::EVENT_SELECT, Leaf::State),
+                command_topic: b.topic(keys::EVENT_SELECT, Leaf::Command),
+                options: crate::events::replay::options(cam.doorbell),
+            }),
+        ));
+    }
 
     if cam.has_light {
         out.push(b.entity(

@@ -27,6 +27,7 @@ pub mod entities;
 mod fuzz;
 mod hub_streams;
 mod intake;
+mod replay;
 mod snapshots;
 mod state;
 pub mod stream;
@@ -202,6 +203,9 @@ pub struct MqttDeps {
     /// Plays `announce` commands on camera speakers. `None`: they are refused
     /// with a warning.
     pub announce: Option<crate::announce::Announcer>,
+    /// Recorded-event selections for the `event_select` entity of cameras with
+    /// recordings. `None`: selecting fails with a log line.
+    pub replay: Option<crate::events::replay::Replay>,
 }
 
 /// Connection state of the bridge, for the console and metrics.

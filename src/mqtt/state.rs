@@ -109,8 +109,24 @@ pub(crate) struct CamState {
     pub last_on_demand: Option<Instant>,
     /// RFC 3339 time the camera's Ring data last changed (the `info` sensor).
     pub info_updated: String,
+    /// The `event_select` entity: the selected option and its attributes.
+    pub event_select: Option<EventSelectState>,
+    /// When the recording URL in those attributes is refreshed (it expires).
+    pub event_refresh_at: Option<Instant>,
+    /// A selection or refresh is running for this camera.
+    pub event_refresh_inflight: bool,
     /// Stops this camera's helper tasks (stream status forwarder).
     pub stop: CancellationToken,
+}
+
+/// What the `event_select` entity shows.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EventSelectState {
+    /// The option (`Latest`, `Motion 2`), empty for an event chosen by id (HA
+    /// ignores an empty state).
+    pub label: String,
+    /// JSON: `eventId`, `recordingUrl` (fresh), `kind`, `createdAt`, ... or `error`.
+    pub attributes: Bytes,
 }
 
 impl CamState {
@@ -132,16 +148,24 @@ impl CamState {
             next_snapshot: None,
             last_on_demand: None,
             info_updated: rfc3339(OffsetDateTime::now_utc()),
+            event_select: None,
+            event_refresh_at: None,
+            event_refresh_inflight: false,
             stop,
         }
     }
 
     /// The earliest timer of this camera.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.motion_until, self.ding_until, self.next_snapshot]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.motion_until,
+            self.ding_until,
+            self.next_snapshot,
+            self.event_refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn effective_stream(&self) -> &StreamStatus {
@@ -237,6 +261,15 @@ pub(crate) fn camera_states(
         })),
     ));
     out.push((t(keys::STREAM, Leaf::State), on_off(stream.state.is_on())));
+
+    if cam.recordings_enabled {
+        let (label, attrs) = match &st.event_select {
+            Some(e) => (Bytes::from(e.label.clone()), e.attributes.clone()),
+            None => (Bytes::from_static(b"Latest"), json_bytes(json!({}))),
+        };
+        out.push((t(keys::EVENT_SELECT, Leaf::Attributes), attrs));
+        out.push((t(keys::EVENT_SELECT, Leaf::State), label));
+    }
 
     if cam.has_light {
         let on = st.light_override.or(cam.light_on).unwrap_or(false);

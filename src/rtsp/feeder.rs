@@ -56,7 +56,7 @@ fn appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
         .build()
 }
 
-fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, glib::BoolError> {
+pub(crate) fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, glib::BoolError> {
     let b = gst::ElementFactory::make(factory);
     match name {
         Some(n) => b.name(n).build(),
@@ -66,7 +66,7 @@ fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, glib::BoolErr
 
 /// A `tee allow-not-linked=true`: a client may set up only some streams (Retina
 /// skips Opus), and a shared media must not fail with `not-linked` on the others.
-fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
+pub(crate) fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
     let tee = make("tee", None)?;
     tee.set_property("allow-not-linked", true);
     Ok(tee)

@@ -13,10 +13,15 @@
 //! Ring takes seconds to start and players time out otherwise. Each media takes a
 //! viewer [`crate::media::Lease`] and releases it when unprepared. See
 //! `docs/design/0001-media-hub.md` for the hub side.
+//!
+//! Cameras with recordings also get an event stream (`/<slug>/event`,
+//! `/<device_id>_event`) that plays the selected recorded event ([`event`], [`clip`]).
 
 mod auth;
 mod client;
 mod describe;
+mod clip;
+mod event;
 mod factory;
 mod feeder;
 mod gate;
@@ -85,6 +90,16 @@ impl Default for RtspOptions {
     }
 }
 
+/// The recorded-event streams (`/<slug>/event`, `/<device_id>_event`) served
+/// for every camera with recordings, besides the live paths.
+#[derive(Clone)]
+pub struct EventStreams {
+    /// Which recording each camera plays (and its download).
+    pub replay: crate::events::replay::Replay,
+    /// Longest DESCRIBE waits for Ring and the recording download.
+    pub timeout: Duration,
+}
+
 /// Why the RTSP server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RtspError {
@@ -147,6 +162,18 @@ impl RtspServer {
         directory: Directory,
         cancel: CancellationToken,
     ) -> Result<RtspHandle, RtspError> {
+        Self::start_with_events(opts, hub, directory, None, cancel)
+    }
+
+    /// [`RtspServer::start`], plus the recorded-event streams of `events` for
+    /// every camera with recordings.
+    pub fn start_with_events(
+        opts: RtspOptions,
+        hub: Hub,
+        directory: Directory,
+        events: Option<EventStreams>,
+        cancel: CancellationToken,
+    ) -> Result<RtspHandle, RtspError> {
         gst::init().map_err(RtspError::Init)?;
         let rt = tokio::runtime::Handle::current();
         let server = gst_rtsp_server::RTSPServer::new();
@@ -178,8 +205,13 @@ impl RtspServer {
             cancel: cancel.clone(),
             shared: opts.shared_media,
             describe_waiters: opts.describe_waiters,
+            events,
         };
-        let mut mounts = Mounts::new(server.clone(), points, env, vec![mounts::LIVE], auth);
+        let mut routes = vec![mounts::LIVE];
+        if env.events.is_some() {
+            routes.push(mounts::EVENT);
+        }
+        let mut mounts = Mounts::new(server.clone(), points, env, routes, auth);
         // The cameras known now are mounted before the first client can connect;
         // the follower applies every later change.
         let mut changes = directory.changes();
@@ -312,17 +344,27 @@ pub(crate) fn unsynced_sending(media: &gst_rtsp_server::RTSPMedia) {
     }
 }
 
-/// The mount part (`/<mount>`) of a request URL; control URLs look like
-/// `/<mount>/stream=0`.
+/// The mount path of a request URL: its path without a trailing control part
+/// (`/<mount>/stream=0`).
 pub(crate) fn mount_of(uri: &gst_rtsp_server::gst_rtsp::RTSPUrl) -> Option<String> {
     let url = url::Url::parse(uri.request_uri().as_str()).ok()?;
-    url.path().split('/').nth(1).map(|m| format!("/{m}"))
+    Some(strip_control(url.path()).to_owned())
+}
+
+/// `path` without a trailing `/stream=N` control segment or a trailing `/`.
+fn strip_control(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    match path.rsplit_once('/') {
+        Some((mount, last)) if last.starts_with("stream=") => mount,
+        _ => path,
+    }
 }
 
 /// Hooks on every client: the DESCRIBE gate (`describe`), and on every PLAY,
 /// after gst-rtsp-server handled it:
 ///
-/// - Rate control off for the session's media. gst-rtsp-server turns it on for every
+/// - Rate control off for the session's live media (event media keep it: their
+///   clips are paced by it). gst-rtsp-server turns it on for every
 ///   PLAY without an ONVIF `Rate-Control: no` header, and then its TCP sinks sync each
 ///   packet to the clock against PTS anchored at the feeder's first push: a fixed extra
 ///   delay of 0–15 ms per media (`ring-bridge bench`). The hub already delivers in real
@@ -334,14 +376,18 @@ fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: CtxByPath
         describe::connect(client, by_path.clone());
         let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
+            let mut event_media = false;
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
-                    if let Some(media) = sm.media() {
-                        unsynced_sending(&media);
+                    match sm.media() {
+                        // Recorded clips are paced by the clock (`clip`).
+                        Some(m) if m.is::<event::EventMedia>() => event_media = true,
+                        Some(m) => unsynced_sending(&m),
+                        None => {}
                     }
                 }
             }
-            if !shared {
+            if event_media || !shared {
                 return;
             }
             let ctx = ctx.uri().and_then(mount_of).and_then(|m| {

@@ -1,8 +1,9 @@
 //! [`Mounts`]: the RTSP paths, kept in step with the camera directory.
 //!
 //! Each camera is served on every [`Route`] of the server: a route names the
-//! paths of a camera (the live route: `/<slug>` and `/<device_id>`) and builds the
-//! factory that serves them. A new kind of path per camera is one more `Route`
+//! paths of a camera (the live route: `/<slug>` and `/<device_id>`; the event
+//! route, for cameras with recordings: `/<slug>/event` and `/<device_id>_event`)
+//! and builds the factory that serves them. A new kind of path per camera is one more `Route`
 //! in the list given to [`Mounts::new`]; `apply` mounts and unmounts it like the
 //! others.
 //!
@@ -46,20 +47,25 @@ pub(crate) struct MountEnv {
     pub(crate) shared: bool,
     /// Clients that may wait at once for one camera to start.
     pub(crate) describe_waiters: usize,
+    /// The recorded-event streams, when served ([`EVENT`]).
+    pub(crate) events: Option<super::EventStreams>,
 }
 
 /// One kind of path every camera is served at.
 pub(crate) struct Route {
     /// Name for logs (`live`).
     pub(crate) name: &'static str,
-    /// The camera's path segments on this route (without `/`); duplicates are
-    /// served once.
+    /// The camera's paths on this route (without the leading `/`); duplicates
+    /// are served once, none means the camera is not served on this route.
     pub(crate) paths: fn(&Entry) -> Vec<String>,
     /// The factory for those paths and, for live hub paths, what it serves (the
     /// DESCRIBE gate waits on it; a PLAY on shared media asks it for a key frame).
-    pub(crate) factory:
-        fn(&MountEnv, &Entry) -> (gst_rtsp_server::RTSPMediaFactory, Option<Arc<FactoryCtx>>),
+    /// `None`: the route is not served (its part is not configured).
+    pub(crate) factory: fn(&MountEnv, &Entry) -> Option<RouteFactory>,
 }
+
+/// A route's factory and, for live hub paths, its context.
+pub(crate) type RouteFactory = (gst_rtsp_server::RTSPMediaFactory, Option<Arc<FactoryCtx>>);
 
 /// The live route: `/<slug>` and `/<device_id>`, served from the hub.
 pub(crate) const LIVE: Route = Route {
@@ -75,7 +81,33 @@ pub(crate) const LIVE: Route = Route {
             gate: DescribeGate::new(env.describe_waiters),
         });
         let factory = CameraFactory::new(Arc::clone(&ctx), env.shared);
-        (factory.upcast(), Some(ctx))
+        Some((factory.upcast(), Some(ctx)))
+    },
+};
+
+/// The event route: the selected recorded event of a camera with recordings,
+/// at `/<slug>/event` and `/<device_id>_event` (`super::event`).
+pub(crate) const EVENT: Route = Route {
+    name: "event",
+    paths: |e| {
+        if !e.camera.recordings_enabled {
+            return Vec::new();
+        }
+        super::event::event_paths(&e.slug, &e.camera.device_id)
+            .into_iter()
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .collect()
+    },
+    factory: |env, e| {
+        let ev = env.events.as_ref()?;
+        let factory = super::event::EventFactory::new(super::event::EventCtx {
+            camera_id: e.camera.id,
+            replay: ev.replay.clone(),
+            rt: env.rt.clone(),
+            timeout: ev.timeout,
+            cancel: env.cancel.clone(),
+        });
+        Some((factory.upcast(), None))
     },
 };
 
@@ -153,18 +185,18 @@ impl Mounts {
         for route in &self.routes {
             let mut paths = (route.paths)(e);
             paths.dedup();
-            let (factory, ctx) = (route.factory)(&self.env, e);
+            if paths.is_empty() {
+                continue;
+            }
+            let Some((factory, ctx)) = (route.factory)(&self.env, e) else {
+                continue;
+            };
             if self.auth {
-                factory.add_role_from_structure(
-                    &gst::Structure::builder("user")
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                        .build(),
-                );
+                require_user(&factory);
             }
             for p in paths {
                 let path = format!("/{p}");
-                if !valid_path_segment(&p) {
+                if !p.split('/').all(valid_path_segment) {
                     warn!(
                         camera = id,
                         route = route.name,
@@ -223,6 +255,16 @@ impl Mounts {
         }
         info!(camera = id, slug = %e.slug, paths = ?paths, "RTSP paths removed");
     }
+}
+
+/// Lets the authenticated `user` role access and construct `factory`'s media.
+fn require_user(factory: &gst_rtsp_server::RTSPMediaFactory) {
+    factory.add_role_from_structure(
+        &gst::Structure::builder("user")
+            .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+            .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+            .build(),
+    );
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -27,6 +27,18 @@ fn rejects_bad_mount_paths() {
     assert!(!valid_path_segment("sp ace"));
 }
 
+#[test]
+fn mount_of_a_request_path_drops_the_control_part() {
+    assert_eq!(super::strip_control("/front-door"), "/front-door");
+    assert_eq!(super::strip_control("/front-door/stream=0"), "/front-door");
+    assert_eq!(super::strip_control("/front-door/event"), "/front-door/event");
+    assert_eq!(
+        super::strip_control("/front-door/event/stream=1"),
+        "/front-door/event"
+    );
+    assert_eq!(super::strip_control("/a4c1380f0001_event/"), "/a4c1380f0001_event");
+}
+
 /// Describes `url`, sets up its video and returns the first video frame's
 /// key-frame flag, with the session still open.
 async fn play_first_frame(url: url::Url) -> Result<(bool, retina::client::Demuxed), String> {

@@ -25,6 +25,8 @@ struct TriggerRequest {
     person_detected: bool,
     /// Overrides `SimOptions::recording_ready_delay` for this event.
     ready_after_ms: Option<u64>,
+    /// Length of the event's recording in seconds (1..=30; default 4).
+    clip_seconds: Option<u32>,
 }
 
 /// `POST /_sim/cameras/{id}/{motion|ding}`: adds an event (history, active dings,
@@ -49,7 +51,15 @@ pub(crate) async fn trigger(
         .ready_after_ms
         .map(Duration::from_millis)
         .unwrap_or(st.options().recording_ready_delay);
-    let ev = st.add_event(id, kind, req.person_detected, delay)?;
+    if let Some(s) = req.clip_seconds
+        && !(1..=super::media_gen::MAX_SECONDS).contains(&s)
+    {
+        return Err(SimError::bad_request(format!(
+            "clip_seconds {s} is out of range: allowed 1..={}",
+            super::media_gen::MAX_SECONDS
+        )));
+    }
+    let ev = st.add_event(id, kind, req.person_detected, delay, req.clip_seconds)?;
     Ok(Json(json!({
         "ding_id": ev.ding_id,
         "ding_id_str": ev.ding_id.to_string(),

@@ -228,6 +228,9 @@ pub struct EventRec {
     pub favorite: bool,
     /// Recording length in seconds.
     pub duration_s: u32,
+    /// Length of the served MP4 in seconds, when the event asked for one
+    /// (`clip_seconds`); `None`: the default generated length.
+    pub clip_s: Option<u32>,
     /// Snapshot uuid (as in pushes, without the `:...` suffix).
     pub snapshot_uuid: String,
 }
@@ -575,6 +578,7 @@ pub fn seed_events(
                 answered: kind == EventKind::Ding && j % 2 == 1,
                 favorite: j % 11 == 4,
                 duration_s: 10 + (j as u32 * 7) % 50,
+                clip_s: None,
                 snapshot_uuid: snapshot_uuid(cam.id, created_ms),
             }
         })

@@ -215,7 +215,7 @@ pub(crate) async fn media_object(
                 .await
                 .map(Bytes::from)
                 .map_err(anyhow::Error::from),
-            None => media_gen::recording_mp4(ev.kind).await,
+            None => media_gen::recording_mp4(ev.kind, ev.clip_s).await,
         }
     } else {
         media_gen::camera_jpeg(&cam.name, cam.pattern, cam.media_file.clone()).await

@@ -25,8 +25,11 @@ use super::data::EventKind;
 /// Width and height of all generated media.
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-/// Length of the generated recordings in seconds (15 fps).
-const SECONDS: u32 = 4;
+/// Length of the generated recordings in seconds (15 fps), unless an event
+/// asked for another length (`clip_seconds` of `POST /_sim/cameras/{id}/motion`).
+pub(crate) const SECONDS: u32 = 4;
+/// The longest recording an event may ask for, in seconds.
+pub(crate) const MAX_SECONDS: u32 = 30;
 /// The longest any one pipeline may run.
 const PIPELINE_TIMEOUT_S: u64 = 30;
 
@@ -54,15 +57,17 @@ async fn cached(
     .cloned()
 }
 
-/// The MP4 recording served for events of `kind` (cached).
-pub(crate) async fn recording_mp4(kind: EventKind) -> anyhow::Result<Bytes> {
-    cached(format!("mp4:{}", kind.as_str()), move || {
+/// The MP4 recording served for events of `kind`, `seconds` long (default
+/// [`SECONDS`]; cached per kind and length).
+pub(crate) async fn recording_mp4(kind: EventKind, seconds: Option<u32>) -> anyhow::Result<Bytes> {
+    let seconds = seconds.unwrap_or(SECONDS).clamp(1, MAX_SECONDS);
+    cached(format!("mp4:{}:{seconds}", kind.as_str()), move || {
         let (label, pattern) = match kind {
             EventKind::Motion => ("MOTION", "ball"),
             EventKind::Ding => ("DING", "smpte"),
             EventKind::OnDemand => ("LIVE VIEW", "pinwheel"),
         };
-        generate_mp4(label, pattern)
+        generate_mp4(label, pattern, seconds)
     })
     .await
 }
@@ -96,7 +101,7 @@ pub(crate) async fn camera_jpeg(
 /// logged; requests retry them.
 pub(crate) async fn prewarm(cameras: Vec<(String, &'static str, Option<PathBuf>)>) {
     for kind in [EventKind::Motion, EventKind::Ding, EventKind::OnDemand] {
-        if let Err(e) = recording_mp4(kind).await {
+        if let Err(e) = recording_mp4(kind, None).await {
             tracing::warn!(err = %format!("{e:#}"), "simulator: generating a recording failed");
         }
     }
@@ -147,8 +152,8 @@ fn run_to_eos(p: &gst::Pipeline) -> anyhow::Result<()> {
     result
 }
 
-/// Generates a `SECONDS` s 640x360 H.264 + AAC MP4.
-pub(crate) fn generate_mp4(label: &str, pattern: &str) -> anyhow::Result<Vec<u8>> {
+/// Generates a `seconds` s 640x360 H.264 + AAC MP4 (15 fps, a key frame every second).
+pub(crate) fn generate_mp4(label: &str, pattern: &str, seconds: u32) -> anyhow::Result<Vec<u8>> {
     gst::init().context("initialising GStreamer")?;
     let fps = 15;
     let video = format!(
@@ -159,13 +164,13 @@ pub(crate) fn generate_mp4(label: &str, pattern: &str) -> anyhow::Result<Vec<u8>
          ! x264enc speed-preset=ultrafast key-int-max={fps} bframes=0 \
          ! video/x-h264,profile=constrained-baseline ! h264parse \
          ! mp4mux name=mux faststart=true ! filesink name=out",
-        n = SECONDS * fps,
+        n = seconds * fps,
     );
     // 44100 Hz / 15 = 2940 samples per buffer, one per video frame.
     let audio = format!(
         " audiotestsrc num-buffers={n} samplesperbuffer=2940 wave=sine freq=440 volume=0.2 \
          ! audio/x-raw,rate=44100,channels=1 ! voaacenc ! aacparse ! mux.",
-        n = SECONDS * fps,
+        n = seconds * fps,
     );
     let p = launch(&format!("{video}{audio}"))?;
     set_text(&p, "label", label)?;
@@ -255,7 +260,7 @@ mod tests {
     /// Decodes the whole generated MP4 (video and audio) like a player would.
     #[test]
     fn mp4_decodes_fully() {
-        let m = generate_mp4("TEST", "ball").expect("mp4");
+        let m = generate_mp4("TEST", "ball", SECONDS).expect("mp4");
         assert_eq!(&m[4..8], b"ftyp");
         assert!(m.windows(4).any(|w| w == b"moov"));
         let dir = tempfile::tempdir().expect("tempdir");

@@ -23,7 +23,7 @@ mod faults;
 mod history;
 pub mod live;
 mod media;
-mod media_gen;
+pub(crate) mod media_gen;
 mod origin;
 pub mod push;
 mod render;

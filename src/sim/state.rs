@@ -369,6 +369,7 @@ impl SimState {
         kind: SimEventKind,
         person_detected: bool,
         ready_after: Duration,
+        clip_s: Option<u32>,
     ) -> SimResult<SimEvent> {
         let now = clock::now_ms();
         let ev = {
@@ -412,7 +413,8 @@ impl SimState {
                 rec,
                 answered: false,
                 favorite: false,
-                duration_s: 20,
+                duration_s: clip_s.unwrap_or(20),
+                clip_s,
                 snapshot_uuid: uuid.clone(),
             });
             if let Some(c) = inner.cameras.get_mut(&camera_id) {

@@ -513,10 +513,12 @@ async fn snapshots_current_and_legacy() {
 #[tokio::test]
 async fn media_dir_files_become_cameras() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mp4 = tokio::task::spawn_blocking(|| super::media_gen::generate_mp4("USER", "snow"))
-        .await
-        .expect("join")
-        .expect("mp4");
+    let mp4 = tokio::task::spawn_blocking(|| {
+        super::media_gen::generate_mp4("USER", "snow", super::media_gen::SECONDS)
+    })
+    .await
+    .expect("join")
+    .expect("mp4");
     std::fs::write(dir.path().join("back_yard.mp4"), &mp4).expect("write");
     std::fs::write(dir.path().join("notes.txt"), b"ignored").expect("write");
     let opts = SimOptions {

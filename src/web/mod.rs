@@ -15,6 +15,7 @@ pub mod guard;
 mod live;
 mod logs;
 pub mod metrics;
+mod replay;
 mod serve;
 mod whep;
 
@@ -51,6 +52,8 @@ pub struct WebState {
     pub hub: crate::media::Hub,
     /// Bounded stream holds for `live/start`.
     pub keeper: crate::media::Keeper,
+    /// Which recording each camera's RTSP event stream plays.
+    pub replay: crate::events::replay::Replay,
     /// Recent server log lines for `/api/logs` (the console's Logs tab).
     pub logs: LogBuffer,
     /// Browser viewers (WHEP) and talkback.
@@ -84,6 +87,7 @@ pub fn router(state: WebState) -> Router {
         .merge(console::routes())
         .merge(logs::routes())
         .merge(live::routes())
+        .merge(replay::routes())
         .merge(whep::routes())
         .merge(announce::routes())
         .merge(auth::routes())

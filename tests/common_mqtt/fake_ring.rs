@@ -68,7 +68,8 @@ fn cam(
         siren_on: light_siren.then_some(false),
         motion_detection_enabled: true,
         live_view_disabled: false,
-        recordings_enabled: true,
+        // As in the simulator: Living Room has no Ring Protect plan.
+        recordings_enabled: id != 10004,
         shared,
         firmware: firmware.into(),
         wifi_rssi_dbm: Some(rssi),

@@ -408,6 +408,7 @@ impl Running {
             snapshots: None,
             push: None,
             announce: None,
+            replay: None,
         };
         let (handle, join) = mqtt::start(opts, deps, cancel.child_token());
         let mut status = handle.status();
