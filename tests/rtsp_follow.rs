@@ -106,3 +106,49 @@ async fn a_camera_added_after_start_up_plays_and_its_removal_unmounts_it() {
     assert!(gone.is_some(), "shed unmounted:\n{}", d.log_text());
     assert!(listed(&d, "shed").await.is_none());
 }
+
+/// The RTSP address the daemon announced in its log.
+fn rtsp_port(d: &Daemon) -> u16 {
+    assert!(
+        d.wait_log("rtsp_addr=", WAIT),
+        "RTSP announced:\n{}",
+        d.log_text()
+    );
+    let log = d.log_text();
+    let addr = log
+        .split("rtsp_addr=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("an address after rtsp_addr=");
+    let addr: std::net::SocketAddr = addr.parse().expect("a socket address");
+    addr.port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_describe_while_the_camera_list_loads_waits_for_it() {
+    let sim = Sim::start().await;
+    // Every camera-list call takes 5 s.
+    let r = sim
+        .post(
+            "faults",
+            json!({"endpoint": "ring_devices", "latency_ms": 5000}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let state = tempfile::tempdir().unwrap();
+    let mut env = base_env(state.path());
+    env.push(("RING_SIMULATOR_URL".into(), sim.url()));
+    let d = tokio::task::block_in_place(|| Daemon::spawn(&env));
+    let port = rtsp_port(&d);
+    let (status, _) = get_json(&d.url("/api/ring/cameras")).await;
+    assert_ne!(status, 200, "the camera list cannot have loaded yet");
+    // An NVR connecting now is not told 404: its DESCRIBE waits for the list.
+    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/front-door")).unwrap();
+    let (_, mut rx) = spawn_client(url).await;
+    assert!(next_video(&mut rx).await.keyframe, "starts on a key frame");
+    // After the list is mounted, an unknown path is 404 at once.
+    let bad = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/no-such-camera")).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(!describes(&bad).await);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}

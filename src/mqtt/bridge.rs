@@ -68,7 +68,7 @@ pub(super) enum Done {
     EventSelect {
         camera_id: u64,
         selecting: bool,
-        result: Result<super::replay::EventSelectDone, String>,
+        result: Result<super::state::EventSelectDone, String>,
     },
 }
 

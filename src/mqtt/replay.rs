@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
-use super::state::EventSelectState;
+use super::state::{EventSelectDone, EventSelectState};
 use crate::base::error::chain;
 use crate::events::replay::{Replay, Resolved, Selection, url_lifetime};
 
@@ -25,12 +25,6 @@ const RETRY_REFRESH: Duration = Duration::from_secs(30);
 /// Bounds of the refresh cadence.
 const MIN_REFRESH: Duration = Duration::from_secs(30);
 const MAX_REFRESH: Duration = Duration::from_secs(3600);
-
-/// A finished selection or refresh: what to show and when to refresh again.
-pub(super) struct EventSelectDone {
-    pub(super) state: EventSelectState,
-    pub(super) refresh_in: Duration,
-}
 
 /// Resolves (and, with `select`, first changes) the camera's selection and gets a
 /// fresh recording URL for the attributes. Failures become attributes with

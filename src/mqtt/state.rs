@@ -119,6 +119,13 @@ pub(crate) struct CamState {
     pub stop: CancellationToken,
 }
 
+/// A finished `event_select` selection or refresh: what to show and when to
+/// refresh again.
+pub(crate) struct EventSelectDone {
+    pub(crate) state: EventSelectState,
+    pub(crate) refresh_in: std::time::Duration,
+}
+
 /// What the `event_select` entity shows.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct EventSelectState {

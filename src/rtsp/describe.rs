@@ -15,29 +15,53 @@
 //!   timeout unless the stream became ready meanwhile.
 //!
 //! `construct` then finds the stream ready and answers without waiting again.
+//!
+//! Before the camera directory's first load is mounted ([`FirstLoad`]), a
+//! DESCRIBE of a path that is not mounted waits for it (bounded, at most
+//! `describe_waiters` clients at once) and then goes on as above; afterwards an
+//! unknown path gets 404 at once.
 
 use gst_rtsp_server::prelude::*;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tracing::{debug, info, info_span, warn};
 
 use super::client;
-use super::factory::{FactoryCtx, WaitError, wait_ready_blocking};
+use super::factory::{FactoryCtx, GONE_CHECK, WaitError, wait_ready_blocking};
+use super::gate::FirstLoad;
 use super::mounts::CtxByPath;
 use crate::base::log_throttle::Verdict;
 
 type Status = gst_rtsp_server::gst_rtsp::RTSPStatusCode;
 
 /// Gates every DESCRIBE of `client` (see the module docs); `by_path` maps each
-/// mount path to its camera.
-pub(crate) fn connect(client: &gst_rtsp_server::RTSPClient, by_path: CtxByPath) {
+/// live mount path to its camera.
+pub(crate) fn connect(
+    client: &gst_rtsp_server::RTSPClient,
+    by_path: CtxByPath,
+    first_load: std::sync::Arc<FirstLoad>,
+) {
     client.connect_pre_describe_request(move |client, ctx| {
-        let fctx = ctx.uri().and_then(super::mount_of).and_then(|m| {
+        let mount = ctx.uri().and_then(super::mount_of);
+        let lookup = || {
             let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
-            by_path.get(&m).cloned()
-        });
+            mount.as_ref().and_then(|m| by_path.get(m).cloned())
+        };
+        let mut fctx = lookup();
+        if fctx.is_none() && !first_load.is_done() {
+            let Some(_place) = first_load.gate.enter() else {
+                return Status::ServiceUnavailable;
+            };
+            debug!(path = ?mount, "DESCRIBE waits for the camera list to be mounted");
+            if !first_load.wait(GONE_CHECK, || client::gone(client)) && client::gone(client) {
+                return Status::ServiceUnavailable;
+            }
+            fctx = lookup();
+        }
         match fctx {
             Some(fctx) => admit(client, &fctx),
-            None => Status::Ok, // not a camera: gst-rtsp-server answers 404
+            // An event path (its factory waits itself) or not a camera:
+            // gst-rtsp-server answers 404.
+            None => Status::Ok,
         }
     });
 }

@@ -28,7 +28,7 @@ use super::gate::DescribeGate;
 use crate::media::{CameraStream, HubError, Lease, VideoParams};
 
 /// How often a waiting DESCRIBE checks whether its client hung up.
-const GONE_CHECK: Duration = Duration::from_millis(200);
+pub(crate) const GONE_CHECK: Duration = Duration::from_millis(200);
 
 /// Everything a factory needs, set once at creation.
 pub(crate) struct FactoryCtx {

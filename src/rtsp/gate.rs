@@ -1,8 +1,10 @@
-//! [`DescribeGate`]: counts the RTSP clients waiting for one camera to start
-//! (see `super::describe`).
+//! [`DescribeGate`]: counts the RTSP clients waiting for one camera to start;
+//! [`FirstLoad`]: lets DESCRIBEs of paths not mounted yet wait for the camera
+//! directory's first load (see `super::describe`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::base::log_throttle::LogThrottle;
 
@@ -49,9 +51,82 @@ impl DescribeGate {
     }
 }
 
+/// Whether the mount table has caught up with the camera directory's first
+/// load (successful or failed). Until then a DESCRIBE of a path that is not
+/// mounted waits for it (bounded) instead of getting 404: an NVR that connects
+/// while ring-bridge starts finds its camera.
+pub(crate) struct FirstLoad {
+    done: Mutex<bool>,
+    changed: Condvar,
+    /// The clients that may wait at once for the first load.
+    pub(super) gate: DescribeGate,
+    /// Longest wait.
+    timeout: Duration,
+}
+
+impl FirstLoad {
+    /// Not done yet; at most `max_waiters` wait at once, each at most `timeout`.
+    pub(crate) fn new(max_waiters: usize, timeout: Duration) -> Self {
+        FirstLoad {
+            done: Mutex::new(false),
+            changed: Condvar::new(),
+            gate: DescribeGate::new(max_waiters),
+            timeout,
+        }
+    }
+
+    /// The mounts of the first load are in place; wakes every waiter.
+    pub(crate) fn set_done(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether [`FirstLoad::set_done`] was called.
+    pub(crate) fn is_done(&self) -> bool {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks until done (`true`), the timeout, or `gone()` (checked every
+    /// `check`) says the client left (`false`).
+    pub(crate) fn wait(&self, check: Duration, gone: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + self.timeout;
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        while !*done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || gone() {
+                return false;
+            }
+            done = self
+                .changed
+                .wait_timeout(done, left.min(check))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_load_waiters_wake_when_done_or_give_up() {
+        let fl = std::sync::Arc::new(FirstLoad::new(2, Duration::from_secs(30)));
+        let waiter = {
+            let fl = fl.clone();
+            std::thread::spawn(move || fl.wait(Duration::from_millis(20), || false))
+        };
+        assert!(!fl.is_done());
+        fl.set_done();
+        assert!(waiter.join().unwrap(), "woken by set_done");
+        assert!(fl.wait(Duration::from_millis(20), || true), "done: no wait");
+
+        let fl = FirstLoad::new(2, Duration::from_secs(30));
+        assert!(!fl.wait(Duration::from_millis(20), || true), "client gone");
+        let fl = FirstLoad::new(2, Duration::from_millis(50));
+        assert!(!fl.wait(Duration::from_millis(20), || false), "timed out");
+    }
 
     #[test]
     fn the_gate_holds_max_places_and_gives_them_back() {

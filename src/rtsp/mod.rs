@@ -19,18 +19,19 @@
 
 mod auth;
 mod client;
-mod describe;
 mod clip;
+mod describe;
 mod event;
 mod factory;
 mod feeder;
+mod follow;
 mod gate;
 mod mounts;
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -43,8 +44,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::base::{ErrorKind, ResultExt, Secret};
-use crate::cameras::{Changes, Directory};
+use crate::cameras::Directory;
 use crate::media::Hub;
+use gate::FirstLoad;
 use mounts::{CtxByPath, MountEnv, Mounts};
 
 /// Options of the RTSP server.
@@ -215,11 +217,23 @@ impl RtspServer {
         // The cameras known now are mounted before the first client can connect;
         // the follower applies every later change.
         let mut changes = directory.changes();
+        let mut posted = follow::Posted::default();
         if let Some(Some(batch)) = changes.next().now_or_never() {
+            posted.record(&batch);
             mounts.apply(batch);
         }
+        let dir = directory.subscribe();
+        let first_load = Arc::new(FirstLoad::new(opts.describe_waiters, opts.describe_timeout));
+        if posted.covers(&dir.borrow()) {
+            first_load.set_done();
+        }
         let cameras = mounts.paths().len();
-        connect_client_hooks(&server, mounts.contexts(), opts.shared_media);
+        connect_client_hooks(
+            &server,
+            mounts.contexts(),
+            first_load.clone(),
+            opts.shared_media,
+        );
 
         let ctx = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
@@ -255,8 +269,17 @@ impl RtspServer {
             quit.quit();
         });
         let tasks = TaskTracker::new();
+        let follower = follow::Follower {
+            changes,
+            dir,
+            glib_ctx: main_loop.context(),
+            mounts,
+            posted,
+            first_load,
+        };
         tasks.spawn_on(
-            follow_directory(changes, main_loop.context(), mounts, follow.clone())
+            follower
+                .run(follow.clone())
                 .instrument(info_span!("rtsp_mounts")),
             &rt,
         );
@@ -268,35 +291,6 @@ impl RtspServer {
             follow,
         })
     }
-}
-
-/// Posts each batch of directory changes to the GLib thread, where `mounts`
-/// applies it. Ends when `cancel` fires or the directory stops.
-async fn follow_directory(
-    mut changes: Changes,
-    glib_ctx: glib::MainContext,
-    mounts: Mounts,
-    cancel: CancellationToken,
-) {
-    // Locked only on the GLib thread (by the closures posted there), one at a time.
-    let mounts = Arc::new(Mutex::new(mounts));
-    loop {
-        let batch = tokio::select! {
-            _ = cancel.cancelled() => break,
-            b = changes.next() => match b {
-                Some(b) => b,
-                None => break,
-            },
-        };
-        let mounts = mounts.clone();
-        glib_ctx.invoke(move || {
-            mounts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .apply(batch);
-        });
-    }
-    debug!("RTSP mounts stop following the camera directory");
 }
 
 /// Body of the `rtsp-glib` thread: attach, report the bound port, run until quit,
@@ -371,9 +365,14 @@ fn strip_control(path: &str) -> &str {
 ///   time; PTS still sets the RTP timestamps.
 /// - With shared media, a client joining a running pipeline starts mid-GOP; ask the
 ///   hub for a key frame (rate-limited there).
-fn connect_client_hooks(server: &gst_rtsp_server::RTSPServer, by_path: CtxByPath, shared: bool) {
+fn connect_client_hooks(
+    server: &gst_rtsp_server::RTSPServer,
+    by_path: CtxByPath,
+    first_load: Arc<FirstLoad>,
+    shared: bool,
+) {
     server.connect_client_connected(move |_, client| {
-        describe::connect(client, by_path.clone());
+        describe::connect(client, by_path.clone(), first_load.clone());
         let by_path = by_path.clone();
         client.connect_play_request(move |_, ctx| {
             let mut event_media = false;

@@ -31,12 +31,18 @@ fn rejects_bad_mount_paths() {
 fn mount_of_a_request_path_drops_the_control_part() {
     assert_eq!(super::strip_control("/front-door"), "/front-door");
     assert_eq!(super::strip_control("/front-door/stream=0"), "/front-door");
-    assert_eq!(super::strip_control("/front-door/event"), "/front-door/event");
+    assert_eq!(
+        super::strip_control("/front-door/event"),
+        "/front-door/event"
+    );
     assert_eq!(
         super::strip_control("/front-door/event/stream=1"),
         "/front-door/event"
     );
-    assert_eq!(super::strip_control("/a4c1380f0001_event/"), "/a4c1380f0001_event");
+    assert_eq!(
+        super::strip_control("/a4c1380f0001_event/"),
+        "/a4c1380f0001_event"
+    );
 }
 
 /// Describes `url`, sets up its video and returns the first video frame's

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use super::api::{find, request_host};
 use super::live::parse_body;
 use super::{ApiError, WebState};
-use crate::app::directory::Entry;
 use crate::base::ResultExt;
 use crate::base::error::chain;
+use crate::cameras::Entry;
 use crate::events::replay::{ReplayError, Resolved, Selection, options};
 
 pub(super) fn routes() -> Router<WebState> {
@@ -51,8 +51,8 @@ fn view(
 ) -> serde_json::Value {
     let cam = &e.camera;
     let sel = st.replay.selection(cam.id);
-    let urls = st.urls.read().ok().map(|u| u.for_request(host));
-    let rtsp = |path: String| urls.as_ref().and_then(|u| u.rtsp(&path));
+    let urls = st.urls.get().for_request(host);
+    let rtsp = |path: String| urls.rtsp(&path);
     let (event, error) = match resolved {
         Ok(r) => (serde_json::to_value(r.event).ok(), None),
         Err(err) => (None, Some(chain(&err))),

@@ -66,8 +66,8 @@ pub use mux::SharedUdpPort;
 pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
 
-pub(crate) use activity::Activity;
 use crate::media::Floors;
+pub(crate) use activity::Activity;
 use session::Session;
 
 /// Options of the WHEP server. Each maps to a config key or a fixed default; see

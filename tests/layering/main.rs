@@ -43,7 +43,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("snapshot", &["media"]),
     ("webrtc", &["media", "codec"]),
     ("announce", &["media", "codec"]),
-    ("rtsp", &["media", "cameras"]),
+    ("rtsp", &["media", "cameras", "events"]),
     (
         "mqtt",
         &["ring", "media", "cameras", "events", "snapshot", "announce"],
