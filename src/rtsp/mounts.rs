@@ -48,6 +48,11 @@ pub(crate) struct MountEnv {
     pub(crate) describe_waiters: usize,
 }
 
+/// Builds a route's factory for one camera and, for live hub paths, what it
+/// serves.
+pub(crate) type MakeFactory =
+    fn(&MountEnv, &Entry) -> (gst_rtsp_server::RTSPMediaFactory, Option<Arc<FactoryCtx>>);
+
 /// One kind of path every camera is served at.
 pub(crate) struct Route {
     /// Name for logs (`live`).
@@ -57,8 +62,7 @@ pub(crate) struct Route {
     pub(crate) paths: fn(&Entry) -> Vec<String>,
     /// The factory for those paths and, for live hub paths, what it serves (the
     /// DESCRIBE gate waits on it; a PLAY on shared media asks it for a key frame).
-    pub(crate) factory:
-        fn(&MountEnv, &Entry) -> (gst_rtsp_server::RTSPMediaFactory, Option<Arc<FactoryCtx>>),
+    pub(crate) factory: MakeFactory,
 }
 
 /// The live route: `/<slug>` and `/<device_id>`, served from the hub.
