@@ -65,8 +65,14 @@ pub(super) async fn run_once(
 ) -> Result<(), AppError> {
     let mut started = Started::default();
     let result = start_and_serve(cfg, carry, &restart, &mut started).await;
+    if result.is_err() {
+        // The error itself is reported once, by the caller.
+        info!("the run failed; stopping what it started");
+    }
     started.shutdown(restart.token()).await;
-    if result.is_ok() && !restart.is_requested() {
+    if result.is_err() {
+        info!("everything the failed run started has stopped");
+    } else if !restart.is_requested() {
         info!("ring-bridge stopped");
     }
     result
