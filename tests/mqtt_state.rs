@@ -229,11 +229,16 @@ async fn snapshot_button_and_interval() {
             .filter(|c| **c == Call::Snapshot(id))
             .count()
     };
-    let end = tokio::time::Instant::now() + WAIT;
-    while count(10004) < 2 {
-        assert!(tokio::time::Instant::now() < end, "interval snapshots");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    bridge
+        .ring
+        .wait_calls("interval snapshots", WAIT, |calls| {
+            calls
+                .iter()
+                .filter(|c| **c == Call::Snapshot(10004))
+                .count()
+                >= 2
+        })
+        .await;
     assert_eq!(count(10002), 0);
     assert_eq!(count(10005), 0);
     let img = sub
