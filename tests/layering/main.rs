@@ -19,6 +19,10 @@
 //! code is a `#[cfg(test)]` item (and the files it declares), a
 //! `tests.rs`/`testutil.rs` file, or a file under a `tests` folder of `src/`.
 //!
+//! A second test parses the layer table of docs/ARCHITECTURE.md ("may import"
+//! column) and checks that it equals [`RULES`], so the documentation and the
+//! check cannot drift apart.
+//!
 //! Std only, no new dependency.
 
 mod source;
@@ -376,4 +380,49 @@ fn cycles_are_found_with_their_path() {
     ]
     .into();
     assert_eq!(cycles(&edges), vec![vec!["a", "b", "c", "a"]]);
+}
+
+/// The "may import" table of docs/ARCHITECTURE.md, row by row: `(module,
+/// allowed)`. Rows are the table lines whose header is `| module | may import |`.
+fn doc_table(doc: &str) -> Vec<(String, Vec<String>)> {
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut lines = doc.lines().skip_while(|l| {
+        !(l.starts_with("| module | may import |") && l.contains("must not import"))
+    });
+    assert!(
+        lines.next().is_some(),
+        "no layer table in docs/ARCHITECTURE.md"
+    );
+    lines
+        .skip(1) // the |---| line
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let module = ticked(cells[1]).pop().unwrap_or_default();
+            (module, ticked(cells[2]))
+        })
+        .collect()
+}
+
+/// docs/ARCHITECTURE.md's layer table equals [`RULES`] (same modules, same
+/// order, same allowed imports).
+#[test]
+fn the_documented_table_is_the_enforced_one() {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md"))
+        .expect("read docs/ARCHITECTURE.md");
+    let documented = doc_table(&doc);
+    let enforced: Vec<(String, Vec<String>)> = RULES
+        .iter()
+        .map(|(m, r)| (m.to_string(), r.iter().map(|x| x.to_string()).collect()))
+        .collect();
+    assert_eq!(
+        documented, enforced,
+        "docs/ARCHITECTURE.md (Layers) and RULES in tests/layering/main.rs differ"
+    );
 }
