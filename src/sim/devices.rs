@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::clock;
+use super::data;
 use super::data::cameras::SimCamera;
-use super::data::{self};
 use super::error::{SimError, SimResult, form_value, is_form, merge_json, parse_id, parse_object};
 use super::render;
 use super::state::{ACTIVE_DING_SECS, SimState};

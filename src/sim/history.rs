@@ -17,9 +17,9 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::clock;
+use super::data;
 use super::data::cameras::SimCamera;
 use super::data::events::{EventKind, EventRec};
-use super::data::{self};
 use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media;
 use super::state::{Inner, SimState};

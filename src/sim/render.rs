@@ -6,9 +6,9 @@
 use serde_json::{Value, json};
 
 use super::clock;
+use super::data;
 use super::data::cameras::{DeviceArray, SimCamera};
 use super::data::events::EventRec;
-use super::data::{self};
 
 /// The demo user's profile (the `profile` object of session and profile answers).
 pub fn profile() -> Value {
