@@ -76,11 +76,10 @@ fn history_calls(ring: &FakeRing, id: u64) -> usize {
 }
 
 async fn wait_calls(ring: &FakeRing, id: u64, n: usize) {
-    let end = tokio::time::Instant::now() + WAIT;
-    while history_calls(ring, id) < n {
-        assert!(tokio::time::Instant::now() < end, "history polls of {id}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ring.wait_calls(&format!("{n} history polls of {id}"), WAIT, |calls| {
+        calls.iter().filter(|c| **c == Call::History(id)).count() >= n
+    })
+    .await;
 }
 
 async fn next_event(rx: &mut broadcast::Receiver<CameraEvent>) -> CameraEvent {

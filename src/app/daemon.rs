@@ -1,6 +1,6 @@
 //! One run of `ring-bridge run`: decides the mode (Ring, simulator, demo),
 //! builds the Ring client, the camera services and the outputs, and shuts them
-//! down in order. `super::restart` loops over runs.
+//! down in order. `super::lifecycle` loops over runs.
 //!
 //! Every component a run starts is recorded in [`Started`] as soon as it runs,
 //! so the ordered shutdown covers a start-up that fails half-way as well as a
@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::AppError;
-use super::restart::{Carry, Restart};
+use super::carry::Carry;
+use super::restart::Restart;
 use crate::base::error::chain;
 use crate::cameras::{
     AccountOptions, Cameras, CamerasOptions, Credentials, Directory, DirectoryOptions, LoginStep,
@@ -65,8 +66,14 @@ pub(super) async fn run_once(
 ) -> Result<(), AppError> {
     let mut started = Started::default();
     let result = start_and_serve(cfg, carry, &restart, &mut started).await;
+    if result.is_err() {
+        // The error itself is reported once, by the caller.
+        info!("the run failed; stopping what it started");
+    }
     started.shutdown(restart.token()).await;
-    if result.is_ok() && !restart.is_requested() {
+    if result.is_err() {
+        info!("everything the failed run started has stopped");
+    } else if !restart.is_requested() {
         info!("ring-bridge stopped");
     }
     result
@@ -264,7 +271,7 @@ pub(super) async fn start_and_serve(
         .insert(Keeper::new(hub.clone(), cancel.child_token()))
         .clone();
     let whep_opts = whep_options(&cfg, carry.webrtc_udp.take()).await?;
-    // The shared UDP port outlives the run; `restart::run_daemon` closes it.
+    // The shared UDP port outlives the run; `lifecycle::run_daemon` closes it.
     carry.webrtc_udp = whep_opts.shared_port.clone();
     let whep = started
         .whep

@@ -2,9 +2,11 @@
 //! until shutdown. Protocol logic lives in the components, not here.
 
 pub mod auth;
+mod carry;
 mod daemon;
 pub mod doctor;
 pub mod healthcheck;
+mod lifecycle;
 mod mqtt_events;
 pub mod restart;
 #[cfg(test)]
@@ -14,7 +16,7 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
-pub use restart::run_daemon;
+pub use lifecycle::run_daemon;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

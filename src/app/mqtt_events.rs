@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::AppError;
+use crate::base::Secret;
 use crate::cameras::{Directory, Urls};
 use crate::config::Config;
 use crate::events::push::{PushHandle, PushOptions, PushRegistrar, TransportChoice};
@@ -177,18 +178,13 @@ async fn join_logged(what: &'static str, task: tokio::task::JoinHandle<()>) {
 }
 
 /// The MQTT options: the broker (`MQTT_URL`, or a local one, embedded when none
-/// listens) and `[mqtt]`, validated.
+/// listens) and `[mqtt]`, validated before a broker is embedded, so invalid
+/// options start nothing.
 async fn mqtt_options(cfg: &Config, urls: &Urls) -> Result<MqttOptions, AppError> {
+    let local = SocketAddr::from(([127, 0, 0, 1], cfg.mqtt.local_port));
     let url = match &cfg.mqtt.url {
         Some(u) => u.clone(),
-        None => {
-            let local = SocketAddr::from(([127, 0, 0, 1], cfg.mqtt.local_port));
-            let choice = mqtt::ensure_local(local).await?;
-            if choice.is_embedded() {
-                info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
-            }
-            choice.url()
-        }
+        None => Secret::new(format!("mqtt://{local}")),
     };
     let opts = MqttOptions {
         client_id: cfg.mqtt.client_id.clone(),
@@ -207,5 +203,11 @@ async fn mqtt_options(cfg: &Config, urls: &Urls) -> Result<MqttOptions, AppError
         ..MqttOptions::new(url)
     };
     opts.validate()?;
+    if cfg.mqtt.url.is_none() {
+        let choice = mqtt::ensure_local(local).await?;
+        if choice.is_embedded() {
+            info!(broker = %choice.addr(), "no MQTT_URL: started an embedded MQTT broker");
+        }
+    }
     Ok(opts)
 }

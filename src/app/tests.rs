@@ -5,8 +5,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::AppError;
+use super::carry::Carry;
 use super::daemon::{Started, start_and_serve};
-use super::restart::{Carry, Restart};
+use super::restart::Restart;
 use crate::rtsp::RtspError;
 
 /// Demo mode on loopback with MQTT off and the RTSP port taken by `rtsp_port`'s

@@ -1,8 +1,9 @@
 //! Shared foundations: the application error kinds, the redacting [`Secret`] wrapper,
-//! tracing set-up and the in-memory log ring. Everything else depends on this
+//! tracing set-up, the in-memory log ring and hard protocol limits. Everything else depends on this
 //! module; it depends on nothing of ours.
 
 pub mod error;
+pub mod limits;
 pub mod log_throttle;
 pub mod logbuf;
 pub mod login_limit;

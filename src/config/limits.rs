@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::base::limits::MQTT_MAX_INCOMING_PACKET;
 
 /// `[limits]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -85,11 +86,11 @@ impl LimitsConfig {
             return invalid("limits.whep_max_offer_lines", "must be at least 50");
         }
         if self.mqtt_max_message_bytes < 1024
-            || self.mqtt_max_message_bytes > crate::mqtt::MAX_INCOMING_PACKET
+            || self.mqtt_max_message_bytes > MQTT_MAX_INCOMING_PACKET
         {
             return invalid(
                 "limits.mqtt_max_message_bytes",
-                "must be between 1024 and 16777216",
+                &format!("must be between 1024 and {MQTT_MAX_INCOMING_PACKET}"),
             );
         }
         if self.rtsp_auth_failures_per_minute == 0 {

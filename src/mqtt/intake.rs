@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use crate::base::log_throttle::{LogThrottle, Verdict};
 
 /// Largest packet the MQTT transport takes without dropping the connection.
-pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
+pub use crate::base::limits::MQTT_MAX_INCOMING_PACKET as MAX_INCOMING_PACKET;
 
 /// How often a repeated warning is logged at most.
 const WARN_WINDOW: Duration = Duration::from_secs(60);

@@ -40,6 +40,8 @@ pub(crate) struct EventCtx {
     /// Longest wait for Ring + the download.
     pub(crate) timeout: Duration,
     pub(crate) cancel: CancellationToken,
+    /// The server's tasks (the download waits), joined at shutdown.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 /// Whether the client asked for looping: `loop=1|true|yes|on` or
@@ -63,16 +65,19 @@ fn fetch_blocking(ctx: &EventCtx) -> Result<Recording, String> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let replay = ctx.replay.clone();
     let (id, cancel, timeout) = (ctx.camera_id, ctx.cancel.clone(), ctx.timeout);
-    ctx.rt.spawn(async move {
-        let r = tokio::select! {
-            r = tokio::time::timeout(timeout, replay.fetch(id, true)) => match r {
-                Ok(r) => r.map_err(|e| chain(&e)),
-                Err(_) => Err(format!("no recording within {} s", timeout.as_secs())),
-            },
-            _ = cancel.cancelled() => Err("RTSP server shutting down".to_owned()),
-        };
-        let _ = tx.send(r);
-    });
+    ctx.tasks.spawn_on(
+        async move {
+            let r = tokio::select! {
+                r = tokio::time::timeout(timeout, replay.fetch(id, true)) => match r {
+                    Ok(r) => r.map_err(|e| chain(&e)),
+                    Err(_) => Err(format!("no recording within {} s", timeout.as_secs())),
+                },
+                _ = cancel.cancelled() => Err("RTSP server shutting down".to_owned()),
+            };
+            let _ = tx.send(r);
+        },
+        &ctx.rt,
+    );
     rx.recv_timeout(timeout + Duration::from_secs(2))
         .map_err(|e| format!("waiting for the recording: {e}"))?
 }

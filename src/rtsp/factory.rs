@@ -21,6 +21,7 @@ use gstreamer_app as gst_app;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::feeder;
@@ -36,6 +37,9 @@ pub(crate) struct FactoryCtx {
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) describe_timeout: Duration,
     pub(crate) cancel: CancellationToken,
+    /// The server's tracker: the feeders and readiness waits this factory
+    /// starts are spawned on it (on `rt`), so the server's shutdown joins them.
+    pub(crate) tasks: TaskTracker,
     /// Until when DESCRIBE fails at once because the last wait failed, so clients
     /// that queued behind a failing wait are not each held the whole timeout.
     pub(crate) failed_until: Mutex<Option<std::time::Instant>>,
@@ -172,7 +176,7 @@ mod imp {
             };
             let token = ctx.cancel.child_token();
             let span = info_span!("rtsp", camera = %ctx.stream.id());
-            ctx.rt.spawn(
+            ctx.tasks.spawn_on(
                 feeder::feed(
                     p.lease.stream().clone(),
                     p.video,
@@ -182,6 +186,7 @@ mod imp {
                     token.clone(),
                 )
                 .instrument(span),
+                &ctx.rt,
             );
             *cm.imp().state.lock().unwrap_or_else(|e| e.into_inner()) = Some(MediaState {
                 _lease: p.lease,
@@ -266,13 +271,16 @@ pub(crate) fn wait_ready_blocking(
     let timeout = ctx.describe_timeout;
     {
         let stop = stop.clone();
-        ctx.rt.spawn(async move {
-            let r = tokio::select! {
-                r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
-                _ = stop.cancelled() => Err("RTSP server shutting down".to_owned()),
-            };
-            let _ = tx.send(r);
-        });
+        ctx.tasks.spawn_on(
+            async move {
+                let r = tokio::select! {
+                    r = stream.wait_ready(timeout) => r.map_err(|e: HubError| e.to_string()),
+                    _ = stop.cancelled() => Err("RTSP server shutting down".to_owned()),
+                };
+                let _ = tx.send(r);
+            },
+            &ctx.rt,
+        );
     }
     // Ends the Tokio side too when we stop waiting early.
     let _stop = stop.drop_guard();

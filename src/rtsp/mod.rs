@@ -16,6 +16,11 @@
 //!
 //! Cameras with recordings also get an event stream (`/<slug>/event`,
 //! `/<device_id>_event`) that plays the selected recorded event ([`event`], [`clip`]).
+//!
+//! Every task the server starts (the directory follower, the task that quits the
+//! main loop on cancellation, one feeder per media, the DESCRIBE readiness waits)
+//! runs on the server's `TaskTracker` under a child of its token;
+//! [`RtspHandle::shutdown`] cancels, joins the GLib thread, then waits for them.
 
 mod auth;
 mod client;
@@ -139,15 +144,18 @@ impl ResultExt for RtspError {
 /// Entry point; see [`RtspServer::start`].
 pub struct RtspServer;
 
-/// A running RTSP server. Dropping it stops the main loop too (without waiting).
+/// A running RTSP server. Dropping it cancels its token and stops the main
+/// loop too (without waiting); [`RtspHandle::shutdown`] also joins everything.
 pub struct RtspHandle {
     port: u16,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The directory follower.
+    /// Every task of the server: the directory follower, the main-loop quitter,
+    /// the feeders and the DESCRIBE readiness waits.
     tasks: TaskTracker,
-    /// Stops the follower (a child of the server's token).
-    follow: CancellationToken,
+    /// The server's token, a child of the one given to [`RtspServer::start`]:
+    /// stops the follower, the feeders and the waits, and quits the main loop.
+    cancel: CancellationToken,
 }
 
 impl RtspServer {
@@ -156,8 +164,10 @@ impl RtspServer {
     /// changes.
     ///
     /// Must be called inside a Tokio runtime (feeders, readiness waits and the
-    /// directory follower run there). `cancel` stops the server (the main loop
-    /// quits, clients are disconnected).
+    /// directory follower run there, on the server's own task tracker under a
+    /// child of `cancel`). `cancel` stops the server (the main loop quits,
+    /// clients are disconnected); [`RtspHandle::shutdown`] joins it. A failed
+    /// start has spawned no task.
     pub fn start(
         opts: RtspOptions,
         hub: Hub,
@@ -177,6 +187,8 @@ impl RtspServer {
         cancel: CancellationToken,
     ) -> Result<RtspHandle, RtspError> {
         gst::init().map_err(RtspError::Init)?;
+        let cancel = cancel.child_token();
+        let tasks = TaskTracker::new();
         let rt = tokio::runtime::Handle::current();
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(&opts.listen.ip().to_string());
@@ -205,6 +217,7 @@ impl RtspServer {
             rt: rt.clone(),
             describe_timeout: opts.describe_timeout,
             cancel: cancel.clone(),
+            tasks: tasks.clone(),
             shared: opts.shared_media,
             describe_waiters: opts.describe_waiters,
             events,
@@ -263,12 +276,14 @@ impl RtspServer {
         };
         info!(port, paths = cameras, auth, "RTSP server listening");
         let quit = main_loop.clone();
-        let follow = cancel.child_token();
-        rt.spawn(async move {
-            cancel.cancelled().await;
-            quit.quit();
-        });
-        let tasks = TaskTracker::new();
+        let quit_on = cancel.clone();
+        tasks.spawn_on(
+            async move {
+                quit_on.cancelled().await;
+                quit.quit();
+            },
+            &rt,
+        );
         let follower = follow::Follower {
             changes,
             dir,
@@ -279,7 +294,7 @@ impl RtspServer {
         };
         tasks.spawn_on(
             follower
-                .run(follow.clone())
+                .run(cancel.clone())
                 .instrument(info_span!("rtsp_mounts")),
             &rt,
         );
@@ -288,7 +303,7 @@ impl RtspServer {
             main_loop,
             thread: Some(thread),
             tasks,
-            follow,
+            cancel,
         })
     }
 }
@@ -406,11 +421,12 @@ impl RtspHandle {
         self.port
     }
 
-    /// Stops the server: stops following the directory, quits the main loop,
-    /// disconnects clients and joins the thread and the follower. Media then
-    /// unprepare and release their leases.
+    /// Stops the server: cancels its token (the directory follower, feeders and
+    /// readiness waits end), quits the main loop, disconnects clients, joins the
+    /// GLib thread, then every task of the server. Media then unprepare and
+    /// release their leases.
     pub async fn shutdown(mut self) {
-        self.follow.cancel();
+        self.cancel.cancel();
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -422,6 +438,7 @@ impl RtspHandle {
 
 impl Drop for RtspHandle {
     fn drop(&mut self) {
+        self.cancel.cancel();
         self.main_loop.quit();
     }
 }

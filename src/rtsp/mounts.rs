@@ -22,6 +22,7 @@ use gst_rtsp_server::prelude::*;
 use gstreamer as gst;
 use gstreamer_rtsp_server as gst_rtsp_server;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::factory::{CameraFactory, FactoryCtx};
@@ -43,6 +44,9 @@ pub(crate) struct MountEnv {
     pub(crate) describe_timeout: Duration,
     /// The server's token (ends feeders and waits).
     pub(crate) cancel: CancellationToken,
+    /// The server's tasks (feeders, readiness waits), joined by
+    /// `RtspHandle::shutdown`.
+    pub(crate) tasks: TaskTracker,
     /// One media for all clients of a path.
     pub(crate) shared: bool,
     /// Clients that may wait at once for one camera to start.
@@ -77,6 +81,7 @@ pub(crate) const LIVE: Route = Route {
             rt: env.rt.clone(),
             describe_timeout: env.describe_timeout,
             cancel: env.cancel.clone(),
+            tasks: env.tasks.clone(),
             failed_until: Mutex::new(None),
             gate: DescribeGate::new(env.describe_waiters),
         });
@@ -106,6 +111,7 @@ pub(crate) const EVENT: Route = Route {
             rt: env.rt.clone(),
             timeout: ev.timeout,
             cancel: env.cancel.clone(),
+            tasks: env.tasks.clone(),
         });
         Some((factory.upcast(), None))
     },

@@ -82,7 +82,7 @@ const MAX_CAMERA_NAME: usize = 64;
 
 /// `POST /_sim/cameras` `{"name": "Shed"}`: adds a wired, online camera that
 /// `ring_devices` lists from now on and that streams the generated clip;
-/// answers its `{id, device_id}` (ids from [`data::ADDED_FIRST_ID`] up).
+/// answers its `{id, device_id}` (ids from [`data::cameras::ADDED_FIRST_ID`] up).
 pub(crate) async fn add_camera(
     State(st): State<Arc<SimState>>,
     body: Bytes,
@@ -99,10 +99,10 @@ pub(crate) async fn add_camera(
         .cameras
         .keys()
         .next_back()
-        .map_or(data::ADDED_FIRST_ID, |last| {
-            (last + 1).max(data::ADDED_FIRST_ID)
+        .map_or(data::cameras::ADDED_FIRST_ID, |last| {
+            (last + 1).max(data::cameras::ADDED_FIRST_ID)
         });
-    let cam = data::added_camera(id, name, super::clock::now_ms());
+    let cam = data::cameras::added_camera(id, name, super::clock::now_ms());
     let device_id = cam.device_id.clone();
     inner.cameras.insert(id, cam);
     Ok(Json(json!({"id": id, "device_id": device_id})))

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::clock;
-use super::data::{self, SimCamera};
+use super::data;
+use super::data::cameras::SimCamera;
 use super::error::{SimError, SimResult, form_value, is_form, merge_json, parse_id, parse_object};
 use super::render;
 use super::state::{ACTIVE_DING_SECS, SimState};
@@ -72,13 +73,13 @@ pub(crate) async fn ring_devices(State(st): St, headers: HeaderMap) -> SimResult
     let inner = st.lock();
     let mut out = json!({
         "doorbots": [], "authorized_doorbots": [], "stickup_cams": [],
-        "chimes": [data::chime_json()], "base_stations": [], "beams_bridges": [], "other": [],
+        "chimes": [data::home::chime_json()], "base_stations": [], "beams_bridges": [], "other": [],
     });
     for cam in inner.cameras.values() {
         let key = match cam.array {
-            data::DeviceArray::Doorbots => "doorbots",
-            data::DeviceArray::AuthorizedDoorbots => "authorized_doorbots",
-            data::DeviceArray::StickupCams => "stickup_cams",
+            data::cameras::DeviceArray::Doorbots => "doorbots",
+            data::cameras::DeviceArray::AuthorizedDoorbots => "authorized_doorbots",
+            data::cameras::DeviceArray::StickupCams => "stickup_cams",
         };
         if let Some(arr) = out[key].as_array_mut() {
             arr.push(render::camera(cam));
@@ -91,7 +92,7 @@ pub(crate) async fn ring_devices(State(st): St, headers: HeaderMap) -> SimResult
 pub(crate) async fn locations(State(st): St, headers: HeaderMap) -> SimResult<Json<Value>> {
     st.gate("locations", &headers).await?;
     st.authorize(&headers)?;
-    let locs: Vec<Value> = data::locations()
+    let locs: Vec<Value> = data::home::locations()
         .iter()
         .map(|(id, name, addr)| render::location(id, name, addr))
         .collect();
@@ -108,7 +109,7 @@ pub(crate) async fn location_groups(
 ) -> SimResult<Json<Value>> {
     st.gate("groups", &headers).await?;
     st.authorize(&headers)?;
-    if !data::locations().iter().any(|(id, _, _)| *id == loc) {
+    if !data::home::locations().iter().any(|(id, _, _)| *id == loc) {
         return Err(SimError::not_found(format!("location {loc} not found")));
     }
     Ok(Json(json!({ "device_groups": [] })))

@@ -17,7 +17,9 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::clock;
-use super::data::{self, EventKind, EventRec, SimCamera};
+use super::data;
+use super::data::cameras::SimCamera;
+use super::data::events::{EventKind, EventRec};
 use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media;
 use super::state::{Inner, SimState};
@@ -213,7 +215,7 @@ async fn events_b(
 ) -> SimResult<Json<Value>> {
     st.gate("history", headers).await?;
     st.authorize_client(headers)?;
-    if !data::locations().iter().any(|(l, _, _)| *l == loc) {
+    if !data::home::locations().iter().any(|(l, _, _)| *l == loc) {
         return Err(SimError::not_found(format!("location {loc} not found")));
     }
     let id = id.map(|s| parse_id("device", s)).transpose()?;

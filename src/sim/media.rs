@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::clock;
-use super::data::{EventRec, SimCamera};
+use super::data::cameras::SimCamera;
+use super::data::events::EventRec;
 use super::error::{Pairs, SimError, SimResult, parse_id};
 use super::media_gen;
 use super::origin::origin;

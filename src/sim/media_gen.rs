@@ -20,7 +20,7 @@ use gstreamer::prelude::*;
 use gstreamer_app::AppSink;
 use tokio::sync::OnceCell;
 
-use super::data::EventKind;
+use super::data::events::EventKind;
 
 /// Width and height of all generated media.
 const WIDTH: u32 = 640;

@@ -31,12 +31,6 @@ mod snapshots;
 mod state;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_control;
-#[cfg(test)]
-mod tests_fidelity;
-#[cfg(test)]
-mod tests_media;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,7 +46,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use data::{CABIN_LOCATION_ID, CHIME_ID, EXTRA_FIRST_ID, HOME_LOCATION_ID, MEDIA_DIR_FIRST_ID};
+pub use data::cameras::{EXTRA_FIRST_ID, MEDIA_DIR_FIRST_ID};
+pub use data::home::{CABIN_LOCATION_ID, CHIME_ID, HOME_LOCATION_ID};
 pub use faults::ENDPOINTS;
 pub use state::{CameraInfo, SimEvent, SimEventKind, SimState};
 

@@ -6,12 +6,14 @@
 use serde_json::{Value, json};
 
 use super::clock;
-use super::data::{self, DeviceArray, EventRec, SimCamera};
+use super::data;
+use super::data::cameras::{DeviceArray, SimCamera};
+use super::data::events::EventRec;
 
 /// The demo user's profile (the `profile` object of session and profile answers).
 pub fn profile() -> Value {
     json!({
-        "id": data::DEMO_USER_ID,
+        "id": data::home::DEMO_USER_ID,
         "email": super::DEMO_EMAIL,
         "first_name": "Demo",
         "last_name": "User",
@@ -46,14 +48,14 @@ pub fn location(id: &str, name: &str, address: &str) -> Value {
     let (lat, lon) = coordinates(id);
     json!({
         "location_id": id,
-        "owner_id": data::DEMO_USER_ID,
+        "owner_id": data::home::DEMO_USER_ID,
         "name": name,
         "location_type": "home",
         "geo_coordinates": {"latitude": lat, "longitude": lon},
         "geo_service_verified": "verified",
         "address": {
             "address1": address, "address2": "", "city": "Simtown", "state": "SM",
-            "zip_code": "00000", "country": "US", "timezone": data::location_time_zone(id),
+            "zip_code": "00000", "country": "US", "timezone": data::home::location_time_zone(id),
         },
         "is_owner": true,
         "created_at": "2023-04-01T10:00:00.000Z",
@@ -63,7 +65,7 @@ pub fn location(id: &str, name: &str, address: &str) -> Value {
 
 /// Latitude and longitude of a location.
 fn coordinates(location_id: &str) -> (f64, f64) {
-    if location_id == data::CABIN_LOCATION_ID {
+    if location_id == data::home::CABIN_LOCATION_ID {
         (39.55, -105.78)
     } else {
         (52.52, 13.40)
@@ -88,13 +90,13 @@ pub fn camera(c: &SimCamera) -> Value {
         "description": c.name,
         "kind": c.kind,
         "location_id": c.location_id,
-        "time_zone": data::location_time_zone(&c.location_id),
+        "time_zone": data::home::location_time_zone(&c.location_id),
         "firmware_version": c.firmware,
-        "address": if c.location_id == data::CABIN_LOCATION_ID { "42 Lakeside Road" } else { "1 Simulator Way" },
+        "address": if c.location_id == data::home::CABIN_LOCATION_ID { "42 Lakeside Road" } else { "1 Simulator Way" },
         "latitude": coordinates(&c.location_id).0,
         "longitude": coordinates(&c.location_id).1,
         "owned": !shared,
-        "owner": if shared { data::other_owner_json() } else { data::owner_json() },
+        "owner": if shared { data::home::other_owner_json() } else { data::home::owner_json() },
         "alerts": alerts,
         "battery_life": c.battery_life,
         "battery_life_2": null,
@@ -205,7 +207,7 @@ pub fn active_ding(e: &EventRec, c: &SimCamera, now_ms: i64) -> Value {
         "doorbot_id": c.id,
         "doorbot_description": c.name,
         "device_kind": c.kind,
-        "motion": e.kind == data::EventKind::Motion,
+        "motion": e.kind == data::events::EventKind::Motion,
         "kind": e.kind.as_str(),
         "snapshot_url": "",
         "expires_in": expires_in,

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::clock;
-use super::data::SimCamera;
+use super::data::cameras::SimCamera;
 use super::error::{Pairs, SimError, SimResult, parse_id, parse_json};
 use super::media::media_failed;
 use super::media_gen;

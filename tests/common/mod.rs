@@ -152,9 +152,14 @@ impl Daemon {
 
     /// Waits until a log line contains `needle`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        self.wait_line(|l| l.contains(needle), timeout)
+    }
+
+    /// Waits until a log line satisfies `pred`.
+    pub fn wait_line(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+            if self.log.lock().unwrap().iter().any(|l| pred(l)) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -34,6 +34,8 @@ pub struct FakeRing {
     pub fail_commands: Mutex<bool>,
     pub snapshot_tag: Mutex<u8>,
     auth: watch::Sender<AuthState>,
+    /// Bumped after every recorded call, so tests wait on calls, not on time.
+    recorded: watch::Sender<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -178,6 +180,7 @@ impl FakeRing {
             fail_commands: Mutex::new(false),
             snapshot_tag: Mutex::new(1),
             auth: watch::channel(AuthState::Authenticated).0,
+            recorded: watch::channel(0).0,
         })
     }
 
@@ -187,6 +190,30 @@ impl FakeRing {
 
     fn record(&self, c: Call) {
         self.calls.lock().unwrap().push(c);
+        self.recorded.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until `done` holds for the calls made so far, woken by each new
+    /// call; panics naming `what` after `timeout`.
+    pub async fn wait_calls(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        done: impl Fn(&[Call]) -> bool,
+    ) {
+        let mut rx = self.recorded.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                if done(&self.calls.lock().unwrap()) {
+                    return;
+                }
+                rx.changed()
+                    .await
+                    .expect("the fake lives as long as the test");
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "{what}: calls so far {:?}", self.calls());
     }
 
     /// Adds an event at the top of a camera's history.

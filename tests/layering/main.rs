@@ -15,11 +15,13 @@
 //!   occur only under `src/media/h264/` (one H.264 parser in the crate);
 //! - (d) no `#[path = …]` attribute and no `tests_*.rs` file under `src/`.
 //!
-//! All violations are reported at once. [`KNOWN`] lists the ones the plan
-//! has not removed yet; an entry that no longer occurs fails the test too, so
-//! the list can only shrink. Test code is a `#[cfg(test)]` item (and the
-//! files it declares), a `tests.rs`/`testutil.rs` file, or a file under a
-//! `tests` folder of `src/`.
+//! All violations are reported at once; there is no list of exceptions. Test
+//! code is a `#[cfg(test)]` item (and the files it declares), a
+//! `tests.rs`/`testutil.rs` file, or a file under a `tests` folder of `src/`.
+//!
+//! A second test parses the layer table of docs/ARCHITECTURE.md ("may import"
+//! column) and checks that it equals [`RULES`], so the documentation and the
+//! check cannot drift apart.
 //!
 //! Std only, no new dependency.
 
@@ -67,21 +69,9 @@ const RULES: &[(&str, &[&str])] = &[
 /// What test code may import on top of its module's row.
 const TEST_EXTRA: &[&str] = &["sim", "codec"];
 
-/// Today's violations: (file, imported module) for check (a), (`src/<module>/`,
-/// `"cycle"`) for (b), (file, `"h264"`) for (c), (file, `"layout"`) for (d).
-/// Each commit of the plan removes its entries; a stale entry fails the test.
-const KNOWN: &[(&str, &str)] = &[
-    // Plan commits 7–9 (the `cameras` layer, MQTT on media::StreamStatus, web::access options).
-    ("src/app/", "cycle"),
-    // Not in the plan yet: a limit check in config names mqtt's transport limit.
-    ("src/config/limits.rs", "mqtt"),
-    // Plan commit 13 (files by topic, one test layout).
-    ("src/sim/tests_control.rs", "layout"),
-    ("src/sim/tests_fidelity.rs", "layout"),
-    ("src/sim/tests_media.rs", "layout"),
-];
-
-/// A violation: where, what the rule says, and its [`KNOWN`] key.
+/// A violation: where, what the rule says, and a key naming it: (file,
+/// imported module) for check (a), (`src/<module>/`, `"cycle"`) for (b),
+/// (file, `"h264"`) for (c), (file, `"layout"`) for (d).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Violation {
     key: (String, String),
@@ -256,7 +246,7 @@ fn cycles(edges: &BTreeSet<(String, String)>) -> Vec<Vec<String>> {
     out
 }
 
-/// Checks the crate against [`RULES`] and [`KNOWN`].
+/// Checks the crate against [`RULES`] and the layout rules.
 #[test]
 fn imports_follow_the_layer_table() {
     let files = crate_files();
@@ -265,25 +255,7 @@ fn imports_follow_the_layer_table() {
         "walked only {} files from src/lib.rs",
         files.len()
     );
-    let found = violations(&files);
-    let known: BTreeSet<(String, String)> = KNOWN
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let mut report: Vec<String> = found
-        .iter()
-        .filter(|v| !known.contains(&v.key))
-        .map(|v| v.message.clone())
-        .collect();
-    let keys: BTreeSet<&(String, String)> = found.iter().map(|v| &v.key).collect();
-    for k in &known {
-        if !keys.contains(k) {
-            report.push(format!(
-                "KNOWN entry ({:?}, {:?}) no longer occurs: remove it from tests/layering/main.rs",
-                k.0, k.1
-            ));
-        }
-    }
+    let report: Vec<String> = violations(&files).into_iter().map(|v| v.message).collect();
     assert!(
         report.is_empty(),
         "layering violations:\n{}",
@@ -414,4 +386,49 @@ fn cycles_are_found_with_their_path() {
     ]
     .into();
     assert_eq!(cycles(&edges), vec![vec!["a", "b", "c", "a"]]);
+}
+
+/// The "may import" table of docs/ARCHITECTURE.md, row by row: `(module,
+/// allowed)`. Rows are the table lines whose header is `| module | may import |`.
+fn doc_table(doc: &str) -> Vec<(String, Vec<String>)> {
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut lines = doc.lines().skip_while(|l| {
+        !(l.starts_with("| module | may import |") && l.contains("must not import"))
+    });
+    assert!(
+        lines.next().is_some(),
+        "no layer table in docs/ARCHITECTURE.md"
+    );
+    lines
+        .skip(1) // the |---| line
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let module = ticked(cells[1]).pop().unwrap_or_default();
+            (module, ticked(cells[2]))
+        })
+        .collect()
+}
+
+/// docs/ARCHITECTURE.md's layer table equals [`RULES`] (same modules, same
+/// order, same allowed imports).
+#[test]
+fn the_documented_table_is_the_enforced_one() {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md"))
+        .expect("read docs/ARCHITECTURE.md");
+    let documented = doc_table(&doc);
+    let enforced: Vec<(String, Vec<String>)> = RULES
+        .iter()
+        .map(|(m, r)| (m.to_string(), r.iter().map(|x| x.to_string()).collect()))
+        .collect();
+    assert_eq!(
+        documented, enforced,
+        "docs/ARCHITECTURE.md (Layers) and RULES in tests/layering/main.rs differ"
+    );
 }

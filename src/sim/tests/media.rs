@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::clock;
-use super::tests::TestSim;
-use super::*;
+use super::TestSim;
+use crate::sim::clock;
+use crate::sim::*;
 
 fn is_jpeg(b: &[u8]) -> bool {
     b.len() > 100 && b.starts_with(&[0xFF, 0xD8]) && b.ends_with(&[0xFF, 0xD9])
@@ -514,7 +514,7 @@ async fn snapshots_current_and_legacy() {
 async fn media_dir_files_become_cameras() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mp4 = tokio::task::spawn_blocking(|| {
-        super::media_gen::generate_mp4("USER", "snow", super::media_gen::SECONDS)
+        crate::sim::media_gen::generate_mp4("USER", "snow", crate::sim::media_gen::SECONDS)
     })
     .await
     .expect("join")

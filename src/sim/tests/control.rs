@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::tests::TestSim;
-use super::*;
+use super::TestSim;
+use crate::sim::*;
 
 #[tokio::test]
 async fn light_siren_settings_and_subscriptions() {
@@ -482,7 +482,7 @@ async fn cameras_are_added_and_removed_at_run_time() {
         .await;
     assert_eq!(s, 200, "{added}");
     let id = added["id"].as_u64().expect("numeric id");
-    assert!(id >= data::ADDED_FIRST_ID);
+    assert!(id >= data::cameras::ADDED_FIRST_ID);
     let cam = sim.camera(id).await;
     assert_eq!(cam["description"], "Shed");
     assert_eq!(cam["device_id"], added["device_id"]);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::tests::{HARDWARE_ID, TestSim};
-use super::*;
+use super::{HARDWARE_ID, TestSim};
+use crate::sim::*;
 
 /// The id of a `ready` recording of camera 10001.
 async fn ready_ding(sim: &TestSim) -> u64 {

@@ -1,21 +1,12 @@
-//! The simulator's fixed data set: locations, cameras, the chime, seeded event
-//! history, ding-id generation and the time formats Ring uses.
-//!
-//! Other engineers write tests against these exact values (see `docs/SIMULATOR.md`),
-//! so change them only together with the docs. This module holds plain data and
-//! pure functions; it does no I/O and knows nothing about HTTP.
+//! The simulated cameras: [`SimCamera`] with its mutable state, the six seeded
+//! cameras and the cameras made at start-up (`media_dir`, `sim --cameras N`) or
+//! at run time (`POST /_sim/cameras`).
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-/// Location id of "Home".
-pub const HOME_LOCATION_ID: &str = "5d1a2f3e-0001-4c6b-9a51-000000000001";
-/// Location id of "Cabin".
-pub const CABIN_LOCATION_ID: &str = "5d1a2f3e-0002-4c6b-9a51-000000000002";
-
-/// Numeric id of the chime (not a camera).
-pub const CHIME_ID: u64 = 10007;
+use super::home::{CABIN_LOCATION_ID, HOME_LOCATION_ID};
 
 /// First numeric id given to cameras made from the user's own MP4 files.
 pub const MEDIA_DIR_FIRST_ID: u64 = 10101;
@@ -27,11 +18,6 @@ pub const EXTRA_FIRST_ID: u64 = 10301;
 /// [`added_camera`]).
 pub const ADDED_FIRST_ID: u64 = 10401;
 
-/// Base of every ding id: ids are `BASE + created_ms * 1000 + seq % 1000`, so they
-/// have 19 digits, exceed 2^53 (a client going through `f64` loses digits), stay
-/// below `i64::MAX`, and grow with creation time.
-const DING_ID_BASE: u64 = 7_100_000_000_000_000_000;
-
 /// The ring_devices array a device is listed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceArray {
@@ -41,49 +27,6 @@ pub enum DeviceArray {
     AuthorizedDoorbots,
     /// Every other camera.
     StickupCams,
-}
-
-/// Kind of a history event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// Motion detected.
-    Motion,
-    /// Doorbell pressed.
-    Ding,
-    /// Live view started by a user.
-    OnDemand,
-}
-
-impl EventKind {
-    /// Ring's name for the kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Motion => "motion",
-            EventKind::Ding => "ding",
-            EventKind::OnDemand => "on_demand",
-        }
-    }
-
-    /// Parses Ring's name.
-    pub fn parse(s: &str) -> Option<EventKind> {
-        match s {
-            "motion" => Some(EventKind::Motion),
-            "ding" => Some(EventKind::Ding),
-            "on_demand" => Some(EventKind::OnDemand),
-            _ => None,
-        }
-    }
-}
-
-/// Whether and when an event's recording is playable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecState {
-    /// No recording (no Ring Protect, or the camera did not record).
-    None,
-    /// Recorded, but stuck in processing (`recording_status: "pending"`).
-    Pending,
-    /// Recorded and playable from this wall-clock time (ms since the epoch).
-    ReadyAt(i64),
 }
 
 /// One camera of the simulated account, with its mutable state.
@@ -204,78 +147,6 @@ impl SimCamera {
                     .ceil() as u64
             })
             .unwrap_or(0)
-    }
-}
-
-/// One recorded (or not) event of a camera's history.
-#[derive(Clone, Debug)]
-pub struct EventRec {
-    /// Ding id (64-bit, 19 digits).
-    pub id: u64,
-    /// Camera numeric id.
-    pub camera_id: u64,
-    /// Creation time, ms since the epoch.
-    pub created_ms: i64,
-    /// Kind.
-    pub kind: EventKind,
-    /// Computer vision saw a person.
-    pub person_detected: bool,
-    /// Recording state.
-    pub rec: RecState,
-    /// Answered (dings) / completed.
-    pub answered: bool,
-    /// Starred by the user.
-    pub favorite: bool,
-    /// Recording length in seconds.
-    pub duration_s: u32,
-    /// Length of the served MP4 in seconds, when the event asked for one
-    /// (`clip_seconds`); `None`: the default generated length.
-    pub clip_s: Option<u32>,
-    /// Snapshot uuid (as in pushes, without the `:...` suffix).
-    pub snapshot_uuid: String,
-}
-
-impl EventRec {
-    /// Ring's `recording_status` now, `None` when not recorded.
-    pub fn recording_status(&self, now_ms: i64) -> Option<&'static str> {
-        match self.rec {
-            RecState::None => None,
-            RecState::Pending => Some("pending"),
-            RecState::ReadyAt(t) if now_ms >= t => Some("ready"),
-            RecState::ReadyAt(_) => Some("pending"),
-        }
-    }
-
-    /// Whether the recording can be played now.
-    pub fn playable(&self, now_ms: i64) -> bool {
-        self.recording_status(now_ms) == Some("ready")
-    }
-
-    /// Ring's event `state`: `completed` for answered dings and live views,
-    /// `timed_out` otherwise (a missed ding).
-    pub fn state(&self) -> &'static str {
-        if self.answered || self.kind == EventKind::OnDemand {
-            "completed"
-        } else {
-            "timed_out"
-        }
-    }
-}
-
-/// The two locations: `(location_id, name, address)`.
-pub fn locations() -> [(&'static str, &'static str, &'static str); 2] {
-    [
-        (HOME_LOCATION_ID, "Home", "1 Simulator Way"),
-        (CABIN_LOCATION_ID, "Cabin", "42 Lakeside Road"),
-    ]
-}
-
-/// Time zone of a location.
-pub fn location_time_zone(location_id: &str) -> &'static str {
-    if location_id == CABIN_LOCATION_ID {
-        "America/Denver"
-    } else {
-        "Europe/Berlin"
     }
 }
 
@@ -490,118 +361,9 @@ fn default_device_settings() -> Value {
     })
 }
 
-/// The chime (`chimes[]`), as served.
-pub fn chime_json() -> Value {
-    json!({
-        "id": CHIME_ID,
-        "device_id": "a4c1380f0007",
-        "description": "Hallway Chime",
-        "kind": "chime_pro_v2",
-        "location_id": HOME_LOCATION_ID,
-        "time_zone": location_time_zone(HOME_LOCATION_ID),
-        "firmware_version": "chime-2.3.4",
-        "address": "1 Simulator Way",
-        "alerts": {"connection": "online"},
-        "do_not_disturb": {"seconds_left": 0},
-        "features": {"ringtones_enabled": true},
-        "owned": true,
-        "owner": owner_json(),
-        "settings": {"volume": 6, "ding_audio_id": null, "ding_audio_user_id": null,
-                     "motion_audio_id": null, "motion_audio_user_id": null},
-    })
-}
-
-/// The demo user's numeric id.
-pub const DEMO_USER_ID: u64 = 4_200_042;
-
-/// The `owner` object of owned devices.
-pub fn owner_json() -> Value {
-    json!({"id": DEMO_USER_ID, "email": super::DEMO_EMAIL, "first_name": "Demo", "last_name": "User"})
-}
-
-/// The `owner` object of the shared doorbell (someone else).
-pub fn other_owner_json() -> Value {
-    json!({"id": 4_200_777, "email": "neighbour@ring-bridge.local", "first_name": "Nina", "last_name": "Neighbour"})
-}
-
-/// Makes a ding id from a creation time and a sequence number.
-pub fn ding_id(created_ms: i64, seq: u64) -> u64 {
-    DING_ID_BASE + (created_ms.max(0) as u64) * 1000 + seq % 1000
-}
-
-/// Seeds `per_camera` events for `cam` over the last days, deterministically.
-///
-/// Newest first by index: j = 1 is stuck `pending`, every j % 10 == 9 is not
-/// recorded; cameras without Ring Protect record nothing. Doorbells get a `ding`
-/// every fifth event, every camera an `on_demand` when j % 7 == 3; every third
-/// motion has `person_detected`.
-pub fn seed_events(
-    cam: &SimCamera,
-    per_camera: usize,
-    now_ms: i64,
-    seq: &mut u64,
-) -> Vec<EventRec> {
-    let ci = (cam.id % 100) as i64;
-    // The offline camera's history stops a day ago.
-    let start_ms = if cam.seeded_online {
-        now_ms
-    } else {
-        now_ms - 86_400_000
-    };
-    (0..per_camera)
-        .map(|j| {
-            let jj = j as i64;
-            let age_ms = (jj * 4 * 3600 + ci * 17 * 60 + (jj * 37 % 60) * 60 + 300) * 1000;
-            let created_ms = start_ms - age_ms;
-            let kind = if cam.doorbell() && j % 5 == 0 {
-                EventKind::Ding
-            } else if j % 7 == 3 {
-                EventKind::OnDemand
-            } else {
-                EventKind::Motion
-            };
-            let rec = if !cam.show_recordings || j % 10 == 9 {
-                RecState::None
-            } else if j == 1 {
-                RecState::Pending
-            } else {
-                RecState::ReadyAt(created_ms)
-            };
-            *seq += 1;
-            EventRec {
-                id: ding_id(created_ms, *seq),
-                camera_id: cam.id,
-                created_ms,
-                kind,
-                person_detected: kind == EventKind::Motion && j % 3 == 0,
-                rec,
-                answered: kind == EventKind::Ding && j % 2 == 1,
-                favorite: j % 11 == 4,
-                duration_s: 10 + (j as u32 * 7) % 50,
-                clip_s: None,
-                snapshot_uuid: snapshot_uuid(cam.id, created_ms),
-            }
-        })
-        .collect()
-}
-
-/// A deterministic, UUID-shaped snapshot id for an event.
-pub fn snapshot_uuid(camera_id: u64, created_ms: i64) -> String {
-    let ns = uuid::Uuid::from_u128(0x5d1a_2f3e_0000_4c6b_9a51_0000_0000_0000);
-    uuid::Uuid::new_v5(&ns, format!("{camera_id}:{created_ms}").as_bytes()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ding_ids_are_19_digits_and_beyond_f64() {
-        let id = ding_id(1_760_000_000_000, 999);
-        assert_eq!(id.to_string().len(), 19);
-        assert!(id > (1u64 << 53) && id < i64::MAX as u64);
-        assert!(ding_id(1_760_000_000_001, 0) > id);
-    }
 
     #[test]
     fn seeds_match_the_documented_data_set() {
@@ -611,9 +373,5 @@ mod tests {
         assert_eq!(ids[5], (10006, "a4c1380f0006"));
         assert_eq!(cams[1].battery_percent(), Some(87));
         assert!(!cams[4].online());
-        let mut seq = 0;
-        let ev = seed_events(&cams[0], 30, 1_760_000_000_000, &mut seq);
-        assert_eq!(ev.len(), 30);
-        assert!(ev.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     }
 }
