@@ -221,6 +221,8 @@ impl std::fmt::Display for ProfileLevel {
 pub fn video_params(sps: Bytes, pps: Bytes) -> Result<VideoParams, SpsError> {
     let parsed = parse_sps(&sps)?;
     Ok(VideoParams {
+        codec: super::VideoCodec::H264,
+        vps: Bytes::new(),
         width: parsed.width,
         height: parsed.height,
         profile_level_id: parsed.profile_level_id(),
