@@ -189,6 +189,10 @@ impl Simulator {
             state.set_live_stats_provider(Box::new(move || l.stats()));
             let st = state.clone();
             live.set_camera_media(Box::new(move |id| st.camera(id).and_then(|c| c.media_file)));
+            let st = state.clone();
+            live.set_camera_video(Box::new(move |id| {
+                st.camera(id).map(|c| c.video).unwrap_or_default()
+            }));
         }
         let live_for_join = live.clone();
         let mut app = router(state.clone())
@@ -318,6 +322,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         // the simulator's own media host and control API
         .route("/_sim/media/{dir}/{file}", get(media::media_object))
+        .route("/_sim/cameras/{id}/video", post(control::set_video))
         .route("/_sim/cameras/{id}/{what}", post(control::trigger))
         .route(
             "/_sim/faults",

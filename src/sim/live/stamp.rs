@@ -1,5 +1,6 @@
 //! Frame stamps for benchmarks (`ring-bridge sim --stamp-frames`): an H.264 SEI
-//! NAL unit (`user_data_unregistered`, payload type 5) with our own UUID, a
+//! NAL unit, or an H.265 prefix SEI for H.265 clips (`user_data_unregistered`,
+//! payload type 5, the same in both codecs) with our own UUID, a
 //! frame counter and the send time, put into each video access unit right
 //! before the simulated camera hands it to its WebRTC track.
 //!
@@ -19,6 +20,8 @@ pub const STAMP_UUID: [u8; 16] = [
 ];
 
 const NAL_SEI: u8 = 6;
+/// H.265 prefix SEI NAL unit type.
+const H265_PREFIX_SEI: u8 = 39;
 const SEI_USER_DATA_UNREGISTERED: u8 = 5;
 const PAYLOAD_LEN: usize = 16 + 8 + 8;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -39,8 +42,18 @@ pub fn realtime_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The SEI NAL unit (header included, no start code) carrying `stamp`.
+/// The H.264 SEI NAL unit (header included, no start code) carrying `stamp`.
 pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
+    sei_nal_with_header(&[NAL_SEI], stamp)
+}
+
+/// The H.265 prefix SEI NAL unit (2-byte header: type 39, layer 0, TID 1) carrying
+/// `stamp`; same payload as [`sei_nal`].
+pub fn sei_nal_h265(stamp: Stamp) -> Vec<u8> {
+    sei_nal_with_header(&[H265_PREFIX_SEI << 1, 1], stamp)
+}
+
+fn sei_nal_with_header(header: &[u8], stamp: Stamp) -> Vec<u8> {
     let mut rbsp = Vec::with_capacity(3 + PAYLOAD_LEN);
     rbsp.push(SEI_USER_DATA_UNREGISTERED);
     rbsp.push(PAYLOAD_LEN as u8);
@@ -49,7 +62,7 @@ pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
     rbsp.extend_from_slice(&stamp.sent_ns.to_be_bytes());
     rbsp.push(0x80); // rbsp_trailing_bits
     let mut nal = Vec::with_capacity(rbsp.len() + 8);
-    nal.push(NAL_SEI);
+    nal.extend_from_slice(header);
     let mut zeros = 0;
     for b in rbsp {
         if zeros >= 2 && b <= 3 {
@@ -62,24 +75,33 @@ pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
     nal
 }
 
-/// `au` (Annex-B) with the stamp's SEI inserted before its first slice.
+/// `au` (H.264 Annex-B) with the stamp's SEI inserted before its first slice.
 pub fn stamp_annex_b(au: &[u8], stamp: Stamp) -> Bytes {
-    let sei = sei_nal(stamp);
+    insert_before_first_slice(au, &sei_nal(stamp), |h| matches!(h & 0x1f, 1..=5))
+}
+
+/// `au` (H.265 Annex-B) with the stamp's prefix SEI inserted before its first slice.
+pub fn stamp_annex_b_h265(au: &[u8], stamp: Stamp) -> Bytes {
+    insert_before_first_slice(au, &sei_nal_h265(stamp), |h| (h >> 1) & 0x3f < 32)
+}
+
+fn insert_before_first_slice(au: &[u8], sei: &[u8], is_slice: fn(u8) -> bool) -> Bytes {
     let mut out = BytesMut::with_capacity(au.len() + sei.len() + 4);
-    let at = first_vcl_start(au).unwrap_or(au.len());
+    let at = first_vcl_start(au, is_slice).unwrap_or(au.len());
     out.put_slice(&au[..at]);
     out.put_slice(&START_CODE);
-    out.put_slice(&sei);
+    out.put_slice(sei);
     out.put_slice(&au[at..]);
     out.freeze()
 }
 
-/// Offset of the start code (3 or 4 bytes) of the first slice NAL unit (types 1–5).
-fn first_vcl_start(au: &[u8]) -> Option<usize> {
+/// Offset of the start code (3 or 4 bytes) of the first NAL unit whose first
+/// header byte passes `is_slice`.
+fn first_vcl_start(au: &[u8], is_slice: fn(u8) -> bool) -> Option<usize> {
     let mut i = 0;
     while i + 3 < au.len() {
         if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
-            if matches!(au[i + 3] & 0x1f, 1..=5) {
+            if is_slice(au[i + 3]) {
                 return Some(if i > 0 && au[i - 1] == 0 { i - 1 } else { i });
             }
             i += 3;
@@ -109,12 +131,19 @@ pub fn find_stamp_avc(mut au: &[u8]) -> Option<Stamp> {
     None
 }
 
-/// Our stamp from one NAL unit (header included), if it is our SEI.
+/// Our stamp from one NAL unit (header included), if it is our SEI: an H.264 SEI
+/// (type 6, 1-byte header) or an H.265 prefix SEI (type 39, 2-byte header). The two
+/// headers cannot be confused: an H.265 type-39 first byte is H.264 type 14.
 pub fn parse_sei(nal: &[u8]) -> Option<Stamp> {
-    if nal.first()? & 0x1f != NAL_SEI {
+    let first = *nal.first()?;
+    let header = if first & 0x1f == NAL_SEI {
+        1
+    } else if (first >> 1) & 0x3f == H265_PREFIX_SEI {
+        2
+    } else {
         return None;
-    }
-    let rbsp = crate::media::h264::unescape(&nal[1..]);
+    };
+    let rbsp = crate::media::h264::unescape(nal.get(header..)?);
     let mut p = rbsp.as_slice();
     // Walk the SEI messages (payload type and size use 0xFF continuation).
     while p.len() > 2 {
@@ -200,6 +229,29 @@ mod tests {
             avc.extend_from_slice(n);
         }
         assert_eq!(find_stamp_avc(&avc), Some(stamp));
+    }
+
+    #[test]
+    fn h265_stamp_is_a_prefix_sei_before_the_first_slice() {
+        // VPS, SPS, PPS, IDR_W_RADL (2-byte headers).
+        let au: Vec<u8> = [
+            &[0, 0, 0, 1, 0x40, 1, 9][..],
+            &[0, 0, 0, 1, 0x42, 1, 9],
+            &[0, 0, 0, 1, 0x44, 1, 9],
+            &[0, 0, 0, 1, 0x26, 1, 0xaf],
+        ]
+        .concat();
+        let stamp = Stamp {
+            counter: 7,
+            sent_ns: 0x0000_0300_0001_0002,
+        };
+        let out = stamp_annex_b_h265(&au, stamp);
+        let types: Vec<u8> = crate::ring::live::h264::annex_b_nals(&out)
+            .map(crate::media::h265::nal_type)
+            .collect();
+        assert_eq!(types, vec![32, 33, 34, 39, 19]);
+        assert_eq!(find_stamp_annex_b(&out), Some(stamp));
+        assert_eq!(find_stamp_annex_b(&au), None);
     }
 
     #[test]
