@@ -283,6 +283,7 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         talk_payload_type: cfg.webrtc.talk_payload_type,
         talk_ssrc: cfg.webrtc.talk_ssrc,
         talkback: true,
+        h265: cfg.stream.h265,
         ..LiveOptions::default()
     };
     // A specific LAN address pins the call's ICE to that interface. A loopback

@@ -123,6 +123,10 @@ impl LiveSource for RingLiveSource {
         self.call.request_keyframe();
     }
 
+    fn video_codec(&self) -> crate::media::VideoCodec {
+        self.call.video_codec()
+    }
+
     async fn close(mut self: Box<Self>) {
         if let Err(e) = self.call.close().await {
             debug!(err = %e, "hang-up was not clean");

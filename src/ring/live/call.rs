@@ -21,6 +21,7 @@ use super::media::MediaShared;
 use super::signalling;
 use super::talk::{TalkSender, TalkTrack};
 use super::{AudioCodec, LiveFrame, LiveOptions};
+use crate::media::VideoCodec;
 
 /// A live call to one Ring camera. Frames come from [`Self::next_frame`];
 /// hang up with [`Self::close`] (dropping the handle also hangs up, in the
@@ -30,6 +31,7 @@ pub struct LiveCall {
     session_id: String,
     since: Instant,
     audio: Option<AudioCodec>,
+    video: VideoCodec,
     frames_rx: mpsc::Receiver<LiveFrame>,
     state_rx: watch::Receiver<State>,
     media: Arc<MediaShared>,
@@ -100,6 +102,7 @@ impl LiveCall {
             session_id: String::new(),
             since: Instant::now(),
             audio: None,
+            video: VideoCodec::H264,
             frames_rx,
             state_rx: state_rx.clone(),
             media,
@@ -131,10 +134,12 @@ impl LiveCall {
                 session_id,
                 since,
                 audio,
+                video,
             } => {
                 call.session_id = session_id;
                 call.since = since;
                 call.audio = audio;
+                call.video = video;
                 Ok(call)
             }
             State::Ended(end) => {
@@ -195,6 +200,12 @@ impl LiveCall {
     /// The audio codec Ring answered with (received audio and talkback).
     pub fn audio_codec(&self) -> Option<AudioCodec> {
         self.audio
+    }
+
+    /// The video codec Ring answered with: H.264, or H.265 when the offer listed it
+    /// ([`super::LiveOptions::h265`]) and the camera is in HEVC mode.
+    pub fn video_codec(&self) -> VideoCodec {
+        self.video
     }
 
     /// Whether the call has ended (for whatever reason).

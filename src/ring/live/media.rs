@@ -1,5 +1,5 @@
 //! Receive side of the live call's peer: one task per remote track turns RTP
-//! into [`LiveFrame`]s (H.264 access units, audio packets) and a side task
+//! into [`LiveFrame`]s (H.264 or H.265 access units, audio packets) and a side task
 //! drains each receiver's RTCP. The video task also sends PLIs, on request
 //! and after loss.
 //!
@@ -20,7 +20,7 @@ use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
-use super::h264::Depacketizer;
+use super::video_depack::VideoDepacketizer;
 use super::{FrameKind, LiveFrame};
 
 /// Minimum spacing of PLIs the depacketizer asks for by itself.
@@ -159,7 +159,7 @@ async fn video_task(
     pc: Weak<RTCPeerConnection>,
 ) {
     let ssrc = track.ssrc();
-    let mut depack = Depacketizer::default();
+    let mut depack = VideoDepacketizer::for_mime(&track.codec().capability.mime_type);
     let mut pts = PtsMapper::new(90_000, 90_000);
     let mut last_auto_pli: Option<Instant> = None;
     // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`

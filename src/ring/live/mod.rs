@@ -8,7 +8,9 @@
 //! tickets (the caller uses `RingApi::live_ticket`), does not retry (the media
 //! hub's supervisor does) and never fans out (the hub does).
 //!
-//! Output: H.264 access units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS)
+//! Output: H.264 access units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS), or
+//! H.265 ones (VPS/SPS/PPS before each IRAP) when Ring answered H.265
+//! ([`LiveCall::video_codec`]),
 //! and Opus packets (48 kHz PTS) as [`LiveFrame`]s from [`LiveCall::next_frame`].
 //!
 //! ```ignore
@@ -33,6 +35,7 @@ mod media;
 mod peer;
 mod signalling;
 mod talk;
+mod video_depack;
 
 #[cfg(test)]
 mod tests;
@@ -135,6 +138,9 @@ pub struct LiveOptions {
     /// Frames buffered between the network tasks and [`LiveCall::next_frame`].
     /// When full, frames are dropped and video resumes at the next key frame.
     pub frame_queue: usize,
+    /// Also offer H.265 (after H.264). Off by default: Ring's web client offers
+    /// H.264 only and Ring then transcodes HEVC cameras (`docs/design/0009-h265.md`).
+    pub h265: bool,
 }
 
 impl Default for LiveOptions {
@@ -151,6 +157,7 @@ impl Default for LiveOptions {
             user_agent: "android:com.ringapp".to_owned(),
             connect_timeout: Duration::from_secs(20),
             frame_queue: 512,
+            h265: false,
         }
     }
 }

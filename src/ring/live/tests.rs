@@ -472,3 +472,7 @@ async fn signalling_requires_user_agent_and_dialog_id() {
     assert_eq!(h.stat("live_sessions_total"), 0);
     h.stop().await;
 }
+
+/// H.265 calls (uses this module's harness).
+#[path = "tests_h265.rs"]
+mod h265;
