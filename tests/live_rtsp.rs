@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::rtsp::{next_video, spawn_client};
+use common::rtsp::{next_video, rtsp_url, spawn_client};
 use common::{Daemon, Sim, base_env, get_json};
 
 /// The daemon against `sim`, with a config file for stream timing.
@@ -22,16 +22,6 @@ fn daemon(sim: &Sim, state: &std::path::Path, stream_toml: &str) -> Daemon {
         d.log_text()
     );
     d
-}
-
-fn rtsp_url(d: &Daemon, path: &str) -> url::Url {
-    let log = d.log_text();
-    let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
-    let addr: String = log[i..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
-    url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
 }
 
 async fn live_sessions(sim: &Sim) -> (u64, u64) {

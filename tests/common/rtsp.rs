@@ -9,6 +9,17 @@ use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOpt
 use retina::codec::{CodecItem, ParametersRef};
 use tokio::sync::mpsc;
 
+/// The daemon's RTSP URL for `path`, from the `rtsp_addr=` of its start-up log.
+pub fn rtsp_url(d: &super::Daemon, path: &str) -> url::Url {
+    let log = d.log_text();
+    let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
+    let addr: String = log[i..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
+}
+
 /// What a client saw in the SDP.
 #[derive(Debug)]
 pub struct Described {
