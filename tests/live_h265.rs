@@ -6,8 +6,10 @@
 //! - Forced to H.265 (`/_sim/cameras/{id}/video` `hevc_only`) with `stream.h265` on,
 //!   the H.265 is passed through: ffprobe reports `hevc` at the camera's size,
 //!   ffmpeg decodes 10 s without an error, and a late joiner starts on a key frame.
+//!   A WHEP viewer gets a clear 409 naming H.265 (browsers get H.264 only).
 
 mod common;
+mod whep_support;
 
 use std::time::Duration;
 
@@ -148,5 +150,19 @@ async fn forced_h265_is_passed_through_to_rtsp() {
     );
     let warnings = ffmpeg_decode(&url, 10);
     assert!(warnings.is_empty(), "{warnings}");
+
+    // A browser-like WHEP viewer is refused with a message, not given a black picture.
+    let (pc, _talk) = whep_support::new_peer().await;
+    let offer = whep_support::make_offer(&pc).await;
+    let r = whep_support::post_offer(&d.url(""), "front-door", &offer).await;
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("H.265") && message.contains("RTSP"),
+        "{body}"
+    );
+    let _ = pc.close().await;
     drop((a, late));
 }
