@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{Frame, LiveOpener, LiveSource, MediaKind, SourceError, h264};
+use super::{Frame, LiveOpener, LiveSource, MediaKind, SourceError, VideoCodec, h264};
 
 /// A real SPS (x264, High profile, 1920x1080) used in synthetic key frames.
 pub const FAKE_SPS: &[u8] = &[
@@ -63,6 +63,9 @@ pub struct FakeSpec {
     pub clip: Option<Arc<FakeClip>>,
     /// Whether `request_keyframe` makes the next video frame a key frame. Default true.
     pub honor_keyframe_requests: bool,
+    /// The codec of the clip's frames (key frames are IDR for H.264, IRAP for H.265).
+    /// Default H.264. Synthetic frames are always H.264-like.
+    pub codec: VideoCodec,
 }
 
 impl Default for FakeSpec {
@@ -81,6 +84,7 @@ impl Default for FakeSpec {
             cap: None,
             clip: None,
             honor_keyframe_requests: true,
+            codec: VideoCodec::H264,
         }
     }
 }
@@ -201,7 +205,10 @@ impl FakeSource {
         let pts = self.spec.start_pts + u64::from(n) * u64::from(interval);
         if let Some(clip) = self.spec.clip.as_ref().filter(|c| !c.video.is_empty()) {
             let au = clip.video[n as usize % clip.video.len()].clone();
-            let key = h264::contains_idr(&au);
+            let key = match self.spec.codec {
+                VideoCodec::H264 => h264::contains_idr(&au),
+                VideoCodec::H265 => crate::media::h265::contains_irap(&au),
+            };
             return Frame::new(MediaKind::Video, au, key, pts, interval);
         }
         let forced = self.force_key.swap(false, Ordering::SeqCst);
@@ -291,5 +298,9 @@ impl LiveSource for FakeSource {
 
     fn has_audio(&self) -> bool {
         self.audio_due().is_some()
+    }
+
+    fn video_codec(&self) -> VideoCodec {
+        self.spec.codec
     }
 }

@@ -90,6 +90,8 @@ pub struct CameraInfo {
     pub live_view_disabled: bool,
     /// The user's MP4 file backing this camera, if any.
     pub media_file: Option<PathBuf>,
+    /// How the camera picks its live video codec.
+    pub video: super::live::h265::VideoMode,
 }
 
 /// An injected fault (`POST /_sim/faults`).
@@ -461,6 +463,7 @@ impl SimState {
                     "siren_seconds_remaining": c.has_light_siren.then_some(c.siren_seconds_remaining()),
                     "motion_detection_enabled": c.motion_detection_enabled(),
                     "live_view_disabled": c.live_view_disabled(),
+                    "video": c.video,
                     "subscribed": c.subscribed,
                     "subscribed_motions": c.subscribed_motions,
                     "events": events,
@@ -542,6 +545,7 @@ fn camera_info(c: &SimCamera) -> CameraInfo {
         online: c.online(),
         live_view_disabled: c.live_view_disabled(),
         media_file: c.media_file.clone(),
+        video: c.video,
     }
 }
 
