@@ -44,6 +44,7 @@ async fn h265_camera_tile_explains_instead_of_staying_black() {
             .contains("H.265"),
         "{details}"
     );
+    assert_eq!(details["codec"], "H.265", "{details}");
     // Ring's side was H.265 (the refusal is about the browser leg only).
     assert!(d.log_text().contains("video=h265"), "{}", d.log_text());
 }

@@ -11,8 +11,6 @@
 mod common;
 mod whep_support;
 
-use std::time::Duration;
-
 use common::rtsp::{next_video, rtsp_url, spawn_client, wait_rtsp_ready};
 use common::{Daemon, Sim, daemon_on, get_json};
 use ring_bridge::sim::SimOptions;
@@ -100,6 +98,8 @@ async fn hevc_camera_streams_h264_when_asked_like_ring_clients() {
     );
     let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
     assert_eq!(live["video_codec"], "h264", "{live}");
+    let (_, cam) = get_json(&d.url("/api/ring/cameras/front-door")).await;
+    assert_eq!(cam["video_codec"], "h264", "{cam}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,6 +136,10 @@ async fn forced_h265_is_passed_through_to_rtsp() {
     );
     let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
     assert_eq!(live["video_codec"], "h265", "{live}");
+    let (_, cam) = get_json(&d.url("/api/ring/cameras/front-door")).await;
+    assert_eq!(cam["video_codec"], "h265", "{cam}");
+    let (_, other) = get_json(&d.url("/api/ring/cameras/driveway")).await;
+    assert!(other["video_codec"].is_null(), "never streamed: {other}");
 
     // A late joiner starts on a key frame with its parameter sets (it decodes at
     // once), and a real decoder decodes 10 s without a single error.

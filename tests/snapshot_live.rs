@@ -187,6 +187,11 @@ async fn h265_stream_late_joiner_gets_parameter_sets_and_snapshots_decode() {
     assert_eq!(params.codec, VideoCodec::H265);
     assert_eq!((params.width, params.height), (640, 360));
     assert!(params.sprop_parameter_sets().starts_with("sprop-vps="));
+    // The status (REST camera list, MQTT `stream` attributes) names the codec too.
+    assert_eq!(
+        hub.status("10001").borrow().video_codec,
+        Some(VideoCodec::H265)
+    );
 
     // Watch until a key frame without inline sets has gone by, then join late.
     let mut early = lease.stream().subscribe();

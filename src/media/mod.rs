@@ -95,6 +95,9 @@ pub struct StreamStatus {
     /// The session cap learned from an early end (ms), when shorter than the
     /// source's declared cap; renewals happen ahead of it.
     pub learned_cap_ms: Option<u64>,
+    /// The video codec of the camera's current or most recent live session (what
+    /// Ring sent), `None` before its first described key frame.
+    pub video_codec: Option<VideoCodec>,
 }
 
 impl StreamStatus {

@@ -506,7 +506,7 @@ impl Supervisor {
             match self.h265.video_params() {
                 Ok(p) => {
                     debug!(codec = %p.codec, width = p.width, height = p.height, fmtp = %p.profile_level_id, "video parameters");
-                    self.shared.ready.send_replace(Some(p));
+                    self.shared.set_ready(p);
                 }
                 Err(e) => warn!(err = %e, "H.265 stream cannot be described yet"),
             }
@@ -519,7 +519,7 @@ impl Supervisor {
         match h264::video_params(sps.clone(), pps.clone()) {
             Ok(p) => {
                 debug!(width = p.width, height = p.height, profile_level_id = %p.profile_level_id, "video parameters");
-                self.shared.ready.send_replace(Some(p));
+                self.shared.set_ready(p);
             }
             Err(e) => warn!(err = %e, "unparseable SPS; stream cannot be described"),
         }

@@ -24,6 +24,9 @@ export default async function liveH265(ctx) {
     return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
   }, SLUG);
   check(frames === 0, `no video was played (${frames} frames)`);
+  // The camera row names the codec Ring sends (known once the stream described itself).
+  const codec = page.locator(`.cam[data-slug="${SLUG}"] .pill.codec`);
+  await waitFor("the codec in the camera row", async () => (await codec.count()) === 1 && (await codec.textContent()) === "H.265", { timeout: 40000 });
   await ctx.shot(page, "console-h265-refused");
-  return { detail };
+  return { detail, codec: await codec.textContent() };
 }
