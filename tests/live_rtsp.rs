@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::rtsp::{next_video, spawn_client};
+use common::rtsp::{next_video, rtsp_url, spawn_client, wait_rtsp_ready};
 use common::{Daemon, Sim, base_env, get_json};
 
 /// The daemon against `sim`, with a config file for stream timing.
@@ -16,11 +16,7 @@ fn daemon(sim: &Sim, state: &std::path::Path, stream_toml: &str) -> Daemon {
     env.push(("RING_SIMULATOR_URL".into(), sim.url()));
     env.push(("RING_BRIDGE_CONFIG".into(), cfg.display().to_string()));
     let d = Daemon::spawn(&env);
-    assert!(
-        d.wait_log("RTSP server listening", Duration::from_secs(40)),
-        "{}",
-        d.log_text()
-    );
+    wait_rtsp_ready(&d);
     d
 }
 

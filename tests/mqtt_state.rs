@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common_mqtt::*;
 use ring_bridge::events::{CameraEvent, EventKind, EventSource};
+use ring_bridge::media::VideoCodec;
 use ring_bridge::mqtt::{StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus};
 use tokio::sync::watch;
 
@@ -357,6 +358,7 @@ impl StreamControl for FakeStreams {
         });
         self.tx.send_replace(StreamStatus {
             state: StreamState::Active,
+            video_codec: Some(VideoCodec::H265),
             ..StreamStatus::default()
         });
         Ok(())
@@ -402,17 +404,21 @@ async fn stream_switch_drives_stream_control() {
         .await
         .json();
     assert_eq!(a["rtsp_url"], "rtsp://127.0.0.1:8554/10004");
+    assert!(a["video_codec"].is_null(), "no stream yet: {a}");
 
     sub.publish(&topic(HOME, "a4c1380f0004", "stream", "command"), "ON")
         .await;
     sub.wait_payload(&state, "ON", WAIT).await;
-    sub.wait_for("active", WAIT, |m| {
-        m.iter()
-            .rev()
-            .find(|m| m.topic == attrs && m.json()["status"] == "active")
-            .map(|_| ())
-    })
-    .await;
+    let a = sub
+        .wait_for("active", WAIT, |m| {
+            m.iter()
+                .rev()
+                .find(|m| m.topic == attrs && m.json()["status"] == "active")
+                .cloned()
+        })
+        .await
+        .json();
+    assert_eq!(a["video_codec"], "h265", "the stream's codec: {a}");
     sub.publish(&topic(HOME, "a4c1380f0004", "stream", "command"), "OFF")
         .await;
     sub.wait_payload(&state, "OFF", WAIT).await;

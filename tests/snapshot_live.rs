@@ -1,7 +1,8 @@
 //! Live snapshots: a real H.264 key frame (encoded here with GStreamer) decodes
 //! to a JPEG of the right size; `LiveSnapshots` answers from a hub stream fed by
 //! a `FakeOpener` replaying a real clip while a lease is held, and `None` when
-//! the stream is inactive.
+//! the stream is inactive. The same for an H.265 stream, whose parameter sets the
+//! hub re-sends before every key frame.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -137,6 +138,103 @@ async fn latest_jpeg_while_streaming_and_none_when_inactive() {
     assert_eq!(snaps.latest_jpeg(10001).await, None, "inactive stream");
     assert_eq!(hub.stream("10001").viewers(), 0, "snapshots took no lease");
 
+    cancel.cancel();
+    hub.shutdown().await;
+}
+
+/// An H.265 camera whose parameter sets came only with its first key frame: the hub
+/// describes the stream from them, puts them back in front of every later key frame
+/// (so a late joiner starts decodable), and `LiveSnapshots` decodes its key frame
+/// with the H.265 decoder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_stream_late_joiner_gets_parameter_sets_and_snapshots_decode() {
+    use ring_bridge::media::{VideoCodec, h265};
+    let mut video = tokio::task::spawn_blocking(|| {
+        ring_bridge::codec::encode::h265_test_pattern(20, 640, 360, 5).expect("H.265 clip")
+    })
+    .await
+    .expect("encode");
+    assert!(h265::find_parameter_sets(&video[0]).complete());
+    // Keep VPS/SPS/PPS in the first access unit only.
+    for au in video.iter_mut().skip(1) {
+        let mut stripped = bytes::BytesMut::new();
+        for n in ring_bridge::media::h264::nal_units(au) {
+            if !matches!(h265::nal_type(&n), h265::NAL_VPS..=h265::NAL_PPS) {
+                stripped.extend_from_slice(&[0, 0, 0, 1]);
+                stripped.extend_from_slice(&n);
+            }
+        }
+        *au = stripped.freeze();
+    }
+    assert!(h265::contains_irap(&video[5]) && !h265::find_parameter_sets(&video[5]).complete());
+    let opener = FakeOpener::new(FakeSpec {
+        clip: Some(Arc::new(FakeClip {
+            video,
+            audio: Vec::new(),
+        })),
+        codec: VideoCodec::H265,
+        ..FakeSpec::default()
+    });
+    let cancel = CancellationToken::new();
+    let hub = Hub::new(opener, HubOptions::default(), cancel.child_token());
+    let snaps = LiveSnapshots::new(hub.clone());
+    let lease = hub.lease("10001");
+    let params = lease
+        .stream()
+        .wait_ready(Duration::from_secs(10))
+        .await
+        .expect("described");
+    assert_eq!(params.codec, VideoCodec::H265);
+    assert_eq!((params.width, params.height), (640, 360));
+    assert!(params.sprop_parameter_sets().starts_with("sprop-vps="));
+    // The status (REST camera list, MQTT `stream` attributes) names the codec too.
+    assert_eq!(
+        hub.status("10001").borrow().video_codec,
+        Some(VideoCodec::H265)
+    );
+
+    // Watch until a key frame without inline sets has gone by, then join late.
+    let mut early = lease.stream().subscribe();
+    let mut keys = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while keys < 3 {
+            let f = early.recv().await.expect("frame");
+            if f.is_video_keyframe() {
+                assert!(
+                    h265::find_parameter_sets(&f.data).complete(),
+                    "sets re-sent"
+                );
+                keys += 1;
+            }
+        }
+    })
+    .await
+    .expect("three key frames in time");
+    let mut late = lease.stream().subscribe();
+    let first = tokio::time::timeout(Duration::from_secs(5), late.recv())
+        .await
+        .expect("in time")
+        .expect("frame");
+    assert!(
+        first.is_video_keyframe(),
+        "late joiner starts on a key frame"
+    );
+    assert!(h265::find_parameter_sets(&first.data).complete());
+
+    let mut status = lease.stream().status();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.state == StreamState::Active),
+    )
+    .await
+    .expect("active in time")
+    .expect("status channel open");
+    let jpeg = snaps
+        .latest_jpeg(10001)
+        .await
+        .expect("a JPEG of the H.265 key frame");
+    assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
+    drop((early, late, lease));
     cancel.cancel();
     hub.shutdown().await;
 }

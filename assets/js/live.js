@@ -113,7 +113,7 @@ function renderList() {
 
 function signature(cam) {
   const caps = live.caps.get(cam.id);
-  return JSON.stringify([cam.id, cam.name, cam.online, cam.stream_status, cam.battery, cam.model,
+  return JSON.stringify([cam.id, cam.name, cam.online, cam.stream_status, cam.video_codec, cam.battery, cam.model,
     live.tiles.has(cam.id), caps ? caps.reason || "" : ""]);
 }
 
@@ -143,11 +143,21 @@ function renderCam(cam) {
       { class: "cam-meta" },
       cam.online ? pill("online", "ok", { class: "pill ok online" }) : pill("offline", "danger", { class: "pill danger online" }),
       pill(label, tone, { class: `pill ${tone} stream`, title: "Ring live stream status" }),
+      codecPill(cam.video_codec),
       batteryText(cam),
     ),
     h("div", { class: "cam-sub", title: `Ring kind ${cam.kind}` }, `${cam.model || cam.kind}${cam.doorbell ? " · doorbell" : ""}`),
     note,
   );
+}
+
+/** The codec Ring sends for the camera's live stream (known after its first stream). */
+function codecPill(codec) {
+  if (!codec) return null;
+  const [text, title] = codec === "h265"
+    ? ["H.265", "Ring sends H.265 (HEVC): RTSP passes it through; browsers get an explanation instead"]
+    : ["H.264", "Ring sends H.264"];
+  return pill(text, "muted", { class: "pill muted plain codec", title });
 }
 
 async function capabilities(cam) {

@@ -421,6 +421,7 @@ fn live_options(cfg: &Config, on_simulator: bool) -> LiveOptions {
         talk_ssrc: cfg.webrtc.talk_ssrc,
         talkback: true,
         session_cap: Some(cfg.stream.session_cap),
+        h265: cfg.stream.h265,
         ..LiveOptions::default()
     };
     // A specific LAN address pins the call's ICE to that interface. A loopback

@@ -20,6 +20,9 @@
 //! ring-bridge bench --sweep --out docs/bench
 //! ```
 //!
+//! With `--h265` the cameras stream H.265 (stamps in prefix SEI NAL units) to
+//! RTSP viewers only, to show passthrough for H.265 too.
+//!
 //! When the daemon has no WHEP endpoint (404), WebRTC viewers are skipped and
 //! the report says so. This is a tool at the binary's edge: it uses `anyhow`.
 
@@ -69,6 +72,11 @@ pub struct BenchOptions {
     /// Skip the ffmpeg re-encode baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Stream H.265: the bench cameras stream H.265 only (simulator mode
+    /// `hevc_only`) and the daemon offers it (`stream.h265`). Browsers get no
+    /// H.265 over WHEP, so this needs `--webrtc 0`.
+    #[arg(long)]
+    pub h265: bool,
     /// Also run the scale sweep (cameras × viewers per camera) and plot it.
     #[arg(long)]
     pub sweep: bool,
@@ -103,6 +111,11 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         Some(e) => e.clone(),
         None => std::env::current_exe().context("finding this executable")?,
     };
+    if args.h265 && args.webrtc > 0 {
+        anyhow::bail!(
+            "--h265 needs --webrtc 0: ring-bridge does not send H.265 to WHEP viewers (409)"
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let env = Env {
@@ -122,6 +135,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         warmup: args.warmup,
         ttff_rounds: args.ttff_rounds,
         baseline: !args.no_baseline,
+        h265: args.h265,
     };
     tracing::info!(scenario = %main_sc.label(), "bench: main scenario");
     let main = scenario::run(&env, &main_sc, &cancel).await?;

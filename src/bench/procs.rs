@@ -148,6 +148,25 @@ pub async fn spawn_sim(exe: &Path, cameras: usize, dir: &Path) -> anyhow::Result
     Ok((p, url))
 }
 
+/// Puts the simulator's `n` extra cameras (ids from [`crate::sim::EXTRA_FIRST_ID`])
+/// into video mode `hevc_only`: H.265 to an offer that lists it, refusal otherwise
+/// (`POST /_sim/cameras/{id}/video`).
+pub async fn sim_cameras_h265_only(sim_url: &str, n: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for i in 0..n {
+        let id = crate::sim::EXTRA_FIRST_ID + i as u64;
+        let url = format!("{}/_sim/cameras/{id}/video", sim_url.trim_end_matches('/'));
+        client
+            .post(&url)
+            .json(&serde_json::json!({"mode": "hevc_only"}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("switching simulator camera {id} to H.265"))?;
+    }
+    Ok(())
+}
+
 /// The daemon's addresses.
 pub struct DaemonAddrs {
     /// HTTP API.

@@ -16,6 +16,8 @@ pub struct ViewerSummary {
     pub camera: String,
     /// Time to its first key frame (load phase join).
     pub first_keyframe_ms: Option<f64>,
+    /// The video encoding it negotiated (`h264`, `h265`; RTSP viewers).
+    pub codec: Option<String>,
     /// Video frames received in the window.
     pub frames: u64,
     /// Of those, with an intact stamp.
@@ -95,8 +97,10 @@ pub struct TtffResult {
 /// Everything one scenario measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ScenarioResult {
-    /// `Ncam-Krtsp-Mwebrtc`.
+    /// `Ncam-Krtsp-Mwebrtc` (`-h265` for H.265 cameras).
     pub label: String,
+    /// The codec the cameras streamed (`h264`, `h265`); stamps ride in SEI either way.
+    pub video_codec: String,
     /// Cameras.
     pub cameras: usize,
     /// RTSP viewers per camera.

@@ -45,6 +45,13 @@ async fn play(url: url::Url, log: &SharedLog) -> anyhow::Result<()> {
             .iter()
             .position(|s| s.media() == "video")
             .context("no video stream in the SDP")?;
+        if let Ok(mut l) = log.lock() {
+            l.codec = Some(
+                session.streams()[video]
+                    .encoding_name()
+                    .to_ascii_lowercase(),
+            );
+        }
         session
             .setup(video, SetupOptions::default())
             .await

@@ -50,15 +50,25 @@ pub struct Scenario {
     pub ttff_rounds: usize,
     /// Run the ffmpeg baseline after the load phase.
     pub baseline: bool,
+    /// The cameras stream H.265 (simulator `hevc_only`, daemon `stream.h265`).
+    pub h265: bool,
 }
 
 impl Scenario {
-    /// `4cam×(2rtsp+2webrtc)`.
+    /// `4cam-2rtsp-2webrtc` (`-h265` appended for H.265 cameras).
     pub fn label(&self) -> String {
         format!(
-            "{}cam-{}rtsp-{}webrtc",
-            self.cameras, self.rtsp, self.webrtc
+            "{}cam-{}rtsp-{}webrtc{}",
+            self.cameras,
+            self.rtsp,
+            self.webrtc,
+            if self.h265 { "-h265" } else { "" }
         )
+    }
+
+    /// The codec the cameras stream: `h264` or `h265`.
+    pub fn video_codec(&self) -> &'static str {
+        if self.h265 { "h265" } else { "h264" }
     }
 }
 
@@ -73,6 +83,9 @@ struct Rig {
 async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (sim, sim_url) = procs::spawn_sim(&env.exe, sc.cameras, dir).await?;
+    if sc.h265 {
+        procs::sim_cameras_h265_only(&sim_url, sc.cameras).await?;
+    }
     let config = daemon_config(sc);
     let (daemon, addrs) = procs::spawn_daemon(&env.exe, &sim_url, dir, &config).await?;
     let target = Target::new(addrs.http, addrs.rtsp)?;
@@ -106,7 +119,8 @@ fn daemon_config(sc: &Scenario) -> String {
     let sessions = sc.cameras * sc.webrtc + 8;
     let max_port = (BENCH_RTC_MIN_PORT + 2 * sessions + 64).min(usize::from(u16::MAX));
     format!(
-        "[stream]\nlinger = \"1s\"\n\n[webrtc]\nmax_sessions = {}\nmin_port = {BENCH_RTC_MIN_PORT}\nmax_port = {max_port}\n",
+        "[stream]\nlinger = \"1s\"\nh265 = {}\n\n[webrtc]\nmax_sessions = {}\nmin_port = {BENCH_RTC_MIN_PORT}\nmax_port = {max_port}\n",
+        sc.h265,
         sessions.max(32)
     )
 }
@@ -412,6 +426,7 @@ async fn load(
             kind: l.kind,
             camera: l.camera.clone(),
             first_keyframe_ms: l.first_keyframe.map(|d| r3(ms(d))),
+            codec: l.codec.clone(),
             frames: l.frames,
             stamped: l.stamped,
             lost: l.lost,
@@ -434,6 +449,7 @@ async fn load(
     let webrtc_used = summaries.iter().any(|s| s.kind == ViewerKind::Webrtc);
     Ok(ScenarioResult {
         label: sc.label(),
+        video_codec: sc.video_codec().to_owned(),
         cameras: sc.cameras,
         rtsp_per_camera: sc.rtsp,
         webrtc_per_camera: if webrtc_used { sc.webrtc } else { 0 },

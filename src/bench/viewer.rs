@@ -59,6 +59,9 @@ pub struct ViewerLog {
     pub first_keyframe: Option<Duration>,
     /// Error that ended the viewer early, if any.
     pub error: Option<String>,
+    /// The video encoding the viewer negotiated (SDP encoding name, lowercase:
+    /// `h264`, `h265`), once known.
+    pub codec: Option<String>,
     /// Video frames received in the window.
     pub frames: u64,
     /// Their bytes (access units as received).
@@ -90,6 +93,7 @@ impl ViewerLog {
             started: Instant::now(),
             first_keyframe: None,
             error: None,
+            codec: None,
             frames: 0,
             bytes: 0,
             stamped: 0,

@@ -131,12 +131,15 @@ pub const REQUIRED: &[Requirement] = &[
     req("fakesink", CORE, &[Tests]),
     // RTP payloaders (no transcoding).
     req("rtph264pay", GOOD, &[Rtsp]),
+    req("rtph265pay", GOOD, &[Rtsp]),
     req("rtpopuspay", GOOD, &[Rtsp]),
     // Recorded events: AAC from Ring's MP4 (RFC 3640).
     req("rtpmp4gpay", GOOD, &[Rtsp]),
     // Video decode → JPEG.
     req("h264parse", BAD, &[Snapshot, Simulator]),
     req("avdec_h264", LIBAV, &[Snapshot, Tests]),
+    req("h265parse", BAD, &[Snapshot]),
+    req("avdec_h265", LIBAV, &[Snapshot]),
     req("videoconvert", BASE, &[Snapshot, Simulator]),
     req("videoscale", BASE, &[Snapshot, Simulator]),
     req("jpegenc", GOOD, &[Snapshot, Simulator]),
@@ -163,6 +166,7 @@ pub const REQUIRED: &[Requirement] = &[
     req("clockoverlay", X, &[Simulator]),
     req("timeoverlay", X, &[Simulator]),
     req("x264enc", UGLY, &[Simulator]),
+    req("x265enc", BAD, &[Simulator, Tests]),
     req("mp4mux", GOOD, &[Simulator]),
     req("qtdemux", GOOD, &[Rtsp, Simulator]),
     req("decodebin", BASE, &[Announce, Simulator]),

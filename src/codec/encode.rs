@@ -96,3 +96,22 @@ pub fn h264_test_pattern(
          ! appsink name=sink sync=false"
     ))
 }
+
+/// `frames` access units of a `width`×`height` SMPTE test picture at 30 fps as
+/// Annex-B H.265 (Main, a key frame every `gop` frames, parameter sets in front of
+/// each key frame, no B-frames).
+pub fn h265_test_pattern(
+    frames: u32,
+    width: u32,
+    height: u32,
+    gop: u32,
+) -> Result<Vec<Bytes>, EncodeError> {
+    encode(&format!(
+        "videotestsrc num-buffers={frames} pattern=smpte \
+         ! video/x-raw,width={width},height={height},framerate=30/1 \
+         ! x265enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
+           option-string=\"repeat-headers=1:bframes=0:open-gop=0\" \
+         ! video/x-h265,stream-format=byte-stream,alignment=au,profile=main \
+         ! appsink name=sink sync=false"
+    ))
+}

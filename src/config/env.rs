@@ -20,6 +20,7 @@
 //! | `RTC_MIN_PORT` / `RTC_MAX_PORT` | `webrtc.min_port` / `webrtc.max_port` |
 //! | `RTC_UDP_PORT` | `webrtc.udp_port` |
 //! | `RING_TALK_PT` / `RING_TALK_SSRC` | `webrtc.talk_payload_type` / `webrtc.talk_ssrc` |
+//! | `RING_H265` | `stream.h265` |
 //! | `MQTT_URL` | `mqtt.url` |
 //! | `MQTT_ENABLED` | `mqtt.enabled` |
 //! | `MQTT_LOCAL_PORT` | `mqtt.local_port` |
@@ -157,6 +158,9 @@ pub fn apply(cfg: &mut Config, vars: &Vars) -> Result<(), ConfigError> {
     }
     if let Some(s) = parse(vars, "RING_TALK_SSRC", "a 32-bit unsigned SSRC")? {
         cfg.webrtc.talk_ssrc = Some(s);
+    }
+    if let Some(b) = parse_bool(vars, "RING_H265")? {
+        cfg.stream.h265 = b;
     }
     if let Some(b) = parse_bool(vars, "MQTT_ENABLED")? {
         cfg.mqtt.enabled = b;

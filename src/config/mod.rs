@@ -322,6 +322,10 @@ pub struct StreamConfig {
     /// Ring's live-session cap (ring-api.md §6.4: `max_duration` 600 s).
     #[serde(with = "humantime_serde")]
     pub session_cap: Duration,
+    /// Also offer H.265 to Ring (after H.264). Off: H.264 only, as Ring's own web
+    /// client and the other bridges ask, so Ring transcodes HEVC cameras to H.264.
+    /// On: HEVC cameras send H.265, passed through (`docs/design/0009-h265.md`).
+    pub h265: bool,
 }
 
 impl Default for StreamConfig {
@@ -330,6 +334,7 @@ impl Default for StreamConfig {
             linger: Duration::from_secs(10),
             renew_before: Duration::from_secs(30),
             session_cap: Duration::from_secs(600),
+            h265: false,
         }
     }
 }

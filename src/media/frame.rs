@@ -1,5 +1,6 @@
-//! The hub's unit of media: one depacketized access unit ([`Frame`]) and the H.264
-//! parameters a consumer needs to describe the stream ([`VideoParams`]).
+//! The hub's unit of media: one depacketized access unit ([`Frame`]), the stream's
+//! video codec ([`VideoCodec`]) and the parameters a consumer needs to describe the
+//! stream ([`VideoParams`]).
 //!
 //! This module owns only plain data types; it never touches RTP, GStreamer or WebRTC.
 
@@ -17,7 +18,7 @@ pub const AUDIO_CLOCK_RATE: u32 = 48_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
-    /// H.264 video, Annex-B access units.
+    /// Video (H.264 or H.265, see [`VideoParams::codec`]), Annex-B access units.
     Video,
     /// Opus audio, one packet per frame.
     Audio,
@@ -45,11 +46,12 @@ impl MediaKind {
 pub struct Frame {
     /// Video or audio.
     pub kind: MediaKind,
-    /// H.264: one Annex-B access unit (start codes included); a key frame carries its
-    /// SPS and PPS before the IDR slice (the hub inserts them if the source did not).
+    /// Video: one Annex-B access unit (start codes included); a key frame carries its
+    /// parameter sets (H.264 SPS/PPS, H.265 VPS/SPS/PPS) before the IDR/IRAP slices
+    /// (the hub inserts them if the source did not).
     /// Opus: exactly one packet.
     pub data: Bytes,
-    /// True for an H.264 IDR access unit. Always false for audio.
+    /// True for an H.264 IDR or H.265 IRAP access unit. Always false for audio.
     pub keyframe: bool,
     /// Presentation timestamp at [`MediaKind::clock_rate`] (90 kHz video, 48 kHz audio).
     /// Sources give any 64-bit monotonic base; frames published by the hub are rebased so
@@ -84,17 +86,52 @@ impl Frame {
     }
 }
 
-/// What a consumer needs to describe the H.264 stream (SDP `fmtp`, MSE codec string).
+/// The video codec of a stream. Ring sends H.264 unless the offer lists H.265 and the
+/// camera is in HEVC mode (`docs/design/0009-h265.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoCodec {
+    /// H.264 / AVC (RFC 6184).
+    #[default]
+    H264,
+    /// H.265 / HEVC (RFC 7798).
+    H265,
+}
+
+impl VideoCodec {
+    /// `h264` or `h265`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::H265 => "h265",
+        }
+    }
+}
+
+impl std::fmt::Display for VideoCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a consumer needs to describe the video stream (SDP `fmtp`, MSE codec string).
 ///
-/// Parsed from the SPS of the first cached key frame; see [`crate::media::h264`].
+/// Parsed from the parameter sets of the first cached key frame; see
+/// [`crate::media::h264`] and [`crate::media::h265`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VideoParams {
+    /// The stream's codec.
+    pub codec: VideoCodec,
     /// Displayed width in pixels (after SPS frame cropping).
     pub width: u32,
     /// Displayed height in pixels (after SPS frame cropping).
     pub height: u32,
-    /// RFC 6184 `profile-level-id`: six lowercase hex digits (profile, constraints, level).
+    /// H.264: RFC 6184 `profile-level-id`, six lowercase hex digits (profile,
+    /// constraints, level). H.265: the RFC 7798 `fmtp` parameters
+    /// `profile-id=…;tier-flag=…;level-id=…`.
     pub profile_level_id: String,
+    /// H.265: the VPS NAL unit, without start code. Empty for H.264.
+    pub vps: Bytes,
     /// The SPS NAL unit, without start code.
     pub sps: Bytes,
     /// The PPS NAL unit, without start code.
@@ -102,13 +139,22 @@ pub struct VideoParams {
 }
 
 impl VideoParams {
-    /// RFC 6184 `sprop-parameter-sets`: base64 SPS and PPS joined by a comma.
+    /// H.264: the RFC 6184 `sprop-parameter-sets` value (base64 SPS and PPS joined
+    /// by a comma). H.265: the RFC 7798 parameters `sprop-vps=…;sprop-sps=…;sprop-pps=…`.
     pub fn sprop_parameter_sets(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;
-        format!("{},{}", b64.encode(&self.sps), b64.encode(&self.pps))
+        match self.codec {
+            VideoCodec::H264 => format!("{},{}", b64.encode(&self.sps), b64.encode(&self.pps)),
+            VideoCodec::H265 => format!(
+                "sprop-vps={};sprop-sps={};sprop-pps={}",
+                b64.encode(&self.vps),
+                b64.encode(&self.sps),
+                b64.encode(&self.pps)
+            ),
+        }
     }
 
-    /// RFC 6381 codec string, e.g. `avc1.640028`, for MSE and HLS.
+    /// H.264 only: the RFC 6381 codec string, e.g. `avc1.640028`, for MSE and HLS.
     pub fn rfc6381_codec(&self) -> String {
         format!("avc1.{}", self.profile_level_id)
     }

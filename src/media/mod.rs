@@ -1,7 +1,8 @@
 //! The per-camera media hub: the one place where live frames from a producer
 //! (`ring::live`, or a test fake) meet every consumer (RTSP, WebRTC, snapshots).
 //!
-//! - Frames are depacketized access units ([`Frame`]): H.264 Annex-B AUs at 90 kHz,
+//! - Frames are depacketized access units ([`Frame`]): H.264 or H.265 (per stream,
+//!   [`VideoParams::codec`]) Annex-B AUs at 90 kHz,
 //!   Opus packets at 48 kHz. Never raw RTP; each consumer packetizes for itself.
 //! - A [`Hub`] owns one [`CameraStream`] per camera id. A viewer takes a [`Lease`]:
 //!   the first lease opens a live session through the [`LiveOpener`] seam; after the
@@ -24,6 +25,7 @@ mod error;
 mod floor;
 mod frame;
 pub mod h264;
+pub mod h265;
 mod hub;
 mod keeper;
 pub mod mp4;
@@ -33,6 +35,7 @@ mod subscriber;
 mod supervisor;
 pub mod testutil;
 mod timeline;
+mod video_rtp;
 
 #[cfg(test)]
 mod tests;
@@ -40,7 +43,7 @@ mod tests;
 pub use caps::{LearnedCaps, MIN_LEARNED_CAP};
 pub use error::{HubError, RecvError, SourceError};
 pub use floor::{Claim, Floors};
-pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoParams};
+pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoCodec, VideoParams};
 pub use hub::{CameraStream, Hub, Lease};
 pub use keeper::Keeper;
 pub use source::{
@@ -48,6 +51,7 @@ pub use source::{
 };
 pub use stream::HubOptions;
 pub use subscriber::Subscriber;
+pub use video_rtp::VideoDepacketizer;
 
 use crate::base::ErrorKind;
 
@@ -95,6 +99,9 @@ pub struct StreamStatus {
     /// The session cap learned from an early end (ms), when shorter than the
     /// source's declared cap; renewals happen ahead of it.
     pub learned_cap_ms: Option<u64>,
+    /// The video codec of the camera's current or most recent live session (what
+    /// Ring sent), `None` before its first described key frame.
+    pub video_codec: Option<VideoCodec>,
 }
 
 impl StreamStatus {

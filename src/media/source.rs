@@ -48,6 +48,12 @@ pub trait LiveSource: Send {
     /// Asks the camera for a key frame soon (e.g. an RTCP PLI). Must not block.
     fn request_keyframe(&self);
 
+    /// The codec of this session's video frames (what Ring answered). H.264 unless
+    /// the source says otherwise.
+    fn video_codec(&self) -> super::VideoCodec {
+        super::VideoCodec::H264
+    }
+
     /// Hangs up explicitly and releases every resource. Called exactly once.
     async fn close(self: Box<Self>);
 

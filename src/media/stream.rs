@@ -201,6 +201,7 @@ impl Shared {
                 last_error: s.last_error.clone(),
                 error_kind: s.error_kind,
                 learned_cap_ms: s.learned_cap_ms,
+                video_codec: s.video_codec,
             };
             if let Some((kind, text)) = error {
                 next.error_kind = Some(kind);
@@ -211,6 +212,18 @@ impl Shared {
             }
             let changed = *s != next;
             *s = next;
+            changed
+        });
+    }
+
+    /// Publishes the stream's video parameters (a described key frame) and its
+    /// codec in the status.
+    pub(crate) fn set_ready(&self, params: super::VideoParams) {
+        let codec = Some(params.codec);
+        self.ready.send_replace(Some(params));
+        self.status.send_if_modified(|s| {
+            let changed = s.video_codec != codec;
+            s.video_codec = codec;
             changed
         });
     }

@@ -18,7 +18,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::stream::{Shared, lock};
 use super::timeline::{SessionBase, Timeline};
-use super::{Frame, LiveSource, MediaKind, SourceError, StreamState, h264};
+use super::{Frame, LiveSource, MediaKind, SourceError, StreamState, VideoCodec, h264, h265};
 use crate::base::{ErrorKind, ResultExt as _, error::chain};
 
 /// Upper bound for one `LiveSource::close` call.
@@ -102,6 +102,10 @@ struct Supervisor {
     next_session_id: u64,
     sps: Option<Bytes>,
     pps: Option<Bytes>,
+    /// Codec of the last key frame published.
+    codec: VideoCodec,
+    /// H.265 parameter sets (the H.264 ones are `sps`/`pps`).
+    h265: h265::ParamSets,
 }
 
 impl Supervisor {
@@ -120,6 +124,8 @@ impl Supervisor {
             next_session_id: 0,
             sps: None,
             pps: None,
+            codec: VideoCodec::H264,
+            h265: h265::ParamSets::default(),
         }
     }
 
@@ -461,7 +467,15 @@ impl Supervisor {
             f.keyframe = false;
         }
         let mut params_changed = false;
-        if f.is_video_keyframe() {
+        let codec = session.src.video_codec();
+        if f.is_video_keyframe() && codec != self.codec {
+            self.codec = codec;
+            params_changed = true;
+        }
+        if f.is_video_keyframe() && codec == VideoCodec::H265 {
+            params_changed |= self.h265.update_from(&h265::find_parameter_sets(&f.data));
+            f.data = self.h265.prepend_to(&f.data);
+        } else if f.is_video_keyframe() {
             let (sps, pps) = h264::find_parameter_sets(&f.data);
             if sps.is_some() && sps != self.sps {
                 params_changed = true;
@@ -488,6 +502,16 @@ impl Supervisor {
     }
 
     fn update_ready(&self) {
+        if self.codec == VideoCodec::H265 {
+            match self.h265.video_params() {
+                Ok(p) => {
+                    debug!(codec = %p.codec, width = p.width, height = p.height, fmtp = %p.profile_level_id, "video parameters");
+                    self.shared.set_ready(p);
+                }
+                Err(e) => warn!(err = %e, "H.265 stream cannot be described yet"),
+            }
+            return;
+        }
         let (Some(sps), Some(pps)) = (&self.sps, &self.pps) else {
             warn!("key frame without SPS/PPS; stream cannot be described yet");
             return;
@@ -495,7 +519,7 @@ impl Supervisor {
         match h264::video_params(sps.clone(), pps.clone()) {
             Ok(p) => {
                 debug!(width = p.width, height = p.height, profile_level_id = %p.profile_level_id, "video parameters");
-                self.shared.ready.send_replace(Some(p));
+                self.shared.set_ready(p);
             }
             Err(e) => warn!(err = %e, "unparseable SPS; stream cannot be described"),
         }

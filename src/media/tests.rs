@@ -447,11 +447,13 @@ fn status_serializes_snake_case() {
         last_error: None,
         error_kind: Some(ErrorKind::DeadlineExceeded),
         learned_cap_ms: Some(20_000),
+        video_codec: Some(crate::media::VideoCodec::H265),
     };
     assert_eq!(
         serde_json::to_value(&s).unwrap(),
         serde_json::json!({"state": "activating", "last_error": null,
-                           "error_kind": "deadline_exceeded", "learned_cap_ms": 20000})
+                           "error_kind": "deadline_exceeded", "learned_cap_ms": 20000,
+                           "video_codec": "h265"})
     );
 }
 

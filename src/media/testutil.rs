@@ -16,7 +16,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Frame, LiveOpener, LiveSource, MediaKind, SourceError, TalkbackPacket, TalkbackSender, h264,
+    Frame, LiveOpener, LiveSource, MediaKind, SourceError, TalkbackPacket, TalkbackSender,
+    VideoCodec, h264,
 };
 
 /// A real SPS (x264, High profile, 1920x1080) used in synthetic key frames.
@@ -69,6 +70,9 @@ pub struct FakeSpec {
     /// [`FakeOpener::talkback`]). Its codec is Opus with `audio`, else PCMU, as
     /// [`crate::media::CameraStream::talkback_codec`] infers. Default false.
     pub talkback: bool,
+    /// The codec of the clip's frames (key frames are IDR for H.264, IRAP for H.265).
+    /// Default H.264. Synthetic frames are always H.264-like.
+    pub codec: VideoCodec,
 }
 
 impl Default for FakeSpec {
@@ -88,6 +92,7 @@ impl Default for FakeSpec {
             clip: None,
             honor_keyframe_requests: true,
             talkback: false,
+            codec: VideoCodec::H264,
         }
     }
 }
@@ -229,7 +234,10 @@ impl FakeSource {
         let pts = self.spec.start_pts + u64::from(n) * u64::from(interval);
         if let Some(clip) = self.spec.clip.as_ref().filter(|c| !c.video.is_empty()) {
             let au = clip.video[n as usize % clip.video.len()].clone();
-            let key = h264::contains_idr(&au);
+            let key = match self.spec.codec {
+                VideoCodec::H264 => h264::contains_idr(&au),
+                VideoCodec::H265 => crate::media::h265::contains_irap(&au),
+            };
             return Frame::new(MediaKind::Video, au, key, pts, interval);
         }
         let forced = self.force_key.swap(false, Ordering::SeqCst);
@@ -333,5 +341,9 @@ impl LiveSource for FakeSource {
 
     fn talkback(&self) -> Option<TalkbackSender> {
         self.talk_tx.clone()
+    }
+
+    fn video_codec(&self) -> VideoCodec {
+        self.spec.codec
     }
 }

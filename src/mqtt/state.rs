@@ -263,6 +263,7 @@ pub(crate) fn camera_states(
         json_bytes(json!({
             "status": stream.state.as_str(),
             "reason": stream.last_error,
+            "video_codec": stream.video_codec,
             "rtsp_url": st.endpoints.rtsp_url,
             "whep_url": st.endpoints.whep_url,
         })),

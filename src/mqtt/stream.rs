@@ -4,8 +4,8 @@
 //! The daemon implements them over the media hub ([`super::HubStreams`] and
 //! `snapshot::LiveSnapshots`); tests script them. MQTT only calls them and
 //! never decodes media. The stream status is the hub's own
-//! [`StreamStatus`]: its `state` and `last_error` become the switch's `status`
-//! and `reason` attributes.
+//! [`StreamStatus`]: its `state`, `last_error` and `video_codec` become the
+//! switch's `status`, `reason` and `video_codec` attributes.
 
 use std::time::Duration;
 

@@ -125,7 +125,7 @@ mod imp {
             };
             ctx.set_failing(false);
             let audio = ctx.stream.has_audio();
-            let elements = match feeder::build_elements(audio) {
+            let elements = match feeder::build_elements(params.codec, audio) {
                 Ok(e) => e,
                 Err(e) => {
                     error!(err = %e, "cannot build RTSP media elements (GStreamer plugins missing?)");
@@ -133,6 +133,7 @@ mod imp {
                 }
             };
             info!(
+                codec = %params.codec,
                 width = params.width,
                 height = params.height,
                 audio,

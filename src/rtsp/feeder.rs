@@ -1,11 +1,11 @@
-//! The appsrc side of one RTSP media: builds the element bin (appsrc → rtph264pay,
-//! appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it from a hub
+//! The appsrc side of one RTSP media: builds the element bin (appsrc → rtph264pay
+//! or rtph265pay, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it from a hub
 //! [`crate::media::Subscriber`].
 //!
 //! Cost per packet matters here (`docs/PERFORMANCE.md`): every buffer pushed wakes
-//! the appsrc's streaming thread. So the hub's access units (Annex-B, SPS/PPS in
-//! front of each key frame, `alignment=au`) go straight to `rtph264pay` without an
-//! `h264parse` pass, and Opus is pushed only while some client receives the audio
+//! the appsrc's streaming thread. So the hub's access units (Annex-B, parameter sets
+//! in front of each key frame, `alignment=au`) go straight to the payloader without an
+//! `h264parse`/`h265parse` pass, and Opus is pushed only while some client receives the audio
 //! stream ([`AudioGate`]): a client that sets up video only (as Retina does)
 //! then costs no audio work.
 //!
@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::media::{CameraStream, Frame, MediaKind, RecvError};
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec};
 
 /// The most bytes an appsrc queues; the leaky queue is only a safety net, because the
 /// feeder already skips to the next key frame above [`HIGH_WATER_BYTES`].
@@ -72,19 +72,30 @@ pub(crate) fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
     Ok(tee)
 }
 
-/// Builds `appsrc ! tee ! rtph264pay name=pay0 pt=96 config-interval=0`
-/// and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
-pub(crate) fn build_elements(audio: bool) -> Result<MediaElements, glib::BoolError> {
+/// Builds `appsrc ! tee ! rtph264pay name=pay0 pt=96 config-interval=0` (H.265:
+/// `rtph265pay`, whose caps carry `sprop-vps/sps/pps` from the key frame into the
+/// SDP) and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
+pub(crate) fn build_elements(
+    codec: VideoCodec,
+    audio: bool,
+) -> Result<MediaElements, glib::BoolError> {
     let bin = gst::Bin::new();
-    let vcaps = gst::Caps::builder("video/x-h264")
+    let caps_name = match codec {
+        VideoCodec::H264 => "video/x-h264",
+        VideoCodec::H265 => "video/x-h265",
+    };
+    let vcaps = gst::Caps::builder(caps_name)
         .field("stream-format", "byte-stream")
         .field("alignment", "au")
         .build();
     let video = appsrc("videosrc", &vcaps);
     let vtee = not_linked_guard()?;
-    let pay0 = make("rtph264pay", Some("pay0"))?;
+    let pay0 = match codec {
+        VideoCodec::H264 => make("rtph264pay", Some("pay0"))?,
+        VideoCodec::H265 => make("rtph265pay", Some("pay0"))?,
+    };
     pay0.set_property("pt", 96u32);
-    // The hub puts SPS/PPS in front of every key frame already. With -1,
+    // The hub puts the parameter sets in front of every key frame already. With -1,
     // rtph264pay 1.22 would insert them again before *each IDR slice*, which
     // splits multi-slice pictures in two for decoders.
     pay0.set_property("config-interval", 0i32);

@@ -1,6 +1,7 @@
 //! The simulator's own control API under `/_sim/` (not part of Ring's protocol):
 //! trigger motion and dings, add and remove cameras, inject faults, revoke
-//! tokens, switch the session rule, set the snapshot delay and read the state.
+//! tokens, switch the session rule, set the snapshot delay, switch a camera's
+//! video codec mode and read the state.
 //! No authentication; bind the simulator to loopback.
 
 use std::sync::Arc;
@@ -120,6 +121,32 @@ pub(crate) async fn remove_camera(
     inner.cameras.remove(&id);
     inner.events.retain(|e| e.camera_id != id);
     Ok(Json(json!({"removed": id})))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoRequest {
+    mode: super::live::h265::VideoMode,
+}
+
+/// `POST /_sim/cameras/{id}/video` `{"mode": "legacy"|"hevc"|"hevc_only"}`: how the
+/// camera picks its live video codec from the next `live_view` on
+/// (`docs/design/0009-h265.md`). Answers `{"camera_id", "mode", "hevc_enabled"}`.
+pub(crate) async fn set_video(
+    State(st): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> SimResult<Json<Value>> {
+    let id = parse_id("camera", &id)?;
+    let req: VideoRequest = parse_json(&body)?;
+    let mut inner = st.lock();
+    let cam = inner.camera_mut(id)?;
+    cam.set_video_mode(req.mode);
+    Ok(Json(json!({
+        "camera_id": id,
+        "mode": req.mode,
+        "hevc_enabled": req.mode.hevc_enabled(),
+    })))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -185,6 +185,10 @@ impl Simulator {
             state.set_live_stats_provider(Box::new(move || l.stats()));
             let st = state.clone();
             live.set_camera_media(Box::new(move |id| st.camera(id).and_then(|c| c.media_file)));
+            let st = state.clone();
+            live.set_camera_video(Box::new(move |id| {
+                st.camera(id).map(|c| c.video).unwrap_or_default()
+            }));
         }
         let live_for_join = live.clone();
         // The simulator's own background tasks (push fan-out); joined below.
@@ -320,6 +324,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/media/{dir}/{file}", get(media::media_object))
         .route("/_sim/cameras", post(control::add_camera))
         .route("/_sim/cameras/{id}", delete(control::remove_camera))
+        .route("/_sim/cameras/{id}/video", post(control::set_video))
         .route("/_sim/cameras/{id}/{what}", post(control::trigger))
         .route(
             "/_sim/faults",

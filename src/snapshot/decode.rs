@@ -1,5 +1,6 @@
-//! One H.264 key frame → one JPEG, with GStreamer:
-//! `appsrc ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! jpegenc ! appsink`.
+//! One H.264 or H.265 key frame → one JPEG, with GStreamer:
+//! `appsrc ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! jpegenc ! appsink`
+//! (H.265: `h265parse ! avdec_h265`).
 //!
 //! Runs on Tokio's blocking pool, never on a GLib main loop and never on an
 //! async worker. Every wait is bounded: the pipeline is stopped after
@@ -13,35 +14,70 @@ use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSrc};
 
 use super::SnapshotError;
+use crate::media::VideoCodec;
 
 /// Longest time one decode may take.
 pub const DECODE_TIMEOUT: Duration = Duration::from_secs(5);
 
-const PIPELINE: &str = "appsrc name=src is-live=false format=time \
-     caps=video/x-h264,stream-format=byte-stream,alignment=au \
-     ! h264parse ! avdec_h264 ! videoconvert ! videoscale \
-     ! jpegenc quality=85 ! appsink name=sink sync=false max-buffers=1";
+fn pipeline(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::H264 => {
+            "appsrc name=src is-live=false format=time \
+             caps=video/x-h264,stream-format=byte-stream,alignment=au \
+             ! h264parse ! avdec_h264 ! videoconvert ! videoscale \
+             ! jpegenc quality=85 ! appsink name=sink sync=false max-buffers=1"
+        }
+        VideoCodec::H265 => {
+            "appsrc name=src is-live=false format=time \
+             caps=video/x-h265,stream-format=byte-stream,alignment=au \
+             ! h265parse ! avdec_h265 ! videoconvert ! videoscale \
+             ! jpegenc quality=85 ! appsink name=sink sync=false max-buffers=1"
+        }
+    }
+}
 
-/// Decodes one Annex-B key-frame access unit (SPS and PPS included, as the
+/// Decodes one H.264 Annex-B key-frame access unit (SPS and PPS included, as the
 /// media hub caches it) to a JPEG of the same size. Runs on the blocking
 /// pool; at most [`DECODE_TIMEOUT`].
 pub async fn jpeg_from_keyframe(au: &[u8]) -> Result<Bytes, SnapshotError> {
+    jpeg_from_video_keyframe(VideoCodec::H264, au).await
+}
+
+/// [`jpeg_from_keyframe`] for a stream of `codec`: H.265 key frames (IRAP with
+/// VPS/SPS/PPS in front, as the hub caches them) decode with `avdec_h265`.
+pub async fn jpeg_from_video_keyframe(
+    codec: VideoCodec,
+    au: &[u8],
+) -> Result<Bytes, SnapshotError> {
     let au = Bytes::copy_from_slice(au);
-    if !crate::media::h264::contains_idr(&au) {
+    let key = match codec {
+        VideoCodec::H264 => crate::media::h264::contains_idr(&au),
+        VideoCodec::H265 => crate::media::h265::contains_irap(&au),
+    };
+    if !key {
         return Err(SnapshotError::NotAKeyframe { bytes: au.len() });
     }
-    tokio::task::spawn_blocking(move || decode_blocking(au, DECODE_TIMEOUT))
+    tokio::task::spawn_blocking(move || decode_video_blocking(codec, au, DECODE_TIMEOUT))
         .await
         .map_err(|_| SnapshotError::Aborted)?
 }
 
-/// The blocking decode. `timeout` bounds the wait for the JPEG.
+/// The blocking H.264 decode. `timeout` bounds the wait for the JPEG.
 pub fn decode_blocking(au: Bytes, timeout: Duration) -> Result<Bytes, SnapshotError> {
+    decode_video_blocking(VideoCodec::H264, au, timeout)
+}
+
+/// The blocking decode of a `codec` key frame. `timeout` bounds the wait for the JPEG.
+pub fn decode_video_blocking(
+    codec: VideoCodec,
+    au: Bytes,
+    timeout: Duration,
+) -> Result<Bytes, SnapshotError> {
     gst::init().map_err(|e| SnapshotError::Gst {
         stage: "init",
         detail: e.to_string(),
     })?;
-    let pipeline = gst::parse::launch(PIPELINE)
+    let pipeline = gst::parse::launch(pipeline(codec))
         .map_err(|e| SnapshotError::Gst {
             stage: "building the pipeline",
             detail: e.to_string(),

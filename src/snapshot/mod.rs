@@ -20,7 +20,10 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use tokio::sync::Mutex;
 
-pub use decode::{DECODE_TIMEOUT, decode_blocking, jpeg_from_keyframe};
+pub use decode::{
+    DECODE_TIMEOUT, decode_blocking, decode_video_blocking, jpeg_from_keyframe,
+    jpeg_from_video_keyframe,
+};
 
 use crate::base::{ErrorKind, ResultExt};
 use crate::media::{Frame, Hub, StreamState};
@@ -135,7 +138,13 @@ impl LiveSnapshots {
         if let Some(c) = slot.as_ref().filter(|c| c.seq == frame.seq) {
             return Ok(Some(c.jpeg.clone()));
         }
-        let jpeg = jpeg_from_keyframe(&frame.data).await?;
+        let codec = self
+            .hub
+            .stream(&camera_id.to_string())
+            .video_params()
+            .map(|p| p.codec)
+            .unwrap_or_default();
+        let jpeg = jpeg_from_video_keyframe(codec, &frame.data).await?;
         *slot = Some(Cached {
             seq: frame.seq,
             jpeg: jpeg.clone(),

@@ -43,6 +43,8 @@ struct CameraView<'a> {
     rtsp_url: Option<String>,
     whep_url: String,
     stream_status: crate::media::StreamState,
+    /// Codec of the current or last live stream (`h264`/`h265`), null before one.
+    video_codec: Option<crate::media::VideoCodec>,
 }
 
 /// The request's `Host` header, for URLs in answers.
@@ -52,13 +54,14 @@ pub(super) fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 fn view<'a>(st: &WebState, e: &'a Entry, host: Option<&str>) -> CameraView<'a> {
     let rtsp_url = st.urls.get().for_request(host).rtsp(&e.slug);
-    let stream_status = st.hub.status(&e.camera.id.to_string()).borrow().state;
+    let status = st.hub.status(&e.camera.id.to_string()).borrow().clone();
     CameraView {
         camera: &e.camera,
         slug: &e.slug,
         rtsp_url,
         whep_url: format!("/api/webrtc/{}/whep", e.slug),
-        stream_status,
+        stream_status: status.state,
+        video_codec: status.video_codec,
     }
 }
 

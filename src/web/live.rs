@@ -55,10 +55,12 @@ pub(super) fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_json::Value {
     let key = id.to_string();
     let status = st.hub.status(&key).borrow().clone();
-    let viewers = st.hub.stream(&key).viewers();
+    let stream = st.hub.stream(&key);
+    let viewers = stream.viewers();
     serde_json::json!({
         "camera_id": id,
         "status": status.state,
+        "video_codec": stream.video_params().map(|p| p.codec),
         "last_error": status.last_error,
         "learned_session_cap_s": status.learned_cap_ms.map(|ms| ms as f64 / 1000.0),
         "viewers": viewers,

@@ -71,6 +71,18 @@ pub enum WhepError {
         /// Session id.
         session: String,
     },
+    /// The camera streams a codec we do not send to browsers (H.265, see
+    /// `docs/design/0009-h265.md`).
+    #[error(
+        "camera {camera} streams {codec} and ring-bridge cannot send {codec} to a browser over WebRTC yet; \
+         watch it over RTSP, or set stream.h265 = false (RING_H265=false) so Ring sends H.264"
+    )]
+    CodecUnavailable {
+        /// Camera id (hub key).
+        camera: String,
+        /// The stream's codec, e.g. `H.265`.
+        codec: &'static str,
+    },
     /// The server already serves [`super::WhepOptions::max_sessions`] viewers.
     #[error("too many WebRTC viewers ({max}); close one and retry")]
     TooManySessions {
@@ -107,7 +119,8 @@ impl ResultExt for WhepError {
             | WhepError::IceRestart { .. } => ErrorKind::InvalidArgument,
             WhepError::EtagMismatch { .. }
             | WhepError::FloorTaken { .. }
-            | WhepError::NoUplinkAudio { .. } => ErrorKind::FailedPrecondition,
+            | WhepError::NoUplinkAudio { .. }
+            | WhepError::CodecUnavailable { .. } => ErrorKind::FailedPrecondition,
             WhepError::NoSuchSession { .. } => ErrorKind::NotFound,
             WhepError::TooManySessions { .. } => ErrorKind::ResourceExhausted,
             WhepError::ShuttingDown => ErrorKind::Cancelled,

@@ -29,7 +29,7 @@ use super::sdp::{self, Fragment, OfferError};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
 use crate::media::h264::ProfileLevel;
-use crate::media::{CameraStream, Lease};
+use crate::media::{CameraStream, Lease, VideoCodec, VideoParams};
 
 /// A live WHEP session, as kept in the server's map.
 pub(crate) struct Session {
@@ -136,7 +136,11 @@ pub(crate) async fn open(
     offer: &str,
 ) -> Result<(Arc<Session>, WhepAnswer), WhepError> {
     let stream = inner.hub.stream(camera);
-    let known = stream.video_params().map(|p| p.profile_level_id);
+    let known = stream.video_params();
+    if let Some(p) = &known {
+        h264_only(camera, p)?;
+    }
+    let known = known.map(|p| p.profile_level_id);
     let parse = |profile: Option<&str>| {
         sdp::parse_offer(offer, profile).map_err(|e| match e {
             OfferError::Malformed(reason) => WhepError::BadOffer { reason },
@@ -153,13 +157,14 @@ pub(crate) async fn open(
         None => {
             // The first viewer: the answer waits for the stream's SPS. The pick
             // among the offered formats depends on its profile.
-            let p = stream_profile(inner, &stream)
+            let params = stream_params(inner, &stream)
                 .instrument(span.clone())
                 .await?;
-            if let Some(p) = &p {
-                picked = parse(Some(p.as_str()))?;
+            if let Some(p) = &params {
+                h264_only(camera, p)?;
+                picked = parse(Some(p.profile_level_id.as_str()))?;
             }
-            p
+            params.map(|p| p.profile_level_id)
         }
     };
     let profile = profile.as_deref().and_then(ProfileLevel::parse);
@@ -183,12 +188,27 @@ pub(crate) async fn open(
     }
 }
 
+/// Browsers get H.264 only: an H.265 stream is refused with a message the console
+/// shows in the tile (never a black tile).
+fn h264_only(camera: &str, params: &VideoParams) -> Result<(), WhepError> {
+    match params.codec {
+        VideoCodec::H264 => Ok(()),
+        VideoCodec::H265 => Err(WhepError::CodecUnavailable {
+            camera: camera.to_owned(),
+            codec: "H.265",
+        }),
+    }
+}
+
 /// Waits (bounded by `answer_wait`) for the stream's first key frame and returns
-/// its `profile-level-id`; `None` when it does not come in time.
-async fn stream_profile(inner: &Inner, stream: &CameraStream) -> Result<Option<String>, WhepError> {
+/// its parameters; `None` when it does not come in time.
+async fn stream_params(
+    inner: &Inner,
+    stream: &CameraStream,
+) -> Result<Option<VideoParams>, WhepError> {
     tokio::select! {
         r = stream.wait_ready(inner.opts.answer_wait) => match r {
-            Ok(p) => Ok(Some(p.profile_level_id)),
+            Ok(p) => Ok(Some(p)),
             Err(e) => {
                 info!(err = %crate::base::error::chain(&e), "answering before the stream's first key frame: the H.264 level is the offer's");
                 Ok(None)

@@ -9,6 +9,28 @@ use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOpt
 use retina::codec::{CodecItem, ParametersRef};
 use tokio::sync::mpsc;
 
+/// The daemon's RTSP URL for `path`, from the `rtsp_addr=` of its start-up log.
+pub fn rtsp_url(d: &super::Daemon, path: &str) -> url::Url {
+    let log = d.log_text();
+    let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
+    let addr: String = log[i..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
+}
+
+/// Waits (bounded) until the daemon's RTSP server listens and has mounted the camera
+/// paths: the mounts follow the camera list, which may load just after the listener.
+pub fn wait_rtsp_ready(d: &super::Daemon) {
+    let t = Duration::from_secs(40);
+    assert!(
+        d.wait_log("RTSP server listening", t) && d.wait_log("RTSP paths mounted", t),
+        "{}",
+        d.log_text()
+    );
+}
+
 /// What a client saw in the SDP.
 #[derive(Debug)]
 pub struct Described {

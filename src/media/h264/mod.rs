@@ -13,6 +13,7 @@
 //! It never decodes slices and never allocates per NAL except when removing or
 //! adding emulation-prevention bytes.
 
+pub(crate) mod bits;
 pub mod rtp;
 pub mod sps;
 
@@ -90,7 +91,14 @@ pub fn avc_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// 1–5) in an Annex-B access unit: where a NAL unit that must precede the
 /// picture (an SEI) goes. `None` if the access unit has no slice.
 pub fn first_slice_offset(au: &[u8]) -> Option<usize> {
-    let r = nal_ranges(au).find(|r| matches!(nal_type(&au[r.clone()]), NAL_SLICE..=NAL_IDR))?;
+    first_nal_offset(au, |n| matches!(nal_type(n), NAL_SLICE..=NAL_IDR))
+}
+
+/// Offset of the start code (3 or 4 bytes) of the first NAL unit of an Annex-B
+/// buffer that `is` accepts (given the unit without start code). Codec-neutral:
+/// [`first_slice_offset`] and `media::h265::first_slice_offset` use it.
+pub fn first_nal_offset(au: &[u8], is: impl Fn(&[u8]) -> bool) -> Option<usize> {
+    let r = nal_ranges(au).find(|r| is(&au[r.clone()]))?;
     let start = r.start;
     if start < 3 || au[start - 3..start] != [0, 0, 1] {
         return Some(start); // no start code in front (a raw leading unit)

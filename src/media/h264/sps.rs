@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{NAL_SPS, nal_type, unescape};
 use crate::media::VideoParams;
+use crate::media::h264::bits::{BitReader, BitsError};
 
 /// Why an SPS could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +21,15 @@ pub enum SpsError {
     /// A field has a value the spec forbids.
     #[error("SPS field {0} out of range")]
     OutOfRange(&'static str),
+}
+
+impl From<BitsError> for SpsError {
+    fn from(e: BitsError) -> Self {
+        match e {
+            BitsError::Truncated => SpsError::Truncated,
+            BitsError::ExpGolomb => SpsError::OutOfRange("exp-Golomb code"),
+        }
+    }
 }
 
 /// Fields of an SPS that the hub uses.
@@ -131,6 +141,8 @@ impl std::fmt::Display for ProfileLevel {
 pub fn video_params(sps: Bytes, pps: Bytes) -> Result<VideoParams, SpsError> {
     let parsed = parse_sps(&sps)?;
     Ok(VideoParams {
+        codec: crate::media::VideoCodec::H264,
+        vps: Bytes::new(),
         width: parsed.width,
         height: parsed.height,
         profile_level_id: parsed.profile_level_id(),
@@ -263,52 +275,6 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), SpsError>
     Ok(())
 }
 
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    fn bit(&mut self) -> Result<bool, SpsError> {
-        let byte = self.data.get(self.pos / 8).ok_or(SpsError::Truncated)?;
-        let b = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Ok(b == 1)
-    }
-
-    fn bits(&mut self, n: u32) -> Result<u32, SpsError> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            v = (v << 1) | u32::from(self.bit()?);
-        }
-        Ok(v)
-    }
-
-    /// Unsigned exp-Golomb.
-    fn ue(&mut self) -> Result<u32, SpsError> {
-        let mut zeros = 0;
-        while !self.bit()? {
-            zeros += 1;
-            if zeros > 31 {
-                return Err(SpsError::OutOfRange("exp-Golomb code"));
-            }
-        }
-        let rest = self.bits(zeros)?;
-        Ok(((1u64 << zeros) - 1 + u64::from(rest)) as u32)
-    }
-
-    /// Signed exp-Golomb.
-    fn se(&mut self) -> Result<i32, SpsError> {
-        let k = i64::from(self.ue()?);
-        let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
-        Ok(v as i32)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,18 +326,6 @@ mod tests {
         assert_eq!(parse_sps(&[0x68, 0x01]), Err(SpsError::NotSps(8)));
         assert_eq!(parse_sps(&SPS_1080P[..6]), Err(SpsError::Truncated));
         assert_eq!(parse_sps(&[]), Err(SpsError::NotSps(0)));
-    }
-
-    #[test]
-    fn exp_golomb() {
-        // bits: 1 | 010 | 011 | 00100 | 00101 → ue 0, 1, 2, 3 and se(4) = -2
-        let data = [0b1010_0110, 0b0100_0010, 0b1000_0000];
-        let mut r = BitReader::new(&data);
-        assert_eq!(r.ue().unwrap(), 0);
-        assert_eq!(r.ue().unwrap(), 1);
-        assert_eq!(r.ue().unwrap(), 2);
-        assert_eq!(r.ue().unwrap(), 3);
-        assert_eq!(r.se().unwrap(), -2);
     }
 
     #[test]

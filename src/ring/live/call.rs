@@ -25,7 +25,7 @@ use super::media::MediaShared;
 use super::signalling;
 use super::talk::{self, TalkSender, TalkTrack};
 use super::{AudioCodec, LiveOptions};
-use crate::media::{Frame, TalkbackSender};
+use crate::media::{Frame, TalkbackSender, VideoCodec};
 
 /// Talkback packets buffered between the hub and the forwarder (~1 s of 20 ms
 /// packets); the outputs drop when it is full.
@@ -39,6 +39,7 @@ pub struct LiveCall {
     session_id: String,
     since: Instant,
     audio: Option<AudioCodec>,
+    video: VideoCodec,
     frames_rx: mpsc::Receiver<Frame>,
     state_rx: watch::Receiver<State>,
     media: Arc<MediaShared>,
@@ -114,6 +115,7 @@ impl LiveCall {
             session_id: String::new(),
             since: Instant::now(),
             audio: None,
+            video: VideoCodec::H264,
             frames_rx,
             state_rx: state_rx.clone(),
             media,
@@ -147,10 +149,12 @@ impl LiveCall {
                 session_id,
                 since,
                 audio,
+                video,
             } => {
                 call.session_id = session_id;
                 call.since = since;
                 call.audio = audio;
+                call.video = video;
                 call.start_talkback();
                 Ok(call)
             }
@@ -232,6 +236,12 @@ impl LiveCall {
     /// The audio codec Ring answered with (received audio and talkback).
     pub fn audio_codec(&self) -> Option<AudioCodec> {
         self.audio
+    }
+
+    /// The video codec Ring answered with: H.264, or H.265 when the offer listed it
+    /// ([`super::LiveOptions::h265`]) and the camera is in HEVC mode.
+    pub fn video_codec(&self) -> VideoCodec {
+        self.video
     }
 
     /// Whether the call has ended (for whatever reason).

@@ -28,6 +28,7 @@ use super::media::{self, MediaShared};
 use super::signalling::{self, Event, Incoming};
 use super::talk::TalkTrack;
 use super::{AudioCodec, LiveOptions, peer};
+use crate::media::VideoCodec;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -43,6 +44,7 @@ pub(super) enum State {
         session_id: String,
         since: Instant,
         audio: Option<AudioCodec>,
+        video: VideoCodec,
     },
     Ended(End),
 }
@@ -82,6 +84,7 @@ struct Conn {
     activated: bool,
     connected: bool,
     audio: Option<AudioCodec>,
+    video: VideoCodec,
 }
 
 impl Driver {
@@ -222,6 +225,7 @@ impl Driver {
             activated: false,
             connected: false,
             audio: None,
+            video: VideoCodec::H264,
         })
     }
 
@@ -312,11 +316,12 @@ impl Driver {
                     RTCPeerConnectionState::Connected if !c.connected => {
                         c.connected = true;
                         let session_id = self.session_id.clone().unwrap_or_default();
-                        info!(audio = ?c.audio, "live call connected");
+                        info!(audio = ?c.audio, video = %c.video, "live call connected");
                         self.state_tx.send_replace(State::Connected {
                             session_id,
                             since: self.session_since.unwrap_or_else(Instant::now),
                             audio: c.audio,
+                            video: c.video,
                         });
                     }
                     RTCPeerConnectionState::Failed => {
@@ -366,6 +371,7 @@ impl Driver {
             Event::Answer(sdp) => {
                 let fixed = signalling::fix_answer(&c.offer, &sdp);
                 c.audio = signalling::answered_audio_codec(&fixed);
+                c.video = signalling::answered_video_codec(&fixed);
                 let desc = RTCSessionDescription::answer(fixed)
                     .map_err(|e| self.err(protocol(e.to_string())))?;
                 c.pc.set_remote_description(desc)

@@ -1,9 +1,9 @@
 //! Receive side of the live call's peer: one task per remote track turns RTP
-//! into the hub's [`Frame`]s (H.264 access units at 90 kHz, Opus packets at
-//! 48 kHz) and a side task drains each receiver's RTCP. The video task also
-//! sends PLIs, on request and after loss. The audio task knows the codec: Opus
-//! goes to the hub, PCMU (which no output can send as Opus) is dropped here
-//! and never queued.
+//! into the hub's [`Frame`]s (H.264 or H.265 access units at 90 kHz, by the
+//! track's codec; Opus packets at 48 kHz) and a side task drains each receiver's
+//! RTCP. The video task also sends PLIs, on request and after loss. The audio
+//! task knows the codec: Opus goes to the hub, PCMU (which no output can send as
+//! Opus) is dropped here and never queued.
 //!
 //! Runs per packet: no allocation beyond the frame itself, never blocks on the
 //! consumer (a full queue drops frames and resyncs video at the next IDR).
@@ -22,8 +22,9 @@ use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
-use crate::media::h264::rtp::Depacketizer;
-use crate::media::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE};
+use crate::media::{
+    AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoCodec, VideoDepacketizer,
+};
 
 /// Minimum spacing of PLIs the depacketizer asks for by itself.
 const AUTO_PLI_INTERVAL: Duration = Duration::from_millis(500);
@@ -155,13 +156,25 @@ async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32) {
     }
 }
 
+/// The codec of a remote video track: H.265 when Ring answered `video/H265`,
+/// otherwise H.264 (the only other video codec the offer lists).
+fn track_codec(mime: &str) -> VideoCodec {
+    if mime.eq_ignore_ascii_case(webrtc::api::media_engine::MIME_TYPE_HEVC) {
+        VideoCodec::H265
+    } else {
+        VideoCodec::H264
+    }
+}
+
 async fn video_task(
     track: Arc<TrackRemote>,
     shared: Arc<MediaShared>,
     pc: Weak<RTCPeerConnection>,
 ) {
     let ssrc = track.ssrc();
-    let mut depack = Depacketizer::default();
+    let codec = track_codec(&track.codec().capability.mime_type);
+    debug!(%codec, "video track");
+    let mut depack = VideoDepacketizer::new(codec);
     let mut pts = PtsMapper::new(VIDEO_CLOCK_RATE, VIDEO_CLOCK_RATE);
     let mut last_auto_pli: Option<Instant> = None;
     // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`

@@ -10,8 +10,10 @@
 //! fetches the ticket (`RingApi::live_ticket`).
 //!
 //! Output: the hub's `media::Frame`s from [`LiveCall::next_frame`]: H.264 access
-//! units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS) and Opus packets (48 kHz
-//! PTS). PCMU audio is dropped at the track. Talkback comes in through the hub's
+//! units (Annex-B, SPS/PPS before each IDR, 90 kHz PTS), or H.265 ones
+//! (VPS/SPS/PPS before each IRAP) when Ring answered H.265
+//! ([`LiveCall::video_codec`]), and Opus packets (48 kHz PTS). PCMU audio is
+//! dropped at the track. Talkback comes in through the hub's
 //! `media::TalkbackSender` ([`LiveCall::talkback_sender`]).
 //!
 //! ```ignore
@@ -112,6 +114,9 @@ pub struct LiveOptions {
     /// Ring's live-session cap, told to the hub (`LiveSource::session_cap`) so it
     /// renews the call seamlessly before Ring ends it. Default `None`: unknown.
     pub session_cap: Option<Duration>,
+    /// Also offer H.265 (after H.264). Off by default: Ring's web client offers
+    /// H.264 only and Ring then transcodes HEVC cameras (`docs/design/0009-h265.md`).
+    pub h265: bool,
 }
 
 impl Default for LiveOptions {
@@ -129,6 +134,7 @@ impl Default for LiveOptions {
             connect_timeout: Duration::from_secs(20),
             frame_queue: 512,
             session_cap: None,
+            h265: false,
         }
     }
 }

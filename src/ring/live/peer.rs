@@ -1,13 +1,16 @@
 //! Builds the client-side WebRTC peer the way Ring's own web client offers it
 //! (ring-api.md §6.5): audio sendrecv (Opus 48000/2, PCMU/8000 pt 0), video
 //! recvonly (H.264 packetization-mode=1, profile-level-id=640029, rtx, nack,
-//! pli, fir, transport-cc, goog-remb).
+//! pli, fir, transport-cc, goog-remb). With `LiveOptions::h265`, H.265 is offered
+//! after H.264 (`docs/design/0009-h265.md`).
 //!
 //! Only construction lives here; `call.rs` drives the peer.
 
 use std::sync::Arc;
 
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_PCMU, MediaEngine};
+use webrtc::api::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_PCMU, MediaEngine,
+};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
 use webrtc::peer_connection::RTCPeerConnection;
@@ -26,6 +29,10 @@ use super::talk::TalkTrack;
 const PT_H264: u8 = 102;
 /// Payload type we offer for H.264 retransmissions (RFC 4588).
 const PT_RTX: u8 = 103;
+/// Payload type of H.265, offered after H.264 only with [`LiveOptions::h265`].
+const PT_H265: u8 = 104;
+/// Payload type of H.265 retransmissions.
+const PT_H265_RTX: u8 = 105;
 /// The H.264 fmtp Ring's web client offers.
 pub(crate) const H264_FMTP: &str =
     "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640029";
@@ -58,7 +65,7 @@ fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
     }
 }
 
-fn media_engine() -> webrtc::error::Result<MediaEngine> {
+fn media_engine(h265: bool) -> webrtc::error::Result<MediaEngine> {
     let mut m = MediaEngine::default();
     m.register_codec(
         codec(
@@ -82,17 +89,18 @@ fn media_engine() -> webrtc::error::Result<MediaEngine> {
         codec(MIME_TYPE_H264, 90_000, 0, H264_FMTP, PT_H264, fb),
         RTPCodecType::Video,
     )?;
-    m.register_codec(
-        codec(
-            "video/rtx",
-            90_000,
-            0,
-            &format!("apt={PT_H264}"),
-            PT_RTX,
-            vec![],
-        ),
-        RTPCodecType::Video,
-    )?;
+    let rtx = |apt: u8, pt: u8| codec("video/rtx", 90_000, 0, &format!("apt={apt}"), pt, vec![]);
+    m.register_codec(rtx(PT_H264, PT_RTX), RTPCodecType::Video)?;
+    if h265 {
+        // After H.264: our preference order. Ring picks H.265 anyway for cameras in
+        // HEVC mode (docs/design/0009-h265.md).
+        let fb = vec![feedback("ccm", "fir"), feedback("goog-remb", "")];
+        m.register_codec(
+            codec(MIME_TYPE_HEVC, 90_000, 0, "", PT_H265, fb),
+            RTPCodecType::Video,
+        )?;
+        m.register_codec(rtx(PT_H265, PT_H265_RTX), RTPCodecType::Video)?;
+    }
     Ok(m)
 }
 
@@ -117,7 +125,7 @@ pub(crate) async fn new_peer(
     talk: Arc<TalkTrack>,
 ) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
     let pc = crate::base::rtc::peer_connection(
-        media_engine()?,
+        media_engine(opts.h265)?,
         setting_engine(opts)?,
         &opts.ice_servers,
         None,

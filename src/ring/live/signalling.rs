@@ -176,23 +176,41 @@ fn direction<'a>(section: &[&'a str]) -> Option<&'a str> {
     })
 }
 
-/// The audio codec the answer picked: the first payload type on the audio m-line.
-pub(crate) fn answered_audio_codec(answer: &str) -> Option<super::AudioCodec> {
+/// The codec name (`rtpmap` encoding name, lowercase) of the first payload type on
+/// the first m-line of `kind` (`audio`, `video`): the one the answer picked.
+fn answered_codec(answer: &str, kind: &str) -> Option<String> {
+    let m = format!("m={kind}");
     let section = sections(answer)
         .skip(1)
-        .find(|s| s.first().is_some_and(|m| m.starts_with("m=audio")))?;
+        .find(|s| s.first().is_some_and(|l| l.starts_with(m.as_str())))?;
     let pt = section.first()?.split(' ').nth(3)?;
     let rtpmap = format!("a=rtpmap:{pt} ");
     let name = section
         .iter()
         .find_map(|l| l.strip_prefix(rtpmap.as_str()))?;
-    let name = name.to_ascii_lowercase();
+    Some(name.to_ascii_lowercase())
+}
+
+/// The audio codec the answer picked: the first payload type on the audio m-line.
+pub(crate) fn answered_audio_codec(answer: &str) -> Option<super::AudioCodec> {
+    let name = answered_codec(answer, "audio")?;
     if name.starts_with("opus/") {
         Some(super::AudioCodec::Opus)
     } else if name.starts_with("pcmu/") {
         Some(super::AudioCodec::Pcmu)
     } else {
         None
+    }
+}
+
+/// The video codec the answer picked (H.265 when Ring answered `H265`/`HEVC`,
+/// otherwise H.264, the only other codec we offer).
+pub(crate) fn answered_video_codec(answer: &str) -> crate::media::VideoCodec {
+    match answered_codec(answer, "video") {
+        Some(n) if n.starts_with("h265/") || n.starts_with("hevc/") => {
+            crate::media::VideoCodec::H265
+        }
+        _ => crate::media::VideoCodec::H264,
     }
 }
 

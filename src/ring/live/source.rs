@@ -16,7 +16,7 @@ use url::Url;
 
 use super::{AudioCodec, LiveCall, LiveOptions};
 use crate::base::{ErrorKind, ResultExt};
-use crate::media::{Frame, LiveOpener, LiveSource, SourceError, TalkbackSender};
+use crate::media::{Frame, LiveOpener, LiveSource, SourceError, TalkbackSender, VideoCodec};
 use crate::ring::RingApi;
 
 /// Opens Ring live calls for the hub. Camera keys are Ring's numeric ids.
@@ -93,5 +93,10 @@ impl LiveSource for LiveCall {
 
     fn talkback(&self) -> Option<TalkbackSender> {
         self.talkback_sender()
+    }
+
+    /// What Ring answered: H.265 only when the offer listed it (`LiveOptions::h265`).
+    fn video_codec(&self) -> VideoCodec {
+        LiveCall::video_codec(self)
     }
 }

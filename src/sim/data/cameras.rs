@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::home::{CABIN_LOCATION_ID, HOME_LOCATION_ID};
+use crate::sim::live::h265::VideoMode;
 
 /// First numeric id given to cameras made from the user's own MP4 files.
 pub const MEDIA_DIR_FIRST_ID: u64 = 10101;
@@ -79,6 +80,9 @@ pub struct SimCamera {
     pub media_file: Option<PathBuf>,
     /// `videotestsrc` pattern used for this camera's pictures.
     pub pattern: &'static str,
+    /// How the camera picks its live video codec; `settings.video_settings.hevc_enabled`
+    /// mirrors it (`docs/design/0009-h265.md`).
+    pub video: VideoMode,
 }
 
 impl SimCamera {
@@ -114,6 +118,12 @@ impl SimCamera {
             .get("motion_detection_enabled")
             .and_then(Value::as_bool)
             .unwrap_or(true)
+    }
+
+    /// Switches the video mode and `settings.video_settings.hevc_enabled` with it.
+    pub fn set_video_mode(&mut self, mode: VideoMode) {
+        self.video = mode;
+        self.settings["video_settings"] = json!({"hevc_enabled": mode.hevc_enabled()});
     }
 
     /// `settings.live_view_disabled`.
@@ -163,6 +173,7 @@ struct Seed {
     firmware: &'static str,
     rssi: i32,
     pattern: &'static str,
+    video: VideoMode,
 }
 
 /// The six seeded cameras (see `docs/SIMULATOR.md`), in id order.
@@ -181,6 +192,8 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.24.7",
             rssi: -52,
             pattern: "smpte",
+            // The Video Doorbell Pro 2 is reported in HEVC mode (scrypted #2045).
+            video: VideoMode::Hevc,
         },
         Seed {
             id: 10002,
@@ -195,6 +208,7 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.31.2",
             rssi: -61,
             pattern: "ball",
+            video: VideoMode::Legacy,
         },
         Seed {
             id: 10003,
@@ -209,6 +223,7 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.19.0",
             rssi: -48,
             pattern: "pinwheel",
+            video: VideoMode::Legacy,
         },
         Seed {
             id: 10004,
@@ -223,6 +238,7 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.40.1",
             rssi: -39,
             pattern: "spokes",
+            video: VideoMode::Legacy,
         },
         Seed {
             id: 10005,
@@ -237,6 +253,7 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.22.5",
             rssi: -74,
             pattern: "snow",
+            video: VideoMode::Legacy,
         },
         Seed {
             id: 10006,
@@ -251,6 +268,7 @@ pub fn seed_cameras(now_ms: i64) -> Vec<SimCamera> {
             firmware: "cam-1.28.3",
             rssi: -57,
             pattern: "circular",
+            video: VideoMode::Legacy,
         },
     ];
     seeds
@@ -279,7 +297,7 @@ fn camera_from_seed(s: Seed, now_ms: i64) -> SimCamera {
     if s.light_siren {
         settings["floodlight_settings"] = json!({"duration": 30, "priority": 0, "brightness": 10});
     }
-    SimCamera {
+    let mut cam = SimCamera {
         id: s.id,
         device_id: format!("a4c1380f{:04x}", s.id - 10000),
         name: s.name.to_string(),
@@ -303,7 +321,10 @@ fn camera_from_seed(s: Seed, now_ms: i64) -> SimCamera {
         snapshot_due_ms: None,
         media_file: None,
         pattern: s.pattern,
-    }
+        video: VideoMode::Legacy,
+    };
+    cam.set_video_mode(s.video);
+    cam
 }
 
 /// A camera made from one of the user's MP4 files (`index` from 0).
@@ -342,6 +363,7 @@ fn wired_camera(id: u64, name: &str, firmware: &'static str, now_ms: i64) -> Sim
             firmware,
             rssi: -50,
             pattern: "smpte",
+            video: VideoMode::Legacy,
         },
         now_ms,
     );

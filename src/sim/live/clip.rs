@@ -1,5 +1,5 @@
-//! The simulated camera's media: a short H.264 + Opus clip, encoded once per
-//! process with GStreamer and then looped by every session.
+//! The simulated camera's media: a short H.264 (or H.265) + Opus clip, encoded
+//! once per process with GStreamer and then looped by every session.
 //!
 //! Encoding 2 GOPs of 1080p at x264 `ultrafast` takes about a second; looping
 //! the cached access units costs next to nothing, which keeps the simulator's
@@ -16,7 +16,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-/// One encoded video frame (an H.264 access unit in Annex-B form).
+/// One encoded video frame (an H.264 or H.265 access unit in Annex-B form).
 #[derive(Debug)]
 pub(crate) struct ClipFrame {
     pub data: Bytes,
@@ -56,6 +56,8 @@ pub(crate) struct ClipKey {
     pub height: u32,
     pub fps: u32,
     pub gop_secs: u32,
+    /// Encode H.265 (x265) instead of H.264 (x264).
+    pub h265: bool,
 }
 
 type Cell = Arc<tokio::sync::OnceCell<Arc<Clip>>>;
@@ -85,21 +87,40 @@ fn encode(key: ClipKey) -> anyhow::Result<Clip> {
     let fps = key.fps.clamp(1, 60);
     let gop = fps * key.gop_secs.max(1);
     let frames = 2 * gop;
+    let encoder = if key.h265 {
+        // Parameter sets in every key frame, like a camera; no B-frames.
+        format!(
+            "x265enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast bitrate=2000 \
+               option-string=\"scenecut=0:repeat-headers=1:bframes=0:open-gop=0\" \
+             ! video/x-h265,profile=main,stream-format=byte-stream,alignment=au"
+        )
+    } else {
+        format!(
+            "x264enc key-int-max={gop} bframes=0 tune=zerolatency speed-preset=ultrafast bitrate=2000 \
+               aud=false option-string=scenecut=0 \
+             ! video/x-h264,profile=high,stream-format=byte-stream,alignment=au"
+        )
+    };
     let launch = format!(
         "videotestsrc pattern=ball num-buffers={frames} \
          ! video/x-raw,width={w},height={h},framerate={fps}/1 \
          ! timeoverlay font-desc=\"Sans 48\" halignment=right valignment=bottom text=\"ring-bridge sim\" \
          ! videoconvert \
-         ! x264enc key-int-max={gop} bframes=0 tune=zerolatency speed-preset=ultrafast bitrate=2000 \
-           aud=false option-string=scenecut=0 \
-         ! video/x-h264,profile=high,stream-format=byte-stream,alignment=au \
+         ! {encoder} \
          ! appsink name=sink sync=false",
         w = key.width,
         h = key.height,
     );
     let video: Vec<ClipFrame> = pull_all(&launch)?
         .into_iter()
-        .map(|(data, keyframe)| ClipFrame { data, keyframe })
+        .map(|(data, keyframe)| ClipFrame {
+            data: if key.h265 {
+                super::h265::for_webrtc_payloader(&data)
+            } else {
+                data
+            },
+            keyframe,
+        })
         .collect();
     if !video.first().is_some_and(|f| f.keyframe) {
         bail!("encoded clip does not start with a key frame");
@@ -263,6 +284,7 @@ mod tests {
             height: 240,
             fps: 10,
             gop_secs: 1,
+            h265: false,
         };
         let a = get(key).await.unwrap();
         let b = get(key).await.unwrap();
@@ -288,5 +310,27 @@ mod tests {
         assert_eq!((sps.width, sps.height), (320, 240));
         assert!(a.audio.len() >= 99, "{}", a.audio.len());
         assert_eq!(a.frame_duration, Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn h265_clip_has_parameter_sets_in_each_key_frame() {
+        use crate::media::h265;
+        let key = ClipKey {
+            width: 320,
+            height: 240,
+            fps: 10,
+            gop_secs: 1,
+            h265: true,
+        };
+        let a = get(key).await.unwrap();
+        assert_eq!(a.video.len(), 20);
+        for i in [0, 10] {
+            assert!(a.video[i].keyframe, "frame {i}");
+            let au = &a.video[i].data;
+            assert!(h265::contains_irap(au), "frame {i}");
+            let p = h265::find_parameter_sets(au).video_params().unwrap();
+            assert_eq!((p.width, p.height), (320, 240));
+        }
+        assert!(!a.video[1].keyframe && !h265::contains_irap(&a.video[1].data));
     }
 }

@@ -1,6 +1,7 @@
 //! The simulator's live-view side: a fake Ring signalling server (`GET /ws`)
 //! and a WebRTC camera peer per session that streams a looped, pre-encoded
-//! H.264 + Opus clip and measures the talkback it receives.
+//! H.264 (or, for cameras in HEVC mode, H.265: [`h265`]) + Opus clip and measures
+//! the talkback it receives.
 //!
 //! It follows ring-api.md §6 from the server's side closely enough that
 //! `ring::live::LiveCall` cannot tell it from Ring, including the faults:
@@ -21,6 +22,7 @@
 //! ```
 
 mod clip;
+pub mod h265;
 mod peer;
 mod session;
 pub mod stamp;
@@ -84,6 +86,9 @@ impl Default for LiveSimOptions {
     }
 }
 
+/// A camera's [`h265::VideoMode`] by id, looked up at each `live_view`.
+pub type VideoLookup = Box<dyn Fn(u64) -> h265::VideoMode + Send + Sync>;
+
 /// Maps a camera id to the user's media file for it (`sim --media DIR`).
 pub type MediaLookup = Box<dyn Fn(u64) -> Option<std::path::PathBuf> + Send + Sync>;
 
@@ -93,6 +98,7 @@ pub struct LiveSim {
     validate_ticket: Box<dyn Fn(&str) -> bool + Send + Sync>,
     camera_online: Box<dyn Fn(u64) -> bool + Send + Sync>,
     camera_media: Mutex<Option<MediaLookup>>,
+    camera_video: Mutex<Option<VideoLookup>>,
     active: AtomicU64,
     total: AtomicU64,
     talk: TalkMap,
@@ -130,6 +136,7 @@ impl LiveSim {
             validate_ticket,
             camera_online,
             camera_media: Mutex::new(None),
+            camera_video: Mutex::new(None),
             active: AtomicU64::new(0),
             total: AtomicU64::new(0),
             talk: Arc::default(),
@@ -156,6 +163,7 @@ impl LiveSim {
             height: self.opts.height,
             fps: self.opts.fps,
             gop_secs: self.opts.gop_secs,
+            h265: false,
         }
     }
 
@@ -168,6 +176,22 @@ impl LiveSim {
     }
 
     /// The media file of `camera`, if one was configured.
+    /// Sets how each camera picks its video codec (default: every camera
+    /// [`h265::VideoMode::Legacy`]).
+    pub fn set_camera_video(&self, lookup: VideoLookup) {
+        if let Ok(mut m) = self.camera_video.lock() {
+            *m = Some(lookup);
+        }
+    }
+
+    pub(crate) fn video_mode(&self, camera: u64) -> h265::VideoMode {
+        self.camera_video
+            .lock()
+            .ok()
+            .and_then(|f| f.as_ref().map(|f| f(camera)))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn media_file(&self, camera: u64) -> Option<std::path::PathBuf> {
         self.camera_media
             .lock()
@@ -264,11 +288,12 @@ pub(crate) async fn answer_as_camera(
         height: opts.height,
         fps: opts.fps,
         gop_secs: opts.gop_secs,
+        h265: false,
     };
     let clip = clip::get(key).await?;
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (p, sdp) =
-        peer::SimPeer::answer(offer, clip, 1, Arc::default(), tx, opts.stamp_frames).await?;
+        peer::SimPeer::answer(offer, clip, false, 1, Arc::default(), tx, opts.stamp_frames).await?;
     let started = Arc::clone(&p);
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {

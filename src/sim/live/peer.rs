@@ -1,5 +1,5 @@
 //! The simulated camera's WebRTC peer: answers the client's offer, sends the
-//! cached clip (H.264 + Opus) paced in real time, answers PLI with the next
+//! cached clip (H.264 or H.265, + Opus) paced in real time, answers PLI with the next
 //! key frame, and measures talkback received on the audio track.
 //!
 //! PLI handling: the pacer jumps to the next GOP start of the clip at the next
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
@@ -45,6 +45,9 @@ use super::talkback::{TalkMap, TalkMeter};
 
 /// The H.264 format the simulated camera answers with (same as Ring's offer).
 const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640029";
+/// Payload types the simulated camera registers (the answer uses the offer's).
+const PT_H264: u8 = 102;
+const PT_H265: u8 = 104;
 
 /// What the peer tells its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,8 @@ pub(crate) struct SimPeer {
     started: AtomicBool,
     /// Put a benchmark stamp (SEI) into every video access unit.
     stamp: bool,
+    /// The clip and track are H.265 (else H.264).
+    h265: bool,
 }
 
 fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpCodecCapability {
@@ -81,11 +86,14 @@ fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpC
 
 impl SimPeer {
     /// Builds the peer, applies `offer` and returns the answer SDP with all
-    /// (host, loopback included) candidates in it. With `stamp`, every video
+    /// (host, loopback included) candidates in it. `h265`: the clip is H.265 and is
+    /// sent as such (the offer must list H.265). With `stamp`, every video
     /// access unit carries a benchmark stamp.
+    #[allow(clippy::too_many_arguments)]
     pub async fn answer(
         offer: String,
         clip: Arc<Clip>,
+        h265: bool,
         camera: u64,
         talk: TalkMap,
         events: mpsc::UnboundedSender<PeerEvent>,
@@ -100,15 +108,23 @@ impl SimPeer {
             },
             RTPCodecType::Audio,
         )?;
-        let mut video_cap = capability(MIME_TYPE_H264, 90_000, 0, H264_FMTP);
-        video_cap.rtcp_feedback = vec![RTCPFeedback {
-            typ: "ccm".into(),
-            parameter: "fir".into(),
-        }];
+        let fir = || {
+            vec![RTCPFeedback {
+                typ: "ccm".into(),
+                parameter: "fir".into(),
+            }]
+        };
+        // Only the codec the camera sends, so the answer names exactly that one.
+        let (mut video_cap, pt) = if h265 {
+            (capability(MIME_TYPE_HEVC, 90_000, 0, ""), PT_H265)
+        } else {
+            (capability(MIME_TYPE_H264, 90_000, 0, H264_FMTP), PT_H264)
+        };
+        video_cap.rtcp_feedback = fir();
         m.register_codec(
             RTCRtpCodecParameters {
                 capability: video_cap.clone(),
-                payload_type: 102,
+                payload_type: pt,
                 ..Default::default()
             },
             RTPCodecType::Video,
@@ -141,6 +157,7 @@ impl SimPeer {
             tasks: TaskTracker::new(),
             started: AtomicBool::new(false),
             stamp,
+            h265,
         });
         let audio_sender = pc
             .add_track(audio as Arc<dyn TrackLocal + Send + Sync>)
@@ -272,7 +289,11 @@ impl SimPeer {
                     counter: sent,
                     sent_ns: stamp::realtime_ns(),
                 };
-                stamp::stamp_annex_b(&clip.video[idx].data, s)
+                if self.h265 {
+                    stamp::stamp_annex_b_h265(&clip.video[idx].data, s)
+                } else {
+                    stamp::stamp_annex_b(&clip.video[idx].data, s)
+                }
             } else {
                 clip.video[idx].data.clone()
             };

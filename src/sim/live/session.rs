@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::LiveSim;
-use super::clip;
 use super::peer::{PeerEvent, SimPeer};
+use super::{clip, h265};
 
 /// Ring ends sessions that never got `activate_session` after about this long.
 const ACTIVATE_TIMEOUT: Duration = Duration::from_secs(70);
@@ -306,14 +306,27 @@ impl Conn {
         if !(self.sim.camera_online)(camera) {
             return Step::Close(CLOSE_CAMERA_OFFLINE, "Camera is offline");
         }
+        let file = self.sim.media_file(camera);
+        let mode = self.sim.video_mode(camera);
+        let Some(choice) = h265::choose(mode, offer, file.is_some()) else {
+            info!(
+                ?mode,
+                "the offer has no H.265 and this camera streams nothing else"
+            );
+            return Step::Close(
+                h265::CLOSE_CODEC,
+                "Codec negotiation failed: the camera streams H.265 only",
+            );
+        };
         let o = &self.sim.opts;
         let key = clip::ClipKey {
             width: o.width,
             height: o.height,
             fps: o.fps,
             gop_secs: o.gop_secs,
+            h265: choice.h265,
         };
-        let clip = match self.sim.media_file(camera) {
+        let clip = match file {
             Some(path) => clip::get_file(path).await,
             None => clip::get(key).await,
         };
@@ -328,6 +341,7 @@ impl Conn {
         let answer = SimPeer::answer(
             offer.to_owned(),
             clip,
+            choice.h265,
             camera,
             Arc::clone(&self.sim.talk),
             tx,
@@ -362,6 +376,13 @@ impl Conn {
         self.send("session_created", json!({})).await;
         self.send("sdp", json!({"sdp": sdp, "type": "answer"}))
             .await;
+        if choice.transcoded {
+            self.send(
+                "stream_info",
+                json!({"transcoding": true, "transcoding_reason": "codec_mismatch"}),
+            )
+            .await;
+        }
         Step::Continue
     }
 }

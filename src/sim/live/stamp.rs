@@ -1,5 +1,6 @@
 //! Frame stamps for benchmarks (`ring-bridge sim --stamp-frames`): an H.264 SEI
-//! NAL unit (`user_data_unregistered`, payload type 5) with our own UUID, a
+//! NAL unit, or an H.265 prefix SEI for H.265 clips (`user_data_unregistered`,
+//! payload type 5, the same in both codecs) with our own UUID, a
 //! frame counter and the send time, put into each video access unit right
 //! before the simulated camera hands it to its WebRTC track.
 //!
@@ -16,8 +17,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::media::h264::{
-    NAL_SEI, START_CODE, avc_nals, escape, first_slice_offset, nal_slices, nal_type, unescape,
+    self, NAL_SEI, START_CODE, avc_nals, escape, nal_slices, nal_type, unescape,
 };
+use crate::media::h265::{self, NAL_PREFIX_SEI};
 
 /// The UUID of our SEI (`user_data_unregistered` `uuid_iso_iec_11578`).
 pub const STAMP_UUID: [u8; 16] = [
@@ -44,8 +46,18 @@ pub fn realtime_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The SEI NAL unit (header included, no start code) carrying `stamp`.
+/// The H.264 SEI NAL unit (header included, no start code) carrying `stamp`.
 pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
+    sei_nal_with_header(&[NAL_SEI], stamp)
+}
+
+/// The H.265 prefix SEI NAL unit (2-byte header: type 39, layer 0, TID 1) carrying
+/// `stamp`; same payload as [`sei_nal`].
+pub fn sei_nal_h265(stamp: Stamp) -> Vec<u8> {
+    sei_nal_with_header(&[NAL_PREFIX_SEI << 1, 1], stamp)
+}
+
+fn sei_nal_with_header(header: &[u8], stamp: Stamp) -> Vec<u8> {
     let mut rbsp = Vec::with_capacity(3 + PAYLOAD_LEN);
     rbsp.push(SEI_USER_DATA_UNREGISTERED);
     rbsp.push(PAYLOAD_LEN as u8);
@@ -53,19 +65,31 @@ pub fn sei_nal(stamp: Stamp) -> Vec<u8> {
     rbsp.extend_from_slice(&stamp.counter.to_be_bytes());
     rbsp.extend_from_slice(&stamp.sent_ns.to_be_bytes());
     rbsp.push(0x80); // rbsp_trailing_bits
-    let mut nal = vec![NAL_SEI];
+    let mut nal = header.to_vec();
     nal.extend_from_slice(&escape(&rbsp));
     nal
 }
 
-/// `au` (Annex-B) with the stamp's SEI inserted before its first slice.
+/// `au` (H.264 Annex-B) with the stamp's SEI inserted before its first slice.
 pub fn stamp_annex_b(au: &[u8], stamp: Stamp) -> Bytes {
-    let sei = sei_nal(stamp);
+    insert_before_first_slice(au, &sei_nal(stamp), h264::first_slice_offset)
+}
+
+/// `au` (H.265 Annex-B) with the stamp's prefix SEI inserted before its first slice.
+pub fn stamp_annex_b_h265(au: &[u8], stamp: Stamp) -> Bytes {
+    insert_before_first_slice(au, &sei_nal_h265(stamp), h265::first_slice_offset)
+}
+
+fn insert_before_first_slice(
+    au: &[u8],
+    sei: &[u8],
+    first_slice: fn(&[u8]) -> Option<usize>,
+) -> Bytes {
     let mut out = BytesMut::with_capacity(au.len() + sei.len() + 4);
-    let at = first_slice_offset(au).unwrap_or(au.len());
+    let at = first_slice(au).unwrap_or(au.len());
     out.put_slice(&au[..at]);
     out.put_slice(&START_CODE);
-    out.put_slice(&sei);
+    out.put_slice(sei);
     out.put_slice(&au[at..]);
     out.freeze()
 }
@@ -81,12 +105,18 @@ pub fn find_stamp_avc(au: &[u8]) -> Option<Stamp> {
     avc_nals(au).find_map(parse_sei)
 }
 
-/// Our stamp from one NAL unit (header included), if it is our SEI.
+/// Our stamp from one NAL unit (header included), if it is our SEI: an H.264 SEI
+/// (type 6, 1-byte header) or an H.265 prefix SEI (type 39, 2-byte header). The two
+/// headers cannot be confused: an H.265 type-39 first byte is H.264 type 14.
 pub fn parse_sei(nal: &[u8]) -> Option<Stamp> {
-    if nal.is_empty() || nal_type(nal) != NAL_SEI {
+    let header = if nal_type(nal) == NAL_SEI {
+        1
+    } else if h265::nal_type(nal) == NAL_PREFIX_SEI {
+        2
+    } else {
         return None;
-    }
-    let rbsp = unescape(&nal[1..]);
+    };
+    let rbsp = unescape(nal.get(header..)?);
     let mut p = rbsp.as_slice();
     // Walk the SEI messages (payload type and size use 0xFF continuation).
     while p.len() > 2 {
@@ -170,6 +200,27 @@ mod tests {
             avc.extend_from_slice(n);
         }
         assert_eq!(find_stamp_avc(&avc), Some(stamp));
+    }
+
+    #[test]
+    fn h265_stamp_is_a_prefix_sei_before_the_first_slice() {
+        // VPS, SPS, PPS, IDR_W_RADL (2-byte headers).
+        let au: Vec<u8> = [
+            &[0, 0, 0, 1, 0x40, 1, 9][..],
+            &[0, 0, 0, 1, 0x42, 1, 9],
+            &[0, 0, 0, 1, 0x44, 1, 9],
+            &[0, 0, 0, 1, 0x26, 1, 0xaf],
+        ]
+        .concat();
+        let stamp = Stamp {
+            counter: 7,
+            sent_ns: 0x0000_0300_0001_0002,
+        };
+        let out = stamp_annex_b_h265(&au, stamp);
+        let types: Vec<u8> = nal_slices(&out).map(h265::nal_type).collect();
+        assert_eq!(types, vec![32, 33, 34, 39, 19]);
+        assert_eq!(find_stamp_annex_b(&out), Some(stamp));
+        assert_eq!(find_stamp_annex_b(&au), None);
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct CameraInfo {
     pub live_view_disabled: bool,
     /// The user's MP4 file backing this camera, if any.
     pub media_file: Option<PathBuf>,
+    /// How the camera picks its live video codec.
+    pub video: super::live::h265::VideoMode,
 }
 
 /// An injected fault (`POST /_sim/faults`).
@@ -265,6 +267,7 @@ fn camera_info(c: &SimCamera) -> CameraInfo {
         online: c.online(),
         live_view_disabled: c.live_view_disabled(),
         media_file: c.media_file.clone(),
+        video: c.video,
     }
 }
 

@@ -33,6 +33,7 @@ impl SimState {
                     "siren_seconds_remaining": c.has_light_siren.then_some(c.siren_seconds_remaining()),
                     "motion_detection_enabled": c.motion_detection_enabled(),
                     "live_view_disabled": c.live_view_disabled(),
+                    "video": c.video,
                     "subscribed": c.subscribed,
                     "subscribed_motions": c.subscribed_motions,
                     "events": events,
