@@ -20,25 +20,6 @@ fn daemon(sim: &Sim, state: &std::path::Path, stream_toml: &str) -> Daemon {
     d
 }
 
-/// The RTSP URL of `path`, once the daemon has mounted it (paths follow the
-/// camera directory, so they appear moments after the server listens).
-fn rtsp_url(d: &Daemon, path: &str) -> url::Url {
-    let mounted = tokio::task::block_in_place(|| {
-        d.wait_line(
-            |l| l.contains("RTSP paths mounted") && l.contains(&format!("\"/{path}\"")),
-            Duration::from_secs(40),
-        )
-    });
-    assert!(mounted, "{path} never mounted:\n{}", d.log_text());
-    let log = d.log_text();
-    let i = log.find("rtsp_addr=").expect("rtsp_addr logged") + "rtsp_addr=".len();
-    let addr: String = log[i..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
-    url::Url::parse(&format!("rtsp://{addr}/{path}")).unwrap()
-}
-
 async fn live_sessions(sim: &Sim) -> (u64, u64) {
     let s = sim.state().await;
     (
