@@ -12,7 +12,8 @@
 //! - Sessions are renewed before their cap and recovered after failures with
 //!   jittered backoff; output timestamps never go backwards. A cap shorter than
 //!   the source declares is learned from the first early end ([`LearnedCaps`]).
-//! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live.
+//! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live;
+//!   [`CameraStream::stats`] says how well ([`LiveStats`], `stats.rs`).
 //!
 //! This module is pure Rust + Tokio: it must not depend on GStreamer or webrtc.
 //! See `docs/design/0001-media-hub.md`.
@@ -25,6 +26,7 @@ pub mod h264;
 mod hub;
 mod keeper;
 mod source;
+mod stats;
 mod stream;
 mod subscriber;
 mod supervisor;
@@ -41,6 +43,10 @@ pub use hub::{CameraStream, Hub, Lease};
 pub use keeper::Keeper;
 pub use source::{
     LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,
+};
+pub use stats::{
+    LiveStats, RATE_WINDOW, Rate, SeqGaps, TransportStats, TransportTotals, ViewerCounts,
+    ViewerKind, ViewerStats,
 };
 pub use stream::HubOptions;
 pub use subscriber::Subscriber;

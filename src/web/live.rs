@@ -2,6 +2,9 @@
 //! `POST /api/ring/cameras/:id/live/start`, `GET /api/ring/cameras/:id/live`,
 //! `POST /api/ingest/stop`.
 //!
+//! The status carries the stream's [`crate::media::LiveStats`] (`stats`), which the
+//! console's Stats overlay polls once a second.
+//!
 //! `live/start` holds the stream open through [`crate::media::Keeper`] for a
 //! bounded time (default 10 min, `{"duration_s": N}` up to 1 h) so a forgotten
 //! start never streams forever; viewers (RTSP, WebRTC) hold their own leases.
@@ -52,8 +55,9 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T,
 
 fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_json::Value {
     let key = id.to_string();
-    let status = st.hub.status(&key).borrow().clone();
-    let viewers = st.hub.stream(&key).viewers();
+    let stream = st.hub.stream(&key);
+    let status = stream.status().borrow().clone();
+    let viewers = stream.viewers();
     serde_json::json!({
         "camera_id": id,
         "status": status.state,
@@ -62,6 +66,7 @@ fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_js
         "viewers": viewers,
         "held_for_s": st.keeper.remaining(&key).map(|d| d.as_secs()),
         "rtsp_url": st.urls.get().for_request(host).rtsp(slug),
+        "stats": stream.stats(),
     })
 }
 

@@ -2,10 +2,14 @@
 //!
 //! Counters are kept per (name, labels) in a mutex-guarded map; gauges are
 //! computed at scrape time by the caller. Good enough for a handful of series.
+//! [`render_live`] adds the live stream statistics, labelled by camera id and
+//! viewer kind only (bounded).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+
+use crate::media::{LiveStats, ViewerKind};
 
 /// Counters keyed by metric name and label string.
 #[derive(Default)]
@@ -43,6 +47,168 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         out
+    }
+}
+
+/// One per-camera live series: name, type, help, value of a camera's stats.
+type LiveSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LiveStats) -> Option<f64>,
+);
+
+/// One per-(camera, viewer kind) live series: name, help, value.
+type KindSeries = (
+    &'static str,
+    &'static str,
+    fn(&LiveStats, ViewerKind) -> f64,
+);
+
+const LIVE_SERIES: &[LiveSeries] = &[
+    (
+        "ringbridge_live_streaming",
+        "gauge",
+        "1 while a live session is current",
+        |s| Some(f64::from(u8::from(s.streaming))),
+    ),
+    (
+        "ringbridge_live_bitrate_bps",
+        "gauge",
+        "Ingress bits per second (video and audio payload)",
+        |s| Some(s.bitrate_bps),
+    ),
+    (
+        "ringbridge_live_fps",
+        "gauge",
+        "Ingress video frames per second",
+        |s| Some(s.fps),
+    ),
+    (
+        "ringbridge_live_keyframe_interval_seconds",
+        "gauge",
+        "Seconds between the last two key frames",
+        |s| s.keyframe_interval_s,
+    ),
+    (
+        "ringbridge_live_session_age_seconds",
+        "gauge",
+        "Age of the current live session",
+        |s| s.session_age_s,
+    ),
+    (
+        "ringbridge_live_video_frames_total",
+        "counter",
+        "Video frames received",
+        |s| Some(s.video_frames as f64),
+    ),
+    (
+        "ringbridge_live_video_bytes_total",
+        "counter",
+        "Video payload bytes received",
+        |s| Some(s.video_bytes as f64),
+    ),
+    (
+        "ringbridge_live_audio_bytes_total",
+        "counter",
+        "Audio payload bytes received",
+        |s| Some(s.audio_bytes as f64),
+    ),
+    (
+        "ringbridge_live_keyframes_total",
+        "counter",
+        "Key frames received",
+        |s| Some(s.keyframes as f64),
+    ),
+    (
+        "ringbridge_live_packets_received_total",
+        "counter",
+        "Video RTP packets received",
+        |s| Some(s.packets_received as f64),
+    ),
+    (
+        "ringbridge_live_packets_lost_total",
+        "counter",
+        "Video RTP packets lost (sequence gaps)",
+        |s| Some(s.packets_lost as f64),
+    ),
+    (
+        "ringbridge_live_nacks_sent_total",
+        "counter",
+        "RTCP NACK messages sent to the camera",
+        |s| Some(s.nacks_sent as f64),
+    ),
+    (
+        "ringbridge_live_plis_sent_total",
+        "counter",
+        "RTCP PLI messages sent to the camera",
+        |s| Some(s.plis_sent as f64),
+    ),
+    (
+        "ringbridge_live_sessions_total",
+        "counter",
+        "Live sessions that became current",
+        |s| Some(s.sessions as f64),
+    ),
+    (
+        "ringbridge_live_renewals_total",
+        "counter",
+        "Seamless renewals before the session cap",
+        |s| Some(s.renewals as f64),
+    ),
+];
+
+/// Appends the live stream statistics of `cameras` (camera id, stats) to `out`.
+pub fn render_live(out: &mut String, cameras: &[(String, LiveStats)]) {
+    for (name, typ, help, value) in LIVE_SERIES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {typ}");
+        for (camera, s) in cameras {
+            if let Some(v) = value(s) {
+                let _ = writeln!(out, "{name}{{camera=\"{camera}\"}} {v}");
+            }
+        }
+    }
+    let by_kind: [KindSeries; 3] = [
+        (
+            "ringbridge_live_viewers",
+            "Leases held, by viewer kind",
+            |s, k| s.viewers.get(k) as f64,
+        ),
+        (
+            "ringbridge_live_viewer_bitrate_bps",
+            "Bits per second delivered to current viewers, by kind",
+            |s, k| {
+                s.viewer_streams
+                    .iter()
+                    .filter(|v| v.kind == k)
+                    .map(|v| v.bitrate_bps)
+                    .sum()
+            },
+        ),
+        (
+            "ringbridge_live_viewer_dropped_frames",
+            "Frames current viewers missed by falling behind, by kind",
+            |s, k| {
+                s.viewer_streams
+                    .iter()
+                    .filter(|v| v.kind == k)
+                    .map(|v| v.drops as f64)
+                    .sum()
+            },
+        ),
+    ];
+    for (name, help, value) in by_kind {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (camera, s) in cameras {
+            for k in ViewerKind::ALL {
+                let v = value(s, k);
+                let _ = writeln!(
+                    out,
+                    "{name}{{camera=\"{camera}\",kind=\"{}\"}} {v}",
+                    k.as_str()
+                );
+            }
+        }
     }
 }
 

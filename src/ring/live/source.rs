@@ -16,7 +16,7 @@ use url::Url;
 
 use super::{AudioCodec, LiveCall, LiveOptions};
 use crate::base::{ErrorKind, ResultExt};
-use crate::media::{Frame, LiveOpener, LiveSource, SourceError, TalkbackSender};
+use crate::media::{Frame, LiveOpener, LiveSource, SourceError, TalkbackSender, TransportStats};
 use crate::ring::RingApi;
 
 /// Opens Ring live calls for the hub. Camera keys are Ring's numeric ids.
@@ -93,5 +93,9 @@ impl LiveSource for LiveCall {
 
     fn talkback(&self) -> Option<TalkbackSender> {
         self.talkback_sender()
+    }
+
+    fn transport_stats(&self) -> Option<Arc<TransportStats>> {
+        Some(LiveCall::transport_stats(self))
     }
 }
