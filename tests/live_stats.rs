@@ -131,10 +131,16 @@ async fn stats_move_in_rest_metrics_and_mqtt_while_viewers_play() {
     let first = stats["video_frames"].as_u64().unwrap();
     let moved = wait_for(Duration::from_secs(10), || async {
         let (_, v) = get_json(&live).await;
-        (v["stats"]["video_frames"].as_u64().unwrap_or(0) >= first + 15).then_some(v)
+        let s = &v["stats"];
+        (s["video_frames"].as_u64().unwrap_or(0) >= first + 15
+            && s["keyframe_interval_s"].as_f64() > Some(0.0))
+        .then_some(())
     })
     .await;
-    assert!(moved.is_some(), "video_frames stuck at {first}");
+    assert!(
+        moved.is_some(),
+        "video_frames stuck at {first} or no key-frame interval"
+    );
 
     // /metrics: per-camera series with bounded labels.
     let text = reqwest::get(d.url("/metrics"))

@@ -265,10 +265,13 @@ pub(crate) struct StreamStats {
     audio_frames: AtomicU64,
     audio_bytes: AtomicU64,
     keyframes: AtomicU64,
-    /// Wall time of the last key frame, µs after `epoch`, plus one (0: none yet).
+    /// Wall time of the first key frame since streaming started, µs after
+    /// `epoch`, plus one (0: none yet).
+    first_key_us: AtomicU64,
+    /// The same for the latest key frame.
     last_key_us: AtomicU64,
-    /// The latest interval between two key frames, µs (0: unknown).
-    key_interval_us: AtomicU64,
+    /// Key frames since `first_key_us` (inclusive).
+    streaming_keyframes: AtomicU64,
     renewals: AtomicU64,
     sessions: AtomicU64,
     viewers: [AtomicUsize; 5],
@@ -308,10 +311,12 @@ impl StreamStats {
                 .saturating_duration_since(self.epoch.0)
                 .as_micros() as u64
                 + 1;
-            let prev = self.last_key_us.swap(now_us, Relaxed);
-            if prev != 0 && now_us > prev {
-                self.key_interval_us.store(now_us - prev, Relaxed);
+            // Only the hub's supervisor publishes: no concurrent writer here.
+            if self.first_key_us.load(Relaxed) == 0 {
+                self.first_key_us.store(now_us, Relaxed);
             }
+            self.last_key_us.store(now_us, Relaxed);
+            self.streaming_keyframes.fetch_add(1, Relaxed);
         }
     }
 
@@ -349,8 +354,9 @@ impl StreamStats {
         s.started = None;
         if !streaming {
             s.rates = None;
+            self.first_key_us.store(0, Relaxed);
             self.last_key_us.store(0, Relaxed);
-            self.key_interval_us.store(0, Relaxed);
+            self.streaming_keyframes.store(0, Relaxed);
         }
     }
 
@@ -409,7 +415,14 @@ impl StreamStats {
                 .map(|t| now.saturating_duration_since(t).as_secs_f64());
             (s.started.is_some(), age, fps, bps, transport)
         };
-        let key_us = self.key_interval_us.load(Relaxed);
+        // The mean interval since streaming started: a key frame forced by a
+        // request (a new viewer, loss) would make the last interval misleading.
+        let keys = self.streaming_keyframes.load(Relaxed);
+        let span_us = self
+            .last_key_us
+            .load(Relaxed)
+            .saturating_sub(self.first_key_us.load(Relaxed));
+        let key_us = if keys >= 2 { span_us / (keys - 1) } else { 0 };
         let mut viewers = ViewerCounts::default();
         for k in ViewerKind::ALL {
             viewers.set(k, self.viewers[k.index()].load(Relaxed));
@@ -534,7 +547,7 @@ pub struct LiveStats {
     pub bitrate_bps: f64,
     /// Ingress video frames per second.
     pub fps: f64,
-    /// Seconds between the last two key frames.
+    /// Mean seconds between key frames since streaming started (at least two).
     pub keyframe_interval_s: Option<f64>,
     /// Video frames received.
     pub video_frames: u64,
@@ -651,7 +664,9 @@ mod tests {
             0,
             0,
         ));
-        key.received_at = t0 + Duration::from_millis(2000);
+        key.received_at = t0 + Duration::from_millis(1000);
+        s.on_frame(&key);
+        key.received_at = t0 + Duration::from_millis(4000);
         s.on_frame(&key);
         s.viewer(ViewerKind::Rtsp, true);
         s.viewer(ViewerKind::Hold, true);
@@ -661,10 +676,10 @@ mod tests {
         v.delivered(&key);
         v.dropped(4);
         let st = s.snapshot(None);
-        assert_eq!(st.keyframe_interval_s, Some(2.0));
+        assert_eq!(st.keyframe_interval_s, Some(2.0), "mean of 1 s and 3 s");
         assert_eq!(
             (st.video_frames, st.video_bytes, st.audio_bytes),
-            (2, 200, 10)
+            (3, 300, 10)
         );
         assert_eq!(st.viewers.get(ViewerKind::Rtsp), 1);
         assert_eq!(st.viewers.get(ViewerKind::Hold), 0);

@@ -87,7 +87,7 @@ const LIVE_SERIES: &[LiveSeries] = &[
     (
         "ringbridge_live_keyframe_interval_seconds",
         "gauge",
-        "Seconds between the last two key frames",
+        "Mean seconds between key frames since streaming started",
         |s| s.keyframe_interval_s,
     ),
     (
