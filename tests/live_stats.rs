@@ -63,6 +63,11 @@ async fn stats_move_in_rest_metrics_and_mqtt_while_viewers_play() {
         .expect("front door has an RTSP URL")
         .parse()
         .unwrap();
+    // RTSP paths follow the camera list a moment after REST has it.
+    let mounted = tokio::task::block_in_place(|| {
+        d.wait_log("RTSP paths mounted camera=10001", Duration::from_secs(20))
+    });
+    assert!(mounted, "{}", d.log_text());
     let live = d.url(&format!("/api/ring/cameras/{FRONT_DOOR}/live"));
 
     // Before any viewer: the object is there, not streaming, nothing moving.

@@ -164,15 +164,15 @@ impl Driver {
     /// Builds the peer and sends `live_view` with the offer. On failure the
     /// peer is closed again.
     async fn offer(&mut self, ws: Ws) -> Result<Conn, Error> {
-        let (pc, talk_sender) =
-            peer::new_peer(&self.opts, Arc::clone(&self.talk), &self.media.transport)
-                .await
-                .map_err(|source| {
-                    self.err(ErrorInner::WebRtc {
-                        context: "creating the peer",
-                        source,
-                    })
-                })?;
+        let talk = Arc::clone(&self.talk);
+        let (pc, talk_sender) = peer::new_peer(&self.opts, talk, &self.media.transport)
+            .await
+            .map_err(|source| {
+                self.err(ErrorInner::WebRtc {
+                    context: "creating the peer",
+                    source,
+                })
+            })?;
         media::install(&pc, Arc::clone(&self.media));
         media::spawn_rtcp_drain(&self.media, media::RtcpSource::Sender(talk_sender));
         let r = self.send_offer(ws, Arc::clone(&pc)).await;

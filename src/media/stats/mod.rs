@@ -8,6 +8,8 @@
 //! allocation. [`StreamStats::snapshot`] (REST, `/metrics`, MQTT) takes the short
 //! locks and computes rates from counter deltas ([`Rate`]).
 //!
+//! The reported values (and [`ViewerKind`]) are in `report.rs`.
+//!
 //! This module is plain Rust: it knows nothing of RTP stacks, HTTP or MQTT.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -16,54 +18,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod report;
+
+pub use report::{LiveStats, ViewerCounts, ViewerKind, ViewerStats};
+
 use super::{Frame, MediaKind, VideoParams};
 
 /// Shortest window a rate is computed over; snapshots taken closer together
 /// reuse the last computed rate, so frequent callers do not see noise.
 pub const RATE_WINDOW: Duration = Duration::from_secs(1);
-
-/// Who holds a viewer [`Lease`](super::Lease): the bounded label of `/metrics` and
-/// the keys of [`LiveStats::viewers`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ViewerKind {
-    /// An RTSP media (one per shared media, however many RTSP clients watch it).
-    Rtsp,
-    /// A browser (WHEP) session.
-    Whep,
-    /// A snapshot taken from the live stream.
-    Snapshot,
-    /// A bounded hold: REST `live/start` or the MQTT stream switch.
-    Hold,
-    /// Any other lease ([`CameraStream::lease`](super::CameraStream::lease)).
-    Other,
-}
-
-impl ViewerKind {
-    /// Every kind, in the order of [`ViewerKind::index`].
-    pub const ALL: [ViewerKind; 5] = [
-        ViewerKind::Rtsp,
-        ViewerKind::Whep,
-        ViewerKind::Snapshot,
-        ViewerKind::Hold,
-        ViewerKind::Other,
-    ];
-
-    /// `rtsp`, `whep`, `snapshot`, `hold` or `other`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ViewerKind::Rtsp => "rtsp",
-            ViewerKind::Whep => "whep",
-            ViewerKind::Snapshot => "snapshot",
-            ViewerKind::Hold => "hold",
-            ViewerKind::Other => "other",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// A rate (per second) from samples of a monotonic counter. Each update over at
 /// least the window shifts the baseline; a shorter one reuses the last rate (or,
@@ -471,225 +434,5 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Leases held, by [`ViewerKind`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ViewerCounts {
-    /// RTSP medias.
-    pub rtsp: usize,
-    /// Browser (WHEP) sessions.
-    pub whep: usize,
-    /// Live snapshots in progress.
-    pub snapshot: usize,
-    /// Bounded holds (REST `live/start`, MQTT switch).
-    pub hold: usize,
-    /// Other leases.
-    pub other: usize,
-}
-
-impl ViewerCounts {
-    /// The count of `kind`.
-    pub fn get(&self, kind: ViewerKind) -> usize {
-        match kind {
-            ViewerKind::Rtsp => self.rtsp,
-            ViewerKind::Whep => self.whep,
-            ViewerKind::Snapshot => self.snapshot,
-            ViewerKind::Hold => self.hold,
-            ViewerKind::Other => self.other,
-        }
-    }
-
-    fn set(&mut self, kind: ViewerKind, n: usize) {
-        *match kind {
-            ViewerKind::Rtsp => &mut self.rtsp,
-            ViewerKind::Whep => &mut self.whep,
-            ViewerKind::Snapshot => &mut self.snapshot,
-            ViewerKind::Hold => &mut self.hold,
-            ViewerKind::Other => &mut self.other,
-        } = n;
-    }
-}
-
-/// One subscriber's delivery, in [`LiveStats::viewer_streams`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ViewerStats {
-    /// Who reads.
-    pub kind: ViewerKind,
-    /// Seconds since it subscribed.
-    pub age_s: f64,
-    /// Bits per second delivered (over the last [`RATE_WINDOW`] or more).
-    pub bitrate_bps: f64,
-    /// Video and audio frames per second delivered.
-    pub fps: f64,
-    /// Frames delivered.
-    pub frames: u64,
-    /// Payload bytes delivered.
-    pub bytes: u64,
-    /// Frames it missed by falling behind (lag, then skipped to a key frame).
-    pub drops: u64,
-}
-
-/// A camera stream's statistics (REST `stats`, `/metrics`, MQTT attributes).
-/// Counters are totals since the daemon started; rates and the session fields
-/// describe the stream now (zero / `null` when it is not streaming).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LiveStats {
-    /// Whether a session is current.
-    pub streaming: bool,
-    /// `h264` once the stream's parameters are known.
-    pub codec: Option<&'static str>,
-    /// RFC 6381 codec string, e.g. `avc1.64001f`.
-    pub codec_string: Option<String>,
-    /// Displayed width in pixels.
-    pub width: Option<u32>,
-    /// Displayed height in pixels.
-    pub height: Option<u32>,
-    /// Ingress bits per second, video and audio payload.
-    pub bitrate_bps: f64,
-    /// Ingress video frames per second.
-    pub fps: f64,
-    /// Mean seconds between key frames since streaming started (at least two).
-    pub keyframe_interval_s: Option<f64>,
-    /// Video frames received.
-    pub video_frames: u64,
-    /// Video payload bytes received.
-    pub video_bytes: u64,
-    /// Audio payload bytes received.
-    pub audio_bytes: u64,
-    /// Key frames received.
-    pub keyframes: u64,
-    /// RTP packets received (video), when the source counts them.
-    pub packets_received: u64,
-    /// RTP packets lost (sequence gaps).
-    pub packets_lost: u64,
-    /// NACK messages sent to the camera.
-    pub nacks_sent: u64,
-    /// PLI messages sent to the camera.
-    pub plis_sent: u64,
-    /// Seconds since the current session started.
-    pub session_age_s: Option<f64>,
-    /// Sessions that became current.
-    pub sessions: u64,
-    /// Sessions that replaced a running one before its cap (seamless renewals).
-    pub renewals: u64,
-    /// Leases held, by kind.
-    pub viewers: ViewerCounts,
-    /// Per subscriber delivery (an RTSP media counts once however many clients share it).
-    pub viewer_streams: Vec<ViewerStats>,
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    #[test]
-    fn rate_uses_window_and_reuses_between() {
-        let t0 = Instant::now();
-        let mut r = Rate::new(t0, 100);
-        // Before any full window: the average since the baseline.
-        assert_eq!(r.update(t0, 100, RATE_WINDOW), 0.0);
-        assert_eq!(
-            r.update(t0 + Duration::from_millis(500), 150, RATE_WINDOW),
-            100.0
-        );
-        // A full window: a real rate, baseline shifts.
-        assert_eq!(
-            r.update(t0 + Duration::from_secs(2), 400, RATE_WINDOW),
-            150.0
-        );
-        // Shorter than the window: the last rate again.
-        assert_eq!(
-            r.update(t0 + Duration::from_millis(2100), 410, RATE_WINDOW),
-            150.0
-        );
-        // Next window measured from the shifted baseline (400 at 2 s).
-        assert_eq!(
-            r.update(t0 + Duration::from_secs(4), 420, RATE_WINDOW),
-            10.0
-        );
-        // A counter that did not move gives 0, never negative.
-        assert_eq!(r.update(t0 + Duration::from_secs(6), 420, RATE_WINDOW), 0.0);
-    }
-
-    #[test]
-    fn seq_gaps_count_loss_across_wrap_and_ignore_reordering() {
-        let mut g = SeqGaps::default();
-        assert_eq!(g.push(65_533), 0);
-        assert_eq!(g.push(65_534), 0);
-        assert_eq!(g.push(1), 2); // 65535 and 0 missing
-        assert_eq!(g.push(0), 0); // late packet: not loss, not counted twice
-        assert_eq!(g.push(1), 0); // duplicate
-        assert_eq!(g.push(5), 3);
-    }
-
-    #[test]
-    fn transport_totals_carry_over_sessions() {
-        let s = StreamStats::default();
-        let a = Arc::new(TransportStats::default());
-        a.add_packet(2);
-        a.add_pli();
-        s.session_started(Duration::ZERO, false, Some(a.clone()));
-        let b = Arc::new(TransportStats::default());
-        b.add_packet(0);
-        b.add_nacks(3);
-        s.session_started(Duration::from_secs(1), true, Some(b));
-        a.add_pli(); // the old session's late counts are not double-counted
-        let st = s.snapshot(None);
-        assert_eq!(st.packets_received, 2);
-        assert_eq!(st.packets_lost, 2);
-        assert_eq!(st.plis_sent, 1);
-        assert_eq!(st.nacks_sent, 3);
-        assert_eq!((st.sessions, st.renewals), (2, 1));
-        assert!(st.streaming);
-        assert!(st.session_age_s.is_some_and(|a| a >= 1.0));
-        s.session_ended(false);
-        let st = s.snapshot(None);
-        assert!(!st.streaming);
-        assert_eq!((st.fps, st.bitrate_bps), (0.0, 0.0));
-        assert_eq!(st.plis_sent, 1);
-    }
-
-    #[test]
-    fn frames_viewers_and_keyframe_interval() {
-        let s = StreamStats::default();
-        s.session_started(Duration::ZERO, false, None);
-        let t0 = Instant::now();
-        let mut key = Frame::new(MediaKind::Video, Bytes::from_static(&[0; 100]), true, 0, 0);
-        key.received_at = t0;
-        s.on_frame(&key);
-        s.on_frame(&Frame::new(
-            MediaKind::Audio,
-            Bytes::from_static(&[0; 10]),
-            false,
-            0,
-            0,
-        ));
-        key.received_at = t0 + Duration::from_millis(1000);
-        s.on_frame(&key);
-        key.received_at = t0 + Duration::from_millis(4000);
-        s.on_frame(&key);
-        s.viewer(ViewerKind::Rtsp, true);
-        s.viewer(ViewerKind::Hold, true);
-        s.viewer(ViewerKind::Hold, false);
-        s.viewer(ViewerKind::Hold, false); // never below zero
-        let v = s.register(ViewerKind::Whep);
-        v.delivered(&key);
-        v.dropped(4);
-        let st = s.snapshot(None);
-        assert_eq!(st.keyframe_interval_s, Some(2.0), "mean of 1 s and 3 s");
-        assert_eq!(
-            (st.video_frames, st.video_bytes, st.audio_bytes),
-            (3, 300, 10)
-        );
-        assert_eq!(st.viewers.get(ViewerKind::Rtsp), 1);
-        assert_eq!(st.viewers.get(ViewerKind::Hold), 0);
-        assert_eq!(st.viewer_streams.len(), 1);
-        assert_eq!(st.viewer_streams[0].kind, ViewerKind::Whep);
-        assert_eq!(
-            (st.viewer_streams[0].frames, st.viewer_streams[0].drops),
-            (1, 4)
-        );
-        drop(v);
-        assert!(s.snapshot(None).viewer_streams.is_empty());
-    }
-}
+mod tests;
