@@ -13,7 +13,9 @@ pub enum ViewerKind {
     Rtsp,
     /// A browser (WHEP) session.
     Whep,
-    /// A snapshot taken from the live stream.
+    /// A lease taken to snapshot the live stream. The built-in live snapshots
+    /// (`snapshot::LiveSnapshots`) read a running stream's cached key frame
+    /// without a lease, so they do not appear here.
     Snapshot,
     /// A bounded hold: REST `live/start` or the MQTT stream switch.
     Hold,

@@ -114,3 +114,63 @@ fn frames_viewers_and_keyframe_interval() {
     drop(v);
     assert!(s.snapshot(None).viewer_streams.is_empty());
 }
+
+/// Through the hub (paused Tokio time, fake sources): sessions and renewals,
+/// viewers by lease kind, a subscriber's deliveries and drops. Rates use wall
+/// time and are covered by the tests above and `tests/live_stats.rs`.
+#[tokio::test(start_paused = true)]
+async fn hub_counts_sessions_renewals_viewers_and_drops() {
+    use crate::media::testutil::{FakeOpener, FakeSpec};
+    use crate::media::{Hub, HubOptions, RecvError};
+    use tokio_util::sync::CancellationToken;
+
+    let spec = FakeSpec {
+        cap: Some(Duration::from_secs(20)),
+        ..FakeSpec::default()
+    };
+    let opts = HubOptions {
+        renew_before: Duration::from_secs(5),
+        subscriber_buffer: 16,
+        ..HubOptions::default()
+    };
+    let hub = Hub::new(FakeOpener::new(spec), opts, CancellationToken::new());
+    let stream = hub.stream("cam1");
+    let rtsp = stream.lease_as(ViewerKind::Rtsp);
+    let hold = stream.lease_as(ViewerKind::Hold);
+    stream.wait_ready(Duration::from_secs(5)).await.unwrap();
+    let mut sub = rtsp.subscribe();
+    let mut frames = 0u64;
+    let mut last = 0u64;
+    while last < 32 * 90_000 {
+        let f = sub.recv().await.expect("a frame");
+        frames += 1;
+        if f.kind == MediaKind::Video {
+            last = f.pts;
+        }
+    }
+    let s = stream.stats();
+    assert!(s.streaming);
+    assert_eq!((s.sessions, s.renewals), (3, 2), "renewed at 15 s and 30 s");
+    assert_eq!((s.viewers.rtsp, s.viewers.hold, s.viewers.whep), (1, 1, 0));
+    assert_eq!(s.codec, Some("h264"));
+    assert!(s.keyframes >= 3 && s.video_frames > 900, "{s:?}");
+    assert_eq!(s.viewer_streams.len(), 1);
+    assert_eq!(s.viewer_streams[0].kind, ViewerKind::Rtsp);
+    assert_eq!(s.viewer_streams[0].frames, frames);
+    assert_eq!(s.viewer_streams[0].drops, 0);
+
+    // A subscriber that stops reading falls behind; its misses are counted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let Err(RecvError::Lagged { dropped }) = sub.recv().await else {
+        panic!("expected a lag after 2 s unread with a 16-frame buffer");
+    };
+    assert!(stream.stats().viewer_streams[0].drops >= dropped);
+
+    drop(hold);
+    assert_eq!(stream.stats().viewers.hold, 0);
+    drop(sub);
+    assert!(stream.stats().viewer_streams.is_empty());
+    drop(rtsp);
+    hub.shutdown().await;
+    assert!(!stream.stats().streaming);
+}
