@@ -38,7 +38,7 @@ async fn stats_move_in_rest_metrics_and_mqtt_while_viewers_play() {
     let cfg = state.path().join("ring-bridge.toml");
     std::fs::write(
         &cfg,
-        "[mqtt]\nsnapshot_interval_wired = \"0s\"\nstream_stats_interval = \"2s\"\n",
+        "[stream]\nlinger = \"1s\"\n[mqtt]\nsnapshot_interval_wired = \"0s\"\nstream_stats_interval = \"2s\"\n",
     )
     .unwrap();
     let mut env = base_env(state.path());
@@ -207,9 +207,24 @@ async fn stats_move_in_rest_metrics_and_mqtt_while_viewers_play() {
         assert!(b["fps"].as_f64() > Some(0.0), "{b}");
     }
 
+    // Viewers gone: the stream stops and `stats` leaves the attributes.
     let _ = stop.send(true);
     rtsp_reader.await.unwrap();
     let whep = whep_reader.await.unwrap();
+    assert_eq!(whep.delete().await, 200, "WHEP session deleted");
     whep.close().await;
+    let stopped = sub
+        .wait_for("stream stopped", Duration::from_secs(20), |msgs| {
+            msgs.iter()
+                .rev()
+                .find(|m| m.topic == attrs_topic)
+                .map(|m| m.json())
+                .filter(|a| a["status"] == "inactive")
+        })
+        .await;
+    assert!(stopped.get("stats").is_none(), "{stopped}");
+    let (_, idle) = get_json(&live).await;
+    assert_eq!(idle["stats"]["streaming"], false, "{idle}");
+    assert_eq!(idle["stats"]["bitrate_bps"], 0.0, "{idle}");
     d.terminate();
 }
