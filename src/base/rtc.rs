@@ -193,3 +193,58 @@ impl Interceptor for NackCounter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    use webrtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+
+    use super::*;
+
+    /// The end of the chain: counts the packets that reach it.
+    #[derive(Default)]
+    struct Sink(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl RTCPWriter for Sink {
+        async fn write(
+            &self,
+            pkts: &[Box<dyn webrtc::rtcp::packet::Packet + Send + Sync>],
+            _attributes: &Attributes,
+        ) -> Result<usize, webrtc::interceptor::Error> {
+            self.0.fetch_add(pkts.len(), Ordering::Relaxed);
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn nack_counter_counts_nacks_and_passes_everything_on() {
+        let nacks = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&nacks);
+        let counter = NackCounter::new(move |n| {
+            seen.fetch_add(n, Ordering::Relaxed);
+        });
+        let sink = Arc::new(Sink::default());
+        let writer = counter.bind_rtcp_writer(sink.clone()).await;
+        let nack = || -> Box<dyn webrtc::rtcp::packet::Packet + Send + Sync> {
+            Box::new(TransportLayerNack {
+                sender_ssrc: 1,
+                media_ssrc: 2,
+                nacks: vec![NackPair {
+                    packet_id: 10,
+                    lost_packets: 0,
+                }],
+            })
+        };
+        let pli: Box<dyn webrtc::rtcp::packet::Packet + Send + Sync> =
+            Box::new(PictureLossIndication::default());
+        writer
+            .write(&[nack(), pli, nack()], &Attributes::new())
+            .await
+            .unwrap();
+        assert_eq!(nacks.load(Ordering::Relaxed), 2, "PLIs are not NACKs");
+        assert_eq!(sink.0.load(Ordering::Relaxed), 3, "every packet passes");
+    }
+}

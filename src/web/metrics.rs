@@ -227,4 +227,60 @@ mod tests {
         ));
         assert!(s.contains("cameras 3"));
     }
+
+    #[test]
+    fn live_series_are_labelled_by_camera_and_kind_only() {
+        use crate::media::{ViewerCounts, ViewerStats};
+        let stats = LiveStats {
+            streaming: true,
+            codec: Some("h264"),
+            codec_string: Some("avc1.640029".into()),
+            width: Some(1920),
+            height: Some(1080),
+            bitrate_bps: 2_000_000.0,
+            fps: 15.0,
+            keyframe_interval_s: None,
+            video_frames: 150,
+            video_bytes: 1000,
+            audio_bytes: 10,
+            keyframes: 3,
+            packets_received: 400,
+            packets_lost: 2,
+            nacks_sent: 1,
+            plis_sent: 4,
+            session_age_s: Some(10.0),
+            sessions: 1,
+            renewals: 0,
+            viewers: ViewerCounts {
+                rtsp: 1,
+                ..ViewerCounts::default()
+            },
+            viewer_streams: vec![ViewerStats {
+                kind: ViewerKind::Rtsp,
+                age_s: 5.0,
+                bitrate_bps: 1500.0,
+                fps: 16.0,
+                frames: 80,
+                bytes: 900,
+                drops: 3,
+            }],
+        };
+        let mut out = String::new();
+        render_live(&mut out, &[("10001".into(), stats)]);
+        for line in [
+            "# TYPE ringbridge_live_fps gauge\nringbridge_live_fps{camera=\"10001\"} 15\n",
+            "ringbridge_live_plis_sent_total{camera=\"10001\"} 4\n",
+            "ringbridge_live_viewers{camera=\"10001\",kind=\"rtsp\"} 1\n",
+            "ringbridge_live_viewers{camera=\"10001\",kind=\"whep\"} 0\n",
+            "ringbridge_live_viewer_bitrate_bps{camera=\"10001\",kind=\"rtsp\"} 1500\n",
+            "ringbridge_live_viewer_dropped_frames{camera=\"10001\",kind=\"rtsp\"} 3\n",
+        ] {
+            assert!(out.contains(line), "{line} missing in:\n{out}");
+        }
+        // Unknown values are left out rather than reported as 0.
+        assert!(
+            !out.contains("ringbridge_live_keyframe_interval_seconds{"),
+            "{out}"
+        );
+    }
 }
