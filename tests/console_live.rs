@@ -1,8 +1,8 @@
 //! Live view in the browser console over WHEP, end to end: Chromium (fake
 //! microphone) ⇄ the daemon's WHEP endpoint ⇄ the media hub ⇄ the simulated
 //! Ring camera. Checks video frames, inbound audio, Hold to Talk and the tile's
-//! Announce box reaching the camera's speaker, the exclusive talk floor, and
-//! that three viewers share one Ring session.
+//! Announce box reaching the camera's speaker, the exclusive talk floor, that
+//! three viewers share one Ring session, and the tile's Stats overlay.
 
 mod browser;
 mod common;
@@ -50,4 +50,11 @@ async fn console_live_view_plays_and_talks() {
 async fn three_console_viewers_share_one_ring_session() {
     let details = run("live_shared").await;
     assert_eq!(details["viewers"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_stats_overlay_shows_moving_numbers() {
+    let details = run("stats").await;
+    let fps = details["fps"].as_f64().unwrap();
+    assert!((12.0..=18.0).contains(&fps), "{details}");
 }

@@ -2,12 +2,15 @@
 // live, failed + Retry), unmutes on request, and implements Hold to Talk by
 // mouse, touch (pointer events) and keyboard (Space while the tile has focus).
 //
+// "Stats" shows the stream's statistics over the video (stats.js).
+//
 // The microphone track stays disabled except while the floor is held; the
 // talk floor is asked for with POST <session>/talk and given back on release.
 // Below the controls, the Announce box (announce.js) plays a text or a file.
 
 import { whepUrl } from "./api.js";
 import { h, show, pill, icon } from "./ui.js";
+import { StatsOverlay } from "./stats.js";
 import { WhepSession, getMic, MicError } from "./whep.js";
 import { announceBox } from "./announce.js";
 
@@ -53,6 +56,7 @@ export class Tile {
     this.muteBtn = h("button", { class: "btn small mute-btn", type: "button", "aria-pressed": "false", onclick: () => this.toggleMute() });
     this.talkBtn = h("button", { class: "btn small talk-btn", type: "button", "aria-pressed": "false" }, icon("mic"), "Hold to Talk");
     this.msg = h("p", { class: "tile-msg", role: "status", "aria-live": "polite" });
+    this.stats = new StatsOverlay(c);
     this.el = h(
       "figure",
       { class: "tile", tabindex: "0", "aria-label": `${c.name}: live view. Hold Space to talk.`, dataset: { slug: c.slug, state: "connecting" } },
@@ -63,8 +67,8 @@ export class Tile {
         this.statusPill,
         h("button", { class: "btn ghost small close-btn", type: "button", "aria-label": `Disconnect ${c.name}`, title: "Disconnect", onclick: () => this.close() }, icon("close")),
       ),
-      h("div", { class: "video-box" }, this.video, this.overlay, this.badge),
-      h("div", { class: "tile-controls" }, this.muteBtn, this.talkBtn, h("span", { class: "grow" })),
+      h("div", { class: "video-box" }, this.video, this.overlay, this.badge, this.stats.el),
+      h("div", { class: "tile-controls" }, this.muteBtn, this.talkBtn, h("span", { class: "grow" }), this.stats.button),
       announceBox(c, (text, tone) => this.say(text, tone), () => (this.caps.talk ? null : this.talkBlocker())),
       this.msg,
     );
@@ -335,6 +339,7 @@ export class Tile {
 
   /** Hangs up, releases the microphone and removes the tile. */
   close(keepalive = false) {
+    this.stats.stop();
     this.teardown(keepalive);
     if (this.mic) this.mic.stop();
     this.mic = null;

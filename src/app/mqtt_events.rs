@@ -199,6 +199,7 @@ async fn mqtt_options(cfg: &Config, urls: &Urls) -> Result<MqttOptions, AppError
         snapshot_interval_wired: cfg.mqtt.snapshot_interval_wired,
         snapshot_interval_battery: cfg.mqtt.snapshot_interval_battery,
         stream_max_duration: cfg.mqtt.stream_max_duration,
+        stream_stats_interval: cfg.mqtt.stream_stats_interval,
         max_message_bytes: cfg.limits.mqtt_max_message_bytes,
         ..MqttOptions::new(url)
     };

@@ -381,6 +381,10 @@ pub struct MqttConfig {
     /// Longest run of the `stream` switch.
     #[serde(with = "humantime_serde")]
     pub stream_max_duration: Duration,
+    /// How often live stream statistics refresh the `stream` switch's
+    /// attributes while streaming (at least 1 s).
+    #[serde(with = "humantime_serde")]
+    pub stream_stats_interval: Duration,
 }
 
 impl Default for MqttConfig {
@@ -395,6 +399,7 @@ impl Default for MqttConfig {
             snapshot_interval_wired: Duration::from_secs(30),
             snapshot_interval_battery: Duration::from_secs(600),
             stream_max_duration: Duration::from_secs(600),
+            stream_stats_interval: Duration::from_secs(10),
             url: None,
             local_port: 1883,
             topic_prefix: "ring".into(),
@@ -498,6 +503,12 @@ impl Config {
             });
         }
         self.limits.validate()?;
+        if self.mqtt.stream_stats_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "mqtt.stream_stats_interval",
+                message: "must be at least 1s".into(),
+            });
+        }
         if self.stream.renew_before >= self.stream.session_cap {
             return Err(ConfigError::Invalid {
                 key: "stream.renew_before",

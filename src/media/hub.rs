@@ -17,8 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use super::stream::{Deps, HubOptions, Shared, lock};
 use super::{
-    Floors, HubError, LearnedCaps, LiveOpener, StreamStatus, Subscriber, TalkbackCodec,
-    TalkbackSender, VideoParams, supervisor,
+    Floors, HubError, LearnedCaps, LiveOpener, LiveStats, StreamStatus, Subscriber,
+    TalkbackCodec, TalkbackSender, VideoParams, ViewerKind, supervisor,
 };
 
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.
@@ -120,9 +120,16 @@ impl CameraStream {
     }
 
     /// Takes a viewer lease: the first one starts the live source; dropping the last
-    /// one stops it after [`HubOptions::linger`]. Callable from any thread.
+    /// one stops it after [`HubOptions::linger`]. Callable from any thread. Counted
+    /// as [`ViewerKind::Other`]; outputs use [`CameraStream::lease_as`].
     pub fn lease(&self) -> Lease {
+        self.lease_as(ViewerKind::Other)
+    }
+
+    /// [`CameraStream::lease`] for a viewer of `kind` (counted in [`LiveStats::viewers`]).
+    pub fn lease_as(&self, kind: ViewerKind) -> Lease {
         let mut st = lock(&self.shared.state);
+        self.shared.stats.viewer(kind, true);
         self.shared.leases.send_modify(|n| *n += 1);
         if !st.running && !self.shared.cancel.is_cancelled() {
             st.running = true;
@@ -130,6 +137,7 @@ impl CameraStream {
         }
         Lease {
             stream: self.clone(),
+            kind,
         }
     }
 
@@ -145,7 +153,25 @@ impl CameraStream {
         if gop.is_empty() && rx.is_some() {
             self.request_keyframe();
         }
-        Subscriber::new(self.clone(), rx, gop)
+        Subscriber::new(self.clone(), rx, gop, None)
+    }
+
+    /// [`CameraStream::subscribe`] for a viewer of `kind`, whose delivery (bitrate,
+    /// drops) is listed in [`LiveStats::viewer_streams`] while the subscriber lives.
+    pub fn subscribe_as(&self, kind: ViewerKind) -> Subscriber {
+        let counters = self.shared.stats.register(kind);
+        let (rx, gop) = self.shared.snapshot();
+        if gop.is_empty() && rx.is_some() {
+            self.request_keyframe();
+        }
+        Subscriber::new(self.clone(), rx, gop, Some(counters))
+    }
+
+    /// Statistics of the stream as of now (rates over the last second or more).
+    pub fn stats(&self) -> LiveStats {
+        self.shared
+            .stats
+            .snapshot(self.shared.ready.borrow().as_ref())
     }
 
     /// Live status, for REST and MQTT.
@@ -223,6 +249,7 @@ impl CameraStream {
 /// (a `watch` send); the stream's task does the async stop after the linger.
 pub struct Lease {
     stream: CameraStream,
+    kind: ViewerKind,
 }
 
 impl Lease {
@@ -231,20 +258,27 @@ impl Lease {
         &self.stream
     }
 
-    /// Subscribes to the leased stream; see [`CameraStream::subscribe`].
+    /// Subscribes to the leased stream; see [`CameraStream::subscribe_as`] (the
+    /// subscriber counts as a viewer of the lease's kind).
     pub fn subscribe(&self) -> Subscriber {
-        self.stream.subscribe()
+        self.stream.subscribe_as(self.kind)
+    }
+
+    /// Who holds this lease.
+    pub fn kind(&self) -> ViewerKind {
+        self.kind
     }
 }
 
 impl Clone for Lease {
     fn clone(&self) -> Self {
-        self.stream.lease()
+        self.stream.lease_as(self.kind)
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        self.stream.shared.stats.viewer(self.kind, false);
         self.stream
             .shared
             .leases
@@ -256,6 +290,7 @@ impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
             .field("camera", &self.stream.id())
+            .field("kind", &self.kind)
             .finish()
     }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info_span};
 
-use super::{Hub, Lease};
+use super::{Hub, Lease, ViewerKind};
 
 struct Held {
     _lease: Lease,
@@ -63,7 +63,7 @@ impl Keeper {
         }
         let until = Instant::now() + duration;
         let cancel = self.cancel.child_token();
-        let lease = self.hub.lease(camera);
+        let lease = self.hub.stream(camera).lease_as(ViewerKind::Hold);
         let old = self.lock().insert(
             camera.to_owned(),
             Held {

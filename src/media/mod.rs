@@ -13,7 +13,8 @@
 //! - Sessions are renewed before their cap and recovered after failures with
 //!   jittered backoff; output timestamps never go backwards. A cap shorter than
 //!   the source declares is learned from the first early end ([`LearnedCaps`]).
-//! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live.
+//! - [`StreamStatus`] (a `watch`) tells REST/MQTT whether a camera is live;
+//!   [`CameraStream::stats`] says how well ([`LiveStats`], `stats.rs`).
 //! - [`Floors`]: one talker per camera at a time (WHEP talkback, announcements).
 //!
 //! This module is pure Rust + Tokio: it must not depend on GStreamer or webrtc.
@@ -30,6 +31,7 @@ mod hub;
 mod keeper;
 pub mod mp4;
 mod source;
+mod stats;
 mod stream;
 mod subscriber;
 mod supervisor;
@@ -48,6 +50,10 @@ pub use hub::{CameraStream, Hub, Lease};
 pub use keeper::Keeper;
 pub use source::{
     LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,
+};
+pub use stats::{
+    LiveStats, RATE_WINDOW, Rate, SeqGaps, TransportStats, TransportTotals, ViewerCounts,
+    ViewerKind, ViewerStats,
 };
 pub use stream::HubOptions;
 pub use subscriber::Subscriber;

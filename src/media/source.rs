@@ -6,6 +6,7 @@
 //! The hub owns every source it opens and always ends it with
 //! [`LiveSource::close`], so the producer can hang up explicitly.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Frame, SourceError};
+use super::{Frame, SourceError, TransportStats};
 
 /// Opens live sessions for a camera. Held by the hub as `Arc<dyn LiveOpener>`.
 #[async_trait]
@@ -73,6 +74,12 @@ pub trait LiveSource: Send {
 
     /// A handle for sending audio back to the camera (talkback), if supported.
     fn talkback(&self) -> Option<TalkbackSender> {
+        None
+    }
+
+    /// This session's transport counters (RTP loss, NACKs and PLIs sent), if the
+    /// source keeps them; the hub reads them for [`crate::media::LiveStats`].
+    fn transport_stats(&self) -> Option<Arc<TransportStats>> {
         None
     }
 }

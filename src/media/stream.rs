@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::stats::StreamStats;
 use super::timeline::Timeline;
 use super::{
     Frame, LearnedCaps, LiveOpener, StreamState, StreamStatus, TalkbackSender, VideoParams,
@@ -121,6 +122,8 @@ pub(crate) struct Shared {
     pub(crate) status: watch::Sender<StreamStatus>,
     pub(crate) ready: watch::Sender<Option<VideoParams>>,
     pub(crate) keyframe: Notify,
+    /// Counters behind [`CameraStream::stats`](super::CameraStream::stats).
+    pub(crate) stats: StreamStats,
 }
 
 impl Shared {
@@ -153,6 +156,7 @@ impl Shared {
             }),
             ready: watch::Sender::new(None),
             keyframe: Notify::new(),
+            stats: StreamStats::default(),
         }
     }
 
@@ -162,6 +166,7 @@ impl Shared {
         frame.seq = st.next_seq;
         st.next_seq += 1;
         frame.received_at = std::time::Instant::now();
+        self.stats.on_frame(&frame);
         let frame = Arc::new(frame);
         if frame.is_video_keyframe() {
             st.gop.clear();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use super::stats::ViewerCounters;
 use super::{CameraStream, Frame, RecvError};
 
 /// Receives a camera's frames. Create with [`CameraStream::subscribe`] or
@@ -21,6 +22,8 @@ pub struct Subscriber {
     /// Dropping live frames until the next video key frame.
     awaiting_keyframe: bool,
     last_seq: Option<u64>,
+    /// Delivery counters, for a subscriber made with `subscribe_as`.
+    counters: Option<Arc<ViewerCounters>>,
 }
 
 impl Subscriber {
@@ -28,6 +31,7 @@ impl Subscriber {
         stream: CameraStream,
         rx: Option<broadcast::Receiver<Arc<Frame>>>,
         gop: Vec<Arc<Frame>>,
+        counters: Option<Arc<ViewerCounters>>,
     ) -> Self {
         let awaiting_keyframe = gop.is_empty();
         Subscriber {
@@ -36,6 +40,7 @@ impl Subscriber {
             backlog: gop.into(),
             awaiting_keyframe,
             last_seq: None,
+            counters,
         }
     }
 
@@ -47,6 +52,18 @@ impl Subscriber {
     /// The next frame. The first frame ever returned, and the first after a
     /// [`RecvError::Lagged`], is a video key frame. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Arc<Frame>, RecvError> {
+        let r = self.next().await;
+        if let Some(c) = &self.counters {
+            match &r {
+                Ok(f) => c.delivered(f),
+                Err(RecvError::Lagged { dropped }) => c.dropped(*dropped),
+                Err(_) => {}
+            }
+        }
+        r
+    }
+
+    async fn next(&mut self) -> Result<Arc<Frame>, RecvError> {
         loop {
             if let Some(f) = self.backlog.pop_front() {
                 self.last_seq = Some(f.seq);
@@ -60,6 +77,12 @@ impl Subscriber {
                     }
                     if self.awaiting_keyframe {
                         if !f.is_video_keyframe() {
+                            // Skipped after a lag (not before the first frame).
+                            if let Some(c) =
+                                self.counters.as_ref().filter(|_| self.last_seq.is_some())
+                            {
+                                c.dropped(1);
+                            }
                             continue;
                         }
                         self.awaiting_keyframe = false;

@@ -48,6 +48,7 @@ async fn run(shared: Arc<Shared>) {
             st.has_audio = false;
             st.talkback = None;
             drop(st);
+            shared.stats.session_ended(false);
             shared.ready.send_replace(None);
             shared.set_status(StreamState::Inactive, None);
             info!("live source stopped");
@@ -352,6 +353,11 @@ impl Supervisor {
         let Some(Candidate::Open(mut new)) = self.candidate.take() else {
             return;
         };
+        self.shared.stats.session_started(
+            new.src.session_age(),
+            self.current.is_some(),
+            new.src.transport_stats(),
+        );
         if let Some(old) = self.current.take() {
             info!(
                 old = old.id,
@@ -409,6 +415,7 @@ impl Supervisor {
         }
         self.spawn_close(old);
         self.renew_at = None;
+        self.shared.stats.session_ended(true);
         self.shared.clear_cache();
         let delay = self
             .backoff

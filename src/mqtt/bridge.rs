@@ -32,7 +32,7 @@ use super::intake::Intake;
 use super::state::{
     CamState, LastEvent, SnapshotState, Trigger, camera_states, doorbell_event, push_states,
 };
-use super::stream::StreamStatus;
+use super::stream::{StreamState, StreamStatus};
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
 use crate::cameras::{Entry, Snapshot as DirSnapshot};
@@ -540,6 +540,12 @@ impl Bridge {
                 status = status.state.as_str(),
                 "stream status"
             );
+            if !status.state.is_on() {
+                st.next_stats = None;
+                st.stream_stats = None;
+            } else if st.next_stats.is_none() && self.deps.stream.is_some() {
+                st.next_stats = Some(Instant::now() + self.opts.stream_stats_interval);
+            }
             st.stream = status;
             st.stream_override = None;
             self.publish_state(camera_id);
@@ -613,6 +619,14 @@ impl Bridge {
             if st.next_snapshot.is_some_and(|t| t <= now) {
                 st.next_snapshot = None;
                 due.push(id);
+            }
+            if st.next_stats.is_some_and(|t| t <= now) {
+                st.next_stats = Some(now + self.opts.stream_stats_interval);
+                // While (re)activating the last figures stay until frames flow.
+                if st.stream.state == StreamState::Active {
+                    st.stream_stats = self.deps.stream.as_ref().and_then(|c| c.stats(id));
+                    changed.push(id);
+                }
             }
         }
         for id in changed {

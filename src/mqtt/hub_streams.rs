@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::stream::{StreamControl, StreamEndpoints, StreamError, StreamStatus};
+use super::stream::{LiveStats, StreamControl, StreamEndpoints, StreamError, StreamStatus};
 use crate::base::ErrorKind;
 use crate::cameras::{Directory, Urls};
 use crate::media::{Hub, Keeper};
@@ -57,6 +57,10 @@ impl StreamControl for HubStreams {
 
     fn status(&self, camera_id: u64) -> watch::Receiver<StreamStatus> {
         self.hub.status(&camera_id.to_string())
+    }
+
+    fn stats(&self, camera_id: u64) -> Option<LiveStats> {
+        Some(self.hub.stream(&camera_id.to_string()).stats())
     }
 
     fn endpoints(&self, camera_id: u64) -> StreamEndpoints {

@@ -94,6 +94,9 @@ pub struct MqttOptions {
     /// Upper bound passed to [`StreamControl::start`] for the live-stream switch
     /// (default 10 min, Ring's session cap).
     pub stream_max_duration: Duration,
+    /// While a stream is active, its statistics ([`StreamControl::stats`]) refresh
+    /// the `stream` attributes this often (default 10 s).
+    pub stream_stats_interval: Duration,
     /// MQTT keep-alive (default 30 s; at least 1 s, which rumqttc asserts).
     pub keep_alive: Duration,
     /// First reconnect delay (default 1 s); doubles per failure with ±25 % jitter.
@@ -124,6 +127,7 @@ impl MqttOptions {
             snapshot_interval_battery: Duration::from_secs(600),
             snapshot_min_gap: Duration::from_secs(10),
             stream_max_duration: Duration::from_secs(600),
+            stream_stats_interval: Duration::from_secs(10),
             keep_alive: Duration::from_secs(30),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
@@ -148,6 +152,12 @@ impl MqttOptions {
                     ),
                 });
             }
+        }
+        if self.stream_stats_interval < Duration::from_secs(1) {
+            return Err(Error::InvalidOption {
+                field: "stream_stats_interval",
+                message: "must be at least 1s".into(),
+            });
         }
         if let Some(i) = &self.instance
             && (i.is_empty()

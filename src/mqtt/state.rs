@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::entities::keys;
-use super::stream::{StreamEndpoints, StreamStatus};
+use super::stream::{LiveStats, StreamEndpoints, StreamStatus};
 use super::topics::{Leaf, Topics};
 use crate::cameras::Entry;
 use crate::events::{CameraEvent, EventSource};
@@ -102,6 +102,10 @@ pub(crate) struct CamState {
     /// next status change.
     pub stream_override: Option<StreamStatus>,
     pub endpoints: StreamEndpoints,
+    /// The last statistics taken while streaming (the `stats` attribute).
+    pub stream_stats: Option<LiveStats>,
+    /// When to take them next (while the stream is on).
+    pub next_stats: Option<Instant>,
     pub snapshot: Option<SnapshotState>,
     pub snapshot_inflight: bool,
     pub snapshot_failures: u32,
@@ -149,6 +153,8 @@ impl CamState {
             stream: StreamStatus::default(),
             stream_override: None,
             endpoints: StreamEndpoints::default(),
+            stream_stats: None,
+            next_stats: None,
             snapshot: None,
             snapshot_inflight: false,
             snapshot_failures: 0,
@@ -169,6 +175,7 @@ impl CamState {
             self.ding_until,
             self.next_snapshot,
             self.event_refresh_at,
+            self.next_stats,
         ]
         .into_iter()
         .flatten()
@@ -258,16 +265,17 @@ pub(crate) fn camera_states(
     }
 
     let stream = st.effective_stream();
-    out.push((
-        t(keys::STREAM, Leaf::Attributes),
-        json_bytes(json!({
-            "status": stream.state.as_str(),
-            "reason": stream.last_error,
-            "video_codec": stream.video_codec,
-            "rtsp_url": st.endpoints.rtsp_url,
-            "whep_url": st.endpoints.whep_url,
-        })),
-    ));
+    let mut attrs = json!({
+        "status": stream.state.as_str(),
+        "reason": stream.last_error,
+        "video_codec": stream.video_codec,
+        "rtsp_url": st.endpoints.rtsp_url,
+        "whep_url": st.endpoints.whep_url,
+    });
+    if let (Some(s), Some(map)) = (&st.stream_stats, attrs.as_object_mut()) {
+        map.insert("stats".into(), json!(s));
+    }
+    out.push((t(keys::STREAM, Leaf::Attributes), json_bytes(attrs)));
     out.push((t(keys::STREAM, Leaf::State), on_off(stream.state.is_on())));
 
     if cam.recordings_enabled {

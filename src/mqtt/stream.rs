@@ -5,7 +5,8 @@
 //! `snapshot::LiveSnapshots`); tests script them. MQTT only calls them and
 //! never decodes media. The stream status is the hub's own
 //! [`StreamStatus`]: its `state`, `last_error` and `video_codec` become the
-//! switch's `status`, `reason` and `video_codec` attributes.
+//! switch's `status`, `reason` and `video_codec` attributes; its [`LiveStats`]
+//! the `stats` attribute.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::base::{ErrorKind, ResultExt};
 
 /// Life of one camera's live stream (the `status` attribute, the same words as
 /// ring-mqtt) and its status: the hub's own types.
-pub use crate::media::{StreamState, StreamStatus};
+pub use crate::media::{LiveStats, StreamState, StreamStatus};
 
 /// Where viewers can watch a camera (published as `stream` attributes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -75,6 +76,10 @@ pub trait StreamControl: Send + Sync {
     /// Where viewers can watch `camera_id`.
     fn endpoints(&self, _camera_id: u64) -> StreamEndpoints {
         StreamEndpoints::default()
+    }
+    /// Statistics of `camera_id`'s stream (the `stats` attribute while active).
+    fn stats(&self, _camera_id: u64) -> Option<LiveStats> {
+        None
     }
 }
 

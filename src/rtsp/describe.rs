@@ -30,6 +30,7 @@ use super::factory::{FactoryCtx, GONE_CHECK, WaitError, wait_ready_blocking};
 use super::gate::FirstLoad;
 use super::mounts::CtxByPath;
 use crate::base::log_throttle::Verdict;
+use crate::media::ViewerKind;
 
 type Status = gst_rtsp_server::gst_rtsp::RTSPStatusCode;
 
@@ -91,7 +92,7 @@ fn admit(client: &gst_rtsp_server::RTSPClient, ctx: &FactoryCtx) -> Status {
     );
     // Starts the camera; `construct` takes its own lease right after (the hub
     // lingers in between, so the call is not hung up).
-    let _lease = ctx.stream.lease();
+    let _lease = ctx.stream.lease_as(ViewerKind::Rtsp);
     match wait_ready_blocking(ctx, || client::gone(client)) {
         Ok(_) => Status::Ok,
         Err(WaitError::Gone) => {

@@ -26,7 +26,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::feeder;
 use super::gate::DescribeGate;
-use crate::media::{CameraStream, HubError, Lease, VideoParams};
+use crate::media::{CameraStream, HubError, Lease, VideoParams, ViewerKind};
 
 /// How often a waiting DESCRIBE checks whether its client hung up.
 pub(crate) const GONE_CHECK: Duration = Duration::from_millis(200);
@@ -113,7 +113,7 @@ mod imp {
                 debug!("DESCRIBE refused at once: the camera failed to start moments ago");
                 return None;
             }
-            let lease = ctx.stream.lease();
+            let lease = ctx.stream.lease_as(ViewerKind::Rtsp);
             // Normally ready at once: the DESCRIBE gate waited already.
             let params = match wait_ready_blocking(ctx, || false) {
                 Ok(p) => p,

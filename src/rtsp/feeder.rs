@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec};
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind};
 
 /// The most bytes an appsrc queues; the leaky queue is only a safety net, because the
 /// feeder already skips to the next key frame above [`HIGH_WATER_BYTES`].
@@ -220,7 +220,7 @@ pub(crate) async fn feed(
     }
     // Subscribe only now: frames pushed before the appsrc started would be flushed, and
     // a fresh subscriber starts with the cached GOP at its key frame.
-    let mut sub = stream.subscribe();
+    let mut sub = stream.subscribe_as(ViewerKind::Rtsp);
     debug!("RTSP media started; feeding from the hub");
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;

@@ -160,7 +160,7 @@ async fn metrics(State(st): State<WebState>) -> Response {
     let snap = st.directory.snapshot();
     let online = snap.cameras.iter().filter(|e| e.camera.online).count();
     let authed = matches!(*st.ring.auth_state().borrow(), AuthState::Authenticated);
-    let text = st.metrics.render(&[
+    let mut text = st.metrics.render(&[
         (
             "ringbridge_cameras",
             "Cameras known",
@@ -178,6 +178,16 @@ async fn metrics(State(st): State<WebState>) -> Response {
             f64::from(u8::from(snap.loaded && snap.last_error.is_none())),
         ),
     ]);
+    let live: Vec<_> = st
+        .hub
+        .cameras()
+        .into_iter()
+        .map(|id| {
+            let stats = st.hub.stream(&id).stats();
+            (id, stats)
+        })
+        .collect();
+    super::metrics::render_live(&mut text, &live);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

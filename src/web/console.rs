@@ -52,6 +52,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/live.js", JS),
     asset!("js/tile.js", JS),
     asset!("js/announce.js", JS),
+    asset!("js/stats.js", JS),
     asset!("js/whep.js", JS),
     asset!("js/history.js", JS),
     asset!("js/logs.js", JS),

@@ -2,6 +2,9 @@
 //! `POST /api/ring/cameras/:id/live/start`, `GET /api/ring/cameras/:id/live`,
 //! `POST /api/ingest/stop`.
 //!
+//! The status carries the stream's [`crate::media::LiveStats`] (`stats`), which the
+//! console's Stats overlay polls once a second.
+//!
 //! `live/start` holds the stream open through [`crate::media::Keeper`] for a
 //! bounded time (default 10 min, `{"duration_s": N}` up to 1 h) so a forgotten
 //! start never streams forever; viewers (RTSP, WebRTC) hold their own leases.
@@ -54,8 +57,8 @@ pub(super) fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 
 fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_json::Value {
     let key = id.to_string();
-    let status = st.hub.status(&key).borrow().clone();
     let stream = st.hub.stream(&key);
+    let status = stream.status().borrow().clone();
     let viewers = stream.viewers();
     serde_json::json!({
         "camera_id": id,
@@ -66,6 +69,7 @@ fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_js
         "viewers": viewers,
         "held_for_s": st.keeper.remaining(&key).map(|d| d.as_secs()),
         "rtsp_url": st.urls.get().for_request(host).rtsp(slug),
+        "stats": stream.stats(),
     })
 }
 

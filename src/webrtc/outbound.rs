@@ -30,7 +30,7 @@ use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use super::activity::Activity;
-use crate::media::{CameraStream, Frame, MediaKind, RecvError};
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, ViewerKind};
 
 /// RTP payload budget: 1200-byte packets (webrtc-rs's outbound MTU) minus the
 /// 12-byte header and room for header extensions (transport-cc, mid).
@@ -141,7 +141,7 @@ async fn write(track: &TrackLocalStaticRTP, packets: Vec<rtp::packet::Packet>) -
 /// Sends the camera's frames until `cancel` fires or the hub shuts down. Call once
 /// the peer is connected, so the first frame the viewer gets is a key frame.
 pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: CancellationToken) {
-    let mut sub = stream.subscribe();
+    let mut sub = stream.subscribe_as(ViewerKind::Whep);
     let mut video = Packetizer::new(MediaKind::Video);
     let mut audio = Packetizer::new(MediaKind::Audio);
     let (mut frames, mut lagged, mut backlog) = (0u64, 0u64, 0u64);

@@ -29,7 +29,7 @@ use super::sdp::{self, Fragment, OfferError};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
 use crate::media::h264::ProfileLevel;
-use crate::media::{CameraStream, Lease, VideoCodec, VideoParams};
+use crate::media::{CameraStream, Lease, VideoCodec, VideoParams, ViewerKind};
 
 /// A live WHEP session, as kept in the server's map.
 pub(crate) struct Session {
@@ -151,7 +151,7 @@ pub(crate) async fn open(
     let mut picked = parse(known.as_deref())?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = info_span!("webrtc", camera = %camera, session = %id);
-    let lease = stream.lease();
+    let lease = stream.lease_as(ViewerKind::Whep);
     let profile = match known {
         Some(p) => Some(p),
         None => {

@@ -25,7 +25,7 @@ use super::media::MediaShared;
 use super::signalling;
 use super::talk::{self, TalkSender, TalkTrack};
 use super::{AudioCodec, LiveOptions};
-use crate::media::{Frame, TalkbackSender, VideoCodec};
+use crate::media::{Frame, TalkbackSender, TransportStats, VideoCodec};
 
 /// Talkback packets buffered between the hub and the forwarder (~1 s of 20 ms
 /// packets); the outputs drop when it is full.
@@ -95,6 +95,7 @@ impl LiveCall {
             tasks: TaskTracker::new(),
             cancel: hang_up.child_token(),
             span: span.clone(),
+            transport: Arc::default(),
         });
         let (state_tx, mut state_rx) = watch::channel(State::Connecting);
         let driver = Driver {
@@ -203,6 +204,11 @@ impl LiveCall {
     /// Ring answered without a talkback codec.
     pub fn talkback_sender(&self) -> Option<TalkbackSender> {
         self.talkback.clone()
+    }
+
+    /// The call's transport counters (video RTP loss, NACKs and PLIs sent).
+    pub fn transport_stats(&self) -> Arc<TransportStats> {
+        Arc::clone(&self.media.transport)
     }
 
     /// Starts the talkback forwarder on the call's tracker, once the answer

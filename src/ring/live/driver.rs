@@ -167,7 +167,8 @@ impl Driver {
     /// Builds the peer and sends `live_view` with the offer. On failure the
     /// peer is closed again.
     async fn offer(&mut self, ws: Ws) -> Result<Conn, Error> {
-        let (pc, talk_sender) = peer::new_peer(&self.opts, Arc::clone(&self.talk))
+        let talk = Arc::clone(&self.talk);
+        let (pc, talk_sender) = peer::new_peer(&self.opts, talk, &self.media.transport)
             .await
             .map_err(|source| {
                 self.err(ErrorInner::WebRtc {

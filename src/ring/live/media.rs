@@ -23,7 +23,8 @@ use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_remote::TrackRemote;
 
 use crate::media::{
-    AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoCodec, VideoDepacketizer,
+    AUDIO_CLOCK_RATE, Frame, MediaKind, SeqGaps, TransportStats, VIDEO_CLOCK_RATE, VideoCodec,
+    VideoDepacketizer,
 };
 
 /// Minimum spacing of PLIs the depacketizer asks for by itself.
@@ -40,6 +41,8 @@ pub(crate) struct MediaShared {
     pub cancel: CancellationToken,
     /// The call's span (`camera`, `dialog`, `session`), for the track tasks.
     pub span: tracing::Span,
+    /// Video RTP loss and PLIs sent, read by the hub's stats.
+    pub transport: Arc<TransportStats>,
 }
 
 /// Maps 32-bit RTP timestamps of one track onto a 64-bit PTS in `out_rate`
@@ -143,7 +146,7 @@ pub(crate) fn spawn_rtcp_drain(shared: &Arc<MediaShared>, src: RtcpSource) {
     });
 }
 
-async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32) {
+async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32, stats: &TransportStats) {
     let Some(pc) = pc.upgrade() else { return };
     let pli = PictureLossIndication {
         sender_ssrc: 0,
@@ -152,6 +155,7 @@ async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32) {
     if let Err(e) = pc.write_rtcp(&[Box::new(pli)]).await {
         debug!(err = %e, "sending PLI failed");
     } else {
+        stats.add_pli();
         trace!(media_ssrc, "sent PLI");
     }
 }
@@ -177,6 +181,7 @@ async fn video_task(
     let mut depack = VideoDepacketizer::new(codec);
     let mut pts = PtsMapper::new(VIDEO_CLOCK_RATE, VIDEO_CLOCK_RATE);
     let mut last_auto_pli: Option<Instant> = None;
+    let mut gaps = SeqGaps::default();
     // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`
     // registers (and on drop unregisters) a waiter under a lock, at ~200 packets/s.
     let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
@@ -186,7 +191,7 @@ async fn video_task(
             _ = &mut cancelled => break,
             _ = &mut pli => {
                 pli.set(shared.pli.notified());
-                send_pli(&pc, ssrc).await;
+                send_pli(&pc, ssrc, &shared.transport).await;
                 continue;
             }
             r = track.read_rtp() => match r {
@@ -198,6 +203,7 @@ async fn video_task(
             },
         };
         let h = &pkt.header;
+        shared.transport.add_packet(gaps.push(h.sequence_number));
         depack.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload);
         while let Some(au) = depack.pull() {
             let pts = pts.map(au.rtp_timestamp, shared.start.elapsed());
@@ -215,7 +221,7 @@ async fn video_task(
             && last_auto_pli.is_none_or(|t| t.elapsed() >= AUTO_PLI_INTERVAL)
         {
             last_auto_pli = Some(Instant::now());
-            send_pli(&pc, ssrc).await;
+            send_pli(&pc, ssrc, &shared.transport).await;
         }
     }
 }

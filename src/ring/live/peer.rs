@@ -24,6 +24,8 @@ use webrtc::track::track_local::TrackLocal;
 
 use super::LiveOptions;
 use super::talk::TalkTrack;
+use crate::base::rtc::NackCounter;
+use crate::media::TransportStats;
 
 /// Payload type we offer for H.264.
 const PT_H264: u8 = 102;
@@ -119,16 +121,20 @@ fn setting_engine(opts: &LiveOptions) -> webrtc::error::Result<SettingEngine> {
 
 /// A new peer with the talkback track (audio, sendrecv, m-line 0) and a
 /// recvonly video transceiver (m-line 1) already added. Also returns the
-/// talkback sender, whose RTCP the caller must drain.
+/// talkback sender, whose RTCP the caller must drain. The NACKs the peer sends
+/// are counted in `transport`.
 pub(crate) async fn new_peer(
     opts: &LiveOptions,
     talk: Arc<TalkTrack>,
+    transport: &Arc<TransportStats>,
 ) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
-    let pc = crate::base::rtc::peer_connection(
+    let counted = Arc::clone(transport);
+    let pc = crate::base::rtc::peer_connection_counting(
         media_engine(opts.h265)?,
         setting_engine(opts)?,
         &opts.ice_servers,
         None,
+        Some(NackCounter::new(move |n| counted.add_nacks(n))),
     )
     .await?;
     let talk: Arc<dyn TrackLocal + Send + Sync> = talk;

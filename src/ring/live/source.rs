@@ -16,7 +16,9 @@ use url::Url;
 
 use super::{AudioCodec, LiveCall, LiveOptions};
 use crate::base::{ErrorKind, ResultExt};
-use crate::media::{Frame, LiveOpener, LiveSource, SourceError, TalkbackSender, VideoCodec};
+use crate::media::{
+    Frame, LiveOpener, LiveSource, SourceError, TalkbackSender, TransportStats, VideoCodec,
+};
 use crate::ring::RingApi;
 
 /// Opens Ring live calls for the hub. Camera keys are Ring's numeric ids.
@@ -98,5 +100,9 @@ impl LiveSource for LiveCall {
     /// What Ring answered: H.265 only when the offer listed it (`LiveOptions::h265`).
     fn video_codec(&self) -> VideoCodec {
         LiveCall::video_codec(self)
+    }
+
+    fn transport_stats(&self) -> Option<Arc<TransportStats>> {
+        Some(LiveCall::transport_stats(self))
     }
 }
