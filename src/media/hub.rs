@@ -17,8 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use super::stream::{Deps, HubOptions, Shared, lock};
 use super::{
-    Floors, HubError, LearnedCaps, LiveOpener, LiveStats, StreamStatus, Subscriber,
-    TalkbackCodec, TalkbackSender, VideoParams, ViewerKind, supervisor,
+    Floors, HubError, LearnedCaps, LiveOpener, LiveStats, StreamStatus, Subscriber, TalkbackCodec,
+    TalkbackSender, VideoParams, ViewerKind, supervisor,
 };
 
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.

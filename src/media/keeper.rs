@@ -135,8 +135,8 @@ mod tests {
     use crate::media::testutil::{FakeOpener, FakeSpec};
     use crate::media::{HubOptions, StreamState};
 
-    #[tokio::test(start_paused = true)]
-    async fn hold_expires_and_stream_stops_after_linger() {
+    /// A hub over a fake source and a keeper of its holds.
+    fn hub_and_keeper() -> (Arc<FakeOpener>, Hub, Keeper) {
         let opener = FakeOpener::new(FakeSpec::default());
         let hub = Hub::new(
             opener.clone(),
@@ -144,6 +144,12 @@ mod tests {
             CancellationToken::new(),
         );
         let keeper = Keeper::new(hub.clone(), CancellationToken::new());
+        (opener, hub, keeper)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hold_expires_and_stream_stops_after_linger() {
+        let (opener, hub, keeper) = hub_and_keeper();
         keeper.start("1", Duration::from_secs(30));
         let mut st = hub.status("1");
         st.wait_for(|s| s.state == StreamState::Active)
@@ -160,13 +166,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stop_releases_hold() {
-        let opener = FakeOpener::new(FakeSpec::default());
-        let hub = Hub::new(
-            opener.clone(),
-            HubOptions::default(),
-            CancellationToken::new(),
-        );
-        let keeper = Keeper::new(hub.clone(), CancellationToken::new());
+        let (_, hub, keeper) = hub_and_keeper();
         keeper.start("1", Duration::from_secs(600));
         keeper.start("2", Duration::from_secs(600));
         assert!(keeper.stop("1"));
@@ -180,13 +180,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_releases_holds_and_joins_their_timers() {
-        let opener = FakeOpener::new(FakeSpec::default());
-        let hub = Hub::new(
-            opener.clone(),
-            HubOptions::default(),
-            CancellationToken::new(),
-        );
-        let keeper = Keeper::new(hub.clone(), CancellationToken::new());
+        let (_, hub, keeper) = hub_and_keeper();
         keeper.start("1", Duration::from_secs(600));
         let mut st = hub.status("1");
         st.wait_for(|s| s.state == StreamState::Active)
