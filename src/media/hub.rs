@@ -141,6 +141,18 @@ impl CameraStream {
         }
     }
 
+    /// Counts a reader of the running stream that holds no lease (a live
+    /// snapshot decoding the cached key frame) as a viewer of `kind` in
+    /// [`LiveStats::viewers`] while the returned guard lives. Never starts the
+    /// source.
+    pub fn count_reader(&self, kind: ViewerKind) -> CountedReader {
+        self.shared.stats.viewer(kind, true);
+        CountedReader {
+            stream: self.clone(),
+            kind,
+        }
+    }
+
     /// Number of leases currently held.
     pub fn viewers(&self) -> usize {
         *self.shared.leases.borrow()
@@ -283,6 +295,18 @@ impl Drop for Lease {
             .shared
             .leases
             .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A reader counted as a viewer without a lease; see [`CameraStream::count_reader`].
+pub struct CountedReader {
+    stream: CameraStream,
+    kind: ViewerKind,
+}
+
+impl Drop for CountedReader {
+    fn drop(&mut self) {
+        self.stream.shared.stats.viewer(self.kind, false);
     }
 }
 

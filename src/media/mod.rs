@@ -46,7 +46,7 @@ pub use caps::{LearnedCaps, MIN_LEARNED_CAP};
 pub use error::{HubError, RecvError, SourceError};
 pub use floor::{Claim, Floors};
 pub use frame::{AUDIO_CLOCK_RATE, Frame, MediaKind, VIDEO_CLOCK_RATE, VideoCodec, VideoParams};
-pub use hub::{CameraStream, Hub, Lease};
+pub use hub::{CameraStream, CountedReader, Hub, Lease};
 pub use keeper::Keeper;
 pub use source::{
     LiveOpener, LiveSource, TalkbackCodec, TalkbackError, TalkbackPacket, TalkbackSender,

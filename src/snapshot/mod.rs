@@ -4,7 +4,8 @@
 //! then; ring-api.md §5).
 //!
 //! [`LiveSnapshots`] reads the media hub only: it never takes a lease, so it
-//! never starts a stream. It answers `None` unless the stream is
+//! never starts a stream (while it decodes, the stream's statistics count it as
+//! a `snapshot` viewer). It answers `None` unless the stream is
 //! [`crate::media::StreamState::Active`] and a key frame is cached, and it
 //! decodes each key frame (by hub sequence number) at most once per camera.
 //! The decoding itself ([`jpeg_from_keyframe`]) uses GStreamer on the
@@ -26,7 +27,7 @@ pub use decode::{
 };
 
 use crate::base::{ErrorKind, ResultExt};
-use crate::media::{Frame, Hub, StreamState};
+use crate::media::{Frame, Hub, StreamState, ViewerKind};
 
 /// Errors of snapshot decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +128,10 @@ impl LiveSnapshots {
         let Some(frame) = self.current_keyframe(camera_id) else {
             return Ok(None);
         };
+        let _viewer = self
+            .hub
+            .stream(&camera_id.to_string())
+            .count_reader(ViewerKind::Snapshot);
         let slot = self
             .cache
             .lock()

@@ -13,9 +13,8 @@ pub enum ViewerKind {
     Rtsp,
     /// A browser (WHEP) session.
     Whep,
-    /// A lease taken to snapshot the live stream. The built-in live snapshots
-    /// (`snapshot::LiveSnapshots`) read a running stream's cached key frame
-    /// without a lease, so they do not appear here.
+    /// A live snapshot being made from the running stream's cached key frame
+    /// (`snapshot::LiveSnapshots`, counted while it decodes; it takes no lease).
     Snapshot,
     /// A bounded hold: REST `live/start` or the MQTT stream switch.
     Hold,

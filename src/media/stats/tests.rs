@@ -168,6 +168,12 @@ async fn hub_counts_sessions_renewals_viewers_and_drops() {
 
     drop(hold);
     assert_eq!(stream.stats().viewers.hold, 0);
+    // A live snapshot counts while it reads, without a lease.
+    let reader = stream.count_reader(ViewerKind::Snapshot);
+    assert_eq!(stream.stats().viewers.snapshot, 1);
+    assert_eq!(stream.viewers(), 1, "no lease taken");
+    drop(reader);
+    assert_eq!(stream.stats().viewers.snapshot, 0);
     drop(sub);
     assert!(stream.stats().viewer_streams.is_empty());
     drop(rtsp);
