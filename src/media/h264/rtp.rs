@@ -33,8 +33,7 @@ pub struct AccessUnit {
 #[derive(Debug, Default)]
 pub struct Depacketizer {
     nals: Vec<Bytes>,
-    ts: Option<u32>,
-    last_seq: Option<u16>,
+    order: PacketOrder,
     fu: Option<BytesMut>,
     broken: bool,
     sps: Option<Bytes>,
@@ -47,25 +46,7 @@ pub struct Depacketizer {
 impl Depacketizer {
     /// Feeds one RTP packet. Completed access units are returned by [`Self::pull`].
     pub fn push(&mut self, seq: u16, ts: u32, marker: bool, payload: &Bytes) {
-        if let Some(last) = self.last_seq {
-            let delta = seq.wrapping_sub(last);
-            if delta == 0 || delta > 0x8000 {
-                return; // duplicate or late (already given up on)
-            }
-            if delta != 1 {
-                self.broken = true;
-                self.fu = None;
-            }
-        }
-        self.last_seq = Some(seq);
-        if self.ts.is_some_and(|t| t != ts) {
-            self.finish();
-        }
-        self.ts = Some(ts);
-        self.payload(payload);
-        if marker {
-            self.finish();
-        }
+        push(self, seq, ts, marker, payload);
     }
 
     /// The next completed access unit, if any.
@@ -134,7 +115,7 @@ impl Depacketizer {
     fn finish(&mut self) {
         let nals = std::mem::take(&mut self.nals);
         let broken = std::mem::take(&mut self.broken) || self.fu.take().is_some();
-        let Some(ts) = self.ts.take() else {
+        let Some(ts) = self.order.ts.take() else {
             return;
         };
         if broken {
@@ -192,6 +173,95 @@ impl Depacketizer {
         });
     }
 }
+
+/// Packet order of one RTP video stream, shared by the RFC 6184 and RFC 7798
+/// depacketizers: the last sequence number and the timestamp of the access unit
+/// being collected.
+#[derive(Debug, Default)]
+pub(crate) struct PacketOrder {
+    last_seq: Option<u16>,
+    /// Timestamp of the access unit being collected.
+    pub(crate) ts: Option<u32>,
+}
+
+impl PacketOrder {
+    /// `None` for a duplicate or a packet older than the last one (dropped: it
+    /// was given up on); otherwise whether packets were lost before it.
+    fn step(&mut self, seq: u16) -> Option<bool> {
+        let lost = match self.last_seq {
+            Some(last) => {
+                let delta = seq.wrapping_sub(last);
+                if delta == 0 || delta > 0x8000 {
+                    return None;
+                }
+                delta != 1
+            }
+            None => false,
+        };
+        self.last_seq = Some(seq);
+        Some(lost)
+    }
+}
+
+/// What a codec's depacketizer does with the packets [`push`] lets through.
+pub(crate) trait Assemble {
+    /// The stream's packet order.
+    fn order(&mut self) -> &mut PacketOrder;
+    /// Packets were lost: the access unit being collected is broken.
+    fn lost(&mut self);
+    /// One payload of the current access unit.
+    fn payload(&mut self, p: &Bytes);
+    /// The current access unit is complete (marker bit or a new timestamp).
+    fn finish(&mut self);
+}
+
+/// Feeds one RTP packet to `a`: drops duplicates and late packets, marks a gap,
+/// closes the access unit on a new timestamp or the marker bit.
+pub(crate) fn push<A: Assemble>(a: &mut A, seq: u16, ts: u32, marker: bool, payload: &Bytes) {
+    let Some(lost) = a.order().step(seq) else {
+        return;
+    };
+    if lost {
+        a.lost();
+    }
+    if a.order().ts.is_some_and(|t| t != ts) {
+        a.finish();
+    }
+    a.order().ts = Some(ts);
+    a.payload(payload);
+    if marker {
+        a.finish();
+    }
+}
+
+/// Implements [`Assemble`] for a depacketizer with the fields `order`,
+/// `broken` and `fu` and the methods `payload` and `finish` (the H.264 and
+/// H.265 ones).
+macro_rules! impl_assemble {
+    ($t:ty) => {
+        impl $crate::media::h264::rtp::Assemble for $t {
+            fn order(&mut self) -> &mut $crate::media::h264::rtp::PacketOrder {
+                &mut self.order
+            }
+
+            fn lost(&mut self) {
+                self.broken = true;
+                self.fu = None;
+            }
+
+            fn payload(&mut self, p: &Bytes) {
+                <$t>::payload(self, p);
+            }
+
+            fn finish(&mut self) {
+                <$t>::finish(self);
+            }
+        }
+    };
+}
+pub(crate) use impl_assemble;
+
+impl_assemble!(Depacketizer);
 
 #[cfg(test)]
 mod tests {

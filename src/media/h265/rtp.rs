@@ -25,13 +25,13 @@ const PACI: u8 = 50;
 /// One assembled access unit: the same type as H.264's (for H.265, `keyframe`
 /// means an IRAP picture whose VPS, SPS and PPS are in front).
 pub use crate::media::h264::rtp::AccessUnit;
+use crate::media::h264::rtp::{PacketOrder, push};
 
 /// Stateful RFC 7798 depacketizer for one video SSRC.
 #[derive(Debug, Default)]
 pub struct Depacketizer {
     nals: Vec<Bytes>,
-    ts: Option<u32>,
-    last_seq: Option<u16>,
+    order: PacketOrder,
     fu: Option<BytesMut>,
     broken: bool,
     params: ParamSets,
@@ -43,25 +43,7 @@ pub struct Depacketizer {
 impl Depacketizer {
     /// Feeds one RTP packet. Completed access units are returned by [`Self::pull`].
     pub fn push(&mut self, seq: u16, ts: u32, marker: bool, payload: &Bytes) {
-        if let Some(last) = self.last_seq {
-            let delta = seq.wrapping_sub(last);
-            if delta == 0 || delta > 0x8000 {
-                return; // duplicate or late (already given up on)
-            }
-            if delta != 1 {
-                self.broken = true;
-                self.fu = None;
-            }
-        }
-        self.last_seq = Some(seq);
-        if self.ts.is_some_and(|t| t != ts) {
-            self.finish();
-        }
-        self.ts = Some(ts);
-        self.payload(payload);
-        if marker {
-            self.finish();
-        }
+        push(self, seq, ts, marker, payload);
     }
 
     /// The next completed access unit, if any.
@@ -133,9 +115,9 @@ impl Depacketizer {
         // A second picture under one timestamp (or a lost marker): its first slice
         // closes the access unit collected so far.
         if first_slice_in_picture(&n) && self.nals.iter().any(|m| is_vcl(nal_type(m))) {
-            let ts = self.ts;
+            let ts = self.order.ts;
             self.finish();
-            self.ts = ts;
+            self.order.ts = ts;
         }
         self.nals.push(n);
     }
@@ -143,7 +125,7 @@ impl Depacketizer {
     fn finish(&mut self) {
         let nals = std::mem::take(&mut self.nals);
         let broken = std::mem::take(&mut self.broken) || self.fu.take().is_some();
-        let Some(ts) = self.ts.take() else {
+        let Some(ts) = self.order.ts.take() else {
             return;
         };
         if broken {
@@ -187,3 +169,5 @@ impl Depacketizer {
         });
     }
 }
+
+crate::media::h264::rtp::impl_assemble!(Depacketizer);

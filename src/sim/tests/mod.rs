@@ -171,7 +171,8 @@ impl TestSim {
 
     pub async fn stop(self) {
         self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.handle.join())
+        // Generous: under load the simulator may be mid-way through encoding a clip.
+        tokio::time::timeout(Duration::from_secs(60), self.handle.join())
             .await
             .expect("stops in time")
             .expect("clean stop");
