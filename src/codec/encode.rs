@@ -88,13 +88,15 @@ pub fn h264_test_pattern(
     height: u32,
     gop: u32,
 ) -> Result<Vec<Bytes>, EncodeError> {
-    encode(&format!(
-        "videotestsrc num-buffers={frames} pattern=smpte \
-         ! video/x-raw,width={width},height={height},framerate=30/1 \
-         ! x264enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
-         ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
-         ! appsink name=sink sync=false"
-    ))
+    test_pattern(
+        frames,
+        width,
+        height,
+        &format!(
+            "x264enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
+             ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline"
+        ),
+    )
 }
 
 /// `frames` access units of a `width`×`height` SMPTE test picture at 30 fps as
@@ -106,12 +108,29 @@ pub fn h265_test_pattern(
     height: u32,
     gop: u32,
 ) -> Result<Vec<Bytes>, EncodeError> {
+    test_pattern(
+        frames,
+        width,
+        height,
+        &format!(
+            "x265enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
+               option-string=\"repeat-headers=1:bframes=0:open-gop=0\" \
+             ! video/x-h265,stream-format=byte-stream,alignment=au,profile=main"
+        ),
+    )
+}
+
+/// `frames` SMPTE test pictures at 30 fps through `encoder` (an encoder and its
+/// output caps, as a launch fragment) into access units.
+fn test_pattern(
+    frames: u32,
+    width: u32,
+    height: u32,
+    encoder: &str,
+) -> Result<Vec<Bytes>, EncodeError> {
     encode(&format!(
         "videotestsrc num-buffers={frames} pattern=smpte \
          ! video/x-raw,width={width},height={height},framerate=30/1 \
-         ! x265enc key-int-max={gop} tune=zerolatency speed-preset=ultrafast \
-           option-string=\"repeat-headers=1:bframes=0:open-gop=0\" \
-         ! video/x-h265,stream-format=byte-stream,alignment=au,profile=main \
-         ! appsink name=sink sync=false"
+         ! {encoder} ! appsink name=sink sync=false"
     ))
 }

@@ -221,16 +221,16 @@ impl Shared {
         });
     }
 
-    /// Publishes the stream's video parameters (a described key frame) and its
-    /// codec in the status.
+    /// Publishes the stream's codec in the status, then its video parameters (a
+    /// described key frame): whoever sees the parameters sees the codec too.
     pub(crate) fn set_ready(&self, params: super::VideoParams) {
         let codec = Some(params.codec);
-        self.ready.send_replace(Some(params));
         self.status.send_if_modified(|s| {
             let changed = s.video_codec != codec;
             s.video_codec = codec;
             changed
         });
+        self.ready.send_replace(Some(params));
     }
 
     /// Publishes the learned session cap in the status.
