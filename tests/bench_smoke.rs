@@ -12,7 +12,7 @@ fn bench_runs_and_writes_a_report() {
     let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
         .args(["bench", "--cameras", "1", "--rtsp", "1", "--webrtc", "1"])
         .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "2"])
-        .args(["--quiet-wait", "0s"])
+        .args(["--quiet-wait", "0s", "--idle", "1s"])
         .arg("--out")
         .arg(out.path())
         .env("RINGBRIDGE_LOG", "warn")
@@ -51,6 +51,15 @@ fn bench_runs_and_writes_a_report() {
     assert!(main["daemon"]["rss_peak_mib"].as_f64().unwrap() > 1.0);
     assert!(main["daemon"]["rss_steady_mib"].as_f64().unwrap() > 1.0);
     assert!(main["frames"]["lost"].is_u64() && main["frames"]["late"].is_u64());
+    // ~145 video packets/s from the simulator: a 2 s window sees well over 50.
+    assert!(main["ring_video_packets"].as_u64().unwrap() > 50, "{main}");
+    assert!(
+        main["cpu_us_per_ring_packet"].as_f64().unwrap() > 0.0,
+        "{main}"
+    );
+    assert_eq!(main["idle"]["seconds"].as_f64(), Some(1.0), "{main}");
+    assert!(main["idle"]["cpu_percent_of_one_core"].is_f64(), "{main}");
+    assert!(stdout.contains("µs/packet"), "{stdout}");
     assert_eq!(
         main["webrtc_per_camera"], 1,
         "WHEP viewer ran: {}",
@@ -106,7 +115,7 @@ fn bench_h265_shows_passthrough() {
             "0",
         ])
         .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "1"])
-        .args(["--quiet-wait", "0s", "--no-baseline"])
+        .args(["--quiet-wait", "0s", "--no-baseline", "--idle", "0s"])
         .arg("--out")
         .arg(out.path())
         .env("RINGBRIDGE_LOG", "warn")

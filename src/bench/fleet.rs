@@ -73,6 +73,20 @@ impl Target {
         Ok(v["status"].as_str().unwrap_or("unknown").to_string())
     }
 
+    /// Video RTP packets the daemon has received from Ring for `camera` in its
+    /// current session (`stats.packets_received` of `GET …/live`; 0 without one).
+    pub async fn packets_received(&self, camera: &str) -> anyhow::Result<u64> {
+        let v: serde_json::Value = self
+            .client
+            .get(format!("{}/api/ring/cameras/{camera}/live", self.http_base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(v["stats"]["packets_received"].as_u64().unwrap_or(0))
+    }
+
     /// Waits (at most `timeout`) until `camera` has no live session.
     pub async fn wait_inactive(&self, camera: &str, timeout: Duration) -> anyhow::Result<()> {
         let end = tokio::time::Instant::now() + timeout;

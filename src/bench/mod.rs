@@ -77,6 +77,10 @@ pub struct BenchOptions {
     /// H.265 over WHEP, so this needs `--webrtc 0`.
     #[arg(long)]
     pub h265: bool,
+    /// After the main scenario's load phase, measure the daemon's CPU this long
+    /// with no viewer and no session (`0s`: skip). Sweep points skip it.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle: Duration,
     /// Also run the scale sweep (cameras × viewers per camera) and plot it.
     #[arg(long)]
     pub sweep: bool,
@@ -136,6 +140,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         ttff_rounds: args.ttff_rounds,
         baseline: !args.no_baseline,
         h265: args.h265,
+        idle: args.idle,
     };
     tracing::info!(scenario = %main_sc.label(), "bench: main scenario");
     let main = scenario::run(&env, &main_sc, &cancel).await?;

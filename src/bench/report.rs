@@ -77,6 +77,15 @@ pub struct DaemonUse {
     pub rss_peak_mib: f64,
 }
 
+/// The daemon's CPU while idle (no viewer, no hold, no Ring session).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IdleUse {
+    /// Length of the measurement, seconds.
+    pub seconds: f64,
+    /// CPU over it, % of one core.
+    pub cpu_percent_of_one_core: f64,
+}
+
 /// Time to first key frame, cold and warm, all and per kind.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TtffResult {
@@ -125,6 +134,13 @@ pub struct ScenarioResult {
     pub ttff: TtffResult,
     /// The daemon's CPU and memory.
     pub daemon: DaemonUse,
+    /// Video RTP packets the daemon received from Ring in the window (all cameras).
+    pub ring_video_packets: u64,
+    /// The daemon's CPU time in the window divided by `ring_video_packets`, µs:
+    /// everything it did (audio, every viewer) per video packet in.
+    pub cpu_us_per_ring_packet: Option<f64>,
+    /// The daemon's CPU with no viewer and no session, after the load phase.
+    pub idle: Option<IdleUse>,
     /// Simulator CPU (cores) in the window, for context.
     pub sim_cpu_cores: f64,
     /// The bench process's own CPU (its viewers), for context.
@@ -345,17 +361,18 @@ pub fn markdown(r: &Report) -> String {
     let scenarios: Vec<&ScenarioResult> = r.main.iter().chain(&r.sweep).collect();
     s += "\n## Load\n\nLatency: simulator send → viewer receive (SEI stamp), ms. CPU: ring-bridge \
           process, % of one core. RSS: MiB (steady = median VmRSS in the window, peak = VmHWM).\n\n";
-    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) | kbit/s per viewer |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | µs/packet | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) | kbit/s per viewer |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for sc in &scenarios {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) | {:.0} |\n",
             sc.label,
             sc.viewers,
             fmt_opt(sc.latency_ms.p50, 2),
             fmt_opt(sc.latency_ms.p99, 2),
             fmt_opt(sc.latency_ms.max, 2),
             sc.daemon.cpu_cores * 100.0,
+            fmt_opt(sc.cpu_us_per_ring_packet, 1),
             sc.daemon.rss_steady_mib,
             sc.daemon.rss_peak_mib,
             sc.frames.lost,
@@ -367,6 +384,16 @@ pub fn markdown(r: &Report) -> String {
             sc.machine_busy_before * 100.0,
             sc.frames.video_kbps_per_viewer,
         );
+    }
+    s += "\nµs/packet: the daemon's CPU time in the window divided by the video RTP packets it \
+          received from Ring (everything it does, audio and every viewer included, per packet in).\n";
+    for sc in scenarios.iter().filter(|s| s.idle.is_some()) {
+        if let Some(i) = &sc.idle {
+            s += &format!(
+                "\nIdle after {}: {:.3} % of one core over {:.0} s (no viewer, no session).\n",
+                sc.label, i.cpu_percent_of_one_core, i.seconds
+            );
+        }
     }
     s += &by_kind_table(&scenarios);
     s += "\n## Time to first key frame (ms)\n\n| scenario | kind | samples | p50 | p95 |\n|---|---|---|---|---|\n";

@@ -13,7 +13,7 @@ use super::baseline;
 use super::fleet::{Target, Viewer, is_whep_unavailable};
 use super::procs::{self, Proc};
 use super::procstat::{CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
-use super::report::{DaemonUse, Frames, ScenarioResult, TtffResult, ViewerSummary};
+use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, TtffResult, ViewerSummary};
 use super::stats::{LatencyMs, TtffMs, r3};
 use super::viewer::{ViewerKind, Window};
 
@@ -52,6 +52,9 @@ pub struct Scenario {
     pub baseline: bool,
     /// The cameras stream H.265 (simulator `hevc_only`, daemon `stream.h265`).
     pub h265: bool,
+    /// After the load phase, measure the daemon's CPU this long with no viewer
+    /// and no session (zero: skip).
+    pub idle: Duration,
 }
 
 impl Scenario {
@@ -220,6 +223,12 @@ async fn measure(
     let ttff = ttff_rounds(env, sc, rig, &mut notes).await?;
     let mut res = load(env, sc, rig, &mut notes).await?;
     res.ttff = ttff;
+    if !sc.idle.is_zero() {
+        match idle(sc, rig).await {
+            Ok(i) => res.idle = Some(i),
+            Err(e) => notes.push(format!("idle measurement failed: {e:#}")),
+        }
+    }
     if sc.baseline {
         match baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await {
             Ok(b) => {
@@ -236,6 +245,32 @@ async fn measure(
     res.notes = notes;
     res.daemon_log = rig.daemon.log_path.display().to_string();
     Ok(res)
+}
+
+/// The daemon's CPU over `sc.idle` once every camera's session has ended (no
+/// viewer, no hold): what the daemon costs while nobody watches.
+async fn idle(sc: &Scenario, rig: &Rig) -> anyhow::Result<IdleUse> {
+    for cam in &rig.cameras {
+        rig.target
+            .wait_inactive(cam, Duration::from_secs(30))
+            .await?;
+    }
+    let cpu = CpuWindow::start(rig.daemon.pid)?;
+    tokio::time::sleep(sc.idle).await;
+    let cores = cpu.finish()?;
+    Ok(IdleUse {
+        seconds: sc.idle.as_secs_f64(),
+        cpu_percent_of_one_core: r3(cores * 100.0),
+    })
+}
+
+/// Sum of the video packets received from Ring over `cameras`.
+async fn ring_packets(t: &Target, cameras: &[String]) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for cam in cameras {
+        n += t.packets_received(cam).await?;
+    }
+    Ok(n)
 }
 
 fn whep_note() -> String {
@@ -377,10 +412,20 @@ async fn load(
     );
     let machine = MachineWindow::start()?;
     let rss = RssSampler::start(pid, Duration::from_millis(500));
+    let packets_before = ring_packets(t, &rig.cameras).await;
     window.set(true);
     tokio::time::sleep(sc.duration).await;
     window.set(false);
     let daemon_cpu = d_cpu.finish()?;
+    let ring_packets = match (packets_before, ring_packets(t, &rig.cameras).await) {
+        (Ok(a), Ok(b)) => b.saturating_sub(a),
+        (Err(e), _) | (_, Err(e)) => {
+            notes.push(format!(
+                "reading the daemon's packet counters failed: {e:#}"
+            ));
+            0
+        }
+    };
     let (sim_cpu, bench_cpu, busy) = (s_cpu.finish()?, b_cpu.finish()?, machine.finish()?);
     let mut samples = rss.stop().await;
     let peak = mem(pid)?;
@@ -467,6 +512,9 @@ async fn load(
             rss_steady_mib: r3(steady_kib as f64 / 1024.0),
             rss_peak_mib: r3(peak.hwm_kib as f64 / 1024.0),
         },
+        ring_video_packets: ring_packets,
+        cpu_us_per_ring_packet: (ring_packets > 0)
+            .then(|| r3(daemon_cpu * sc.duration.as_secs_f64() * 1e6 / ring_packets as f64)),
         sim_cpu_cores: r3(sim_cpu),
         bench_cpu_cores: r3(bench_cpu),
         machine_busy: r3(busy),

@@ -2,6 +2,7 @@
 //! CPU and p99 latency against viewers.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,7 @@ pub async fn run(
                 webrtc,
                 ttff_rounds: 0,
                 baseline: false,
+                idle: Duration::ZERO,
                 ..base.clone()
             };
             tracing::info!(cameras = c, viewers = v, "bench: sweep point");
