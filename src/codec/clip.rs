@@ -15,6 +15,7 @@ use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_base as gst_base;
 
 /// Sample rate of decoded clips and of Opus talkback.
 pub const CLIP_RATE: u32 = 48_000;
@@ -198,6 +199,7 @@ fn append_s16(buf: &gst::BufferRef, out: &mut Vec<i16>) {
 /// as more than `max` is decoded, [`ClipError::Empty`] for no samples.
 /// Blocks; bounded by `limit`.
 pub fn decode(file: Bytes, max: Duration, limit: Duration) -> Result<Pcm, ClipError> {
+    sniff(&file)?;
     let launch = format!(
         "appsrc name=src ! decodebin ! audioconvert ! audioresample ! {} \
          ! appsink name=sink sync=false",
@@ -225,6 +227,27 @@ pub fn decode(file: Bytes, max: Duration, limit: Duration) -> Result<Pcm, ClipEr
         samples,
         rate: CLIP_RATE,
     })
+}
+
+/// Refuses input that is plainly not an audio file before any pipeline runs:
+/// GStreamer's type finders (the ones `decodebin` uses) recognise nothing, or
+/// recognise text or an image. Anything else goes to `decodebin`, which decides.
+fn sniff(file: &[u8]) -> Result<(), ClipError> {
+    gst::init().map_err(ClipError::Init)?;
+    let undecodable = |what: String| {
+        ClipError::Undecodable(format!("{what} (readable here: {})", formats().join(", ")))
+    };
+    match gst_base::functions::type_find_helper_for_data(None::<&gst::Object>, file) {
+        Err(_) => Err(undecodable("unknown file type".to_owned())),
+        Ok((caps, _)) => {
+            let name = caps.structure(0).map_or("", |s| s.name().as_str());
+            if name.starts_with("text/") || name.starts_with("image/") {
+                Err(undecodable(format!("a {name} file, not audio")))
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A buffer of `pcm`'s samples, timestamped from 0.
@@ -365,6 +388,27 @@ mod tests {
             e.to_string().contains("WAV, MP3, Ogg Vorbis, Ogg Opus"),
             "{e}"
         );
+        // Non-audio input is refused at once, every time (it once ran into the
+        // time limit inside decodebin): text, an image, nothing recognisable.
+        let png =
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+        let inputs: [&[u8]; 4] = [b"{\"a\": 1}", b"plain words, nothing else", png, &[0u8; 7]];
+        for round in 0..25 {
+            for input in inputs {
+                let started = Instant::now();
+                let e = decode(
+                    Bytes::copy_from_slice(input),
+                    Duration::from_secs(30),
+                    LIMIT,
+                )
+                .unwrap_err();
+                assert!(
+                    matches!(e, ClipError::Undecodable(_)),
+                    "round {round}: {e:?}"
+                );
+                assert!(started.elapsed() < Duration::from_secs(5), "round {round}");
+            }
+        }
 
         let long = sine(Duration::from_secs(3), 440.0, 0.5, 8_000);
         let e = decode(wav(&long).into(), Duration::from_secs(2), LIMIT).unwrap_err();
