@@ -97,6 +97,7 @@ async fn a_wav_and_a_text_reach_the_camera_speaker_for_their_length() {
     assert_eq!(a["codec"], "opus", "{a}");
     assert_eq!(a["source"], "audio", "{a}");
     assert_eq!(a["camera_id"], 10001, "{a}");
+    assert_eq!(a["camera"], "10001", "the hub key stays a string: {a}");
     within(a["clip_ms"].as_u64().unwrap(), 3000, "clip");
     within(a["played_ms"].as_u64().unwrap(), 3000, "played");
     let t = settled(&sim, "10001").await;

@@ -8,6 +8,7 @@
 mod common_mqtt;
 
 use common_mqtt::*;
+use ring_bridge::base::CameraId;
 use ring_bridge::events::{CameraEvent, EventKind, EventSource};
 
 fn topic(dev: &str, key: &str, leaf: &str) -> String {
@@ -16,7 +17,7 @@ fn topic(dev: &str, key: &str, leaf: &str) -> String {
 
 fn event(camera_id: u64, ding_id: &str, kind: EventKind, person: bool) -> CameraEvent {
     CameraEvent {
-        camera_id,
+        camera_id: CameraId::new(camera_id),
         ding_id: ding_id.into(),
         kind,
         person_detected: person,
@@ -238,6 +239,11 @@ async fn example_motion_turns_the_light_on() {
     sub.publish(&topic("a4c1380f0003", "light", "command"), "ON")
         .await;
     sub.wait_payload(&light, "ON", WAIT).await;
-    assert!(bridge.ring.calls().contains(&Call::SetLight(10003, true)));
+    assert!(
+        bridge
+            .ring
+            .calls()
+            .contains(&Call::SetLight(CameraId::new(10003), true))
+    );
     bridge.stop().await.unwrap();
 }

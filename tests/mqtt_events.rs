@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common_mqtt::*;
+use ring_bridge::base::CameraId;
 use ring_bridge::cameras::Directory;
 use ring_bridge::events::{
     self, CameraEvent, EventHub, EventKind, EventSource, PollDeps, PollOptions,
@@ -71,13 +72,17 @@ fn fast() -> PollOptions {
 fn history_calls(ring: &FakeRing, id: u64) -> usize {
     ring.calls()
         .iter()
-        .filter(|c| **c == Call::History(id))
+        .filter(|c| **c == Call::History(CameraId::new(id)))
         .count()
 }
 
 async fn wait_calls(ring: &FakeRing, id: u64, n: usize) {
     ring.wait_calls(&format!("{n} history polls of {id}"), WAIT, |calls| {
-        calls.iter().filter(|c| **c == Call::History(id)).count() >= n
+        calls
+            .iter()
+            .filter(|c| **c == Call::History(CameraId::new(id)))
+            .count()
+            >= n
     })
     .await;
 }
@@ -103,7 +108,12 @@ async fn new_history_entries_become_exactly_one_event() {
     let ev = next_event(&mut p.rx).await;
     assert_eq!(
         (ev.camera_id, ev.ding_id.as_str(), ev.kind, ev.source),
-        (10003, "2001", EventKind::Motion, EventSource::Poll)
+        (
+            CameraId::new(10003),
+            "2001",
+            EventKind::Motion,
+            EventSource::Poll
+        )
     );
     // Several more polls see the same page: nothing new.
     let n = history_calls(&p.ring, 10003);
@@ -115,7 +125,7 @@ async fn new_history_entries_become_exactly_one_event() {
 
     // An event push already delivered is not repeated by polling.
     assert!(p.hub.publish(CameraEvent {
-        camera_id: 10001,
+        camera_id: CameraId::new(10001),
         ding_id: "2003".into(),
         kind: EventKind::Ding,
         person_detected: false,
@@ -142,8 +152,14 @@ async fn new_history_entries_become_exactly_one_event() {
 #[tokio::test]
 async fn a_failing_or_hanging_camera_does_not_block_the_others() {
     let ring = FakeRing::new();
-    ring.hanging_history.lock().unwrap().insert(10001);
-    ring.failing_history.lock().unwrap().insert(10002);
+    ring.hanging_history
+        .lock()
+        .unwrap()
+        .insert(CameraId::new(10001));
+    ring.failing_history
+        .lock()
+        .unwrap()
+        .insert(CameraId::new(10002));
     let mut p = start(ring, fast(), EventHub::default()).await;
     wait_calls(&p.ring, 10004, 1).await;
     p.ring.add_history(10004, "3001", "motion", &now_rfc3339());

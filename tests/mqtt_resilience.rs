@@ -6,6 +6,7 @@ mod common_mqtt;
 use std::time::Duration;
 
 use common_mqtt::*;
+use ring_bridge::base::CameraId;
 use ring_bridge::mqtt::{self, BrokerChoice};
 
 const LAST_CONFIG: &str = "homeassistant/sensor/ringbridge/a4c1380f0006_info/config";
@@ -214,7 +215,12 @@ async fn embedded_broker_serves_the_bridge() {
         WAIT,
     )
     .await;
-    assert!(bridge.ring.calls().contains(&Call::SetSiren(10003, true)));
+    assert!(
+        bridge
+            .ring
+            .calls()
+            .contains(&Call::SetSiren(CameraId::new(10003), true))
+    );
 
     // A second call finds the embedded broker already listening.
     let again = mqtt::ensure_local(addr(port)).await.unwrap();

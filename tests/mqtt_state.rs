@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common_mqtt::*;
+use ring_bridge::base::CameraId;
 use ring_bridge::events::{CameraEvent, EventKind, EventSource};
 use ring_bridge::media::VideoCodec;
 use ring_bridge::mqtt::{StreamControl, StreamEndpoints, StreamError, StreamState, StreamStatus};
@@ -19,7 +20,7 @@ fn topic(loc: &str, dev: &str, key: &str, leaf: &str) -> String {
 
 fn event(camera_id: u64, ding_id: &str, kind: EventKind) -> CameraEvent {
     CameraEvent {
-        camera_id,
+        camera_id: CameraId::new(camera_id),
         ding_id: ding_id.into(),
         kind,
         person_detected: true,
@@ -70,7 +71,12 @@ async fn motion_turns_on_then_off_and_takes_a_snapshot() {
         })
         .await;
     assert_eq!(sattrs.json()["type"], "motion");
-    assert!(bridge.ring.calls().contains(&Call::Snapshot(10003)));
+    assert!(
+        bridge
+            .ring
+            .calls()
+            .contains(&Call::Snapshot(CameraId::new(10003)))
+    );
 
     // OFF after motion_duration (400 ms in tests).
     sub.wait_payload(&state, "OFF", Duration::from_secs(3))
@@ -154,10 +160,10 @@ async fn light_siren_and_motion_detection_commands() {
     assert_eq!(
         bridge.ring.calls(),
         vec![
-            Call::SetLight(10003, true),
-            Call::SetSiren(10003, true),
-            Call::SetMotionDetection(10004, false),
-            Call::SetLight(10003, false),
+            Call::SetLight(CameraId::new(10003), true),
+            Call::SetSiren(CameraId::new(10003), true),
+            Call::SetMotionDetection(CameraId::new(10004), false),
+            Call::SetLight(CameraId::new(10003), false),
         ]
     );
     // The directory picked up the new data (refresh after each command).
@@ -193,7 +199,10 @@ async fn light_siren_and_motion_detection_commands() {
     sub.publish(&siren("command"), "OFF").await;
     sub.wait_payload(&siren("state"), "OFF", WAIT).await;
     assert_eq!(bridge.ring.calls().len(), 5);
-    assert_eq!(bridge.ring.calls()[4], Call::SetSiren(10003, false));
+    assert_eq!(
+        bridge.ring.calls()[4],
+        Call::SetSiren(CameraId::new(10003), false)
+    );
 
     // A failing Ring call leaves the state as it was (and re-sends it).
     *bridge.ring.fail_commands.lock().unwrap() = true;
@@ -227,7 +236,7 @@ async fn snapshot_button_and_interval() {
             .ring
             .calls()
             .iter()
-            .filter(|c| **c == Call::Snapshot(id))
+            .filter(|c| **c == Call::Snapshot(CameraId::new(id)))
             .count()
     };
     bridge
@@ -235,7 +244,7 @@ async fn snapshot_button_and_interval() {
         .wait_calls("interval snapshots", WAIT, |calls| {
             calls
                 .iter()
-                .filter(|c| **c == Call::Snapshot(10004))
+                .filter(|c| **c == Call::Snapshot(CameraId::new(10004)))
                 .count()
                 >= 2
         })
@@ -281,7 +290,11 @@ async fn snapshot_button_and_interval() {
         "PRESS",
     )
     .await;
-    bridge.handle.take_snapshot(10005).await.unwrap();
+    bridge
+        .handle
+        .take_snapshot(CameraId::new(10005))
+        .await
+        .unwrap();
     // Barriers: `republish` returns once every earlier command was handled;
     // a press for the battery camera, sent after the offline camera's on the
     // same MQTT connection, is handled after it.
@@ -342,12 +355,12 @@ async fn stream_switch_without_stream_control_reports_failed() {
 /// A stream control that goes activating → active on start and records calls.
 struct FakeStreams {
     tx: watch::Sender<StreamStatus>,
-    calls: Mutex<Vec<(u64, bool, Option<Duration>)>>,
+    calls: Mutex<Vec<(CameraId, bool, Option<Duration>)>>,
 }
 
 #[async_trait::async_trait]
 impl StreamControl for FakeStreams {
-    async fn start(&self, camera_id: u64, max: Duration) -> Result<(), StreamError> {
+    async fn start(&self, camera_id: CameraId, max: Duration) -> Result<(), StreamError> {
         self.calls
             .lock()
             .unwrap()
@@ -363,19 +376,19 @@ impl StreamControl for FakeStreams {
         });
         Ok(())
     }
-    async fn stop(&self, camera_id: u64) -> Result<(), StreamError> {
+    async fn stop(&self, camera_id: CameraId) -> Result<(), StreamError> {
         self.calls.lock().unwrap().push((camera_id, false, None));
         self.tx.send_replace(StreamStatus::default());
         Ok(())
     }
-    fn status(&self, camera_id: u64) -> watch::Receiver<StreamStatus> {
-        if camera_id == 10004 {
+    fn status(&self, camera_id: CameraId) -> watch::Receiver<StreamStatus> {
+        if camera_id == CameraId::new(10004) {
             self.tx.subscribe()
         } else {
             watch::channel(StreamStatus::default()).1
         }
     }
-    fn endpoints(&self, camera_id: u64) -> StreamEndpoints {
+    fn endpoints(&self, camera_id: CameraId) -> StreamEndpoints {
         StreamEndpoints {
             rtsp_url: Some(format!("rtsp://127.0.0.1:8554/{camera_id}")),
             whep_url: None,
@@ -425,8 +438,8 @@ async fn stream_switch_drives_stream_control() {
     assert_eq!(
         *streams.calls.lock().unwrap(),
         vec![
-            (10004, true, Some(Duration::from_secs(42))),
-            (10004, false, None)
+            (CameraId::new(10004), true, Some(Duration::from_secs(42))),
+            (CameraId::new(10004), false, None)
         ]
     );
     bridge.stop().await.unwrap();

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use ring_bridge::base::Secret;
+use ring_bridge::base::{CameraId, Secret};
 use ring_bridge::events::push::{
     self, PushHandle, PushOptions, PushState, SimTransportOptions, TransportChoice,
 };
@@ -218,7 +218,7 @@ async fn ding_arrives_by_push() {
     let ev = event_for(&mut rx, &ding).await;
     assert_eq!(ev.kind, EventKind::Ding);
     assert_eq!(ev.source, EventSource::Push);
-    assert_eq!(ev.camera_id, 10001);
+    assert_eq!(ev.camera_id, CameraId::new(10001));
     assert!(!ev.person_detected);
     assert!(
         ev.snapshot_uuid
@@ -250,7 +250,10 @@ async fn motion_with_person_arrives_by_push() {
     let ev = event_for(&mut rx, &person).await;
     assert_eq!(ev.kind, EventKind::Motion);
     assert!(ev.person_detected);
-    assert_eq!((ev.camera_id, ev.source), (10003, EventSource::Push));
+    assert_eq!(
+        (ev.camera_id, ev.source),
+        (CameraId::new(10003), EventSource::Push)
+    );
     fx.stop().await;
 }
 
@@ -264,7 +267,10 @@ async fn legacy_v1_dings_arrive_too() {
     let mut rx = fx.hub.subscribe();
     let ding = fx.trigger(10002, "ding", json!({})).await;
     let ev = event_for(&mut rx, &ding).await;
-    assert_eq!((ev.kind, ev.camera_id), (EventKind::Ding, 10002));
+    assert_eq!(
+        (ev.kind, ev.camera_id),
+        (EventKind::Ding, CameraId::new(10002))
+    );
     assert_eq!(ev.source, EventSource::Push);
     fx.stop().await;
 }

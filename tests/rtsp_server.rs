@@ -16,10 +16,10 @@ use ring_bridge::rtsp::{RtspHandle, RtspOptions, RtspServer};
 
 mod common;
 use common::rtsp::{next_video, play, spawn_client, try_next_video};
-use ring_bridge::base::Secret;
+use ring_bridge::base::{CameraId, Secret};
 
 /// The hub key of the test camera (its Ring id).
-const CAM: &str = "1";
+const CAM: CameraId = CameraId::new(1);
 const LINGER: Duration = Duration::from_secs(1);
 
 /// 3 s of 640x360 H.264 (GOP 30) and 1 s of 20 ms Opus packets, encoded once.

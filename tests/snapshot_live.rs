@@ -10,10 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use ring_bridge::base::CameraId;
 use ring_bridge::media::testutil::{FakeClip, FakeOpener, FakeSpec};
 use ring_bridge::media::{Hub, HubOptions, StreamState};
 use ring_bridge::mqtt::SnapshotSource as _;
 use ring_bridge::snapshot::{LiveSnapshots, SnapshotError, jpeg_from_keyframe};
+
+/// The camera every test streams.
+const CAM: CameraId = CameraId::new(10001);
 
 fn h264(frames: u32, width: u32, height: u32, gop: u32) -> Vec<Bytes> {
     ring_bridge::codec::encode::h264_test_pattern(frames, width, height, gop).expect("H.264 clip")
@@ -95,10 +99,10 @@ async fn latest_jpeg_while_streaming_and_none_when_inactive() {
         cancel.child_token(),
     );
     let snaps = LiveSnapshots::new(hub.clone());
-    assert_eq!(snaps.latest_jpeg(10001).await, None, "no stream at all");
+    assert_eq!(snaps.latest_jpeg(CAM).await, None, "no stream at all");
     assert!(hub.cameras().is_empty(), "asking created no stream");
 
-    let lease = hub.lease("10001");
+    let lease = hub.lease(CAM);
     lease
         .stream()
         .wait_ready(Duration::from_secs(10))
@@ -113,21 +117,25 @@ async fn latest_jpeg_while_streaming_and_none_when_inactive() {
     .expect("active in time")
     .expect("status channel open");
 
-    let key_before = snaps.current_keyframe(10001).expect("key frame");
+    let key_before = snaps.current_keyframe(CAM).expect("key frame");
     let jpeg = snaps
-        .latest_jpeg(10001)
+        .latest_jpeg(CAM)
         .await
         .expect("a JPEG while streaming");
     assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
-    let again = snaps.latest_jpeg(10001).await.expect("again");
-    let key_after = snaps.current_keyframe(10001).expect("key frame");
+    let again = snaps.latest_jpeg(CAM).await.expect("again");
+    let key_after = snaps.current_keyframe(CAM).expect("key frame");
     if key_before.seq == key_after.seq {
         assert_eq!(jpeg.as_ptr(), again.as_ptr(), "same key frame: cached JPEG");
     }
-    assert_eq!(snaps.latest_jpeg(10002).await, None, "another camera");
+    assert_eq!(
+        snaps.latest_jpeg(CameraId::new(10002)).await,
+        None,
+        "another camera"
+    );
 
     drop(lease);
-    let mut status = hub.status("10001");
+    let mut status = hub.status(CAM);
     tokio::time::timeout(
         Duration::from_secs(5),
         status.wait_for(|s| s.state == StreamState::Inactive),
@@ -135,8 +143,8 @@ async fn latest_jpeg_while_streaming_and_none_when_inactive() {
     .await
     .expect("inactive after the linger")
     .expect("status channel open");
-    assert_eq!(snaps.latest_jpeg(10001).await, None, "inactive stream");
-    assert_eq!(hub.stream("10001").viewers(), 0, "snapshots took no lease");
+    assert_eq!(snaps.latest_jpeg(CAM).await, None, "inactive stream");
+    assert_eq!(hub.stream(CAM).viewers(), 0, "snapshots took no lease");
 
     cancel.cancel();
     hub.shutdown().await;
@@ -178,7 +186,7 @@ async fn h265_stream_late_joiner_gets_parameter_sets_and_snapshots_decode() {
     let cancel = CancellationToken::new();
     let hub = Hub::new(opener, HubOptions::default(), cancel.child_token());
     let snaps = LiveSnapshots::new(hub.clone());
-    let lease = hub.lease("10001");
+    let lease = hub.lease(CAM);
     let params = lease
         .stream()
         .wait_ready(Duration::from_secs(10))
@@ -188,10 +196,7 @@ async fn h265_stream_late_joiner_gets_parameter_sets_and_snapshots_decode() {
     assert_eq!((params.width, params.height), (640, 360));
     assert!(params.sprop_parameter_sets().starts_with("sprop-vps="));
     // The status (REST camera list, MQTT `stream` attributes) names the codec too.
-    assert_eq!(
-        hub.status("10001").borrow().video_codec,
-        Some(VideoCodec::H265)
-    );
+    assert_eq!(hub.status(CAM).borrow().video_codec, Some(VideoCodec::H265));
 
     // Watch until a key frame without inline sets has gone by, then join late.
     let mut early = lease.stream().subscribe();
@@ -230,7 +235,7 @@ async fn h265_stream_late_joiner_gets_parameter_sets_and_snapshots_decode() {
     .expect("active in time")
     .expect("status channel open");
     let jpeg = snaps
-        .latest_jpeg(10001)
+        .latest_jpeg(CAM)
         .await
         .expect("a JPEG of the H.265 key frame");
     assert_eq!(jpeg_size(&jpeg), Some((640, 360)));

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
+use ring_bridge::base::CameraId;
 use ring_bridge::media::testutil::{FAKE_PPS, FAKE_SPS};
 use ring_bridge::media::{
     Frame, Hub, HubOptions, LiveOpener, LiveSource, MediaKind, SourceError, TalkbackCodec,
@@ -26,6 +27,9 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use whep_support::{make_offer, new_peer, opus_sine};
+
+/// The camera (hub key) every session views.
+const CAM: CameraId = CameraId::new(1);
 
 /// 10 fps, a key frame every 20 frames, no audio frames; talkback in PCMU, or in
 /// Opus when `opus` (a session whose Ring side negotiated Opus audio).
@@ -48,7 +52,7 @@ struct TestSource {
 impl LiveOpener for TestOpener {
     async fn open(
         &self,
-        _camera: &str,
+        _camera: CameraId,
         _cancel: CancellationToken,
     ) -> Result<Box<dyn LiveSource>, SourceError> {
         Ok(Box::new(TestSource {
@@ -154,12 +158,12 @@ async fn pcmu_talkback_pli_and_shutdown() {
         Box::pin(async {})
     }));
     let offer = make_offer(&pc).await;
-    let answer = whep.create_session("cam", &offer).await.unwrap();
+    let answer = whep.create_session(CAM, &offer).await.unwrap();
     assert_eq!(answer.session_id.len(), 32);
     pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).unwrap())
         .await
         .unwrap();
-    assert_eq!(hub.stream("cam").viewers(), 1, "the session holds a lease");
+    assert_eq!(hub.stream(CAM).viewers(), 1, "the session holds a lease");
     let (kind, video_ssrc) = tokio::time::timeout(Duration::from_secs(20), ssrc_rx.recv())
         .await
         .expect("video track")
@@ -184,11 +188,11 @@ async fn pcmu_talkback_pli_and_shutdown() {
     assert!(asked, "PLI did not become a key-frame request");
 
     // Talkback: this Ring session wants PCMU, so the Opus sine is transcoded.
-    let sessions = whep.sessions(Some("cam"));
+    let sessions = whep.sessions(Some(CAM));
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].state, "connected");
-    assert!(whep.set_talking("cam", &sessions[0].id, true).unwrap());
-    assert!(whep.talk_state("cam").talking);
+    assert!(whep.set_talking(CAM, &sessions[0].id, true).unwrap());
+    assert!(whep.talk_state(CAM).talking);
     let sine = tokio::task::block_in_place(|| opus_sine(Duration::from_millis(600)));
     let mut rx = opener.talk_rx.lock().unwrap().take().unwrap();
     for p in &sine {
@@ -223,9 +227,9 @@ async fn pcmu_talkback_pli_and_shutdown() {
     // Shutdown closes the session and drops its lease.
     whep.shutdown().await;
     assert!(whep.sessions(None).is_empty());
-    assert_eq!(hub.stream("cam").viewers(), 0);
+    assert_eq!(hub.stream(CAM).viewers(), 0);
     assert!(
-        whep.create_session("cam", &offer).await.is_err(),
+        whep.create_session(CAM, &offer).await.is_err(),
         "no new sessions after shutdown"
     );
     let _ = pc.close().await;
@@ -259,7 +263,7 @@ async fn voice_takes_the_floor_with_its_preroll_and_silence_gives_it_back() {
         Box::pin(async {})
     }));
     let offer = make_offer(&pc).await;
-    let answer = whep.create_session("cam", &offer).await.unwrap();
+    let answer = whep.create_session(CAM, &offer).await.unwrap();
     pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).unwrap())
         .await
         .unwrap();
@@ -272,13 +276,13 @@ async fn voice_takes_the_floor_with_its_preroll_and_silence_gives_it_back() {
     // Silence: no floor, nothing reaches the camera.
     let silence = vec![Bytes::from_static(&OPUS_SILENCE); 30];
     send_mic(&talk, &silence).await;
-    assert!(!whep.talk_state("cam").talking);
+    assert!(!whep.talk_state(CAM).talking);
     assert!(rx.try_recv().is_err(), "silence does not talk");
 
     // A tone: the voice takes the floor; the packets just before it come first.
     let sine = tokio::task::block_in_place(|| opus_sine(Duration::from_millis(1000)));
     send_mic(&talk, &sine).await;
-    let state = whep.talk_state("cam");
+    let state = whep.talk_state(CAM);
     assert_eq!(
         (state.session.as_deref(), state.by),
         (Some(answer.session_id.as_str()), Some(Claim::Voice))
@@ -311,7 +315,7 @@ async fn voice_takes_the_floor_with_its_preroll_and_silence_gives_it_back() {
     let quiet = vec![Bytes::from_static(&OPUS_SILENCE); 150];
     let sending = send_mic(&talk, &quiet);
     let released = whep_common_wait(Duration::from_secs(3), || async {
-        !whep.talk_state("cam").talking
+        !whep.talk_state(CAM).talking
     });
     let ((), released) = tokio::join!(sending, released);
     assert!(released, "floor kept after silence");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 use crate::codec::clip::ClipError;
 use crate::media::{Claim, HubError};
 
@@ -49,7 +49,7 @@ pub enum AnnounceError {
     #[error("{holder} is talking on camera {camera}")]
     FloorTaken {
         /// The camera (hub key).
-        camera: String,
+        camera: CameraId,
         /// The talker holding the floor: a WHEP session id or `announce-<n>`.
         holder: String,
         /// How the holder holds it.
@@ -59,7 +59,7 @@ pub enum AnnounceError {
     #[error("camera {camera} cannot talk: {reason}")]
     CannotTalk {
         /// The camera (hub key).
-        camera: String,
+        camera: CameraId,
         /// Why.
         reason: String,
     },
@@ -67,7 +67,7 @@ pub enum AnnounceError {
     #[error("the live session of camera {camera} did not start")]
     NoSession {
         /// The camera (hub key).
-        camera: String,
+        camera: CameraId,
         /// The hub's error.
         #[source]
         source: HubError,

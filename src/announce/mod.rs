@@ -42,7 +42,7 @@ pub use error::AnnounceError;
 pub use source::{AnnounceRequest, AudioType, Clip, DEFAULT_LANG, JsonRequest};
 pub use tts::TtsOptions;
 
-use crate::base::ResultExt;
+use crate::base::{CameraId, ResultExt};
 use crate::codec::clip::{self, OPUS_PACKET_SAMPLES, Pcm};
 use crate::codec::g711;
 use crate::media::{Claim, Hub, TalkbackCodec, TalkbackPacket};
@@ -89,8 +89,9 @@ impl Default for AnnounceOptions {
 pub struct Announcement {
     /// Its id (`announce-<n>`), also the talk-floor holder while it plays.
     pub id: String,
-    /// The camera (hub key).
-    pub camera: String,
+    /// The camera (hub key; a decimal string in JSON, as it always was).
+    #[serde(serialize_with = "crate::base::id::as_string")]
+    pub camera: CameraId,
     /// `audio`, `url` or `text`.
     pub source: &'static str,
     /// The codec played: `opus` or `pcmu`.
@@ -168,7 +169,7 @@ impl Announcer {
     /// the announcement still finishes.
     pub async fn announce(
         &self,
-        camera: &str,
+        camera: CameraId,
         req: AnnounceRequest,
     ) -> Result<Announcement, AnnounceError> {
         if let Some(v) = req.volume
@@ -196,16 +197,15 @@ impl Announcer {
         let span = info_span!("announce", camera = %camera, id = %id, source = req.clip.source());
         let (tx, rx) = oneshot::channel();
         let inner = self.inner.clone();
-        let camera = camera.to_owned();
         self.inner.tracker.spawn(
             async move {
                 let cancel = inner.cancel.clone();
                 let r = tokio::select! {
                     _ = cancel.cancelled() => Err(AnnounceError::ShuttingDown),
-                    r = inner.run(&camera, &id, req) => r,
+                    r = inner.run(camera, &id, req) => r,
                 };
                 // Idempotent; also covers a run cut short by shutdown.
-                inner.hub.floors().release(&camera, &id);
+                inner.hub.floors().release(camera, &id);
                 match &r {
                     Ok(a) => info!(
                         codec = a.codec,
@@ -252,7 +252,7 @@ impl Inner {
     /// The whole announcement; the caller releases the floor afterwards.
     async fn run(
         &self,
-        camera: &str,
+        camera: CameraId,
         id: &str,
         req: AnnounceRequest,
     ) -> Result<Announcement, AnnounceError> {
@@ -276,11 +276,7 @@ impl Inner {
         floors
             .take_within(camera, id, Claim::Announce, req.wait)
             .await
-            .map_err(|(holder, by)| AnnounceError::FloorTaken {
-                camera: camera.to_owned(),
-                holder,
-                by,
-            })?;
+            .map_err(|(holder, by)| AnnounceError::FloorTaken { camera, holder, by })?;
         let waited = asked.elapsed();
 
         let lease = self.hub.lease(camera);
@@ -288,14 +284,11 @@ impl Inner {
         stream
             .wait_ready(self.opts.session_timeout)
             .await
-            .map_err(|source| AnnounceError::NoSession {
-                camera: camera.to_owned(),
-                source,
-            })?;
+            .map_err(|source| AnnounceError::NoSession { camera, source })?;
         let codec = stream
             .talkback_codec()
             .ok_or_else(|| AnnounceError::CannotTalk {
-                camera: camera.to_owned(),
+                camera,
                 reason: "its live session takes no talkback".into(),
             })?;
         let (packets, rate) = self.encode(pcm, codec).await?;
@@ -306,7 +299,7 @@ impl Inner {
         drop(lease);
         Ok(Announcement {
             id: id.to_owned(),
-            camera: camera.to_owned(),
+            camera,
             source,
             codec: match codec {
                 TalkbackCodec::Opus => "opus",

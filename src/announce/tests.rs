@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::base::CameraId;
 use crate::codec::clip::{sine, wav};
 use crate::media::testutil::{FakeOpener, FakeSpec};
 use crate::media::{HubOptions, TalkbackCodec};
@@ -62,11 +63,13 @@ async fn opus_clip_plays_at_real_time_pace() {
         ..talking()
     });
     let t0 = std::time::Instant::now();
-    let r = a.announce("1", wav_request(Duration::from_secs(1))).await;
+    let r = a
+        .announce(CameraId::new(1), wav_request(Duration::from_secs(1)))
+        .await;
     let r = r.unwrap();
     assert_eq!(
-        (r.codec, r.source, r.camera.as_str()),
-        ("opus", "audio", "1")
+        (r.codec, r.source, r.camera),
+        ("opus", "audio", CameraId::new(1))
     );
     assert!((990..=1010).contains(&r.clip_ms), "{r:?}");
     assert!((980..=1040).contains(&r.played_ms), "{r:?}");
@@ -78,7 +81,7 @@ async fn opus_clip_plays_at_real_time_pace() {
     assert!(span >= Duration::from_millis(800), "{span:?}");
     assert!(t0.elapsed() >= Duration::from_secs(1));
     // The floor is free again.
-    assert_eq!(hub.floors().holder("1"), None);
+    assert_eq!(hub.floors().holder(CameraId::new(1)), None);
     a.shutdown().await;
     hub.shutdown().await;
 }
@@ -87,7 +90,7 @@ async fn opus_clip_plays_at_real_time_pace() {
 async fn pcmu_sessions_get_mu_law() {
     let (a, hub, opener) = setup(talking());
     let r = a
-        .announce("1", wav_request(Duration::from_millis(600)))
+        .announce(CameraId::new(1), wav_request(Duration::from_millis(600)))
         .await
         .unwrap();
     assert_eq!(r.codec, "pcmu");
@@ -101,10 +104,14 @@ async fn pcmu_sessions_get_mu_law() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_floor_is_shared_with_other_talkers() {
     let (a, hub, opener) = setup(talking());
-    assert_eq!(hub.floors().take("1", "whep-a", Claim::Explicit), Ok(None));
+    assert_eq!(
+        hub.floors()
+            .take(CameraId::new(1), "whep-a", Claim::Explicit),
+        Ok(None)
+    );
     // Someone talks: refused at once, naming them; nothing was sent.
     let e = a
-        .announce("1", wav_request(Duration::from_millis(200)))
+        .announce(CameraId::new(1), wav_request(Duration::from_millis(200)))
         .await
         .unwrap_err();
     assert!(
@@ -118,11 +125,11 @@ async fn the_floor_is_shared_with_other_talkers() {
     let floors = hub.floors().clone();
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        floors.release("1", "whep-a")
+        floors.release(CameraId::new(1), "whep-a")
     });
     let mut req = wav_request(Duration::from_millis(200));
     req.wait = Duration::from_secs(10);
-    let r = a.announce("1", req).await.unwrap();
+    let r = a.announce(CameraId::new(1), req).await.unwrap();
     assert!(release.await.unwrap());
     assert!(r.waited_ms >= 250, "{r:?}");
     assert!(!opener.talkback().is_empty());
@@ -141,12 +148,12 @@ async fn bad_input_and_cameras_that_cannot_talk() {
         volume: None,
         wait: Duration::ZERO,
     };
-    let e = a.announce("1", bad).await.unwrap_err();
+    let e = a.announce(CameraId::new(1), bad).await.unwrap_err();
     assert_eq!(e.http_status(), 415, "{e:?}");
     assert_eq!(opener.opens(), 0, "bad files never open a live call");
 
     let e = a
-        .announce("1", wav_request(Duration::from_secs(31)))
+        .announce(CameraId::new(1), wav_request(Duration::from_secs(31)))
         .await
         .unwrap_err();
     assert_eq!(e.http_status(), 413, "{e:?}");
@@ -154,17 +161,21 @@ async fn bad_input_and_cameras_that_cannot_talk() {
     let mut loud = wav_request(Duration::from_millis(100));
     loud.volume = Some(0);
     assert!(matches!(
-        a.announce("1", loud).await,
+        a.announce(CameraId::new(1), loud).await,
         Err(AnnounceError::BadRequest(_))
     ));
 
     // A session without talkback.
     let e = a
-        .announce("1", wav_request(Duration::from_millis(100)))
+        .announce(CameraId::new(1), wav_request(Duration::from_millis(100)))
         .await
         .unwrap_err();
     assert!(matches!(e, AnnounceError::CannotTalk { .. }), "{e:?}");
-    assert_eq!(hub.floors().holder("1"), None, "the floor is released");
+    assert_eq!(
+        hub.floors().holder(CameraId::new(1)),
+        None,
+        "the floor is released"
+    );
     a.shutdown().await;
     hub.shutdown().await;
 }

@@ -1,8 +1,9 @@
-//! Shared foundations: the application error kinds, the redacting [`Secret`] wrapper,
-//! tracing set-up, the in-memory log ring and hard protocol limits. Everything else depends on this
-//! module; it depends on nothing of ours.
+//! Shared foundations: the application error kinds, the typed [`CameraId`], the redacting
+//! [`Secret`] wrapper, tracing set-up, the in-memory log ring and hard protocol limits.
+//! Everything else depends on this module; it depends on nothing of ours.
 
 pub mod error;
+pub mod id;
 pub mod limits;
 pub mod log_throttle;
 pub mod logbuf;
@@ -15,4 +16,5 @@ pub mod tls;
 pub mod tracing_setup;
 
 pub use error::{ErrorKind, ResultExt};
+pub use id::CameraId;
 pub use secret::Secret;

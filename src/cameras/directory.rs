@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::ring::{Camera, RingApi};
 
@@ -43,10 +44,9 @@ impl Snapshot {
     /// Finds a camera by numeric id, hex device id or slug.
     pub fn find(&self, key: &str) -> Option<&Entry> {
         let key = key.trim();
+        let id = key.parse::<CameraId>().ok();
         self.cameras.iter().find(|e| {
-            e.camera.id.to_string() == key
-                || e.camera.device_id.eq_ignore_ascii_case(key)
-                || e.slug == key
+            id == Some(e.camera.id) || e.camera.device_id.eq_ignore_ascii_case(key) || e.slug == key
         })
     }
 }
@@ -83,7 +83,7 @@ impl Directory {
     }
 
     /// The camera with Ring id `id`, if listed.
-    pub fn get(&self, id: u64) -> Option<Entry> {
+    pub fn get(&self, id: CameraId) -> Option<Entry> {
         self.rx
             .borrow()
             .cameras
@@ -350,6 +350,24 @@ mod tests {
         assert!(diff(&[b2.clone(), c.clone()], &[b2, c]).is_empty());
     }
 
+    #[test]
+    fn find_by_id_device_id_or_slug() {
+        let snap = Snapshot {
+            cameras: vec![entry(10001, "Front Door"), entry(10002, "Back")],
+            loaded: true,
+            last_error: None,
+        };
+        let id = |key: &str| snap.find(key).map(|e| e.camera.id.get());
+        assert_eq!(id("10002"), Some(10002));
+        assert_eq!(id(" 10001 "), Some(10001));
+        assert_eq!(id("000000002712"), Some(10002), "device id (hex)");
+        assert_eq!(id("front-door"), Some(10001));
+        // Only the exact decimal text names an id, as before the typed id.
+        assert_eq!(id("010001"), None);
+        assert_eq!(id("+10001"), None);
+        assert_eq!(id("10003"), None);
+    }
+
     #[tokio::test]
     async fn changes_start_with_the_current_cameras_and_end_with_the_feed() {
         let a = entry(1, "A");
@@ -365,7 +383,7 @@ mod tests {
         assert!(removed.iter().all(|c| matches!(c, Change::Removed(_))));
         drop(feed);
         assert_eq!(changes.next().await, None);
-        assert_eq!(dir.get(1), None);
+        assert_eq!(dir.get(CameraId::new(1)), None);
     }
 
     #[test]

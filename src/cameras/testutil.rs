@@ -8,6 +8,7 @@
 use tokio::sync::watch;
 
 use super::directory::{Directory, Entry, Snapshot, with_slugs};
+use crate::base::CameraId;
 use crate::ring::Camera;
 
 /// The sending side of a [`fixed`] directory. Dropping it ends the directory's
@@ -46,7 +47,7 @@ pub fn fixed(entries: Vec<Entry>) -> (Directory, DirectoryFeed) {
 /// `id` in 12 hex digits, and the slug the directory gives that name.
 pub fn entry(id: u64, name: &str) -> Entry {
     let camera = Camera {
-        id,
+        id: CameraId::new(id),
         device_id: format!("{id:012x}"),
         name: name.to_owned(),
         kind: "cocoa_camera".into(),

@@ -23,6 +23,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::base::CameraId;
+
 pub use poll::{PollDeps, PollOptions};
 
 /// What happened at the camera.
@@ -69,7 +71,7 @@ pub enum EventSource {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CameraEvent {
     /// Ring's numeric camera id (`doorbot_id`).
-    pub camera_id: u64,
+    pub camera_id: CameraId,
     /// Ring's ding id as a string (64-bit; never through f64). The de-duplication key.
     pub ding_id: String,
     /// Motion or ding.
@@ -282,7 +284,7 @@ mod tests {
 
     pub(crate) fn ev(id: &str, source: EventSource) -> CameraEvent {
         CameraEvent {
-            camera_id: 10001,
+            camera_id: CameraId::new(10001),
             ding_id: id.into(),
             kind: EventKind::Motion,
             person_detected: false,

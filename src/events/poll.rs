@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{CameraEvent, EventHub, EventKind, EventSource};
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::cameras::Directory;
 use crate::ring::{HistoryPage, HistoryQuery, RingApi};
@@ -92,7 +93,7 @@ struct Poller {
     opts: PollOptions,
     deps: PollDeps,
     started_at: OffsetDateTime,
-    cams: HashMap<u64, CamPoll>,
+    cams: HashMap<CameraId, CamPoll>,
     last_poll: Option<Instant>,
 }
 
@@ -148,7 +149,7 @@ impl Poller {
     /// Polls every online camera once, concurrently.
     async fn poll_once(&mut self) {
         let dir = self.deps.directory.snapshot();
-        let cams: Vec<u64> = dir
+        let cams: Vec<CameraId> = dir
             .cameras
             .iter()
             .filter(|e| e.camera.online)
@@ -173,7 +174,7 @@ impl Poller {
                 Ok(Ok(page)) => {
                     let st = self.cams.entry(id).or_default();
                     if st.failures > 0 {
-                        info!(camera = id, "history polling recovered");
+                        info!(camera = %id, "history polling recovered");
                     }
                     st.failures = 0;
                     let first = !st.polled;
@@ -186,16 +187,16 @@ impl Poller {
         }
     }
 
-    fn failed(&mut self, id: u64, why: &str) {
+    fn failed(&mut self, id: CameraId, why: &str) {
         let st = self.cams.entry(id).or_default();
         st.failures += 1;
         if st.failures == 1 || st.failures.is_multiple_of(10) {
-            warn!(camera = id, failures = st.failures, err = %why, "polling camera history failed");
+            warn!(camera = %id, failures = st.failures, err = %why, "polling camera history failed");
         }
     }
 
     /// Emits the page's new events, oldest first.
-    fn ingest(&self, camera_id: u64, page: HistoryPage, first_poll: bool) {
+    fn ingest(&self, camera_id: CameraId, page: HistoryPage, first_poll: bool) {
         let hub = &self.deps.hub;
         let mut emitted = HashSet::new();
         for ev in page.events.iter().rev() {
@@ -224,7 +225,7 @@ impl Poller {
                 source: EventSource::Poll,
             });
             if delivered {
-                info!(camera = camera_id, ding_id = %ev.id, kind = kind.as_str(), "event found by polling");
+                info!(camera = %camera_id, ding_id = %ev.id, kind = kind.as_str(), "event found by polling");
             }
         }
     }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 use crate::ring::{HistoryEvent, HistoryQuery, RingApi};
 
 /// Events per category that can be selected by slot (`Motion 1..5`).
@@ -148,12 +148,12 @@ pub enum ReplayError {
     BadSelection(String),
     /// The camera has no recordings (no Ring Protect plan).
     #[error("camera {0} has no recordings (Ring Protect plan needed)")]
-    NoRecordings(u64),
+    NoRecordings(CameraId),
     /// Nothing in the history matches the selection.
     #[error("camera {camera}: no recorded event for {selection}")]
     NoEvent {
         /// Camera id.
-        camera: u64,
+        camera: CameraId,
         /// The selection, as shown.
         selection: String,
     },
@@ -161,7 +161,7 @@ pub enum ReplayError {
     #[error("camera {camera}: event {event} has no playable recording ({status})")]
     NotReady {
         /// Camera id.
-        camera: u64,
+        camera: CameraId,
         /// Ding id.
         event: String,
         /// Ring's recording status (`pending`, `not recorded`, ...).
@@ -238,8 +238,8 @@ pub struct Replay {
     ring: Arc<dyn RingApi>,
     http: reqwest::Client,
     opts: ReplayOptions,
-    selected: Arc<Mutex<HashMap<u64, Selection>>>,
-    changes: watch::Sender<u64>,
+    selected: Arc<Mutex<HashMap<CameraId, Selection>>>,
+    changes: watch::Sender<CameraId>,
 }
 
 impl Replay {
@@ -254,7 +254,7 @@ impl Replay {
             http,
             opts,
             selected: Arc::default(),
-            changes: watch::channel(0).0,
+            changes: watch::channel(CameraId::new(0)).0,
         }
     }
 
@@ -264,16 +264,16 @@ impl Replay {
     }
 
     /// The camera's current selection.
-    pub fn selection(&self, camera_id: u64) -> Selection {
+    pub fn selection(&self, camera_id: CameraId) -> Selection {
         self.map().get(&camera_id).cloned().unwrap_or_default()
     }
 
     /// Fires with a camera id whenever that camera's selection changed.
-    pub fn changes(&self) -> watch::Receiver<u64> {
+    pub fn changes(&self) -> watch::Receiver<CameraId> {
         self.changes.subscribe()
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Selection>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Selection>> {
         self.selected.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -281,7 +281,7 @@ impl Replay {
     /// unresolvable selection is refused and the old one kept.
     pub async fn select(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         recordings: bool,
         selection: Selection,
     ) -> Result<Resolved, ReplayError> {
@@ -292,14 +292,18 @@ impl Replay {
     }
 
     /// Resolves the camera's current selection to one event.
-    pub async fn resolve(&self, camera_id: u64, recordings: bool) -> Result<Resolved, ReplayError> {
+    pub async fn resolve(
+        &self,
+        camera_id: CameraId,
+        recordings: bool,
+    ) -> Result<Resolved, ReplayError> {
         let sel = self.selection(camera_id);
         self.resolve_as(camera_id, recordings, &sel).await
     }
 
     async fn resolve_as(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         recordings: bool,
         sel: &Selection,
     ) -> Result<Resolved, ReplayError> {
@@ -335,7 +339,7 @@ impl Replay {
     /// expires, ask again rather than keeping it).
     pub async fn fresh_url(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         recordings: bool,
     ) -> Result<(Resolved, url::Url), ReplayError> {
         let r = self.resolve(camera_id, recordings).await?;
@@ -345,7 +349,7 @@ impl Replay {
 
     async fn playable_url(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         event: &HistoryEvent,
     ) -> Result<url::Url, ReplayError> {
         if !event.playable() {
@@ -363,7 +367,11 @@ impl Replay {
 
     /// Resolves the selection, gets a fresh recording URL and downloads the
     /// MP4 (at most [`ReplayOptions::max_bytes`]).
-    pub async fn fetch(&self, camera_id: u64, recordings: bool) -> Result<Recording, ReplayError> {
+    pub async fn fetch(
+        &self,
+        camera_id: CameraId,
+        recordings: bool,
+    ) -> Result<Recording, ReplayError> {
         let r = self.resolve(camera_id, recordings).await?;
         let url = self.playable_url(camera_id, &r.event).await?;
         let id = r.event.id.clone();
@@ -396,7 +404,7 @@ impl Replay {
             }
             buf.extend_from_slice(&chunk);
         }
-        debug!(camera = camera_id, event = %r.event.id, bytes = buf.len(), "recording downloaded");
+        debug!(camera = %camera_id, event = %r.event.id, bytes = buf.len(), "recording downloaded");
         Ok(Recording {
             event: r.event,
             mp4: Bytes::from(buf),
@@ -444,7 +452,7 @@ mod tests {
     fn ev(id: &str, kind: &str, person: bool, recorded: bool) -> HistoryEvent {
         HistoryEvent {
             id: id.into(),
-            camera_id: 1,
+            camera_id: CameraId::new(1),
             created_at: String::new(),
             kind: kind.into(),
             person_detected: person,

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::stream::lock;
 
+use crate::base::CameraId;
+
 /// Sessions shorter than this are never learned as a cap (a camera that hangs up
 /// after a few seconds is failing, not capping).
 pub const MIN_LEARNED_CAP: Duration = Duration::from_secs(5);
@@ -36,7 +38,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct LearnedCaps {
     file: Option<PathBuf>,
-    caps: Mutex<BTreeMap<String, Entry>>,
+    caps: Mutex<BTreeMap<CameraId, Entry>>,
 }
 
 impl LearnedCaps {
@@ -51,9 +53,9 @@ impl LearnedCaps {
     }
 
     /// The learned cap of `camera`, if any.
-    pub fn get(&self, camera: &str) -> Option<Duration> {
+    pub fn get(&self, camera: CameraId) -> Option<Duration> {
         lock(&self.caps)
-            .get(camera)
+            .get(&camera)
             .map(|e| Duration::from_millis(e.cap_ms))
     }
 
@@ -63,7 +65,7 @@ impl LearnedCaps {
     /// caller persists with [`LearnedCaps::save`] (blocking file I/O).
     pub fn observe_end(
         &self,
-        camera: &str,
+        camera: CameraId,
         declared: Option<Duration>,
         observed: Duration,
     ) -> Option<Duration> {
@@ -80,7 +82,7 @@ impl LearnedCaps {
             return None;
         }
         let cap_ms = u64::try_from(observed.as_millis()).unwrap_or(u64::MAX);
-        lock(&self.caps).insert(camera.to_owned(), Entry { cap_ms });
+        lock(&self.caps).insert(camera, Entry { cap_ms });
         Some(Duration::from_millis(cap_ms))
     }
 
@@ -104,7 +106,7 @@ impl LearnedCaps {
     }
 }
 
-fn read_file(file: &Path) -> BTreeMap<String, Entry> {
+fn read_file(file: &Path) -> BTreeMap<CameraId, Entry> {
     match std::fs::read(file) {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
             tracing::warn!(file = %file.display(), err = %e, "ignoring unreadable learned session caps");
@@ -128,15 +130,27 @@ mod tests {
     fn learns_early_ends_only() {
         let caps = LearnedCaps::load(None);
         // Near the declared cap, too short, or unbounded without a learned cap.
-        assert_eq!(caps.observe_end("1", Some(S(600)), S(599)), None);
-        assert_eq!(caps.observe_end("1", Some(S(600)), S(3)), None);
-        assert_eq!(caps.observe_end("1", None, S(20)), None);
-        assert_eq!(caps.observe_end("1", Some(S(600)), S(20)), Some(S(20)));
-        assert_eq!(caps.get("1"), Some(S(20)));
-        assert_eq!(caps.get("2"), None);
+        assert_eq!(
+            caps.observe_end(CameraId::new(1), Some(S(600)), S(599)),
+            None
+        );
+        assert_eq!(caps.observe_end(CameraId::new(1), Some(S(600)), S(3)), None);
+        assert_eq!(caps.observe_end(CameraId::new(1), None, S(20)), None);
+        assert_eq!(
+            caps.observe_end(CameraId::new(1), Some(S(600)), S(20)),
+            Some(S(20))
+        );
+        assert_eq!(caps.get(CameraId::new(1)), Some(S(20)));
+        assert_eq!(caps.get(CameraId::new(2)), None);
         // A session ending at the learned cap teaches nothing new; a shorter one does.
-        assert_eq!(caps.observe_end("1", Some(S(600)), S(19)), None);
-        assert_eq!(caps.observe_end("1", Some(S(600)), S(12)), Some(S(12)));
+        assert_eq!(
+            caps.observe_end(CameraId::new(1), Some(S(600)), S(19)),
+            None
+        );
+        assert_eq!(
+            caps.observe_end(CameraId::new(1), Some(S(600)), S(12)),
+            Some(S(12))
+        );
     }
 
     #[test]
@@ -144,11 +158,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("state").join("session_caps.json");
         let caps = LearnedCaps::load(Some(file.clone()));
-        assert_eq!(caps.observe_end("10001", Some(S(600)), S(20)), Some(S(20)));
+        assert_eq!(
+            caps.observe_end(CameraId::new(10001), Some(S(600)), S(20)),
+            Some(S(20))
+        );
         caps.save().expect("save");
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+        assert_eq!(
+            raw,
+            serde_json::json!({"10001": {"cap_ms": 20000}}),
+            "the file's shape"
+        );
         let again = LearnedCaps::load(Some(file.clone()));
-        assert_eq!(again.get("10001"), Some(S(20)));
+        assert_eq!(again.get(CameraId::new(10001)), Some(S(20)));
         std::fs::write(&file, b"{not json").expect("write");
-        assert_eq!(LearnedCaps::load(Some(file)).get("10001"), None);
+        assert_eq!(
+            LearnedCaps::load(Some(file)).get(CameraId::new(10001)),
+            None
+        );
     }
 }

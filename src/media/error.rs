@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 
 /// An error from a [`crate::media::LiveOpener`] or [`crate::media::LiveSource`].
 ///
@@ -59,7 +59,7 @@ pub enum HubError {
     #[error("camera {camera}: no key frame within {waited:?}")]
     Timeout {
         /// Camera id.
-        camera: String,
+        camera: CameraId,
         /// How long the caller waited.
         waited: Duration,
     },
@@ -67,13 +67,13 @@ pub enum HubError {
     #[error("camera {camera}: media hub is shut down")]
     ShutDown {
         /// Camera id.
-        camera: String,
+        camera: CameraId,
     },
     /// The stream has no viewer lease, so nothing will start it.
     #[error("camera {camera}: stream is not leased, so it will never become ready")]
     NotLeased {
         /// Camera id.
-        camera: String,
+        camera: CameraId,
     },
 }
 

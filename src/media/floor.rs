@@ -28,6 +28,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::base::CameraId;
+
 /// How a session holds a camera's talk floor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,7 +53,7 @@ struct Holder {
 /// (a WHEP session id, or `announce-<n>`).
 pub struct Floors {
     timeout: Duration,
-    map: Mutex<HashMap<String, Holder>>,
+    map: Mutex<HashMap<CameraId, Holder>>,
     /// Woken on every release, for [`Floors::take_within`].
     released: Notify,
 }
@@ -71,20 +73,23 @@ impl Floors {
         self.timeout
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Holder>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<CameraId, Holder>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Removes `camera`'s holder if it has expired; returns the live holder's entry.
-    fn live<'a>(
-        map: &'a mut HashMap<String, Holder>,
-        camera: &str,
+    fn live(
+        map: &mut HashMap<CameraId, Holder>,
+        camera: CameraId,
         timeout: Duration,
-    ) -> Option<&'a mut Holder> {
-        if map.get(camera).is_some_and(|h| h.last.elapsed() >= timeout) {
-            map.remove(camera);
+    ) -> Option<&mut Holder> {
+        if map
+            .get(&camera)
+            .is_some_and(|h| h.last.elapsed() >= timeout)
+        {
+            map.remove(&camera);
         }
-        map.get_mut(camera)
+        map.get_mut(&camera)
     }
 
     /// Gives `session` the floor of `camera` with `claim`, refreshing it if the
@@ -94,7 +99,7 @@ impl Floors {
     /// holder's session id when the floor cannot be taken.
     pub fn take(
         &self,
-        camera: &str,
+        camera: CameraId,
         session: &str,
         claim: Claim,
     ) -> Result<Option<String>, String> {
@@ -116,7 +121,7 @@ impl Floors {
             None => {}
         }
         map.insert(
-            camera.to_owned(),
+            camera,
             Holder {
                 session: session.to_owned(),
                 claim,
@@ -131,7 +136,7 @@ impl Floors {
     /// still taken after `wait`; `wait` zero tries once.
     pub async fn take_within(
         &self,
-        camera: &str,
+        camera: CameraId,
         session: &str,
         claim: Claim,
         wait: Duration,
@@ -164,23 +169,23 @@ impl Floors {
 
     /// Releases `camera`'s floor if `session` holds it (any claim). Returns whether
     /// it did.
-    pub fn release(&self, camera: &str, session: &str) -> bool {
+    pub fn release(&self, camera: CameraId, session: &str) -> bool {
         self.release_if(camera, session, |_| true)
     }
 
     /// Releases `camera`'s floor if `session` holds it by voice (its speech ended);
     /// an explicit claim stays. Returns whether it did.
-    pub fn release_voice(&self, camera: &str, session: &str) -> bool {
+    pub fn release_voice(&self, camera: CameraId, session: &str) -> bool {
         self.release_if(camera, session, |c| c == Claim::Voice)
     }
 
-    fn release_if(&self, camera: &str, session: &str, claim: impl Fn(Claim) -> bool) -> bool {
+    fn release_if(&self, camera: CameraId, session: &str, claim: impl Fn(Claim) -> bool) -> bool {
         let mut map = self.lock();
         if map
-            .get(camera)
+            .get(&camera)
             .is_some_and(|h| h.session == session && claim(h.claim))
         {
-            map.remove(camera);
+            map.remove(&camera);
             drop(map);
             self.released.notify_waiters();
             return true;
@@ -196,7 +201,7 @@ impl Floors {
 
     /// Called per talkback packet: true if `session` holds `camera`'s floor, which
     /// is then kept alive for another timeout.
-    pub fn touch(&self, camera: &str, session: &str) -> bool {
+    pub fn touch(&self, camera: CameraId, session: &str) -> bool {
         let mut map = self.lock();
         match Self::live(&mut map, camera, self.timeout) {
             Some(h) if h.session == session => {
@@ -208,7 +213,7 @@ impl Floors {
     }
 
     /// The session holding `camera`'s floor and how, if any.
-    pub fn holder(&self, camera: &str) -> Option<(String, Claim)> {
+    pub fn holder(&self, camera: CameraId) -> Option<(String, Claim)> {
         let mut map = self.lock();
         Self::live(&mut map, camera, self.timeout).map(|h| (h.session.clone(), h.claim))
     }
@@ -218,6 +223,9 @@ impl Floors {
 mod tests {
     use super::*;
 
+    const CAM1: CameraId = CameraId::new(1);
+    const CAM2: CameraId = CameraId::new(2);
+
     const EXPLICIT: Claim = Claim::Explicit;
     const VOICE: Claim = Claim::Voice;
     const ANNOUNCE: Claim = Claim::Announce;
@@ -225,109 +233,109 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn one_talker_per_camera_with_timeout() {
         let f = Floors::new(Duration::from_secs(30));
-        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
-        assert_eq!(f.take("1", "b", EXPLICIT), Err("a".into()));
+        assert_eq!(f.take(CAM1, "a", EXPLICIT), Ok(None));
+        assert_eq!(f.take(CAM1, "b", EXPLICIT), Err("a".into()));
         assert_eq!(
-            f.take("2", "b", EXPLICIT),
+            f.take(CAM2, "b", EXPLICIT),
             Ok(None),
             "floors are per camera"
         );
-        assert!(f.touch("1", "a"));
-        assert!(!f.touch("1", "b"));
-        assert!(!f.release("1", "b"), "only the holder releases");
+        assert!(f.touch(CAM1, "a"));
+        assert!(!f.touch(CAM1, "b"));
+        assert!(!f.release(CAM1, "b"), "only the holder releases");
 
         // Packets keep the floor; silence loses it.
         tokio::time::advance(Duration::from_secs(20)).await;
-        assert!(f.touch("1", "a"));
+        assert!(f.touch(CAM1, "a"));
         tokio::time::advance(Duration::from_secs(20)).await;
-        assert_eq!(f.holder("1"), Some(("a".into(), EXPLICIT)));
+        assert_eq!(f.holder(CAM1), Some(("a".into(), EXPLICIT)));
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(f.holder("1"), None);
-        assert!(!f.touch("1", "a"));
-        assert_eq!(f.take("1", "b", EXPLICIT), Ok(None));
+        assert_eq!(f.holder(CAM1), None);
+        assert!(!f.touch(CAM1, "a"));
+        assert_eq!(f.take(CAM1, "b", EXPLICIT), Ok(None));
 
-        assert!(f.release("1", "b"));
-        assert_eq!(f.holder("1"), None);
+        assert!(f.release(CAM1, "b"));
+        assert_eq!(f.holder(CAM1), None);
         f.release_session("b");
-        assert_eq!(f.holder("2"), None);
+        assert_eq!(f.holder(CAM2), None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn explicit_wins_over_voice() {
         let f = Floors::new(Duration::from_secs(30));
         // Voice takes a free floor; another voice waits.
-        assert_eq!(f.take("1", "a", VOICE), Ok(None));
-        assert_eq!(f.take("1", "b", VOICE), Err("a".into()));
+        assert_eq!(f.take(CAM1, "a", VOICE), Ok(None));
+        assert_eq!(f.take(CAM1, "b", VOICE), Err("a".into()));
         // An explicit claim takes it from the voice holder...
-        assert_eq!(f.take("1", "b", EXPLICIT), Ok(Some("a".into())));
-        assert_eq!(f.holder("1"), Some(("b".into(), EXPLICIT)));
+        assert_eq!(f.take(CAM1, "b", EXPLICIT), Ok(Some("a".into())));
+        assert_eq!(f.holder(CAM1), Some(("b".into(), EXPLICIT)));
         // ...and voice cannot take it back, nor does b's silence release it.
-        assert_eq!(f.take("1", "a", VOICE), Err("b".into()));
-        assert!(!f.release_voice("1", "b"));
-        assert!(!f.release_voice("1", "a"));
+        assert_eq!(f.take(CAM1, "a", VOICE), Err("b".into()));
+        assert!(!f.release_voice(CAM1, "b"));
+        assert!(!f.release_voice(CAM1, "a"));
         // b's own voice keeps its explicit claim.
-        assert_eq!(f.take("1", "b", VOICE), Ok(None));
-        assert_eq!(f.holder("1"), Some(("b".into(), EXPLICIT)));
-        assert!(f.release("1", "b"));
+        assert_eq!(f.take(CAM1, "b", VOICE), Ok(None));
+        assert_eq!(f.holder(CAM1), Some(("b".into(), EXPLICIT)));
+        assert!(f.release(CAM1, "b"));
 
         // A voice holder upgrades to explicit; silence then leaves it alone.
-        assert_eq!(f.take("1", "a", VOICE), Ok(None));
-        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
-        assert!(!f.release_voice("1", "a"));
-        assert!(f.release("1", "a"));
+        assert_eq!(f.take(CAM1, "a", VOICE), Ok(None));
+        assert_eq!(f.take(CAM1, "a", EXPLICIT), Ok(None));
+        assert!(!f.release_voice(CAM1, "a"));
+        assert!(f.release(CAM1, "a"));
         // An explicit release ends a voice claim too.
-        assert_eq!(f.take("1", "a", VOICE), Ok(None));
-        assert!(f.release_voice("1", "a"));
-        assert_eq!(f.holder("1"), None);
-        assert_eq!(f.take("1", "a", VOICE), Ok(None));
-        assert!(f.release("1", "a"));
+        assert_eq!(f.take(CAM1, "a", VOICE), Ok(None));
+        assert!(f.release_voice(CAM1, "a"));
+        assert_eq!(f.holder(CAM1), None);
+        assert_eq!(f.take(CAM1, "a", VOICE), Ok(None));
+        assert!(f.release(CAM1, "a"));
     }
 
     #[tokio::test(start_paused = true)]
     async fn announcements_neither_take_nor_lose_the_floor() {
         let f = Floors::new(Duration::from_secs(30));
         // An announcement does not take the floor from a voice talker...
-        assert_eq!(f.take("1", "a", VOICE), Ok(None));
-        assert_eq!(f.take("1", "ann", ANNOUNCE), Err("a".into()));
-        assert!(f.release("1", "a"));
+        assert_eq!(f.take(CAM1, "a", VOICE), Ok(None));
+        assert_eq!(f.take(CAM1, "ann", ANNOUNCE), Err("a".into()));
+        assert!(f.release(CAM1, "a"));
         // ...and once it holds it, neither explicit nor voice claims take it.
-        assert_eq!(f.take("1", "ann", ANNOUNCE), Ok(None));
-        assert_eq!(f.take("1", "b", EXPLICIT), Err("ann".into()));
-        assert_eq!(f.take("1", "b", VOICE), Err("ann".into()));
-        assert!(!f.release_voice("1", "ann"));
-        assert_eq!(f.holder("1"), Some(("ann".into(), ANNOUNCE)));
-        assert!(f.release("1", "ann"));
+        assert_eq!(f.take(CAM1, "ann", ANNOUNCE), Ok(None));
+        assert_eq!(f.take(CAM1, "b", EXPLICIT), Err("ann".into()));
+        assert_eq!(f.take(CAM1, "b", VOICE), Err("ann".into()));
+        assert!(!f.release_voice(CAM1, "ann"));
+        assert_eq!(f.holder(CAM1), Some(("ann".into(), ANNOUNCE)));
+        assert!(f.release(CAM1, "ann"));
     }
 
     #[tokio::test(start_paused = true)]
     async fn waiting_for_the_floor() {
         let f = std::sync::Arc::new(Floors::new(Duration::from_secs(30)));
-        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        assert_eq!(f.take(CAM1, "a", EXPLICIT), Ok(None));
         // No wait: fails at once, naming the holder.
         assert_eq!(
-            f.take_within("1", "ann", ANNOUNCE, Duration::ZERO).await,
+            f.take_within(CAM1, "ann", ANNOUNCE, Duration::ZERO).await,
             Err(("a".into(), EXPLICIT))
         );
         // A release wakes the waiter.
         let waiter = {
             let f = f.clone();
             tokio::spawn(async move {
-                f.take_within("1", "ann", ANNOUNCE, Duration::from_secs(20))
+                f.take_within(CAM1, "ann", ANNOUNCE, Duration::from_secs(20))
                     .await
             })
         };
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(!waiter.is_finished());
-        assert!(f.release("1", "a"));
+        assert!(f.release(CAM1, "a"));
         assert_eq!(waiter.await.unwrap(), Ok(None));
-        assert_eq!(f.holder("1"), Some(("ann".into(), ANNOUNCE)));
-        assert!(f.release("1", "ann"));
+        assert_eq!(f.holder(CAM1), Some(("ann".into(), ANNOUNCE)));
+        assert!(f.release(CAM1, "ann"));
 
         // A holder that goes silent expires while the waiter waits.
-        assert_eq!(f.take("1", "a", EXPLICIT), Ok(None));
+        assert_eq!(f.take(CAM1, "a", EXPLICIT), Ok(None));
         let t0 = Instant::now();
         assert_eq!(
-            f.take_within("1", "ann", ANNOUNCE, Duration::from_secs(60))
+            f.take_within(CAM1, "ann", ANNOUNCE, Duration::from_secs(60))
                 .await,
             Ok(None)
         );
@@ -335,7 +343,7 @@ mod tests {
         // A wait shorter than the holder's claim gives up at its end.
         let t0 = Instant::now();
         assert_eq!(
-            f.take_within("1", "b", EXPLICIT, Duration::from_secs(2))
+            f.take_within(CAM1, "b", EXPLICIT, Duration::from_secs(2))
                 .await,
             Err(("ann".into(), ANNOUNCE))
         );

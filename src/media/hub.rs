@@ -21,11 +21,13 @@ use super::{
     TalkbackSender, VideoParams, ViewerKind, supervisor,
 };
 
+use crate::base::CameraId;
+
 /// The media hub: owns one [`CameraStream`] per camera id. Cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
     deps: Arc<Deps>,
-    streams: Arc<Mutex<HashMap<String, CameraStream>>>,
+    streams: Arc<Mutex<HashMap<CameraId, CameraStream>>>,
 }
 
 impl Hub {
@@ -54,26 +56,26 @@ impl Hub {
     }
 
     /// The stream of `camera`, created (inactive) on first use.
-    pub fn stream(&self, camera: &str) -> CameraStream {
+    pub fn stream(&self, camera: CameraId) -> CameraStream {
         let mut map = lock(&self.streams);
-        map.entry(camera.to_owned())
+        map.entry(camera)
             .or_insert_with(|| CameraStream::new(camera, self.deps.clone()))
             .clone()
     }
 
     /// Shorthand for `self.stream(camera).lease()`.
-    pub fn lease(&self, camera: &str) -> Lease {
+    pub fn lease(&self, camera: CameraId) -> Lease {
         self.stream(camera).lease()
     }
 
     /// Shorthand for `self.stream(camera).status()`.
-    pub fn status(&self, camera: &str) -> watch::Receiver<StreamStatus> {
+    pub fn status(&self, camera: CameraId) -> watch::Receiver<StreamStatus> {
         self.stream(camera).status()
     }
 
     /// Ids of the streams created so far, sorted.
-    pub fn cameras(&self) -> Vec<String> {
-        let mut ids: Vec<String> = lock(&self.streams).keys().cloned().collect();
+    pub fn cameras(&self) -> Vec<CameraId> {
+        let mut ids: Vec<CameraId> = lock(&self.streams).keys().copied().collect();
         ids.sort();
         ids
     }
@@ -108,15 +110,15 @@ pub struct CameraStream {
 }
 
 impl CameraStream {
-    fn new(id: &str, deps: Arc<Deps>) -> Self {
+    fn new(id: CameraId, deps: Arc<Deps>) -> Self {
         CameraStream {
             shared: Arc::new(Shared::new(id, deps)),
         }
     }
 
     /// The camera id.
-    pub fn id(&self) -> &str {
-        &self.shared.id
+    pub fn id(&self) -> CameraId {
+        self.shared.id
     }
 
     /// Takes a viewer lease: the first one starts the live source; dropping the last
@@ -243,16 +245,16 @@ impl CameraStream {
         let mut rx = self.shared.ready.subscribe();
         if rx.borrow().is_none() && self.viewers() == 0 {
             return Err(HubError::NotLeased {
-                camera: self.shared.id.clone(),
+                camera: self.shared.id,
             });
         }
         tokio::select! {
             r = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)) => match r {
-                Ok(Ok(p)) => p.clone().ok_or_else(|| HubError::ShutDown { camera: self.shared.id.clone() }),
-                Ok(Err(_)) => Err(HubError::ShutDown { camera: self.shared.id.clone() }),
-                Err(_) => Err(HubError::Timeout { camera: self.shared.id.clone(), waited: timeout }),
+                Ok(Ok(p)) => p.clone().ok_or_else(|| HubError::ShutDown { camera: self.shared.id }),
+                Ok(Err(_)) => Err(HubError::ShutDown { camera: self.shared.id }),
+                Err(_) => Err(HubError::Timeout { camera: self.shared.id, waited: timeout }),
             },
-            _ = self.shared.cancel.cancelled() => Err(HubError::ShutDown { camera: self.shared.id.clone() }),
+            _ = self.shared.cancel.cancelled() => Err(HubError::ShutDown { camera: self.shared.id }),
         }
     }
 }

@@ -19,6 +19,8 @@ use tracing::{Instrument as _, info_span};
 
 use super::{Hub, Lease, ViewerKind};
 
+use crate::base::CameraId;
+
 struct Held {
     _lease: Lease,
     until: Instant,
@@ -29,7 +31,7 @@ struct Held {
 #[derive(Clone)]
 pub struct Keeper {
     hub: Hub,
-    held: Arc<Mutex<HashMap<String, Held>>>,
+    held: Arc<Mutex<HashMap<CameraId, Held>>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -57,7 +59,7 @@ impl Keeper {
 
     /// Keeps `camera` streaming for `duration` from now (extends an existing hold).
     /// Must be called inside a Tokio runtime.
-    pub fn start(&self, camera: &str, duration: Duration) {
+    pub fn start(&self, camera: CameraId, duration: Duration) {
         if self.cancel.is_cancelled() {
             return;
         }
@@ -65,7 +67,7 @@ impl Keeper {
         let cancel = self.cancel.child_token();
         let lease = self.hub.stream(camera).lease_as(ViewerKind::Hold);
         let old = self.lock().insert(
-            camera.to_owned(),
+            camera,
             Held {
                 _lease: lease,
                 until,
@@ -77,7 +79,6 @@ impl Keeper {
         }
         let held = self.held.clone();
         let span = info_span!("stream_hold", camera = %camera);
-        let camera = camera.to_owned();
         let timer = async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
@@ -95,8 +96,8 @@ impl Keeper {
 
     /// Releases the hold on `camera`; returns whether there was one. The stream
     /// itself stops after the hub's linger if nobody else watches.
-    pub fn stop(&self, camera: &str) -> bool {
-        match self.lock().remove(camera) {
+    pub fn stop(&self, camera: CameraId) -> bool {
+        match self.lock().remove(&camera) {
             Some(h) => {
                 h.cancel.cancel();
                 true
@@ -106,7 +107,7 @@ impl Keeper {
     }
 
     /// Releases every hold; returns the cameras released.
-    pub fn stop_all(&self) -> Vec<String> {
+    pub fn stop_all(&self) -> Vec<CameraId> {
         let drained: Vec<_> = self.lock().drain().collect();
         drained
             .into_iter()
@@ -118,13 +119,13 @@ impl Keeper {
     }
 
     /// Time left on `camera`'s hold, if held.
-    pub fn remaining(&self, camera: &str) -> Option<Duration> {
+    pub fn remaining(&self, camera: CameraId) -> Option<Duration> {
         self.lock()
-            .get(camera)
+            .get(&camera)
             .map(|h| h.until.saturating_duration_since(Instant::now()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Held>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -132,6 +133,9 @@ impl Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CAM1: CameraId = CameraId::new(1);
+    const CAM2: CameraId = CameraId::new(2);
     use crate::media::testutil::{FakeOpener, FakeSpec};
     use crate::media::{HubOptions, StreamState};
 
@@ -150,14 +154,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn hold_expires_and_stream_stops_after_linger() {
         let (opener, hub, keeper) = hub_and_keeper();
-        keeper.start("1", Duration::from_secs(30));
-        let mut st = hub.status("1");
+        keeper.start(CAM1, Duration::from_secs(30));
+        let mut st = hub.status(CAM1);
         st.wait_for(|s| s.state == StreamState::Active)
             .await
             .unwrap();
-        assert!(keeper.remaining("1").is_some());
+        assert!(keeper.remaining(CAM1).is_some());
         tokio::time::sleep(Duration::from_secs(31)).await;
-        assert!(keeper.remaining("1").is_none());
+        assert!(keeper.remaining(CAM1).is_none());
         st.wait_for(|s| s.state == StreamState::Inactive)
             .await
             .unwrap();
@@ -167,12 +171,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stop_releases_hold() {
         let (_, hub, keeper) = hub_and_keeper();
-        keeper.start("1", Duration::from_secs(600));
-        keeper.start("2", Duration::from_secs(600));
-        assert!(keeper.stop("1"));
-        assert!(!keeper.stop("1"));
-        assert_eq!(keeper.stop_all(), vec!["2".to_string()]);
-        let mut st = hub.status("2");
+        keeper.start(CAM1, Duration::from_secs(600));
+        keeper.start(CAM2, Duration::from_secs(600));
+        assert!(keeper.stop(CAM1));
+        assert!(!keeper.stop(CAM1));
+        assert_eq!(keeper.stop_all(), vec![CAM2]);
+        let mut st = hub.status(CAM2);
         st.wait_for(|s| s.state == StreamState::Inactive)
             .await
             .unwrap();
@@ -181,8 +185,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_releases_holds_and_joins_their_timers() {
         let (_, hub, keeper) = hub_and_keeper();
-        keeper.start("1", Duration::from_secs(600));
-        let mut st = hub.status("1");
+        keeper.start(CAM1, Duration::from_secs(600));
+        let mut st = hub.status(CAM1);
         st.wait_for(|s| s.state == StreamState::Active)
             .await
             .unwrap();
@@ -191,9 +195,9 @@ mod tests {
             .await
             .expect("hold timers joined");
         assert!(keeper.tracker.is_empty(), "a hold timer is still running");
-        assert!(keeper.remaining("1").is_none());
-        assert_eq!(hub.stream("1").viewers(), 0);
-        keeper.start("1", Duration::from_secs(600));
-        assert!(keeper.remaining("1").is_none(), "a hold after shutdown");
+        assert!(keeper.remaining(CAM1).is_none());
+        assert_eq!(hub.stream(CAM1).viewers(), 0);
+        keeper.start(CAM1, Duration::from_secs(600));
+        assert!(keeper.remaining(CAM1).is_none(), "a hold after shutdown");
     }
 }

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Frame, SourceError, TransportStats};
 
+use crate::base::CameraId;
+
 /// Opens live sessions for a camera. Held by the hub as `Arc<dyn LiveOpener>`.
 #[async_trait]
 pub trait LiveOpener: Send + Sync {
@@ -27,7 +29,7 @@ pub trait LiveOpener: Send + Sync {
     /// source.
     async fn open(
         &self,
-        camera: &str,
+        camera: CameraId,
         cancel: CancellationToken,
     ) -> Result<Box<dyn LiveSource>, SourceError>;
 }

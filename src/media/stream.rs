@@ -24,6 +24,8 @@ use super::{
     Frame, LearnedCaps, LiveOpener, StreamState, StreamStatus, TalkbackSender, VideoParams,
 };
 
+use crate::base::CameraId;
+
 /// Tuning of the hub. All durations are wall-clock (Tokio time in tests).
 #[derive(Clone, Debug)]
 pub struct HubOptions {
@@ -114,7 +116,7 @@ pub(crate) struct State {
 
 /// Shared between [`CameraStream`] handles, [`Lease`]s, subscribers and the supervisor.
 pub(crate) struct Shared {
-    pub(crate) id: String,
+    pub(crate) id: CameraId,
     pub(crate) deps: Arc<Deps>,
     pub(crate) cancel: CancellationToken,
     pub(crate) state: Mutex<State>,
@@ -128,14 +130,14 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The state of a new, inactive stream for camera `id`.
-    pub(crate) fn new(id: &str, deps: Arc<Deps>) -> Shared {
+    pub(crate) fn new(id: CameraId, deps: Arc<Deps>) -> Shared {
         let (tx, _) = broadcast::channel(deps.opts.subscriber_buffer.max(16));
         let learned_cap_ms = deps
             .caps
             .get(id)
             .map(|c| u64::try_from(c.as_millis()).unwrap_or(u64::MAX));
         Shared {
-            id: id.to_owned(),
+            id,
             cancel: deps.cancel.child_token(),
             deps,
             state: Mutex::new(State {

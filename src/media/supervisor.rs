@@ -269,12 +269,12 @@ impl Supervisor {
         let cancel = self.shared.cancel.child_token();
         let (tx, rx) = oneshot::channel();
         let deps = self.shared.deps.clone();
-        let camera = self.shared.id.clone();
+        let camera = self.shared.id;
         let token = cancel.clone();
         let open_timeout = deps.opts.open_timeout;
         let task = async move {
             let opened = tokio::select! {
-                r = tokio::time::timeout(open_timeout, deps.opener.open(&camera, token.clone())) => match r {
+                r = tokio::time::timeout(open_timeout, deps.opener.open(camera, token.clone())) => match r {
                     Ok(r) => r,
                     Err(_) => Err(SourceError::new(
                         ErrorKind::DeadlineExceeded,
@@ -373,7 +373,7 @@ impl Supervisor {
             st.has_audio = new.src.has_audio();
             st.talkback = new.src.talkback();
         }
-        let learned = self.shared.deps.caps.get(&self.shared.id);
+        let learned = self.shared.deps.caps.get(self.shared.id);
         let cap = match (new.src.session_cap(), learned) {
             (Some(d), Some(l)) => Some(d.min(l)),
             (d, l) => d.or(l),
@@ -442,7 +442,7 @@ impl Supervisor {
     /// it off the runtime, and renew ahead of it from now on.
     fn learn_cap(&self, declared: Option<Duration>, observed: Duration) {
         let caps = &self.shared.deps.caps;
-        let Some(cap) = caps.observe_end(&self.shared.id, declared, observed) else {
+        let Some(cap) = caps.observe_end(self.shared.id, declared, observed) else {
             return;
         };
         info!(

@@ -9,9 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::testutil::{FakeOpener, FakeSpec, fake_origin};
 use super::*;
-use crate::base::{ErrorKind, ResultExt as _};
+use crate::base::{CameraId, ErrorKind, ResultExt as _};
 
-const CAM: &str = "cam1";
+const CAM: CameraId = CameraId::new(1);
 
 fn hub(opener: Arc<FakeOpener>, opts: HubOptions) -> Hub {
     Hub::new(opener, opts, CancellationToken::new())

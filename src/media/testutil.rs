@@ -20,6 +20,8 @@ use super::{
     VideoCodec, h264,
 };
 
+use crate::base::CameraId;
+
 /// A real SPS (x264, High profile, 1920x1080) used in synthetic key frames.
 pub const FAKE_SPS: &[u8] = &[
     0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x5a, 0x80, 0x80, 0x80,
@@ -167,7 +169,7 @@ impl FakeOpener {
 impl LiveOpener for FakeOpener {
     async fn open(
         &self,
-        _camera: &str,
+        _camera: CameraId,
         _cancel: CancellationToken,
     ) -> Result<Box<dyn LiveSource>, SourceError> {
         let session = self.stats.opens.fetch_add(1, Ordering::SeqCst);

@@ -35,6 +35,7 @@ use super::state::{
 use super::stream::{StreamState, StreamStatus};
 use super::topics::{Leaf, Topics};
 use super::{Command, Error, MqttDeps, MqttOptions, MqttStatus};
+use crate::base::CameraId;
 use crate::cameras::{Entry, Snapshot as DirSnapshot};
 use crate::events::replay::Replay;
 use crate::events::{CameraEvent, EventKind};
@@ -47,26 +48,26 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 /// A finished background call.
 pub(super) enum Done {
     Snapshot {
-        camera_id: u64,
+        camera_id: CameraId,
         trigger: Trigger,
         result: Result<Bytes, String>,
     },
     Switch {
-        camera_id: u64,
+        camera_id: CameraId,
         key: &'static str,
         on: bool,
         result: Result<(), String>,
     },
     Stream {
-        camera_id: u64,
+        camera_id: CameraId,
         result: Result<(), String>,
     },
     Announce {
-        camera_id: u64,
+        camera_id: CameraId,
         result: Result<crate::announce::Announcement, String>,
     },
     EventSelect {
-        camera_id: u64,
+        camera_id: CameraId,
         selecting: bool,
         result: Result<super::state::EventSelectDone, String>,
     },
@@ -148,7 +149,7 @@ pub(crate) async fn run(
 
 /// Waits for the next replay selection change: the camera id (pending forever
 /// without a replay).
-async fn replay_changed(rx: &mut Option<watch::Receiver<u64>>) -> Option<u64> {
+async fn replay_changed(rx: &mut Option<watch::Receiver<CameraId>>) -> Option<CameraId> {
     match rx {
         Some(rx) => match rx.changed().await {
             Ok(()) => Some(*rx.borrow_and_update()),
@@ -180,12 +181,12 @@ pub(super) struct Bridge {
     /// Discovery topics published per device id.
     pub(super) discovery: HashMap<String, Vec<String>>,
     pub(super) cameras: Vec<Entry>,
-    pub(super) cams: HashMap<u64, CamState>,
+    pub(super) cams: HashMap<CameraId, CamState>,
     pub(super) tasks: JoinSet<Done>,
     pub(super) forwarders: JoinSet<()>,
     /// The bridge's token: parent of each camera's forwarder token.
     pub(super) cancel: CancellationToken,
-    pub(super) stream_tx: mpsc::Sender<(u64, StreamStatus)>,
+    pub(super) stream_tx: mpsc::Sender<(CameraId, StreamStatus)>,
     /// Size and retain filter, throttled warnings.
     pub(super) intake: Intake,
 }
@@ -195,7 +196,7 @@ impl Bridge {
         &mut self,
         net_rx: &mut mpsc::Receiver<NetEvent>,
         mut cmd_rx: mpsc::Receiver<Command>,
-        mut stream_rx: mpsc::Receiver<(u64, StreamStatus)>,
+        mut stream_rx: mpsc::Receiver<(CameraId, StreamStatus)>,
         cancel: CancellationToken,
     ) {
         let mut events = self.deps.events.subscribe();
@@ -249,7 +250,7 @@ impl Bridge {
                     // The retained-payload cache skips cameras whose push
                     // topics did not change.
                     Ok(()) => {
-                        let ids: Vec<u64> = self.cameras.iter().map(|e| e.camera.id).collect();
+                        let ids: Vec<CameraId> = self.cameras.iter().map(|e| e.camera.id).collect();
                         for id in ids {
                             self.publish_state(id);
                         }
@@ -342,7 +343,7 @@ impl Bridge {
         self.discovery.insert(cam.device_id.clone(), topics);
     }
 
-    pub(super) fn publish_state(&mut self, camera_id: u64) {
+    pub(super) fn publish_state(&mut self, camera_id: CameraId) {
         let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
             return;
         };
@@ -413,7 +414,7 @@ impl Bridge {
     fn on_event(&mut self, ev: &CameraEvent) {
         let Some(st) = self.cams.get_mut(&ev.camera_id) else {
             debug!(
-                camera = ev.camera_id,
+                camera = %ev.camera_id,
                 "event for a camera not in the directory"
             );
             return;
@@ -432,7 +433,7 @@ impl Bridge {
                 Trigger::Ding
             }
         };
-        debug!(camera = ev.camera_id, kind = ev.kind.as_str(), ding_id = %ev.ding_id, "event");
+        debug!(camera = %ev.camera_id, kind = ev.kind.as_str(), ding_id = %ev.ding_id, "event");
         self.publish_state(ev.camera_id);
         // `Motion 1` and `Latest` may now name this event.
         self.refresh_event_select(ev.camera_id, None);
@@ -493,7 +494,7 @@ impl Bridge {
             .filter(|o| !self.cameras.iter().any(|e| e.camera.id == o.camera.id))
             .collect();
         for gone in gone {
-            info!(camera = gone.camera.id, name = %gone.camera.name, "camera removed; removing its entities");
+            info!(camera = %gone.camera.id, name = %gone.camera.name, "camera removed; removing its entities");
             if let Some(st) = self.cams.remove(&gone.camera.id) {
                 st.stop.cancel();
             }
@@ -507,7 +508,7 @@ impl Bridge {
         }
     }
 
-    fn start_forwarder(&mut self, camera_id: u64, stop: CancellationToken, st: &mut CamState) {
+    fn start_forwarder(&mut self, camera_id: CameraId, stop: CancellationToken, st: &mut CamState) {
         let Some(control) = self.deps.stream.clone() else {
             return;
         };
@@ -533,10 +534,10 @@ impl Bridge {
         });
     }
 
-    fn on_stream_status(&mut self, camera_id: u64, status: StreamStatus) {
+    fn on_stream_status(&mut self, camera_id: CameraId, status: StreamStatus) {
         if let Some(st) = self.cams.get_mut(&camera_id) {
             debug!(
-                camera = camera_id,
+                camera = %camera_id,
                 status = status.state.as_str(),
                 "stream status"
             );
@@ -587,11 +588,11 @@ impl Bridge {
             Done::Stream { camera_id, result } => self.stream_done(camera_id, result),
             Done::Announce { camera_id, result } => match result {
                 Ok(a) => info!(
-                    camera = camera_id,
+                    camera = %camera_id,
                     played_ms = a.played_ms,
                     "announcement from MQTT played"
                 ),
-                Err(err) => warn!(camera = camera_id, %err, "announcement from MQTT failed"),
+                Err(err) => warn!(camera = %camera_id, %err, "announcement from MQTT failed"),
             },
             Done::EventSelect {
                 camera_id,

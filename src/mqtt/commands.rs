@@ -9,6 +9,7 @@ use super::entities::keys;
 use super::state::Trigger;
 use super::stream::StreamStatus;
 use super::topics::Leaf;
+use crate::base::CameraId;
 use crate::base::error::chain;
 use tracing::{debug, info, warn};
 
@@ -81,25 +82,25 @@ impl Bridge {
                     self.trigger_snapshot(cam.id, Trigger::OnDemand);
                 } else {
                     self.intake.warn(&format!("bad press {}", cam.id), |suppressed| {
-                        warn!(camera = cam.id, payload = %shown, suppressed, "take_snapshot expects PRESS; ignored");
+                        warn!(camera = %cam.id, payload = %shown, suppressed, "take_snapshot expects PRESS; ignored");
                     });
                 }
                 return;
             }
             other => {
                 self.intake.warn(&format!("no entity {}", cam.id), |suppressed| {
-                    warn!(camera = cam.id, key = %other, suppressed, "command for an entity this camera lacks; ignored");
+                    warn!(camera = %cam.id, key = %other, suppressed, "command for an entity this camera lacks; ignored");
                 });
                 return;
             }
         };
         let Some(on) = on else {
             self.intake.warn(&format!("bad payload {}", cam.id), |suppressed| {
-                warn!(camera = cam.id, key, payload = %shown, suppressed, "command payload must be ON or OFF; ignored");
+                warn!(camera = %cam.id, key, payload = %shown, suppressed, "command payload must be ON or OFF; ignored");
             });
             return;
         };
-        info!(camera = cam.id, name = %cam.name, key, on, "command from MQTT");
+        info!(camera = %cam.id, name = %cam.name, key, on, "command from MQTT");
         if key == keys::STREAM {
             self.stream_command(cam.id, on);
             return;
@@ -135,14 +136,14 @@ impl Bridge {
         use crate::announce::{AnnounceRequest, Clip, DEFAULT_LANG, JsonRequest};
         let Some(announcer) = self.deps.announce.clone() else {
             warn!(
-                camera = cam.id,
+                camera = %cam.id,
                 "announcements are not available in this ring-bridge; ignored"
             );
             return;
         };
         let caps = cam.capabilities();
         if !caps.talk {
-            warn!(camera = cam.id, reason = ?caps.reason, "camera cannot talk; announcement ignored");
+            warn!(camera = %cam.id, reason = ?caps.reason, "camera cannot talk; announcement ignored");
             return;
         }
         let req = if text.starts_with('{') {
@@ -161,18 +162,15 @@ impl Bridge {
             Ok(r) => r,
             Err(e) => {
                 self.intake.warn(&format!("bad announce {}", cam.id), |suppressed| {
-                    warn!(camera = cam.id, err = %e, suppressed, "bad announce command; ignored");
+                    warn!(camera = %cam.id, err = %e, suppressed, "bad announce command; ignored");
                 });
                 return;
             }
         };
-        info!(camera = cam.id, name = %cam.name, source = req.clip.source(), "announcement from MQTT");
+        info!(camera = %cam.id, name = %cam.name, source = req.clip.source(), "announcement from MQTT");
         let id = cam.id;
         self.tasks.spawn(async move {
-            let result = announcer
-                .announce(&id.to_string(), req)
-                .await
-                .map_err(|e| chain(&e));
+            let result = announcer.announce(id, req).await.map_err(|e| chain(&e));
             Done::Announce {
                 camera_id: id,
                 result,
@@ -180,7 +178,7 @@ impl Bridge {
         });
     }
 
-    fn stream_command(&mut self, camera_id: u64, on: bool) {
+    fn stream_command(&mut self, camera_id: CameraId, on: bool) {
         let Some(control) = self.deps.stream.clone() else {
             if let Some(st) = self.cams.get_mut(&camera_id) {
                 st.stream_override = on.then(|| {
@@ -206,7 +204,7 @@ impl Bridge {
 
     pub(super) fn switch_done(
         &mut self,
-        camera_id: u64,
+        camera_id: CameraId,
         key: &'static str,
         on: bool,
         result: Result<(), String>,
@@ -220,7 +218,7 @@ impl Bridge {
             match &result {
                 Ok(()) => *slot = Some(on),
                 Err(e) => {
-                    warn!(camera = camera_id, key, on, err = %e, "Ring command failed");
+                    warn!(camera = %camera_id, key, on, err = %e, "Ring command failed");
                     *slot = None;
                 }
             }
@@ -233,9 +231,9 @@ impl Bridge {
         self.deps.directory.refresh_now();
     }
 
-    pub(super) fn stream_done(&mut self, camera_id: u64, result: Result<(), String>) {
+    pub(super) fn stream_done(&mut self, camera_id: CameraId, result: Result<(), String>) {
         if let Err(reason) = result {
-            warn!(camera = camera_id, err = %reason, "stream control failed");
+            warn!(camera = %camera_id, err = %reason, "stream control failed");
             if let Some(st) = self.cams.get_mut(&camera_id) {
                 st.stream_override = Some(StreamStatus::failed(reason));
             }
@@ -243,7 +241,7 @@ impl Bridge {
         }
     }
 
-    fn forget_state(&mut self, camera_id: u64, key: &str) {
+    fn forget_state(&mut self, camera_id: CameraId, key: &str) {
         if let Some(e) = self.cameras.iter().find(|e| e.camera.id == camera_id) {
             let t =
                 self.topics

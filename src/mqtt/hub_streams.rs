@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::stream::{LiveStats, StreamControl, StreamEndpoints, StreamError, StreamStatus};
-use crate::base::ErrorKind;
+use crate::base::{CameraId, ErrorKind};
 use crate::cameras::{Directory, Urls};
 use crate::media::{Hub, Keeper};
 
@@ -34,7 +34,7 @@ impl HubStreams {
 
 #[async_trait::async_trait]
 impl StreamControl for HubStreams {
-    async fn start(&self, camera_id: u64, max_duration: Duration) -> Result<(), StreamError> {
+    async fn start(&self, camera_id: CameraId, max_duration: Duration) -> Result<(), StreamError> {
         let cam = self.directory.get(camera_id).ok_or_else(|| {
             StreamError::new(ErrorKind::NotFound, format!("no camera {camera_id}"))
         })?;
@@ -46,24 +46,24 @@ impl StreamControl for HubStreams {
                     .unwrap_or_else(|| "live view unavailable".into()),
             ));
         }
-        self.keeper.start(&camera_id.to_string(), max_duration);
+        self.keeper.start(camera_id, max_duration);
         Ok(())
     }
 
-    async fn stop(&self, camera_id: u64) -> Result<(), StreamError> {
-        self.keeper.stop(&camera_id.to_string());
+    async fn stop(&self, camera_id: CameraId) -> Result<(), StreamError> {
+        self.keeper.stop(camera_id);
         Ok(())
     }
 
-    fn status(&self, camera_id: u64) -> watch::Receiver<StreamStatus> {
-        self.hub.status(&camera_id.to_string())
+    fn status(&self, camera_id: CameraId) -> watch::Receiver<StreamStatus> {
+        self.hub.status(camera_id)
     }
 
-    fn stats(&self, camera_id: u64) -> Option<LiveStats> {
-        Some(self.hub.stream(&camera_id.to_string()).stats())
+    fn stats(&self, camera_id: CameraId) -> Option<LiveStats> {
+        Some(self.hub.stream(camera_id).stats())
     }
 
-    fn endpoints(&self, camera_id: u64) -> StreamEndpoints {
+    fn endpoints(&self, camera_id: CameraId) -> StreamEndpoints {
         let Some(e) = self.directory.get(camera_id) else {
             return StreamEndpoints::default();
         };

@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::base::{ErrorKind, ResultExt, Secret};
+use crate::base::{CameraId, ErrorKind, ResultExt, Secret};
 use crate::cameras::Directory;
 use crate::events::EventHub;
 use crate::ring::RingApi;
@@ -281,9 +281,16 @@ impl ResultExt for Error {
 /// Requests from [`MqttHandle`] to the bridge task.
 #[derive(Debug)]
 pub(crate) enum Command {
-    TakeSnapshot { camera_id: u64 },
-    PublishSnapshot { camera_id: u64, jpeg: bytes::Bytes },
-    Republish { done: oneshot::Sender<()> },
+    TakeSnapshot {
+        camera_id: CameraId,
+    },
+    PublishSnapshot {
+        camera_id: CameraId,
+        jpeg: bytes::Bytes,
+    },
+    Republish {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Handle to the running bridge (cheap to clone).
@@ -300,13 +307,17 @@ impl MqttHandle {
     }
 
     /// Asks for a fresh snapshot of `camera_id` (same path as the HA button).
-    pub async fn take_snapshot(&self, camera_id: u64) -> Result<(), Error> {
+    pub async fn take_snapshot(&self, camera_id: CameraId) -> Result<(), Error> {
         self.send(Command::TakeSnapshot { camera_id }).await
     }
 
     /// Publishes a JPEG from elsewhere (e.g. a live-stream frame) as the
     /// camera's snapshot (attributes `type: stream`).
-    pub async fn publish_snapshot(&self, camera_id: u64, jpeg: bytes::Bytes) -> Result<(), Error> {
+    pub async fn publish_snapshot(
+        &self,
+        camera_id: CameraId,
+        jpeg: bytes::Bytes,
+    ) -> Result<(), Error> {
         self.send(Command::PublishSnapshot { camera_id, jpeg })
             .await
     }

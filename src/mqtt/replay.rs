@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
 use super::state::{EventSelectDone, EventSelectState};
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::events::replay::{Replay, Resolved, Selection, url_lifetime};
 
@@ -31,7 +32,7 @@ const MAX_REFRESH: Duration = Duration::from_secs(3600);
 /// `error`; the selection shown stays the one in force.
 async fn resolve(
     replay: Replay,
-    camera_id: u64,
+    camera_id: CameraId,
     select: Option<Selection>,
 ) -> Result<EventSelectDone, String> {
     if let Some(sel) = select {
@@ -104,7 +105,7 @@ fn attributes(r: &Resolved, url: Option<&str>, error: Option<&str>) -> bytes::By
 impl Bridge {
     /// Runs a refresh (or, with `select`, a change) of the camera's
     /// `event_select` unless one is running or the camera has no recordings.
-    pub(super) fn refresh_event_select(&mut self, camera_id: u64, select: Option<Selection>) {
+    pub(super) fn refresh_event_select(&mut self, camera_id: CameraId, select: Option<Selection>) {
         let Some(replay) = self.deps.replay.clone() else {
             return;
         };
@@ -131,24 +132,24 @@ impl Bridge {
     }
 
     /// An `event_select` command: the option HA chose.
-    pub(super) fn event_select_command(&mut self, camera_id: u64, text: &str) {
+    pub(super) fn event_select_command(&mut self, camera_id: CameraId, text: &str) {
         if self.deps.replay.is_none() {
             warn!(
-                camera = camera_id,
+                camera = %camera_id,
                 "event selection is not available in this ring-bridge; ignored"
             );
             return;
         }
         match Selection::parse_label(text) {
             Ok(sel) => {
-                info!(camera = camera_id, select = %text, "event stream selection from MQTT");
+                info!(camera = %camera_id, select = %text, "event stream selection from MQTT");
                 self.refresh_event_select(camera_id, Some(sel));
             }
             Err(e) => {
                 let msg = chain(&e);
                 self.intake
                     .warn(&format!("bad select {camera_id}"), |suppressed| {
-                        warn!(camera = camera_id, err = %msg, suppressed, "event_select command ignored");
+                        warn!(camera = %camera_id, err = %msg, suppressed, "event_select command ignored");
                     });
             }
         }
@@ -157,7 +158,7 @@ impl Bridge {
     /// A selection or refresh finished: publish it and schedule the next refresh.
     pub(super) fn event_select_done(
         &mut self,
-        camera_id: u64,
+        camera_id: CameraId,
         selecting: bool,
         result: Result<EventSelectDone, String>,
     ) {
@@ -174,7 +175,7 @@ impl Bridge {
                 // The selection was refused; the old one stays (republished so HA
                 // reverts its optimistic display).
                 if selecting {
-                    warn!(camera = camera_id, err = %e, "event_select command failed");
+                    warn!(camera = %camera_id, err = %e, "event_select command failed");
                 }
                 st.event_refresh_at = Some(Instant::now() + RETRY_REFRESH);
             }
@@ -196,7 +197,7 @@ impl Bridge {
 
     /// Cameras whose URL refresh is due (called from the bridge's timers).
     pub(super) fn due_event_refreshes(&mut self, now: Instant) {
-        let due: Vec<u64> = self
+        let due: Vec<CameraId> = self
             .cams
             .iter_mut()
             .filter(|(_, st)| st.event_refresh_at.is_some_and(|t| t <= now))

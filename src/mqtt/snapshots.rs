@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::bridge::{Bridge, Done, RING_CALL_TIMEOUT};
 use super::state::{SnapshotState, Trigger};
 use super::stream::{SnapshotSource, StreamState};
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::snapshot::LiveSnapshots;
 
@@ -20,12 +21,12 @@ use crate::snapshot::LiveSnapshots;
 /// `snapshot`); `None` makes the bridge fall back to a Ring snapshot.
 #[async_trait::async_trait]
 impl SnapshotSource for LiveSnapshots {
-    async fn latest_jpeg(&self, camera_id: u64) -> Option<Bytes> {
+    async fn latest_jpeg(&self, camera_id: CameraId) -> Option<Bytes> {
         match self.jpeg(camera_id).await {
             Ok(j) => j,
             Err(e) => {
                 // The bridge falls back to a Ring snapshot and logs its own failures.
-                debug!(camera = camera_id, err = %chain(&e), "live snapshot failed");
+                debug!(camera = %camera_id, err = %chain(&e), "live snapshot failed");
                 None
             }
         }
@@ -42,7 +43,7 @@ impl Bridge {
         (!i.is_zero()).then_some(i)
     }
 
-    pub(super) fn trigger_snapshot(&mut self, camera_id: u64, trigger: Trigger) {
+    pub(super) fn trigger_snapshot(&mut self, camera_id: CameraId, trigger: Trigger) {
         let Some(entry) = self.cameras.iter().find(|e| e.camera.id == camera_id) else {
             return;
         };
@@ -52,7 +53,7 @@ impl Bridge {
         };
         if !caps.snapshot {
             debug!(
-                camera = camera_id,
+                camera = %camera_id,
                 trigger = trigger.as_str(),
                 "snapshot skipped: camera offline or motion detection off"
             );
@@ -60,7 +61,7 @@ impl Bridge {
         }
         if st.snapshot_inflight {
             debug!(
-                camera = camera_id,
+                camera = %camera_id,
                 trigger = trigger.as_str(),
                 "snapshot already in flight"
             );
@@ -72,7 +73,7 @@ impl Bridge {
                 .last_on_demand
                 .is_some_and(|t| now.duration_since(t) < self.opts.snapshot_min_gap)
             {
-                debug!(camera = camera_id, "on-demand snapshot rate-limited");
+                debug!(camera = %camera_id, "on-demand snapshot rate-limited");
                 return;
             }
             st.last_on_demand = Some(now);
@@ -92,7 +93,7 @@ impl Bridge {
     }
     pub(super) fn snapshot_done(
         &mut self,
-        camera_id: u64,
+        camera_id: CameraId,
         trigger: Trigger,
         result: Result<Bytes, String>,
     ) {
@@ -110,7 +111,7 @@ impl Bridge {
                 st.snapshot_failures += 1;
                 let n = st.snapshot_failures;
                 if n == 1 || n.is_multiple_of(10) || trigger == Trigger::OnDemand {
-                    warn!(camera = camera_id, trigger = trigger.as_str(), failures = n, err = %e, "snapshot failed");
+                    warn!(camera = %camera_id, trigger = trigger.as_str(), failures = n, err = %e, "snapshot failed");
                 }
             }
         }
@@ -120,7 +121,7 @@ impl Bridge {
 async fn fetch_snapshot(
     ring: Arc<dyn crate::ring::RingApi>,
     source: Option<Arc<dyn super::SnapshotSource>>,
-    camera_id: u64,
+    camera_id: CameraId,
     streaming: bool,
 ) -> Result<Bytes, String> {
     if streaming

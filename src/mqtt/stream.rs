@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 
 /// Life of one camera's live stream (the `status` attribute, the same words as
 /// ring-mqtt) and its status: the hub's own types.
@@ -67,18 +67,18 @@ impl ResultExt for StreamError {
 #[async_trait::async_trait]
 pub trait StreamControl: Send + Sync {
     /// Starts (or extends) a stream of `camera_id` for at most `max_duration`.
-    async fn start(&self, camera_id: u64, max_duration: Duration) -> Result<(), StreamError>;
+    async fn start(&self, camera_id: CameraId, max_duration: Duration) -> Result<(), StreamError>;
     /// Releases the switch's hold on the stream (viewers may keep it running).
-    async fn stop(&self, camera_id: u64) -> Result<(), StreamError>;
+    async fn stop(&self, camera_id: CameraId) -> Result<(), StreamError>;
     /// Watches the stream state of `camera_id` (the receiver stays valid as long
     /// as the implementation lives).
-    fn status(&self, camera_id: u64) -> watch::Receiver<StreamStatus>;
+    fn status(&self, camera_id: CameraId) -> watch::Receiver<StreamStatus>;
     /// Where viewers can watch `camera_id`.
-    fn endpoints(&self, _camera_id: u64) -> StreamEndpoints {
+    fn endpoints(&self, _camera_id: CameraId) -> StreamEndpoints {
         StreamEndpoints::default()
     }
     /// Statistics of `camera_id`'s stream (the `stats` attribute while active).
-    fn stats(&self, _camera_id: u64) -> Option<LiveStats> {
+    fn stats(&self, _camera_id: CameraId) -> Option<LiveStats> {
         None
     }
 }
@@ -88,5 +88,5 @@ pub trait StreamControl: Send + Sync {
 #[async_trait::async_trait]
 pub trait SnapshotSource: Send + Sync {
     /// A recent JPEG of `camera_id`'s live stream, if one is running.
-    async fn latest_jpeg(&self, camera_id: u64) -> Option<Bytes>;
+    async fn latest_jpeg(&self, camera_id: CameraId) -> Option<Bytes>;
 }

@@ -25,7 +25,7 @@ use super::{
     AuthState, Camera, Error, ErrorInner, HistoryPage, HistoryQuery, Location, Profile,
     RetryPolicy, RingApi, RingHosts, Snapshot,
 };
-use crate::base::Secret;
+use crate::base::{CameraId, Secret};
 
 /// Options of [`RingClient::new`].
 #[derive(Clone, Debug)]
@@ -248,7 +248,7 @@ impl RingClient {
 
     /// A camera's health (`doorbots/{id}/health`): Wi-Fi signal and name,
     /// battery, firmware. One request per call: poll sparingly.
-    pub async fn camera_health(&self, camera_id: u64) -> Result<DeviceHealth, Error> {
+    pub async fn camera_health(&self, camera_id: CameraId) -> Result<DeviceHealth, Error> {
         let url = self.clients_url(&format!("doorbots/{camera_id}/health"))?;
         let v: Value = self.engine.json(&Call::get(url).camera(camera_id)).await?;
         Ok(parse_health(&v))
@@ -262,7 +262,7 @@ impl RingClient {
         bad_url(&e)
     }
 
-    async fn put_null(&self, camera_id: u64, path: &str) -> Result<(), Error> {
+    async fn put_null(&self, camera_id: CameraId, path: &str) -> Result<(), Error> {
         let url = self.clients_url(&format!("doorbots/{camera_id}/{path}"))?;
         self.engine
             .send(&Call::with(Method::PUT, url, Body::Null).camera(camera_id))
@@ -308,7 +308,11 @@ impl RingApi for RingClient {
         Ok(parse_locations(&v))
     }
 
-    async fn history(&self, camera_id: u64, query: HistoryQuery) -> Result<HistoryPage, Error> {
+    async fn history(
+        &self,
+        camera_id: CameraId,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, Error> {
         self.legacy_history(camera_id, query).await
     }
 
@@ -349,11 +353,11 @@ impl RingApi for RingClient {
     /// `GET {snapshots}snapshots/next/{id}`; when that host refuses or fails,
     /// the clients API's request/poll cycle (`ring::snapshots`, ring-api.md §5).
     /// A camera that is offline (404 `errors:[7019]`) fails at once.
-    async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {
+    async fn snapshot(&self, camera_id: CameraId) -> Result<Snapshot, Error> {
         self.snapshot_with_fallback(camera_id).await
     }
 
-    async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), Error> {
+    async fn set_light(&self, camera_id: CameraId, on: bool) -> Result<(), Error> {
         let path = if on {
             "floodlight_light_on"
         } else {
@@ -362,12 +366,12 @@ impl RingApi for RingClient {
         self.put_null(camera_id, path).await
     }
 
-    async fn set_siren(&self, camera_id: u64, on: bool) -> Result<(), Error> {
+    async fn set_siren(&self, camera_id: CameraId, on: bool) -> Result<(), Error> {
         self.put_null(camera_id, if on { "siren_on" } else { "siren_off" })
             .await
     }
 
-    async fn set_motion_detection(&self, camera_id: u64, on: bool) -> Result<(), Error> {
+    async fn set_motion_detection(&self, camera_id: CameraId, on: bool) -> Result<(), Error> {
         let url = self
             .hosts
             .devices_api

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use super::model::{Camera, Location};
 
+use crate::base::CameraId;
+
 /// The arrays of `ring_devices` that hold cameras, in priority order (a
 /// duplicate id keeps its first occurrence).
 const CAMERA_ARRAYS: [&str; 4] = ["doorbots", "authorized_doorbots", "stickup_cams", "other"];
@@ -105,13 +107,14 @@ fn number_of(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-/// A u64 id from a number or a numeric string, exactly (never via f64).
-pub(crate) fn id_of(v: Option<&Value>) -> Option<u64> {
-    match v? {
+/// A camera id from a number or a numeric string, exactly (never via f64).
+pub(crate) fn id_of(v: Option<&Value>) -> Option<CameraId> {
+    let n = match v? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
+    };
+    n.map(CameraId::new)
 }
 
 /// A bool from a bool or `"true"`/`"false"`.
@@ -260,7 +263,7 @@ pub fn parse_ring_devices(v: &Value) -> Vec<Camera> {
             };
             if out.iter().any(|o| o.id == c.id) {
                 tracing::debug!(
-                    camera = c.id,
+                    camera = %c.id,
                     array,
                     "duplicate Ring device id; keeping the first"
                 );

@@ -25,6 +25,8 @@ use super::model::{HistoryEvent, HistoryPage};
 use super::request::Call;
 use super::{Error, ErrorInner, HistoryQuery};
 
+use crate::base::CameraId;
+
 /// Page size when the caller asks for 0.
 const DEFAULT_LIMIT: u32 = 20;
 /// Largest page size we ask for.
@@ -83,7 +85,7 @@ fn recorded_status(s: Option<&str>) -> Option<String> {
 }
 
 /// Parses a legacy `doorbots/{id}/history` answer (a JSON array).
-pub fn parse_legacy_history(camera_id: u64, v: &Value) -> Vec<HistoryEvent> {
+pub fn parse_legacy_history(camera_id: CameraId, v: &Value) -> Vec<HistoryEvent> {
     let Some(items) = v.as_array() else {
         return Vec::new();
     };
@@ -134,7 +136,7 @@ fn media_url(e: &Value, file_type: &str) -> Option<String> {
 
 /// Parses an `evm/v2/history/devices/{id}` answer: `items[]` and
 /// `pagination_key` (trailing `=` stripped, as ring-mqtt does before reuse).
-pub fn parse_timeline(camera_id: u64, v: &Value) -> HistoryPage {
+pub fn parse_timeline(camera_id: CameraId, v: &Value) -> HistoryPage {
     let items = v
         .get("items")
         .and_then(Value::as_array)
@@ -181,7 +183,7 @@ impl RingClient {
     /// oldest id of this page when the page was full, else `None`.
     pub(crate) async fn legacy_history(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         query: HistoryQuery,
     ) -> Result<HistoryPage, Error> {
         let limit = match query.limit {
@@ -219,7 +221,7 @@ impl RingClient {
     /// clamped to 1..=200. Used by the polling event fallback.
     pub async fn timeline(
         &self,
-        camera_id: u64,
+        camera_id: CameraId,
         limit: u32,
         pagination_key: Option<&str>,
     ) -> Result<HistoryPage, Error> {
@@ -249,7 +251,7 @@ mod tests {
     fn legacy_page() {
         let v: Value =
             serde_json::from_str(include_str!("testdata/doorbell_history_page1.json")).unwrap();
-        let ev = parse_legacy_history(10001, &v);
+        let ev = parse_legacy_history(CameraId::new(10001), &v);
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[0].id, "7311234567890123457", "64-bit id exact");
         assert_eq!(ev[0].kind, "ding");
@@ -258,14 +260,14 @@ mod tests {
         assert_eq!(ev[1].id, "7311234567890123400", "id_str preferred");
         assert!(ev[1].person_detected);
         assert!(!ev[2].recorded && ev[2].recording_status.is_none());
-        assert!(ev.iter().all(|e| e.camera_id == 10001));
+        assert!(ev.iter().all(|e| e.camera_id == CameraId::new(10001)));
     }
 
     #[test]
     fn timeline_page() {
         let v: Value =
             serde_json::from_str(include_str!("testdata/doorbell_timeline_page1.json")).unwrap();
-        let p = parse_timeline(10001, &v);
+        let p = parse_timeline(CameraId::new(10001), &v);
         assert_eq!(
             p.next.as_deref(),
             Some("eyJwYWdlIjoyfQ"),
@@ -288,7 +290,7 @@ mod tests {
         );
         let v: Value =
             serde_json::from_str(include_str!("testdata/doorbell_timeline_page2.json")).unwrap();
-        assert_eq!(parse_timeline(10001, &v).next, None);
+        assert_eq!(parse_timeline(CameraId::new(10001), &v).next, None);
     }
 
     #[test]
@@ -297,7 +299,7 @@ mod tests {
         let Ok(raw) = std::fs::read_to_string(p) else {
             return;
         };
-        let ev = parse_legacy_history(1, &serde_json::from_str(&raw).unwrap());
+        let ev = parse_legacy_history(CameraId::new(1), &serde_json::from_str(&raw).unwrap());
         assert!(ev.iter().any(|e| e.id == "1234567890123456"));
     }
 }

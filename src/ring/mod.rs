@@ -36,7 +36,7 @@ pub use model::{Camera, Capabilities, HistoryEvent, HistoryPage, Location, Profi
 pub use push_api::PushSubscription;
 pub use retry::RetryPolicy;
 
-use crate::base::ErrorKind;
+use crate::base::{CameraId, ErrorKind};
 
 /// Where the client is in its authentication life.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -282,17 +282,18 @@ pub trait RingApi: Send + Sync {
     /// The account's locations.
     async fn locations(&self) -> Result<Vec<Location>, Error>;
     /// One page of a camera's event history, newest first.
-    async fn history(&self, camera_id: u64, query: HistoryQuery) -> Result<HistoryPage, Error>;
+    async fn history(&self, camera_id: CameraId, query: HistoryQuery)
+    -> Result<HistoryPage, Error>;
     /// A (signed, expiring) URL of the MP4 recording of event `ding_id`.
     async fn recording_url(&self, ding_id: &str) -> Result<url::Url, Error>;
     /// The latest snapshot of a camera.
-    async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, Error>;
+    async fn snapshot(&self, camera_id: CameraId) -> Result<Snapshot, Error>;
     /// Turns a camera's light on or off.
-    async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), Error>;
+    async fn set_light(&self, camera_id: CameraId, on: bool) -> Result<(), Error>;
     /// Sounds or silences a camera's siren.
-    async fn set_siren(&self, camera_id: u64, on: bool) -> Result<(), Error>;
+    async fn set_siren(&self, camera_id: CameraId, on: bool) -> Result<(), Error>;
     /// Enables or disables motion detection.
-    async fn set_motion_detection(&self, camera_id: u64, on: bool) -> Result<(), Error>;
+    async fn set_motion_detection(&self, camera_id: CameraId, on: bool) -> Result<(), Error>;
     /// A one-use ticket for the live-view signalling socket (ring-api.md §6.1).
     async fn live_ticket(&self) -> Result<String, Error>;
     /// The current authentication state (watch it for changes).

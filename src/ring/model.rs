@@ -5,11 +5,13 @@
 
 use serde::Serialize;
 
+use crate::base::CameraId;
+
 /// One Ring camera or doorbell, normalized from `clients_api/ring_devices`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Camera {
     /// Ring's numeric id (`doorbot_id` everywhere in the API; used in URL paths).
-    pub id: u64,
+    pub id: CameraId,
     /// Ring's hex, MAC-like `device_id`.
     pub device_id: String,
     /// The user-given name (`description`).
@@ -117,7 +119,7 @@ pub struct HistoryEvent {
     /// The ding id as a string (64-bit; never go through f64).
     pub id: String,
     /// Numeric camera id.
-    pub camera_id: u64,
+    pub camera_id: CameraId,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// `motion`, `ding`, `on_demand`, ...

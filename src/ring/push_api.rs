@@ -13,6 +13,8 @@ use super::devices::{id_of, parse_ring_devices};
 use super::request::{Body, Call};
 use super::{Error, RingClient};
 
+use crate::base::CameraId;
+
 /// The `ring_devices` arrays whose entries carry `subscribed`/`subscribed_motions`.
 const SUBSCRIPTION_ARRAYS: [&str; 4] = ["doorbots", "authorized_doorbots", "stickup_cams", "other"];
 
@@ -21,7 +23,7 @@ const SUBSCRIPTION_ARRAYS: [&str; 4] = ["doorbots", "authorized_doorbots", "stic
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushSubscription {
     /// Ring's numeric camera id.
-    pub camera_id: u64,
+    pub camera_id: CameraId,
     /// The camera is a doorbell (it has dings to subscribe to).
     pub doorbell: bool,
     /// `subscribed` (ding pushes); `None` when Ring did not say.
@@ -93,12 +95,12 @@ impl RingClient {
     }
 
     /// `POST clients_api/doorbots/{id}/subscribe`: ding pushes for a doorbell.
-    pub async fn subscribe(&self, camera_id: u64) -> Result<(), Error> {
+    pub async fn subscribe(&self, camera_id: CameraId) -> Result<(), Error> {
         self.post_subscription(camera_id, "subscribe").await
     }
 
     /// `POST clients_api/doorbots/{id}/motions_subscribe`: motion pushes.
-    pub async fn motions_subscribe(&self, camera_id: u64) -> Result<(), Error> {
+    pub async fn motions_subscribe(&self, camera_id: CameraId) -> Result<(), Error> {
         self.post_subscription(camera_id, "motions_subscribe").await
     }
 
@@ -119,7 +121,7 @@ impl RingClient {
         self.engine.ensure_session().await
     }
 
-    async fn post_subscription(&self, camera_id: u64, action: &str) -> Result<(), Error> {
+    async fn post_subscription(&self, camera_id: CameraId, action: &str) -> Result<(), Error> {
         let url = self.clients_url(&format!("doorbots/{camera_id}/{action}"))?;
         self.engine
             .send(&Call::with(Method::POST, url, Body::Empty).camera(camera_id))
@@ -147,12 +149,15 @@ mod tests {
         });
         let subs = parse_push_subscriptions(&v);
         let by = |id| subs.iter().find(|s| s.camera_id == id).expect("camera");
-        assert!(!by(11).needs_ding_subscription());
-        assert!(by(11).needs_motion_subscription());
-        assert!(by(12).needs_ding_subscription());
-        assert!(by(12).needs_motion_subscription());
-        assert!(!by(21).doorbell);
-        assert!(!by(21).needs_ding_subscription(), "not a doorbell");
-        assert!(!by(21).needs_motion_subscription());
+        assert!(!by(CameraId::new(11)).needs_ding_subscription());
+        assert!(by(CameraId::new(11)).needs_motion_subscription());
+        assert!(by(CameraId::new(12)).needs_ding_subscription());
+        assert!(by(CameraId::new(12)).needs_motion_subscription());
+        assert!(!by(CameraId::new(21)).doorbell);
+        assert!(
+            !by(CameraId::new(21)).needs_ding_subscription(),
+            "not a doorbell"
+        );
+        assert!(!by(CameraId::new(21)).needs_motion_subscription());
     }
 }

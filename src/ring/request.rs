@@ -20,6 +20,8 @@ use url::Url;
 use super::auth::{Auth, USER_AGENT};
 use super::{AuthFailure, Error, ErrorInner, RetryPolicy};
 
+use crate::base::CameraId;
+
 /// The body of a call.
 #[derive(Clone, Debug)]
 pub(crate) enum Body {
@@ -38,7 +40,7 @@ pub(crate) struct Call {
     pub(crate) url: Url,
     pub(crate) body: Body,
     pub(crate) accept: &'static str,
-    pub(crate) camera: Option<u64>,
+    pub(crate) camera: Option<CameraId>,
 }
 
 impl Call {
@@ -63,7 +65,7 @@ impl Call {
     }
 
     /// Tags the call with a camera id (for logs).
-    pub(crate) fn camera(mut self, id: u64) -> Self {
+    pub(crate) fn camera(mut self, id: CameraId) -> Self {
         self.camera = Some(id);
         self
     }
@@ -149,7 +151,7 @@ impl Engine {
             "ring_call",
             method = %call.method,
             path = %call.url.path(),
-            camera = call.camera,
+            camera = call.camera.map(tracing::field::display),
             status = tracing::field::Empty,
         );
         self.send_inner(call, false).instrument(span).await

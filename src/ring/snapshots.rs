@@ -14,6 +14,8 @@ use super::client::RingClient;
 use super::request::{Body, Call};
 use super::{Error, ErrorInner, Snapshot};
 
+use crate::base::CameraId;
+
 /// Polls of `snapshots/timestamps` after the request (python makes 3).
 const POLLS: u32 = 4;
 /// Pause between polls (python waits 1 s).
@@ -27,7 +29,7 @@ struct Timestamps {
 
 #[derive(Deserialize)]
 struct Timestamp {
-    doorbot_id: Option<u64>,
+    doorbot_id: Option<CameraId>,
     timestamp: Option<f64>,
 }
 
@@ -59,10 +61,13 @@ impl RingClient {
     /// `snapshots/next`, then the request/poll cycle when that host refused,
     /// failed or was unreachable ([`fallback_worthy`]); what
     /// `RingApi::snapshot` answers.
-    pub(super) async fn snapshot_with_fallback(&self, camera_id: u64) -> Result<Snapshot, Error> {
+    pub(super) async fn snapshot_with_fallback(
+        &self,
+        camera_id: CameraId,
+    ) -> Result<Snapshot, Error> {
         match self.next_snapshot(camera_id).await {
             Err(e) if fallback_worthy(&e) => {
-                tracing::debug!(camera = camera_id, err = %e, "snapshots/next failed; requesting a snapshot");
+                tracing::debug!(camera = %camera_id, err = %e, "snapshots/next failed; requesting a snapshot");
                 self.requested_snapshot(camera_id).await
             }
             r => r,
@@ -71,7 +76,7 @@ impl RingClient {
 
     /// `GET {snapshots}snapshots/next/{id}` with `Accept: image/jpeg`; the
     /// capture time comes from `x-time-millis`.
-    pub(super) async fn next_snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {
+    pub(super) async fn next_snapshot(&self, camera_id: CameraId) -> Result<Snapshot, Error> {
         let url = self
             .hosts
             .snapshots
@@ -83,7 +88,7 @@ impl RingClient {
     /// The request/poll cycle (see the module docs). A capture that does not
     /// turn up within the polls still yields the latest image, with its older
     /// `captured_at_ms`, so the caller can judge its age.
-    pub(super) async fn requested_snapshot(&self, camera_id: u64) -> Result<Snapshot, Error> {
+    pub(super) async fn requested_snapshot(&self, camera_id: CameraId) -> Result<Snapshot, Error> {
         let ts_url = self.clients_url("snapshots/timestamps")?;
         let requested_ms = now_ms();
         let first = self.snapshot_time(&ts_url, camera_id).await?;
@@ -97,7 +102,7 @@ impl RingClient {
         }
         if !fresh(latest) {
             tracing::debug!(
-                camera = camera_id,
+                camera = %camera_id,
                 polls,
                 "no fresh snapshot after the request; fetching the latest"
             );
@@ -110,7 +115,7 @@ impl RingClient {
 
     /// One `POST snapshots/timestamps` (which also asks for a capture): the
     /// camera's last capture time in ms, if Ring listed it.
-    async fn snapshot_time(&self, url: &Url, camera_id: u64) -> Result<Option<u64>, Error> {
+    async fn snapshot_time(&self, url: &Url, camera_id: CameraId) -> Result<Option<u64>, Error> {
         let body = Body::Json(serde_json::json!({ "doorbot_ids": [camera_id] }));
         let call = Call::with(Method::POST, url.clone(), body).camera(camera_id);
         let t: Timestamps = self.engine.json(&call).await?;
@@ -124,7 +129,7 @@ impl RingClient {
 
     /// A GET of a JPEG: bytes plus `x-time-millis`. Not a JPEG is a `Decode`
     /// error.
-    async fn jpeg(&self, url: Url, camera_id: u64) -> Result<Snapshot, Error> {
+    async fn jpeg(&self, url: Url, camera_id: CameraId) -> Result<Snapshot, Error> {
         let mut call = Call::get(url.clone()).camera(camera_id);
         call.accept = "image/jpeg";
         let resp = self.engine.send(&call).await?;

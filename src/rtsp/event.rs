@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn};
 
 use super::clip;
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::events::replay::{Recording, Replay};
 use crate::media::mp4;
@@ -33,7 +34,7 @@ use crate::media::mp4;
 /// Everything an event factory needs, set once at creation.
 pub(crate) struct EventCtx {
     /// Numeric Ring camera id.
-    pub(crate) camera_id: u64,
+    pub(crate) camera_id: CameraId,
     /// The selections (and the recording download).
     pub(crate) replay: Replay,
     pub(crate) rt: tokio::runtime::Handle,
@@ -107,7 +108,7 @@ mod imp {
         ) -> Option<gst_rtsp_server::RTSPMedia> {
             let ctx = self.ctx.get()?;
             let uri = url.request_uri();
-            let span = info_span!("rtsp_event", camera = ctx.camera_id, uri = %uri);
+            let span = info_span!("rtsp_event", camera = %ctx.camera_id, uri = %uri);
             let _enter = span.enter();
             let query = url::Url::parse(uri.as_str()).ok();
             let looping = loop_query(

@@ -18,12 +18,13 @@ use tracing::debug;
 
 use super::gate::FirstLoad;
 use super::mounts::Mounts;
+use crate::base::CameraId;
 use crate::cameras::{Change, Changes, Snapshot};
 
 /// Ring ids of the cameras posted so far, to tell when the mounts caught up
 /// with a snapshot.
 #[derive(Default)]
-pub(super) struct Posted(BTreeSet<u64>);
+pub(super) struct Posted(BTreeSet<CameraId>);
 
 impl Posted {
     /// Records a batch about to be applied.

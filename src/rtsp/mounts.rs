@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use super::factory::{CameraFactory, FactoryCtx};
 use super::gate::DescribeGate;
+use crate::base::CameraId;
 use crate::cameras::{Change, Entry};
 use crate::media::Hub;
 
@@ -77,7 +78,7 @@ pub(crate) const LIVE: Route = Route {
     paths: |e| vec![e.slug.clone(), e.camera.device_id.clone()],
     factory: |env, e| {
         let ctx = Arc::new(FactoryCtx {
-            stream: env.hub.stream(&e.camera.id.to_string()),
+            stream: env.hub.stream(e.camera.id),
             rt: env.rt.clone(),
             describe_timeout: env.describe_timeout,
             cancel: env.cancel.clone(),
@@ -126,9 +127,9 @@ pub(crate) struct Mounts {
     /// Require the `user` role (RTSP authentication is on).
     auth: bool,
     /// Mounted path → Ring id of its camera.
-    owner: HashMap<String, u64>,
+    owner: HashMap<String, CameraId>,
     /// Ring id → its mounted paths.
-    by_camera: HashMap<u64, Vec<String>>,
+    by_camera: HashMap<CameraId, Vec<String>>,
     contexts: CtxByPath,
 }
 
@@ -204,7 +205,7 @@ impl Mounts {
                 let path = format!("/{p}");
                 if !p.split('/').all(valid_path_segment) {
                     warn!(
-                        camera = id,
+                        camera = %id,
                         route = route.name,
                         path,
                         "camera not served at an invalid RTSP path"
@@ -213,10 +214,10 @@ impl Mounts {
                 }
                 if let Some(other) = self.owner.get(&path) {
                     warn!(
-                        camera = id,
+                        camera = %id,
                         route = route.name,
                         path,
-                        other,
+                        %other,
                         "RTSP path already taken by another camera"
                     );
                     continue;
@@ -229,7 +230,7 @@ impl Mounts {
                 mounted.push(path);
             }
         }
-        info!(camera = id, slug = %e.slug, paths = ?mounted, "RTSP paths mounted");
+        info!(camera = %id, slug = %e.slug, paths = ?mounted, "RTSP paths mounted");
         self.by_camera.entry(id).or_default().extend(mounted);
     }
 
@@ -259,7 +260,7 @@ impl Mounts {
                 }
             }));
         }
-        info!(camera = id, slug = %e.slug, paths = ?paths, "RTSP paths removed");
+        info!(camera = %id, slug = %e.slug, paths = ?paths, "RTSP paths removed");
     }
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::mounts::valid_path_segment;
 use super::{RtspOptions, RtspServer};
+use crate::base::CameraId;
 use crate::cameras::testutil::{entry, fixed};
 use crate::codec::encode;
 use crate::media::testutil::{FakeClip, FakeOpener, FakeSpec};
@@ -141,7 +142,7 @@ async fn paths_follow_the_directory() {
     .await
     .expect("the added camera plays");
     assert!(key, "a new client starts on a key frame");
-    let stream = hub.stream("7");
+    let stream = hub.stream(CameraId::new(7));
     assert_eq!(stream.viewers(), 1);
 
     feed.set(vec![]);

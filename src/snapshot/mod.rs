@@ -26,7 +26,7 @@ pub use decode::{
     jpeg_from_video_keyframe,
 };
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 use crate::media::{Frame, Hub, StreamState, ViewerKind};
 
 /// Errors of snapshot decoding.
@@ -87,7 +87,7 @@ type Slot = Arc<Mutex<Option<Cached>>>;
 pub struct LiveSnapshots {
     hub: Hub,
     /// Per camera.
-    cache: Arc<Mutex<HashMap<u64, Slot>>>,
+    cache: Arc<Mutex<HashMap<CameraId, Slot>>>,
 }
 
 impl std::fmt::Debug for LiveSnapshots {
@@ -107,12 +107,11 @@ impl LiveSnapshots {
 
     /// The cached key frame of `camera_id` if its stream is active; never
     /// creates a stream, takes a lease or waits for frames.
-    pub fn current_keyframe(&self, camera_id: u64) -> Option<Arc<Frame>> {
-        let key = camera_id.to_string();
-        if !self.hub.cameras().contains(&key) {
+    pub fn current_keyframe(&self, camera_id: CameraId) -> Option<Arc<Frame>> {
+        if !self.hub.cameras().contains(&camera_id) {
             return None;
         }
-        let stream = self.hub.stream(&key);
+        let stream = self.hub.stream(camera_id);
         if stream.status().borrow().state != StreamState::Active || stream.video_params().is_none()
         {
             return None;
@@ -124,13 +123,13 @@ impl LiveSnapshots {
 
     /// A JPEG of `camera_id`'s current key frame (decoded once per key frame).
     /// `Ok(None)` when the camera is not streaming.
-    pub async fn jpeg(&self, camera_id: u64) -> Result<Option<Bytes>, SnapshotError> {
+    pub async fn jpeg(&self, camera_id: CameraId) -> Result<Option<Bytes>, SnapshotError> {
         let Some(frame) = self.current_keyframe(camera_id) else {
             return Ok(None);
         };
         let _viewer = self
             .hub
-            .stream(&camera_id.to_string())
+            .stream(camera_id)
             .count_reader(ViewerKind::Snapshot);
         let slot = self
             .cache
@@ -145,7 +144,7 @@ impl LiveSnapshots {
         }
         let codec = self
             .hub
-            .stream(&camera_id.to_string())
+            .stream(camera_id)
             .video_params()
             .map(|p| p.codec)
             .unwrap_or_default();

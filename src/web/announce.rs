@@ -119,10 +119,10 @@ async fn announce(
         Ok(r) => r,
         Err(e) => return Ok(announce_error(e)),
     };
-    match st.announce.announce(&e.camera.id.to_string(), req).await {
+    match st.announce.announce(e.camera.id, req).await {
         Ok(a) => {
             let mut v = serde_json::to_value(&a).unwrap_or_default();
-            v["camera_id"] = e.camera.id.into();
+            v["camera_id"] = serde_json::json!(e.camera.id);
             v["slug"] = e.slug.clone().into();
             Ok(Json(v).into_response())
         }

@@ -54,7 +54,7 @@ pub(super) fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 fn view<'a>(st: &WebState, e: &'a Entry, host: Option<&str>) -> CameraView<'a> {
     let rtsp_url = st.urls.get().for_request(host).rtsp(&e.slug);
-    let status = st.hub.status(&e.camera.id.to_string()).borrow().clone();
+    let status = st.hub.status(e.camera.id).borrow().clone();
     CameraView {
         camera: &e.camera,
         slug: &e.slug,
@@ -183,7 +183,7 @@ async fn metrics(State(st): State<WebState>) -> Response {
         .cameras()
         .into_iter()
         .map(|id| {
-            let stats = st.hub.stream(&id).stats();
+            let stats = st.hub.stream(id).stats();
             (id, stats)
         })
         .collect();

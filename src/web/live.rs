@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::api::{find, request_host};
 use super::{ApiError, WebState};
-use crate::base::ErrorKind;
+use crate::base::{CameraId, ErrorKind};
 
 /// Default and longest hold of `live/start`.
 const DEFAULT_HOLD: Duration = Duration::from_secs(600);
@@ -55,9 +55,8 @@ pub(super) fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
 }
 
-fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_json::Value {
-    let key = id.to_string();
-    let stream = st.hub.stream(&key);
+fn live_json(st: &WebState, id: CameraId, slug: &str, host: Option<&str>) -> serde_json::Value {
+    let stream = st.hub.stream(id);
     let status = stream.status().borrow().clone();
     let viewers = stream.viewers();
     serde_json::json!({
@@ -67,7 +66,7 @@ fn live_json(st: &WebState, id: u64, slug: &str, host: Option<&str>) -> serde_js
         "last_error": status.last_error,
         "learned_session_cap_s": status.learned_cap_ms.map(|ms| ms as f64 / 1000.0),
         "viewers": viewers,
-        "held_for_s": st.keeper.remaining(&key).map(|d| d.as_secs()),
+        "held_for_s": st.keeper.remaining(id).map(|d| d.as_secs()),
         "rtsp_url": st.urls.get().for_request(host).rtsp(slug),
         "stats": stream.stats(),
     })
@@ -101,7 +100,7 @@ async fn start(
             ),
         ));
     }
-    st.keeper.start(&e.camera.id.to_string(), hold);
+    st.keeper.start(e.camera.id, hold);
     Ok(Json(live_json(&st, e.camera.id, &e.slug, request_host(&headers))).into_response())
 }
 
@@ -125,9 +124,14 @@ async fn stop(State(st): State<WebState>, body: Bytes) -> Result<Response, ApiEr
                 _ => return Err(ApiError::bad_request("cameraId must be a string or number")),
             };
             let e = find(&st, &key)?;
-            let k = e.camera.id.to_string();
-            if st.keeper.stop(&k) { vec![k] } else { vec![] }
+            if st.keeper.stop(e.camera.id) {
+                vec![e.camera.id]
+            } else {
+                vec![]
+            }
         }
     };
+    // The hub keys, as strings (the answer's shape since the endpoint exists).
+    let stopped: Vec<String> = stopped.iter().map(ToString::to_string).collect();
     Ok(Json(serde_json::json!({ "stopped": stopped })).into_response())
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use crate::base::CameraId;
 use crate::media::{LiveStats, ViewerKind};
 
 /// Counters keyed by metric name and label string.
@@ -159,7 +160,7 @@ const LIVE_SERIES: &[LiveSeries] = &[
 ];
 
 /// Appends the live stream statistics of `cameras` (camera id, stats) to `out`.
-pub fn render_live(out: &mut String, cameras: &[(String, LiveStats)]) {
+pub fn render_live(out: &mut String, cameras: &[(CameraId, LiveStats)]) {
     for (name, typ, help, value) in LIVE_SERIES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {typ}");
         for (camera, s) in cameras {
@@ -266,7 +267,7 @@ mod tests {
             }],
         };
         let mut out = String::new();
-        render_live(&mut out, &[("10001".into(), stats)]);
+        render_live(&mut out, &[(CameraId::new(10001), stats)]);
         for line in [
             "# TYPE ringbridge_live_fps gauge\nringbridge_live_fps{camera=\"10001\"} 15\n",
             "ringbridge_live_plis_sent_total{camera=\"10001\"} 4\n",

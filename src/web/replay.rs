@@ -120,6 +120,6 @@ async fn select(
         )));
     }
     let resolved = st.replay.select(e.camera.id, true, selection).await?;
-    tracing::info!(camera = e.camera.id, event = %resolved.event.id, select = ?resolved.select, "event stream selection changed");
+    tracing::info!(camera = %e.camera.id, event = %resolved.event.id, select = ?resolved.select, "event stream selection changed");
     Ok(Json(view(&st, &e, request_host(&headers), Ok(resolved))).into_response())
 }

@@ -150,11 +150,7 @@ async fn create(
     }
     let offer = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the SDP offer is not UTF-8"))?;
-    let answer = match st
-        .whep
-        .create_session(&e.camera.id.to_string(), offer)
-        .await
-    {
+    let answer = match st.whep.create_session(e.camera.id, offer).await {
         Ok(a) => a,
         Err(err) => {
             note_limit(&st, &peer, &err, uri.path());
@@ -203,7 +199,7 @@ async fn trickle(
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
     match st
         .whep
-        .add_candidates(&e.camera.id.to_string(), &session, frag, if_match)
+        .add_candidates(e.camera.id, &session, frag, if_match)
         .await
     {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -219,11 +215,7 @@ async fn delete(
     Path((camera, session)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let e = find(&st, &camera)?;
-    match st
-        .whep
-        .delete_session(&e.camera.id.to_string(), &session)
-        .await
-    {
+    match st.whep.delete_session(e.camera.id, &session).await {
         Ok(()) => Ok(StatusCode::OK.into_response()),
         Err(err) => Ok(whep_error(err, &e)),
     }
@@ -244,10 +236,7 @@ async fn talk(
     let b: TalkBody = serde_json::from_slice(&body).map_err(|err| {
         ApiError::bad_request(format!("expected {{\"talking\": true|false}}: {err}"))
     })?;
-    match st
-        .whep
-        .set_talking(&e.camera.id.to_string(), &session, b.talking)
-    {
+    match st.whep.set_talking(e.camera.id, &session, b.talking) {
         Ok(talking) => Ok(Json(serde_json::json!({ "talking": talking })).into_response()),
         Err(err) => Ok(whep_error(err, &e)),
     }
@@ -258,7 +247,7 @@ async fn talk_state(
     Path(camera): Path<String>,
 ) -> Result<Response, ApiError> {
     let e = find(&st, &camera)?;
-    Ok(Json(st.whep.talk_state(&e.camera.id.to_string())).into_response())
+    Ok(Json(st.whep.talk_state(e.camera.id)).into_response())
 }
 
 #[cfg(test)]

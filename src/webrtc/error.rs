@@ -2,7 +2,7 @@
 //! context (camera, session) and maps to one [`ErrorKind`], which alone decides the
 //! HTTP status at the web edge.
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 
 /// An error of a WHEP session operation.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum WhepError {
     #[error("no WHEP session {session} on camera {camera}")]
     NoSuchSession {
         /// Camera id (hub key).
-        camera: String,
+        camera: CameraId,
         /// Session id.
         session: String,
     },
@@ -61,7 +61,7 @@ pub enum WhepError {
     #[error("someone else is talking on {camera}")]
     FloorTaken {
         /// Camera id (hub key).
-        camera: String,
+        camera: CameraId,
         /// The session that holds the floor.
         holder: String,
     },
@@ -79,7 +79,7 @@ pub enum WhepError {
     )]
     CodecUnavailable {
         /// Camera id (hub key).
-        camera: String,
+        camera: CameraId,
         /// The stream's codec, e.g. `H.265`.
         codec: &'static str,
     },

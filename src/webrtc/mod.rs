@@ -66,6 +66,7 @@ pub use mux::SharedUdpPort;
 pub use talk::PREROLL;
 pub use voice::{TalkFloor, VoiceOptions};
 
+use crate::base::CameraId;
 use crate::media::Floors;
 pub(crate) use activity::Activity;
 use session::Session;
@@ -167,8 +168,9 @@ pub struct TalkState {
 pub struct SessionInfo {
     /// Session id.
     pub id: String,
-    /// Camera (hub key).
-    pub camera: String,
+    /// Camera (hub key; a decimal string in JSON).
+    #[serde(serialize_with = "crate::base::id::as_string")]
+    pub camera: CameraId,
     /// Peer connection state (`new`, `connecting`, `connected`, ...).
     pub state: String,
     /// Holds the camera's talk floor.
@@ -220,13 +222,13 @@ impl Inner {
         self.lock().remove(id)
     }
 
-    fn get(&self, camera: &str, id: &str) -> Result<Arc<Session>, WhepError> {
+    fn get(&self, camera: CameraId, id: &str) -> Result<Arc<Session>, WhepError> {
         self.lock()
             .get(id)
             .filter(|s| s.camera == camera)
             .cloned()
             .ok_or_else(|| WhepError::NoSuchSession {
-                camera: camera.to_owned(),
+                camera,
                 session: id.to_owned(),
             })
     }
@@ -294,7 +296,11 @@ impl WhepServer {
     /// anything else), `BadOffer`/`UnsupportedOffer` (→ 400), `TooManySessions`
     /// (→ 429; sessions being opened count, so concurrent offers cannot overshoot
     /// the cap) or `ShuttingDown` (→ 503).
-    pub async fn create_session(&self, camera: &str, offer: &str) -> Result<WhepAnswer, WhepError> {
+    pub async fn create_session(
+        &self,
+        camera: CameraId,
+        offer: &str,
+    ) -> Result<WhepAnswer, WhepError> {
         limits::check(offer, self.inner.opts.sdp_limits)
             .map_err(|e| WhepError::TooLarge { reason: e.0 })?;
         if self.inner.cancel.is_cancelled() {
@@ -310,7 +316,7 @@ impl WhepServer {
     /// Adds trickled viewer candidates (WHEP PATCH, `application/trickle-ice-sdpfrag`).
     pub async fn add_candidates(
         &self,
-        camera: &str,
+        camera: CameraId,
         session: &str,
         fragment: &str,
         if_match: Option<&str>,
@@ -327,7 +333,7 @@ impl WhepServer {
 
     /// Ends a session (WHEP DELETE) and waits (bounded) until its peer is closed and
     /// its lease dropped.
-    pub async fn delete_session(&self, camera: &str, session: &str) -> Result<(), WhepError> {
+    pub async fn delete_session(&self, camera: CameraId, session: &str) -> Result<(), WhepError> {
         let s = self.inner.get(camera, session)?;
         self.inner.remove(session);
         self.inner.floors.release_session(session);
@@ -343,7 +349,7 @@ impl WhepServer {
     /// session's viewer sends no audio.
     pub fn set_talking(
         &self,
-        camera: &str,
+        camera: CameraId,
         session: &str,
         talking: bool,
     ) -> Result<bool, WhepError> {
@@ -364,15 +370,12 @@ impl WhepServer {
                 }
                 Ok(true)
             }
-            Err(holder) => Err(WhepError::FloorTaken {
-                camera: camera.to_owned(),
-                holder,
-            }),
+            Err(holder) => Err(WhepError::FloorTaken { camera, holder }),
         }
     }
 
     /// Who talks on `camera`.
-    pub fn talk_state(&self, camera: &str) -> TalkState {
+    pub fn talk_state(&self, camera: CameraId) -> TalkState {
         let holder = self.inner.floors.holder(camera);
         TalkState {
             talking: holder.is_some(),
@@ -382,7 +385,7 @@ impl WhepServer {
     }
 
     /// Current sessions, optionally only `camera`'s, oldest first.
-    pub fn sessions(&self, camera: Option<&str>) -> Vec<SessionInfo> {
+    pub fn sessions(&self, camera: Option<CameraId>) -> Vec<SessionInfo> {
         let mut list: Vec<(std::time::Instant, SessionInfo)> = self
             .inner
             .lock()
@@ -391,12 +394,12 @@ impl WhepServer {
             .map(|s| {
                 let info = SessionInfo {
                     id: s.id.clone(),
-                    camera: s.camera.clone(),
+                    camera: s.camera,
                     state: s.state().to_string(),
                     talking: self
                         .inner
                         .floors
-                        .holder(&s.camera)
+                        .holder(s.camera)
                         .is_some_and(|(holder, _)| holder == s.id),
                     age_s: s.created.elapsed().as_secs(),
                 };

@@ -28,6 +28,7 @@ use super::outbound::{self, RtcpSink, Tracks};
 use super::sdp::{self, Fragment, OfferError};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
+use crate::base::CameraId;
 use crate::media::h264::ProfileLevel;
 use crate::media::{CameraStream, Lease, VideoCodec, VideoParams, ViewerKind};
 
@@ -36,7 +37,7 @@ pub(crate) struct Session {
     /// Opaque id, also the last path segment of the session URL.
     pub id: String,
     /// Hub key of the camera.
-    pub camera: String,
+    pub camera: CameraId,
     /// The entity tag of the session (ICE generation).
     pub etag: String,
     /// The viewer's ICE username fragment from the offer.
@@ -132,7 +133,7 @@ struct Parts {
 /// local candidates gathered, and starts the supervisor.
 pub(crate) async fn open(
     inner: &Arc<Inner>,
-    camera: &str,
+    camera: CameraId,
     offer: &str,
 ) -> Result<(Arc<Session>, WhepAnswer), WhepError> {
     let stream = inner.hub.stream(camera);
@@ -190,11 +191,11 @@ pub(crate) async fn open(
 
 /// Browsers get H.264 only: an H.265 stream is refused with a message the console
 /// shows in the tile (never a black tile).
-fn h264_only(camera: &str, params: &VideoParams) -> Result<(), WhepError> {
+fn h264_only(camera: CameraId, params: &VideoParams) -> Result<(), WhepError> {
     match params.codec {
         VideoCodec::H264 => Ok(()),
         VideoCodec::H265 => Err(WhepError::CodecUnavailable {
-            camera: camera.to_owned(),
+            camera,
             codec: "H.265",
         }),
     }
@@ -376,7 +377,7 @@ async fn setup(
 
 /// Spawns the per-track tasks from the `on_track` callback.
 struct IntakeFactory {
-    camera: String,
+    camera: CameraId,
     session: String,
     stream: CameraStream,
     inner: Arc<Inner>,
@@ -390,7 +391,7 @@ impl IntakeFactory {
     fn spawn(&self, track: Arc<TrackRemote>) {
         if track.kind() == RTPCodecType::Audio {
             let ctx = Intake {
-                camera: self.camera.clone(),
+                camera: self.camera,
                 session: self.session.clone(),
                 stream: self.stream.clone(),
                 floors: Arc::clone(&self.inner.floors),

@@ -25,6 +25,7 @@ use webrtc::track::track_remote::TrackRemote;
 use super::Activity;
 use super::pcmu::{OpusToPcmu, PCMU_PACKET};
 use super::voice::{Detector, TalkFloor, VoiceMeter, VoiceOptions};
+use crate::base::CameraId;
 use crate::media::{CameraStream, Claim, Floors, TalkbackCodec, TalkbackError, TalkbackPacket};
 
 /// Packets kept while a voice talker waits for the floor, sent once it has it:
@@ -82,7 +83,7 @@ impl Durations {
 
 /// Everything the intake task needs.
 pub(crate) struct Intake {
-    pub camera: String,
+    pub camera: CameraId,
     pub session: String,
     pub stream: CameraStream,
     pub floors: Arc<Floors>,
@@ -287,11 +288,11 @@ impl Intake {
         if !voice.detector.speaking() || !voice.detector.is_loud(dbfs) {
             return;
         }
-        let holder = self.floors.holder(&self.camera);
+        let holder = self.floors.holder(self.camera);
         if holder.as_ref().is_some_and(|(s, _)| *s == self.session) {
             return;
         }
-        match self.floors.take(&self.camera, &self.session, Claim::Voice) {
+        match self.floors.take(self.camera, &self.session, Claim::Voice) {
             Ok(_) => {
                 info!(dbfs, "talk floor taken by voice");
                 voice.waiting = false;
@@ -313,7 +314,7 @@ impl Intake {
             return;
         }
         voice.waiting = false;
-        if self.floors.release_voice(&self.camera, &self.session) {
+        if self.floors.release_voice(self.camera, &self.session) {
             info!("talk floor released after silence");
         }
     }
@@ -356,7 +357,7 @@ pub(crate) async fn run(track: Arc<TrackRemote>, ctx: Intake) {
                 if let Some(v) = voice.as_mut() {
                     v.measure(&pkt.payload).await;
                 }
-                if ctx.floors.touch(&ctx.camera, &ctx.session) {
+                if ctx.floors.touch(ctx.camera, &ctx.session) {
                     out.send(pkt.payload, samples).await;
                 } else if let Some(v) = voice.as_mut() {
                     v.keep(pkt.payload, samples);

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use ring_bridge::base::CameraId;
 use ring_bridge::ring::{
     self, AuthState, Camera, HistoryEvent, HistoryPage, HistoryQuery, Location, RingApi, Snapshot,
 };
@@ -15,22 +16,22 @@ use super::{CABIN, HOME, jpeg};
 /// A recorded Ring call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
-    SetLight(u64, bool),
-    SetSiren(u64, bool),
-    SetMotionDetection(u64, bool),
-    Snapshot(u64),
-    History(u64),
+    SetLight(CameraId, bool),
+    SetSiren(CameraId, bool),
+    SetMotionDetection(CameraId, bool),
+    Snapshot(CameraId),
+    History(CameraId),
 }
 
 /// The simulator's camera set as a scripted `RingApi`.
 pub struct FakeRing {
     pub cameras: Mutex<Vec<Camera>>,
     pub calls: Mutex<Vec<Call>>,
-    pub history: Mutex<HashMap<u64, Vec<HistoryEvent>>>,
+    pub history: Mutex<HashMap<CameraId, Vec<HistoryEvent>>>,
     /// Cameras whose history call fails.
-    pub failing_history: Mutex<HashSet<u64>>,
+    pub failing_history: Mutex<HashSet<CameraId>>,
     /// Cameras whose history call hangs forever.
-    pub hanging_history: Mutex<HashSet<u64>>,
+    pub hanging_history: Mutex<HashSet<CameraId>>,
     pub fail_commands: Mutex<bool>,
     pub snapshot_tag: Mutex<u8>,
     auth: watch::Sender<AuthState>,
@@ -54,7 +55,7 @@ fn cam(
     rssi: i32,
 ) -> Camera {
     Camera {
-        id,
+        id: CameraId::new(id),
         device_id: format!("a4c1380f{:04x}", id - 10000),
         name: name.into(),
         kind: kind.into(),
@@ -218,6 +219,7 @@ impl FakeRing {
 
     /// Adds an event at the top of a camera's history.
     pub fn add_history(&self, camera_id: u64, ding_id: &str, kind: &str, created_at: &str) {
+        let camera_id = CameraId::new(camera_id);
         let ev = HistoryEvent {
             id: ding_id.into(),
             camera_id,
@@ -238,7 +240,7 @@ impl FakeRing {
             .insert(0, ev);
     }
 
-    fn update(&self, camera_id: u64, f: impl FnOnce(&mut Camera)) -> Result<(), ring::Error> {
+    fn update(&self, camera_id: CameraId, f: impl FnOnce(&mut Camera)) -> Result<(), ring::Error> {
         if *self.fail_commands.lock().unwrap() {
             return Err(ring::ErrorInner::Status {
                 path: format!("clients_api/doorbots/{camera_id}"),
@@ -273,7 +275,11 @@ impl RingApi for FakeRing {
             },
         ])
     }
-    async fn history(&self, camera_id: u64, q: HistoryQuery) -> Result<HistoryPage, ring::Error> {
+    async fn history(
+        &self,
+        camera_id: CameraId,
+        q: HistoryQuery,
+    ) -> Result<HistoryPage, ring::Error> {
         self.record(Call::History(camera_id));
         if self.hanging_history.lock().unwrap().contains(&camera_id) {
             std::future::pending::<()>().await;
@@ -298,22 +304,22 @@ impl RingApi for FakeRing {
     async fn recording_url(&self, ding_id: &str) -> Result<url::Url, ring::Error> {
         Err(ring::ErrorInner::NotFound(format!("recording {ding_id}")).into())
     }
-    async fn snapshot(&self, camera_id: u64) -> Result<Snapshot, ring::Error> {
+    async fn snapshot(&self, camera_id: CameraId) -> Result<Snapshot, ring::Error> {
         self.record(Call::Snapshot(camera_id));
         Ok(Snapshot {
             jpeg: jpeg(*self.snapshot_tag.lock().unwrap()),
             captured_at_ms: None,
         })
     }
-    async fn set_light(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+    async fn set_light(&self, camera_id: CameraId, on: bool) -> Result<(), ring::Error> {
         self.record(Call::SetLight(camera_id, on));
         self.update(camera_id, |c| c.light_on = Some(on))
     }
-    async fn set_siren(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+    async fn set_siren(&self, camera_id: CameraId, on: bool) -> Result<(), ring::Error> {
         self.record(Call::SetSiren(camera_id, on));
         self.update(camera_id, |c| c.siren_on = Some(on))
     }
-    async fn set_motion_detection(&self, camera_id: u64, on: bool) -> Result<(), ring::Error> {
+    async fn set_motion_detection(&self, camera_id: CameraId, on: bool) -> Result<(), ring::Error> {
         self.record(Call::SetMotionDetection(camera_id, on));
         self.update(camera_id, |c| c.motion_detection_enabled = on)
     }

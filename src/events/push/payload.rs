@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::transport::RawPush;
+use crate::base::CameraId;
 use crate::events::EventKind;
 
 /// Which payload shape a push had.
@@ -35,7 +36,7 @@ pub enum PayloadVersion {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PushEvent {
     /// Ring's numeric camera id (`device.id` / `ding.doorbot_id`).
-    pub camera_id: u64,
+    pub camera_id: CameraId,
     /// The ding id, digits only, exactly as Ring sent it.
     pub ding_id: String,
     /// Motion or ding.
@@ -111,8 +112,8 @@ fn id_digits(v: Option<&Value>) -> Option<String> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
 }
 
-fn camera_id(v: Option<&Value>) -> Option<u64> {
-    id_digits(v)?.parse().ok()
+fn camera_id(v: Option<&Value>) -> Option<CameraId> {
+    id_digits(v)?.parse::<u64>().ok().map(CameraId::new)
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -253,7 +254,7 @@ mod tests {
     #[test]
     fn v2_doorbell_ding() {
         let ev = parse(&sample(include_str!("testdata/doorbell_ding_v2.json"))).expect("event");
-        assert_eq!(ev.camera_id, 50001);
+        assert_eq!(ev.camera_id, CameraId::new(50001));
         assert_eq!(ev.ding_id, "7412345678901234567");
         assert_eq!(ev.kind, EventKind::Ding);
         assert!(!ev.person_detected);
@@ -271,7 +272,11 @@ mod tests {
     fn v2_motion_with_person_and_big_numeric_id() {
         let raw = sample(include_str!("testdata/floodlight_motion_human_v2.json"));
         let ev = parse(&raw).expect("event");
-        assert_eq!(ev.camera_id, 50002, "device id given as a string");
+        assert_eq!(
+            ev.camera_id,
+            CameraId::new(50002),
+            "device id given as a string"
+        );
         assert_eq!(ev.ding_id, "9123456789012345678", "exact, not via f64");
         assert_eq!(ev.kind, EventKind::Motion);
         assert!(ev.person_detected);
@@ -281,7 +286,7 @@ mod tests {
     fn v2_sparse_motion_is_tolerated() {
         let raw = sample(include_str!("testdata/camera_motion_sparse_v2.json"));
         let ev = parse(&raw).expect("event");
-        assert_eq!(ev.camera_id, 50003);
+        assert_eq!(ev.camera_id, CameraId::new(50003));
         assert_eq!(ev.kind, EventKind::Motion);
         assert!(!ev.person_detected);
         assert_eq!(ev.created_at, "2025-03-14T22:06:40.123Z");
@@ -298,7 +303,7 @@ mod tests {
     fn v1_gcmdata_ding() {
         let raw = sample(include_str!("testdata/doorbell_ding_v1_gcmdata.json"));
         let ev = parse(&raw).expect("event");
-        assert_eq!(ev.camera_id, 50005);
+        assert_eq!(ev.camera_id, CameraId::new(50005));
         assert_eq!(ev.ding_id, "8223372036854775807");
         assert_eq!(ev.kind, EventKind::Ding);
         assert_eq!(ev.created_at, "2025-03-15T10:11:12.131Z");
@@ -346,7 +351,10 @@ mod tests {
             ..RawPush::default()
         };
         let ev = parse(&raw).expect("event");
-        assert_eq!((ev.camera_id, ev.ding_id.as_str()), (7, "42"));
+        assert_eq!(
+            (ev.camera_id, ev.ding_id.as_str()),
+            (CameraId::new(7), "42")
+        );
         assert_eq!(ev.kind, EventKind::Ding);
     }
 }

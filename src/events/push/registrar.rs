@@ -9,6 +9,7 @@
 use tracing::{debug, info, warn};
 
 use super::transport::PushError;
+use crate::base::CameraId;
 use crate::base::error::chain;
 use crate::ring::{self, PushSubscription, RingClient};
 
@@ -23,7 +24,7 @@ pub trait PushRegistrar: Send + Sync {
     /// Every camera's subscription flags.
     async fn push_subscriptions(&self) -> Result<Vec<PushSubscription>, ring::Error>;
     /// `doorbots/{id}/subscribe` (`motions == false`) or `…/motions_subscribe`.
-    async fn subscribe(&self, camera_id: u64, motions: bool) -> Result<(), ring::Error>;
+    async fn subscribe(&self, camera_id: CameraId, motions: bool) -> Result<(), ring::Error>;
 }
 
 #[async_trait::async_trait]
@@ -40,7 +41,7 @@ impl PushRegistrar for RingClient {
         RingClient::push_subscriptions(self).await
     }
 
-    async fn subscribe(&self, camera_id: u64, motions: bool) -> Result<(), ring::Error> {
+    async fn subscribe(&self, camera_id: CameraId, motions: bool) -> Result<(), ring::Error> {
         if motions {
             self.motions_subscribe(camera_id).await
         } else {
@@ -110,9 +111,9 @@ async fn subscribe_all(ring: &dyn PushRegistrar, subs: &[PushSubscription]) {
                 "subscribe"
             };
             match ring.subscribe(s.camera_id, motions).await {
-                Ok(()) => debug!(camera = s.camera_id, what, "subscribed to pushes"),
+                Ok(()) => debug!(camera = %s.camera_id, what, "subscribed to pushes"),
                 Err(e) => {
-                    warn!(camera = s.camera_id, what, err = %chain(&e), "push subscription failed")
+                    warn!(camera = %s.camera_id, what, err = %chain(&e), "push subscription failed")
                 }
             }
         }
@@ -144,20 +145,20 @@ mod tests {
         async fn push_subscriptions(&self) -> Result<Vec<PushSubscription>, ring::Error> {
             Ok(vec![
                 PushSubscription {
-                    camera_id: 1,
+                    camera_id: CameraId::new(1),
                     doorbell: true,
                     subscribed: Some(false),
                     subscribed_motions: Some(true),
                 },
                 PushSubscription {
-                    camera_id: 2,
+                    camera_id: CameraId::new(2),
                     doorbell: false,
                     subscribed: None,
                     subscribed_motions: None,
                 },
             ])
         }
-        async fn subscribe(&self, camera_id: u64, motions: bool) -> Result<(), ring::Error> {
+        async fn subscribe(&self, camera_id: CameraId, motions: bool) -> Result<(), ring::Error> {
             self.calls
                 .lock()
                 .unwrap()

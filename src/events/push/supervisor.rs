@@ -407,9 +407,9 @@ impl Supervisor {
                 });
                 if fresh {
                     self.status.send_modify(|s| s.events += 1);
-                    info!(camera, %ding_id, kind = kind.as_str(), "event pushed");
+                    info!(%camera, %ding_id, kind = kind.as_str(), "event pushed");
                 } else {
-                    debug!(camera, %ding_id, "pushed event already seen");
+                    debug!(%camera, %ding_id, "pushed event already seen");
                 }
             }
             Err(Ignored::NotCameraEvent(what)) => {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::registrar::PushRegistrar;
 use super::transport::{PushConnection, PushError, PushItem, PushTransport, RawPush};
 use super::{PushOptions, PushState, TransportChoice, start};
+use crate::base::CameraId;
 use crate::events::{EventHub, EventKind, EventSource};
 use crate::ring::{self, PushSubscription};
 
@@ -95,7 +96,7 @@ impl PushRegistrar for FakeRing {
     async fn push_subscriptions(&self) -> Result<Vec<PushSubscription>, ring::Error> {
         Ok(Vec::new())
     }
-    async fn subscribe(&self, _camera_id: u64, _motions: bool) -> Result<(), ring::Error> {
+    async fn subscribe(&self, _camera_id: CameraId, _motions: bool) -> Result<(), ring::Error> {
         Ok(())
     }
 }
@@ -249,6 +250,7 @@ async fn an_unavailable_transport_stops_the_listener() {
 mod simulator_bodies {
     use serde_json::Value;
 
+    use crate::base::CameraId;
     use crate::events::EventKind;
     use crate::events::push::{RawPush, payload};
     use crate::sim::push::fcm_body;
@@ -297,7 +299,10 @@ mod simulator_bodies {
     fn v1_dings_on_request_only_for_dings() {
         let p = parsed(&fcm_body(&ev(SimEventKind::Ding, false), true));
         assert_eq!(p.version, payload::PayloadVersion::V1);
-        assert_eq!((p.kind, p.camera_id), (EventKind::Ding, 10001));
+        assert_eq!(
+            (p.kind, p.camera_id),
+            (EventKind::Ding, CameraId::new(10001))
+        );
         assert_eq!(p.ding_id, "7300000000000000123");
         let p = parsed(&fcm_body(&ev(SimEventKind::Motion, false), true));
         assert_eq!(p.version, payload::PayloadVersion::V2);

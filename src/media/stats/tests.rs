@@ -1,6 +1,7 @@
 //! Unit tests of the stats counters and rate computations.
 
 use super::*;
+use crate::base::CameraId;
 use crate::media::{Frame, MediaKind};
 use bytes::Bytes;
 
@@ -134,7 +135,7 @@ async fn hub_counts_sessions_renewals_viewers_and_drops() {
         ..HubOptions::default()
     };
     let hub = Hub::new(FakeOpener::new(spec), opts, CancellationToken::new());
-    let stream = hub.stream("cam1");
+    let stream = hub.stream(CameraId::new(1));
     let rtsp = stream.lease_as(ViewerKind::Rtsp);
     let hold = stream.lease_as(ViewerKind::Hold);
     stream.wait_ready(Duration::from_secs(5)).await.unwrap();

@@ -12,14 +12,14 @@ fn devices() -> Vec<Camera> {
 
 fn cam(cams: &[Camera], id: u64) -> &Camera {
     cams.iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id.get() == id)
         .unwrap_or_else(|| panic!("camera {id} missing"))
 }
 
 #[test]
 fn every_camera_array_and_only_cameras() {
     let cams = devices();
-    let ids: Vec<u64> = cams.iter().map(|c| c.id).collect();
+    let ids: Vec<u64> = cams.iter().map(|c| c.id.get()).collect();
     assert_eq!(
         ids,
         vec![10001, 10002, 10003, 20001, 20002, 9007199254740993, 40002],

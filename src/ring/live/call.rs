@@ -25,6 +25,7 @@ use super::media::MediaShared;
 use super::signalling;
 use super::talk::{self, TalkSender, TalkTrack};
 use super::{AudioCodec, LiveOptions};
+use crate::base::CameraId;
 use crate::media::{Frame, TalkbackSender, TransportStats, VideoCodec};
 
 /// Talkback packets buffered between the hub and the forwarder (~1 s of 20 ms
@@ -35,7 +36,7 @@ const TALKBACK_QUEUE: usize = 64;
 /// hang up with [`Self::close`] (dropping the handle also hangs up, in the
 /// background).
 pub struct LiveCall {
-    camera: u64,
+    camera: CameraId,
     session_id: String,
     since: Instant,
     audio: Option<AudioCodec>,
@@ -72,7 +73,7 @@ impl LiveCall {
     pub async fn connect(
         ticket: &str,
         signalling: &Url,
-        doorbot_id: u64,
+        doorbot_id: CameraId,
         opts: &LiveOptions,
         cancel: &CancellationToken,
     ) -> Result<LiveCall, Error> {
@@ -85,7 +86,7 @@ impl LiveCall {
         }
         let hang_up = cancel.child_token();
         let dialog_id = uuid::Uuid::new_v4().to_string();
-        let span = info_span!("live_call", camera = doorbot_id, dialog = %dialog_id, session = tracing::field::Empty);
+        let span = info_span!("live_call", camera = %doorbot_id, dialog = %dialog_id, session = tracing::field::Empty);
         let talk_track = TalkTrack::new(opts.talk_payload_type, opts.talk_ssrc);
         let (frames_tx, frames_rx) = mpsc::channel(opts.frame_queue.max(16));
         let media = Arc::new(MediaShared {
@@ -235,7 +236,7 @@ impl LiveCall {
     }
 
     /// The camera (`doorbot_id`).
-    pub fn camera(&self) -> u64 {
+    pub fn camera(&self) -> CameraId {
         self.camera
     }
 
@@ -280,7 +281,7 @@ impl LiveCall {
         if let Some(h) = self.driver.take()
             && let Err(e) = h.await
         {
-            warn!(camera = self.camera, err = %e, "live call driver panicked");
+            warn!(camera = %self.camera, err = %e, "live call driver panicked");
         }
     }
 }

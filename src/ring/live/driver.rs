@@ -28,6 +28,7 @@ use super::media::{self, MediaShared};
 use super::signalling::{self, Event, Incoming};
 use super::talk::TalkTrack;
 use super::{AudioCodec, LiveOptions, peer};
+use crate::base::CameraId;
 use crate::media::VideoCodec;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -60,7 +61,7 @@ enum Wake {
 
 /// Everything the driver task owns; built by `LiveCall::connect`.
 pub(super) struct Driver {
-    pub(super) camera: u64,
+    pub(super) camera: CameraId,
     pub(super) dialog_id: String,
     pub(super) session_id: Option<String>,
     /// When `session_created` arrived.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 
 /// Ring's `close` reason codes (ring-api.md §6.3).
 pub mod close_code {
@@ -45,7 +45,7 @@ impl std::fmt::Display for CloseReason {
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("live call to camera {camera}{}: {inner}", .session.as_deref().map(|s| format!(" (session {s})")).unwrap_or_default())]
 pub struct Error {
-    camera: u64,
+    camera: CameraId,
     session: Option<String>,
     inner: Arc<ErrorInner>,
 }
@@ -115,7 +115,7 @@ pub enum ErrorInner {
 }
 
 impl Error {
-    pub(crate) fn new(camera: u64, session: Option<String>, inner: ErrorInner) -> Self {
+    pub(crate) fn new(camera: CameraId, session: Option<String>, inner: ErrorInner) -> Self {
         Error {
             camera,
             session,
@@ -129,7 +129,7 @@ impl Error {
     }
 
     /// The camera (`doorbot_id`) of the call.
-    pub fn camera(&self) -> u64 {
+    pub fn camera(&self) -> CameraId {
         self.camera
     }
 
@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn kinds_and_display() {
         let e = Error::new(
-            7,
+            CameraId::new(7),
             Some("s1".into()),
             ErrorInner::ServerClosed(CloseReason {
                 code: 5,
@@ -194,7 +194,7 @@ mod tests {
         );
         assert_eq!(e.close_reason().map(|r| r.code), Some(5));
         let e = Error::new(
-            7,
+            CameraId::new(7),
             None,
             ErrorInner::ServerClosed(CloseReason {
                 code: 6,

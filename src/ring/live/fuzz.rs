@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 
 use super::signalling::{Incoming, answered_audio_codec, fix_answer};
+use crate::base::CameraId;
 use crate::base::proptest_util::{config, edits, mutate};
 
 const FRAME: &str = r#"{"method":"sdp","dialog_id":"d1","body":{"doorbot_id":42,"session_id":"s1","sdp":"v=0\r\n","mlineindex":1,"ice":"candidate:1 1 udp 1 1.2.3.4 5 typ host","is_ok":false,"text":"x","reason":{"code":6,"text":"Timeout"}}}"#;
@@ -21,7 +22,7 @@ proptest! {
     fn signalling_frames_never_panic(e in edits()) {
         let text = mutate(FRAME, &e);
         if let Ok(m) = serde_json::from_str::<Incoming>(&text) {
-            let _ = m.is_for(42, Some("s1"));
+            let _ = m.is_for(CameraId::new(42), Some("s1"));
             let _ = m.event();
         }
     }

@@ -8,6 +8,8 @@ use url::Url;
 
 use super::error::CloseReason;
 
+use crate::base::CameraId;
+
 /// Builds the websocket URL: `base?api_version=4.0&auth_type=ring_solutions&
 /// client_id=ring_site-<uuid>&token=<ticket>` (the ticket is URL-escaped).
 pub(crate) fn socket_url(base: &Url, ticket: &str) -> Url {
@@ -25,7 +27,7 @@ pub(crate) fn socket_url(base: &Url, ticket: &str) -> Url {
 pub(crate) fn frame(
     method: &str,
     dialog_id: &str,
-    doorbot_id: u64,
+    doorbot_id: CameraId,
     session_id: Option<&str>,
     mut body: Value,
 ) -> String {
@@ -69,11 +71,11 @@ pub(crate) enum Event {
 impl Incoming {
     /// Whether the frame belongs to our call: a `doorbot_id` or `session_id` that
     /// is present and differs from ours means "not for us" (ring-api.md §6.3).
-    pub fn is_for(&self, doorbot_id: u64, session_id: Option<&str>) -> bool {
+    pub fn is_for(&self, doorbot_id: CameraId, session_id: Option<&str>) -> bool {
         let door_ok = match self.body.get("doorbot_id") {
             None | Some(Value::Null) => true,
-            Some(Value::Number(n)) => n.as_u64() == Some(doorbot_id),
-            Some(Value::String(s)) => s.parse::<u64>().ok() == Some(doorbot_id),
+            Some(Value::Number(n)) => n.as_u64() == Some(doorbot_id.get()),
+            Some(Value::String(s)) => s.parse::<u64>().ok() == Some(doorbot_id.get()),
             Some(_) => false,
         };
         let session_ok = match (
@@ -255,8 +257,14 @@ mod tests {
 
     #[test]
     fn frames_and_filtering() {
-        let f: Value =
-            serde_json::from_str(&frame("ping", "d1", 42, Some("s1"), Value::Null)).unwrap();
+        let f: Value = serde_json::from_str(&frame(
+            "ping",
+            "d1",
+            CameraId::new(42),
+            Some("s1"),
+            Value::Null,
+        ))
+        .unwrap();
         assert_eq!(
             f,
             json!({"method":"ping","dialog_id":"d1","body":{"doorbot_id":42,"session_id":"s1"}})
@@ -264,9 +272,9 @@ mod tests {
         let m: Incoming =
             serde_json::from_str(r#"{"method":"close","body":{"doorbot_id":42,"session_id":"s2","reason":{"code":6,"text":"Timeout waiting for ping"}}}"#)
                 .unwrap();
-        assert!(!m.is_for(42, Some("s1")));
-        assert!(m.is_for(42, None));
-        assert!(!m.is_for(43, None));
+        assert!(!m.is_for(CameraId::new(42), Some("s1")));
+        assert!(m.is_for(CameraId::new(42), None));
+        assert!(!m.is_for(CameraId::new(43), None));
         assert_eq!(
             m.event(),
             Ok(Event::Close(CloseReason {

@@ -15,7 +15,7 @@ use tracing::debug;
 use url::Url;
 
 use super::{AudioCodec, LiveCall, LiveOptions};
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ResultExt};
 use crate::media::{
     Frame, LiveOpener, LiveSource, SourceError, TalkbackSender, TransportStats, VideoCodec,
 };
@@ -36,20 +36,14 @@ pub struct RingOpener {
 impl LiveOpener for RingOpener {
     async fn open(
         &self,
-        camera: &str,
+        camera: CameraId,
         cancel: CancellationToken,
     ) -> Result<Box<dyn LiveSource>, SourceError> {
-        let id: u64 = camera.parse().map_err(|_| {
-            SourceError::new(
-                ErrorKind::InvalidArgument,
-                format!("camera key {camera:?} is not a Ring id"),
-            )
-        })?;
         let ticket =
             self.ring.live_ticket().await.map_err(|e| {
                 SourceError::with_source(e.kind(), "requesting a live-view ticket", e)
             })?;
-        let call = LiveCall::connect(&ticket, &self.signalling, id, &self.opts, &cancel)
+        let call = LiveCall::connect(&ticket, &self.signalling, camera, &self.opts, &cancel)
             .await
             .map_err(|e| SourceError::with_source(e.kind(), "starting the Ring live call", e))?;
         Ok(Box::new(call))

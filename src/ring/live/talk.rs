@@ -25,6 +25,7 @@ use webrtc::track::track_local::{TrackLocal, TrackLocalContext, TrackLocalWriter
 
 use super::AudioCodec;
 use super::error::{Error, ErrorInner};
+use crate::base::CameraId;
 use crate::media::{TalkbackCodec, TalkbackPacket};
 
 struct Binding {
@@ -141,7 +142,7 @@ impl TrackLocal for TalkTrack {
 #[derive(Clone)]
 pub struct TalkSender {
     track: Arc<TalkTrack>,
-    camera: u64,
+    camera: CameraId,
 }
 
 impl std::fmt::Debug for TalkSender {
@@ -154,7 +155,7 @@ impl std::fmt::Debug for TalkSender {
 }
 
 impl TalkSender {
-    pub(crate) fn new(track: Arc<TalkTrack>, camera: u64) -> Self {
+    pub(crate) fn new(track: Arc<TalkTrack>, camera: CameraId) -> Self {
         TalkSender { track, camera }
     }
 
@@ -292,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn not_ready_before_bind() {
-        let s = TalkSender::new(TalkTrack::new(None, None), 1);
+        let s = TalkSender::new(TalkTrack::new(None, None), CameraId::new(1));
         assert_eq!(s.codec(), None);
         let e = s
             .send_talk(Bytes::from_static(&[1]), Duration::from_millis(20))

@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::*;
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 use crate::media::{Frame, MediaKind, h264};
 use crate::sim::live::{CLOSE_CAMERA_OFFLINE, LiveSim, LiveSimOptions};
 
-const CAMERA: u64 = 987_654_321;
-const OFFLINE_CAMERA: u64 = 666;
+const CAMERA: CameraId = CameraId::new(987_654_321);
+const OFFLINE_CAMERA: CameraId = CameraId::new(666);
 
 struct Harness {
     sim: Arc<LiveSim>,
@@ -42,7 +42,7 @@ impl Harness {
         let sim = LiveSim::new(
             opts,
             Box::new(|t| t != "bad-ticket"),
-            Box::new(|id| id != OFFLINE_CAMERA),
+            Box::new(|id| id != OFFLINE_CAMERA.get()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

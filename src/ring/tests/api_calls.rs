@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::base::{ErrorKind, ResultExt};
+use crate::base::{CameraId, ErrorKind, ResultExt};
 use crate::ring::{ErrorInner, HistoryQuery, RingApi};
 
 const DEVICES_PATH: &str = "/clients_api/ring_devices";
@@ -154,7 +154,7 @@ async fn device_busy_codes_are_typed() {
     );
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
-    let e = c.set_siren(10001, true).await.unwrap_err();
+    let e = c.set_siren(CameraId::new(10001), true).await.unwrap_err();
     match e.inner() {
         ErrorInner::DeviceUnavailable { code, .. } => assert_eq!(*code, 7019),
         other => panic!("{other:?}"),
@@ -178,7 +178,7 @@ async fn history_pages_follow_the_cursor() {
     let c = client(&mock, dir.path(), "rt-0");
     let p1 = c
         .history(
-            10001,
+            CameraId::new(10001),
             HistoryQuery {
                 limit: 3,
                 older_than: None,
@@ -190,7 +190,7 @@ async fn history_pages_follow_the_cursor() {
     assert_eq!(p1.next.as_deref(), Some("7311234567890123300"));
     let p2 = c
         .history(
-            10001,
+            CameraId::new(10001),
             HistoryQuery {
                 limit: 3,
                 older_than: p1.next.clone(),
@@ -212,7 +212,7 @@ async fn history_pages_follow_the_cursor() {
         limit: 3,
         older_than: Some("1&x=2".into()),
     };
-    let e = c.history(10001, bad).await.unwrap_err();
+    let e = c.history(CameraId::new(10001), bad).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
 
@@ -228,9 +228,12 @@ async fn timeline_pages_follow_the_pagination_key() {
     );
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
-    let p1 = c.timeline(10001, 50, None).await.unwrap();
+    let p1 = c.timeline(CameraId::new(10001), 50, None).await.unwrap();
     assert_eq!(p1.events.len(), 2);
-    let p2 = c.timeline(10001, 50, p1.next.as_deref()).await.unwrap();
+    let p2 = c
+        .timeline(CameraId::new(10001), 50, p1.next.as_deref())
+        .await
+        .unwrap();
     assert_eq!(p2.events[0].id, "7311234567890123900");
     assert_eq!(p2.next, None);
     let q: Vec<String> = mock
@@ -260,13 +263,13 @@ async fn snapshot_is_a_checked_jpeg() {
     );
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
-    let s = c.snapshot(10001).await.unwrap();
+    let s = c.snapshot(CameraId::new(10001)).await.unwrap();
     assert_eq!(&s.jpeg[..], JPEG);
     assert_eq!(s.captured_at_ms, Some(1772359440123));
     let req = mock.seen_at("/snapshots/next/10001").pop().unwrap();
     assert_eq!(req.header("accept"), Some("image/jpeg"));
     assert_eq!(req.header("authorization"), Some("Bearer at-1"));
-    let e = c.snapshot(10002).await.unwrap_err();
+    let e = c.snapshot(CameraId::new(10002)).await.unwrap_err();
     assert!(matches!(e.inner(), ErrorInner::Decode { .. }), "{e}");
 }
 
@@ -342,10 +345,10 @@ async fn commands_ticket_locations_health() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(&mock, dir.path(), "rt-0");
 
-    c.set_light(20001, true).await.unwrap();
-    c.set_light(20001, false).await.unwrap();
-    c.set_siren(20001, true).await.unwrap();
-    c.set_siren(20001, false).await.unwrap();
+    c.set_light(CameraId::new(20001), true).await.unwrap();
+    c.set_light(CameraId::new(20001), false).await.unwrap();
+    c.set_siren(CameraId::new(20001), true).await.unwrap();
+    c.set_siren(CameraId::new(20001), false).await.unwrap();
     for p in [
         "floodlight_light_on",
         "floodlight_light_off",
@@ -359,7 +362,9 @@ async fn commands_ticket_locations_health() {
         assert_eq!(&s.body[..], b"null", "PUT without payload sends JSON null");
         assert_eq!(s.header("content-type"), Some("application/json"));
     }
-    c.set_motion_detection(20001, false).await.unwrap();
+    c.set_motion_detection(CameraId::new(20001), false)
+        .await
+        .unwrap();
     let s = mock
         .seen_at("/devices/v1/devices/20001/settings")
         .pop()
@@ -380,7 +385,10 @@ async fn commands_ticket_locations_health() {
 
     assert_eq!(c.locations().await.unwrap().len(), 2);
     assert_eq!(
-        c.camera_health(10001).await.unwrap().wifi_rssi_dbm,
+        c.camera_health(CameraId::new(10001))
+            .await
+            .unwrap()
+            .wifi_rssi_dbm,
         Some(-52)
     );
     assert_eq!(mock.count("/clients_api/session"), 1);

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{fast_policy, seed};
+use crate::base::CameraId;
 use crate::base::ResultExt as _;
 use crate::ring::{RingApi, RingClient, RingHosts, RingOptions};
 use crate::sim::{SimHandle, SimOptions, Simulator};
@@ -85,7 +86,7 @@ async fn sessions_are_created_and_recreated_when_ring_purges_them() {
     let h = Harness::start(SimOptions::default()).await;
     assert!(h.sim.state.options().require_session);
     let cams = h.client.cameras().await.unwrap();
-    assert!(cams.iter().any(|c| c.id == 10001));
+    assert!(cams.iter().any(|c| c.id == CameraId::new(10001)));
     assert_eq!(h.sim_state().await["sessions_created"], 1);
     // Ring forgets the session: the next clients API call answers 404 naming
     // our hardware id; the client makes a new session and retries once.
@@ -109,7 +110,7 @@ async fn recording_urls_may_be_https_on_another_host() {
     let page = h
         .client
         .history(
-            10001,
+            CameraId::new(10001),
             crate::ring::HistoryQuery {
                 limit: 10,
                 older_than: None,
@@ -160,7 +161,7 @@ async fn refused_snapshot_host_falls_back_to_the_request_cycle() {
             .as_millis(),
     )
     .unwrap();
-    let snap = h.client.snapshot(10001).await.unwrap();
+    let snap = h.client.snapshot(CameraId::new(10001)).await.unwrap();
     assert!(snap.jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
     let at = snap.captured_at_ms.expect("capture time");
     assert!(
@@ -173,7 +174,7 @@ async fn refused_snapshot_host_falls_back_to_the_request_cycle() {
         .unwrap();
     assert!(n >= 4, "{n} snapshot requests");
     // An offline camera fails at once, without the cycle.
-    let e = h.client.snapshot(10005).await.unwrap_err();
+    let e = h.client.snapshot(CameraId::new(10005)).await.unwrap_err();
     assert_eq!(e.kind(), crate::base::ErrorKind::Unavailable, "{e}");
     assert_eq!(
         h.sim_state().await["requests"]["snapshot"].as_u64(),
