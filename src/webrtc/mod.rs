@@ -42,6 +42,7 @@ mod fuzz;
 mod limits;
 mod mux;
 mod outbound;
+mod payloads;
 mod pcmu;
 mod peer;
 mod sdp;
@@ -188,6 +189,8 @@ pub(crate) struct Inner {
     /// only with the `sessions` lock held, so the cap is checked atomically.
     opening: AtomicUsize,
     floors: Arc<Floors>,
+    /// Video payloads shared by the viewers of each camera.
+    payloads: payloads::Payloads,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -280,6 +283,7 @@ impl WhepServer {
                 hub,
                 sessions: Mutex::new(HashMap::new()),
                 opening: AtomicUsize::new(0),
+                payloads: payloads::Payloads::default(),
                 cancel,
                 tracker: TaskTracker::new(),
             }),

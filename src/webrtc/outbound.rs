@@ -1,7 +1,8 @@
 //! Hub → viewer: reads a [`Subscriber`] and packetizes its access units onto the
 //! session's RTP tracks ourselves (no transcoding): H.264 per RFC 6184
-//! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`),
-//! Opus one packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
+//! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`,
+//! once per frame for all viewers of the camera: [`super::payloads`]), Opus one
+//! packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
 //! (90 kHz video, 48 kHz audio), so frame durations are the real ones.
 //!
 //! A viewer that joins mid-stream first gets the hub's cached GOP from its key
@@ -23,18 +24,14 @@ use tracing::{debug, trace};
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp;
-use webrtc::rtp::codecs::h264::H264Payloader;
-use webrtc::rtp::packetizer::Payloader;
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use super::activity::Activity;
+use super::payloads::PayloadCache;
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, ViewerKind};
 
-/// RTP payload budget: 1200-byte packets (webrtc-rs's outbound MTU) minus the
-/// 12-byte header and room for header extensions (transport-cc, mid).
-const PAYLOAD_MTU: usize = 1200 - 12 - 28;
 /// A frame the hub received longer ago than this is backlog (the cached GOP).
 const STALE_AFTER: Duration = Duration::from_millis(250);
 
@@ -70,10 +67,10 @@ impl RtpClock {
     }
 }
 
-/// Packetizes one kind for one track.
+/// One viewer's RTP headers for one kind: its own sequence numbers and
+/// timestamps in front of payloads that may be shared with other viewers.
 pub(crate) struct Packetizer {
     kind: MediaKind,
-    h264: H264Payloader,
     clock: RtpClock,
     seq: u16,
 }
@@ -82,25 +79,24 @@ impl Packetizer {
     pub fn new(kind: MediaKind) -> Self {
         Packetizer {
             kind,
-            h264: H264Payloader::default(),
             clock: RtpClock::new(rand::random()),
             seq: rand::random(),
         }
     }
 
-    /// RTP packets (payload type and SSRC are filled in by the track) for `frame`.
-    pub fn packets(&mut self, frame: &Frame, stale: bool) -> Vec<rtp::packet::Packet> {
-        let payloads: Vec<Bytes> = match self.kind {
-            MediaKind::Video => self
-                .h264
-                .payload(PAYLOAD_MTU, &frame.data)
-                .unwrap_or_default(),
-            MediaKind::Audio => vec![frame.data.clone()],
-        };
+    /// RTP packets (payload type and SSRC are filled in by the track) carrying
+    /// `payloads`, the RTP payloads of `frame` (video: [`PayloadCache::video`];
+    /// Opus: the frame's one packet).
+    pub fn packets(
+        &mut self,
+        frame: &Frame,
+        stale: bool,
+        payloads: &[Bytes],
+    ) -> Vec<rtp::packet::Packet> {
         let timestamp = self.clock.timestamp(frame.pts, stale);
         let n = payloads.len();
         payloads
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, payload)| {
                 let sequence_number = self.seq;
@@ -115,7 +111,7 @@ impl Packetizer {
                         timestamp,
                         ..Default::default()
                     },
-                    payload,
+                    payload: payload.clone(),
                 }
             })
             .collect()
@@ -126,6 +122,8 @@ impl Packetizer {
 pub(crate) struct Tracks {
     pub video: Arc<TrackLocalStaticRTP>,
     pub audio: Option<Arc<TrackLocalStaticRTP>>,
+    /// The camera's video payloads, shared with its other viewers.
+    pub payloads: Arc<PayloadCache>,
 }
 
 async fn write(track: &TrackLocalStaticRTP, packets: Vec<rtp::packet::Packet>) -> bool {
@@ -166,10 +164,16 @@ pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: Cancellati
         let stale = frame.received_at.elapsed() > STALE_AFTER;
         backlog += u64::from(stale);
         let ok = match frame.kind {
-            MediaKind::Video => write(&tracks.video, video.packets(&frame, stale)).await,
+            MediaKind::Video => {
+                let payloads = tracks.payloads.video(&frame);
+                write(&tracks.video, video.packets(&frame, stale, &payloads)).await
+            }
             MediaKind::Audio if stale => true,
             MediaKind::Audio => match &tracks.audio {
-                Some(t) => write(t, audio.packets(&frame, false)).await,
+                Some(t) => {
+                    let payload = std::slice::from_ref(&frame.data);
+                    write(t, audio.packets(&frame, false, payload)).await
+                }
                 None => true,
             },
         };
@@ -217,6 +221,8 @@ pub(crate) async fn drain_rtcp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::CameraId;
+    use crate::webrtc::payloads::{PAYLOAD_MTU, Payloads};
 
     #[test]
     fn clock_squeezes_backlog_then_follows_pts() {
@@ -246,8 +252,10 @@ mod tests {
         ];
         idr.extend(std::iter::repeat_n(0xAB, 3000));
         let idr: &'static [u8] = Box::leak(idr.into_boxed_slice());
+        let cache = Payloads::default().for_camera(CameraId::new(1));
         let mut p = Packetizer::new(MediaKind::Video);
-        let pkts = p.packets(&frame(MediaKind::Video, idr, 9000), false);
+        let key = frame(MediaKind::Video, idr, 9000);
+        let pkts = p.packets(&key, false, &cache.video(&key));
         assert_eq!(pkts[0].payload[0] & 0x1F, 24, "STAP-A with SPS+PPS first");
         assert!(pkts[1..].iter().all(|p| p.payload[0] & 0x1F == 28), "FU-A");
         assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
@@ -258,16 +266,16 @@ mod tests {
         let seqs: Vec<u16> = pkts.iter().map(|p| p.header.sequence_number).collect();
         assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
 
-        let next = p.packets(
-            &frame(MediaKind::Video, &[0, 0, 0, 1, 0x41, 1, 2], 15_000),
-            false,
-        );
+        let mut slice = frame(MediaKind::Video, &[0, 0, 0, 1, 0x41, 1, 2], 15_000);
+        slice.seq = 1;
+        let next = p.packets(&slice, false, &cache.video(&slice));
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].header.timestamp, ts.wrapping_add(6000));
         assert_eq!(next[0].payload[0], 0x41, "small slice as a single NAL unit");
 
         let mut a = Packetizer::new(MediaKind::Audio);
-        let pkts = a.packets(&frame(MediaKind::Audio, &[0xF8, 1, 2], 480), false);
+        let opus = frame(MediaKind::Audio, &[0xF8, 1, 2], 480);
+        let pkts = a.packets(&opus, false, std::slice::from_ref(&opus.data));
         assert_eq!((pkts.len(), pkts[0].header.marker), (1, false));
     }
 }

@@ -360,7 +360,14 @@ async fn setup(
         etag: session.etag.clone(),
     };
     let parts = Parts {
-        media: Some((stream.clone(), Tracks { video, audio })),
+        media: Some((
+            stream.clone(),
+            Tracks {
+                video,
+                audio,
+                payloads: inner.payloads.for_camera(stream.id()),
+            },
+        )),
         activity,
         tasks,
     };
