@@ -154,8 +154,14 @@ impl VideoParams {
         }
     }
 
-    /// H.264 only: the RFC 6381 codec string, e.g. `avc1.640028`, for MSE and HLS.
+    /// The RFC 6381 codec string, for MSE, HLS and the stats: `avc1.640028` for
+    /// H.264, `hvc1.1.6.L93.B0` for H.265 (from the SPS; `hvc1` alone if the SPS
+    /// does not parse).
     pub fn rfc6381_codec(&self) -> String {
-        format!("avc1.{}", self.profile_level_id)
+        match self.codec {
+            VideoCodec::H264 => format!("avc1.{}", self.profile_level_id),
+            VideoCodec::H265 => super::h265::parse_sps(&self.sps)
+                .map_or_else(|_| "hvc1".to_owned(), |s| s.codec_string()),
+        }
     }
 }

@@ -58,6 +58,8 @@ fn parses_x265_sps_with_conformance_window() {
     assert_eq!((s.width, s.height), (1366, 766));
     assert_eq!((s.profile_idc, s.tier_flag, s.level_idc), (1, 0, 120));
     assert_eq!(s.fmtp(), "profile-id=1;tier-flag=0;level-id=120");
+    // x265 Main: compatibility flags 1 and 2, progressive + frame-only (0x90).
+    assert_eq!(s.codec_string(), "hvc1.1.6.L120.90");
     let s = parse_sps(&hex(SPS_444)).unwrap();
     assert_eq!((s.width, s.height, s.profile_idc), (1366, 766, 4));
 }
