@@ -1,14 +1,18 @@
 //! Hub → viewer: reads a [`Subscriber`] and packetizes its access units onto the
 //! session's RTP tracks ourselves (no transcoding): H.264 per RFC 6184
 //! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`),
-//! Opus one packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
+//! H.265 per RFC 7798 with our own [`crate::media::h265::pay`] (AP, FU, no DONL;
+//! webrtc-rs's `HevcPayloader` cannot carry Ring's stream, see
+//! `docs/design/0009-h265.md`), Opus one packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
 //! (90 kHz video, 48 kHz audio), so frame durations are the real ones.
 //!
 //! A viewer that joins mid-stream first gets the hub's cached GOP from its key
 //! frame. Those frames are old, so their timestamps are compressed (1 tick apart)
 //! to let the browser decode through them at once instead of adding the GOP's age
 //! as latency; stale audio is dropped. After a [`RecvError::Lagged`] the subscriber
-//! resumes at a key frame by itself.
+//! resumes at a key frame by itself. A session is sent one codec (the answer's): if
+//! the camera's stream changes codec (a new live call answered differently), the
+//! session ends and the viewer reconnects.
 //!
 //! Also drains RTCP from every sender: a PLI or FIR from the viewer becomes
 //! [`CameraStream::request_keyframe`] (the hub forwards it to Ring when its cached
@@ -19,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace};
+use tracing::{debug, info, trace};
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp;
@@ -30,7 +34,7 @@ use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use super::activity::Activity;
-use crate::media::{CameraStream, Frame, MediaKind, RecvError, ViewerKind};
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind, h265};
 
 /// RTP payload budget: 1200-byte packets (webrtc-rs's outbound MTU) minus the
 /// 12-byte header and room for header extensions (transport-cc, mid).
@@ -70,32 +74,54 @@ impl RtpClock {
     }
 }
 
+/// How a frame becomes RTP payloads.
+enum Payloads {
+    /// RFC 6184 (webrtc-rs).
+    H264(H264Payloader),
+    /// RFC 7798 ([`h265::pay`]).
+    H265,
+    /// One Opus packet per payload.
+    Opus,
+}
+
 /// Packetizes one kind for one track.
 pub(crate) struct Packetizer {
     kind: MediaKind,
-    h264: H264Payloader,
+    payloads: Payloads,
     clock: RtpClock,
     seq: u16,
 }
 
 impl Packetizer {
-    pub fn new(kind: MediaKind) -> Self {
+    fn new(kind: MediaKind, payloads: Payloads) -> Self {
         Packetizer {
             kind,
-            h264: H264Payloader::default(),
+            payloads,
             clock: RtpClock::new(rand::random()),
             seq: rand::random(),
         }
     }
 
+    /// A video packetizer for `codec`.
+    pub fn video(codec: VideoCodec) -> Self {
+        let payloads = match codec {
+            VideoCodec::H264 => Payloads::H264(H264Payloader::default()),
+            VideoCodec::H265 => Payloads::H265,
+        };
+        Packetizer::new(MediaKind::Video, payloads)
+    }
+
+    /// An Opus packetizer.
+    pub fn audio() -> Self {
+        Packetizer::new(MediaKind::Audio, Payloads::Opus)
+    }
+
     /// RTP packets (payload type and SSRC are filled in by the track) for `frame`.
     pub fn packets(&mut self, frame: &Frame, stale: bool) -> Vec<rtp::packet::Packet> {
-        let payloads: Vec<Bytes> = match self.kind {
-            MediaKind::Video => self
-                .h264
-                .payload(PAYLOAD_MTU, &frame.data)
-                .unwrap_or_default(),
-            MediaKind::Audio => vec![frame.data.clone()],
+        let payloads: Vec<Bytes> = match &mut self.payloads {
+            Payloads::H264(p) => p.payload(PAYLOAD_MTU, &frame.data).unwrap_or_default(),
+            Payloads::H265 => h265::pay::packetize(&frame.data, PAYLOAD_MTU),
+            Payloads::Opus => vec![frame.data.clone()],
         };
         let timestamp = self.clock.timestamp(frame.pts, stale);
         let n = payloads.len();
@@ -108,7 +134,8 @@ impl Packetizer {
                 rtp::packet::Packet {
                     header: rtp::header::Header {
                         version: 2,
-                        // Video: last packet of the access unit (RFC 6184 §5.1).
+                        // Video: last packet of the access unit (RFC 6184
+                        // §5.1, RFC 7798 §4.1).
                         // Audio: unused (no talkspurt tracking).
                         marker: self.kind == MediaKind::Video && i + 1 == n,
                         sequence_number,
@@ -124,6 +151,8 @@ impl Packetizer {
 
 /// The session's outgoing tracks.
 pub(crate) struct Tracks {
+    /// The codec the video track was negotiated for.
+    pub codec: VideoCodec,
     pub video: Arc<TrackLocalStaticRTP>,
     pub audio: Option<Arc<TrackLocalStaticRTP>>,
 }
@@ -142,8 +171,8 @@ async fn write(track: &TrackLocalStaticRTP, packets: Vec<rtp::packet::Packet>) -
 /// the peer is connected, so the first frame the viewer gets is a key frame.
 pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: CancellationToken) {
     let mut sub = stream.subscribe_as(ViewerKind::Whep);
-    let mut video = Packetizer::new(MediaKind::Video);
-    let mut audio = Packetizer::new(MediaKind::Audio);
+    let mut video = Packetizer::video(tracks.codec);
+    let mut audio = Packetizer::audio();
     let (mut frames, mut lagged, mut backlog) = (0u64, 0u64, 0u64);
     // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
     let mut cancelled = std::pin::pin!(cancel.cancelled());
@@ -163,6 +192,14 @@ pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: Cancellati
                 }
             },
         };
+        if frame.is_video_keyframe()
+            && let Some(now) = stream.video_params().map(|p| p.codec)
+            && now != tracks.codec
+        {
+            info!(sent = %tracks.codec, stream = %now, "the camera's stream changed codec; ending the session");
+            cancel.cancel();
+            break;
+        }
         let stale = frame.received_at.elapsed() > STALE_AFTER;
         backlog += u64::from(stale);
         let ok = match frame.kind {
@@ -246,7 +283,7 @@ mod tests {
         ];
         idr.extend(std::iter::repeat_n(0xAB, 3000));
         let idr: &'static [u8] = Box::leak(idr.into_boxed_slice());
-        let mut p = Packetizer::new(MediaKind::Video);
+        let mut p = Packetizer::video(VideoCodec::H264);
         let pkts = p.packets(&frame(MediaKind::Video, idr, 9000), false);
         assert_eq!(pkts[0].payload[0] & 0x1F, 24, "STAP-A with SPS+PPS first");
         assert!(pkts[1..].iter().all(|p| p.payload[0] & 0x1F == 28), "FU-A");
@@ -266,8 +303,27 @@ mod tests {
         assert_eq!(next[0].header.timestamp, ts.wrapping_add(6000));
         assert_eq!(next[0].payload[0], 0x41, "small slice as a single NAL unit");
 
-        let mut a = Packetizer::new(MediaKind::Audio);
+        let mut a = Packetizer::audio();
         let pkts = a.packets(&frame(MediaKind::Audio, &[0xF8, 1, 2], 480), false);
         assert_eq!((pkts.len(), pkts[0].header.marker), (1, false));
+    }
+
+    #[test]
+    fn h265_key_frame_becomes_ap_then_fus() {
+        let mut au = vec![
+            0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
+        ];
+        au.extend([0, 0, 0, 1, 0x26, 1, 0x80]); // IDR_W_RADL, first slice
+        au.extend(std::iter::repeat_n(0xAB, 3000));
+        let au: &'static [u8] = Box::leak(au.into_boxed_slice());
+        let mut p = Packetizer::video(VideoCodec::H265);
+        let pkts = p.packets(&frame(MediaKind::Video, au, 9000), false);
+        assert_eq!(pkts[0].payload[0] >> 1, 48, "AP with VPS+SPS+PPS first");
+        assert!(pkts[1..].iter().all(|p| p.payload[0] >> 1 == 49), "FU");
+        assert_eq!(pkts[1].payload[2], 0x80 | 19, "S bit and IDR_W_RADL");
+        assert_eq!(pkts.last().unwrap().payload[2], 0x40 | 19, "E bit");
+        assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
+        assert!(pkts.last().unwrap().header.marker);
+        assert_eq!(pkts.iter().filter(|p| p.header.marker).count(), 1);
     }
 }
