@@ -113,6 +113,9 @@ pub struct WhepOptions {
     /// Most sessions at once, over all cameras, counting those being opened.
     /// Default 32.
     pub max_sessions: usize,
+    /// Ring may send H.265 (`stream.h265`). When false every stream is H.264, so an
+    /// offer without H.264 is refused before a Ring call starts. Default false.
+    pub h265: bool,
     /// Size and shape limits of offers and trickle fragments, checked before
     /// parsing.
     pub sdp_limits: SdpLimits,
@@ -135,6 +138,7 @@ impl Default for WhepOptions {
             voice: VoiceOptions::default(),
             answer_wait: Duration::from_secs(10),
             max_sessions: 32,
+            h265: false,
             sdp_limits: SdpLimits::default(),
         }
     }

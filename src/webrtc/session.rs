@@ -144,8 +144,13 @@ pub(crate) async fn open(
         OfferError::Unsupported(reason) => WhepError::UnsupportedOffer { reason },
     })?;
     let known = stream.video_params();
-    if let Some(p) = &known {
-        pick_video(camera, &offer, p.codec, Some(p))?;
+    // Without `stream.h265` every stream is H.264, known yet or not.
+    let expected = known
+        .as_ref()
+        .map(|p| p.codec)
+        .or((!inner.opts.h265).then_some(VideoCodec::H264));
+    if let Some(codec) = expected {
+        pick_video(camera, &offer, codec, known.as_ref())?;
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = info_span!("webrtc", camera = %camera, session = %id);
@@ -162,7 +167,7 @@ pub(crate) async fn open(
     };
     let format = match &params {
         Some(p) => pick_video(camera, &offer, p.codec, Some(p))?,
-        None => unknown_stream_video(camera, &offer, &stream)?,
+        None => unknown_stream_video(camera, &offer, &stream, inner.opts.h265)?,
     };
     let pc = peer::new_peer(&inner.opts, &offer, &format)
         .instrument(span.clone())
@@ -209,21 +214,24 @@ fn pick_video(
     })
 }
 
-/// The format when the stream's parameters did not come in time: the codec of the
-/// camera's last live session if known, else H.264 when offered (what Ring sends
-/// unless asked for H.265), else H.265. The media sender ends the session should
-/// the stream turn out to be the other codec.
+/// The format when the stream's parameters did not come in time: H.264 unless Ring
+/// may send H.265 (`h265`); then the codec of the camera's last live session if
+/// known, else H.264 when offered (what Ring sends unless asked for H.265), else
+/// H.265. The media sender ends the session should the stream turn out to be the
+/// other codec.
 fn unknown_stream_video(
     camera: &str,
     offer: &sdp::Offer,
     stream: &CameraStream,
+    h265: bool,
 ) -> Result<VideoFormat, WhepError> {
     let last = stream.status().borrow().video_codec;
-    let codec = last.unwrap_or(if offer.offers(VideoCodec::H264) {
-        VideoCodec::H264
-    } else {
-        VideoCodec::H265
-    });
+    let codec = match last {
+        _ if !h265 => VideoCodec::H264,
+        Some(c) => c,
+        None if offer.offers(VideoCodec::H264) => VideoCodec::H264,
+        None => VideoCodec::H265,
+    };
     pick_video(camera, offer, codec, None)
 }
 
