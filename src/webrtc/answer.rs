@@ -24,6 +24,7 @@
 //! Pure text processing on the answer webrtc-rs produced; no webrtc-rs state.
 
 use super::sdp::{Codec, h265_profile_tier_level};
+use crate::media::VideoCodec;
 use crate::media::h264::ProfileLevel;
 
 /// The `profile-level-id` of an offered format; absent means `420010` (RFC 6184
@@ -46,14 +47,21 @@ pub(crate) enum Fit {
 
 impl Fit {
     /// Why the answer is not exactly the stream, for the log; `None` when it is.
-    pub fn note(self) -> Option<&'static str> {
-        match self {
-            Fit::Exact => None,
-            Fit::Profile => Some(
-                "the offer has no format of the stream's profile; answering the closest it allows (strict decoders may refuse the stream)",
+    pub fn note(self, codec: VideoCodec) -> Option<String> {
+        let name = match codec {
+            VideoCodec::H264 => "H.264",
+            VideoCodec::H265 => "H.265",
+        };
+        match (self, codec) {
+            (Fit::Exact, _) => None,
+            (Fit::Profile, _) => Some(format!(
+                "the offer has no format of the stream's {name} profile; answering the closest it allows (strict decoders may refuse the stream)"
+            )),
+            (Fit::Level, VideoCodec::H264) => Some(
+                "the stream's H.264 level is above the offer's and the offer does not allow level asymmetry (strict decoders may refuse the stream)".into(),
             ),
-            Fit::Level => Some(
-                "the stream's level is above what the offered format accepts (strict decoders may refuse the stream)",
+            (Fit::Level, VideoCodec::H265) => Some(
+                "the stream's H.265 level is above the offer's; answering the offer's (strict decoders may refuse the stream)".into(),
             ),
         }
     }
@@ -195,7 +203,9 @@ mod tests {
         // No profile-level-id: Baseline 1.0 by default.
         let c = h264("packetization-mode=1");
         assert_eq!(announce(&c, high_40), (pl("420028"), Fit::Profile));
-        assert!(Fit::Profile.note().is_some() && Fit::Exact.note().is_none());
+        let note = Fit::Profile.note(VideoCodec::H264).unwrap();
+        assert!(note.contains("stream's H.264 profile"), "{note}");
+        assert!(Fit::Exact.note(VideoCodec::H265).is_none());
     }
 
     const ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\

@@ -436,7 +436,7 @@ fn announce(video: &VideoFormat, params: &VideoParams) -> Option<(&'static str, 
             ("level-id", level.to_string(), fit)
         }
     };
-    if let Some(note) = fit.note() {
+    if let Some(note) = fit.note(video.codec) {
         warn!(stream = %params.profile_level_id, offered = %offered.fmtp, answer = %value, "{note}");
     }
     Some((key, value))
