@@ -6,7 +6,8 @@
 //!   offering H.265 (Chrome's formats, after its H.264 ones): 201, the answer names
 //!   H265, the RTP depacketizes (ring-bridge's RFC 7798 depacketizer) into complete
 //!   access units starting with a key frame with VPS/SPS/PPS, and ffmpeg decodes
-//!   them without an error at the camera's size.
+//!   them without an error at the camera's size. A late joiner starts on a key
+//!   frame with VPS/SPS/PPS too.
 //! - A viewer offering no H.265 still gets the 409 naming H.265.
 //! - An H.264 camera (the Driveway, legacy mode) answers H.264 to the same
 //!   H.265-capable offer.
@@ -167,6 +168,25 @@ async fn h265_offer_gets_h265_that_decodes_and_h264_offers_get_the_409() {
         )),
         "{probe}"
     );
+
+    // A late joiner starts on a key frame with its parameter sets too.
+    let mut late = connect(
+        &base(&d),
+        "front-door",
+        ClientOpts {
+            offer_h265: true,
+            ..ClientOpts::default()
+        },
+    )
+    .await;
+    let first = frames(&mut late, 1).await.remove(0);
+    assert!(
+        first.h265 && first.is_keyframe() && first.has_parameter_sets(),
+        "late joiner: {:?}",
+        first.nal_types
+    );
+    assert_eq!(late.delete().await, 200);
+    late.close().await;
 
     // The stream's codec is visible per camera in REST.
     let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
