@@ -87,7 +87,7 @@ fn aggregate(nals: &[Bytes]) -> Bytes {
     let size = NAL_HEADER + nals.iter().map(|n| AP_SIZE_FIELD + n.len()).sum::<usize>();
     let mut ap = BytesMut::with_capacity(size);
     ap.put_u8(u8::from(f) << 7 | AP_TYPE << 1 | (layer >> 5));
-    ap.put_u8((layer & 0x1f) << 3 | tid);
+    ap.put_u8((layer % 32) << 3 | tid); // LayerId's low 5 bits, then TID
     for n in nals {
         // An AP is never larger than the MTU, itself far below 64 KiB.
         ap.put_u16(u16::try_from(n.len()).unwrap_or(u16::MAX));
