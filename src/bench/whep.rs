@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_HEVC, MediaEngine};
+use webrtc::api::media_engine::MediaEngine;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -177,14 +177,10 @@ async fn read_track(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mime = track.codec().capability.mime_type;
-    let codec = if track.kind() != RTPCodecType::Video {
-        None
-    } else if mime.eq_ignore_ascii_case(MIME_TYPE_H264) {
-        Some(VideoCodec::H264)
-    } else if mime.eq_ignore_ascii_case(MIME_TYPE_HEVC) {
-        Some(VideoCodec::H265)
-    } else {
-        bail!("the daemon sent {mime}, neither H.264 nor H.265");
+    let codec = match VideoCodec::from_mime_type(&mime) {
+        _ if track.kind() != RTPCodecType::Video => None,
+        Some(c) => Some(c),
+        None => bail!("the daemon sent {mime}, neither H.264 nor H.265"),
     };
     if let Some(c) = codec
         && let Ok(mut l) = log.lock()

@@ -99,6 +99,18 @@ pub enum VideoCodec {
 }
 
 impl VideoCodec {
+    /// The codec of an RTP media type (`video/H264`, `video/H265`, as webrtc-rs
+    /// spells a track's MIME type; case-insensitive), `None` for anything else.
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        if mime.eq_ignore_ascii_case("video/H264") {
+            Some(VideoCodec::H264)
+        } else if mime.eq_ignore_ascii_case("video/H265") {
+            Some(VideoCodec::H265)
+        } else {
+            None
+        }
+    }
+
     /// `h264` or `h265`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,8 +3,9 @@
 //! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`),
 //! H.265 per RFC 7798 with our own [`crate::media::h265::pay`] (AP, FU, no DONL;
 //! webrtc-rs's `HevcPayloader` cannot carry Ring's stream, see
-//! `docs/design/0009-h265.md`), Opus one packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
-//! (90 kHz video, 48 kHz audio), so frame durations are the real ones.
+//! `docs/design/0009-h265.md`), Opus one packet per frame (RFC 7587). RTP
+//! timestamps come from the hub's PTS (90 kHz video, 48 kHz audio), so frame
+//! durations are the real ones.
 //!
 //! A viewer that joins mid-stream first gets the hub's cached GOP from its key
 //! frame. Those frames are old, so their timestamps are compressed (1 tick apart)

@@ -203,8 +203,7 @@ pub(crate) fn pick_h264<'a>(
         });
     codecs
         .iter()
-        .filter(|c| c.name.eq_ignore_ascii_case("h264"))
-        .filter(|c| c.fmtp_param("packetization-mode") == Some("1"))
+        .filter(|c| is_h264_mode_1(c))
         .filter_map(|c| profile_level(c).map(|pl| (c, pl)))
         .enumerate()
         .max_by_key(|(i, (c, pl))| {
@@ -255,7 +254,7 @@ pub(crate) fn pick_h265<'a>(codecs: &'a [Codec], stream_fmtp: Option<&str>) -> O
     let want = stream_fmtp.map(h265_profile_tier_level);
     codecs
         .iter()
-        .filter(|c| c.name.eq_ignore_ascii_case("h265") && c.clock_rate == 90_000)
+        .filter(|c| is_h265(c))
         .enumerate()
         .max_by_key(|(i, c)| {
             let (profile, tier, level) = h265_profile_tier_level(&c.fmtp);
@@ -267,10 +266,19 @@ pub(crate) fn pick_h265<'a>(codecs: &'a [Codec], stream_fmtp: Option<&str>) -> O
         .map(|(_, c)| c)
 }
 
+/// Whether `c` is H.264 with packetization-mode=1 (we send FU-A/STAP-A).
+fn is_h264_mode_1(c: &Codec) -> bool {
+    c.name.eq_ignore_ascii_case("h264") && c.fmtp_param("packetization-mode") == Some("1")
+}
+
+/// Whether `c` is H.265 at 90 kHz (RFC 7798 §7.1).
+fn is_h265(c: &Codec) -> bool {
+    c.name.eq_ignore_ascii_case("h265") && c.clock_rate == 90_000
+}
+
 /// Whether `c` is a video format we can send: H.264 packetization-mode=1 or H.265.
 fn sendable(c: &Codec) -> bool {
-    (c.name.eq_ignore_ascii_case("h264") && c.fmtp_param("packetization-mode") == Some("1"))
-        || (c.name.eq_ignore_ascii_case("h265") && c.clock_rate == 90_000)
+    is_h264_mode_1(c) || is_h265(c)
 }
 
 /// Parses and validates a viewer's offer; [`Offer::pick_video`] then picks the

@@ -325,7 +325,7 @@ pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
         let audio = Arc::clone(&audio);
         tokio::spawn(async move {
             let mime = track.codec().capability.mime_type;
-            if mime.eq_ignore_ascii_case(MIME_TYPE_HEVC) {
+            if VideoCodec::from_mime_type(&mime) == Some(VideoCodec::H265) {
                 read_h265(track, tx).await;
             } else if track.kind() == RTPCodecType::Video {
                 read_video(track, tx).await;
