@@ -11,6 +11,9 @@
 //! - A viewer offering no H.265 still gets the 409 naming H.265.
 //! - An H.264 camera (the Driveway, legacy mode) answers H.264 to the same
 //!   H.265-capable offer.
+//! - A session is sent one codec: when the camera's next Ring session answers
+//!   H.264 instead (renewal after the camera left `hevc_only`), the H.265 session
+//!   ends, and the viewer's next offer is answered H.264.
 
 mod common;
 mod whep_support;
@@ -22,6 +25,7 @@ use std::time::Duration;
 use common::{Daemon, Sim, daemon_on, get_json};
 use ring_bridge::sim::SimOptions;
 use ring_bridge::sim::live::LiveSimOptions;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use whep_support::{ClientOpts, VideoFrame, WhepClient, connect, post_offer};
 
 const FRONT_DOOR: u64 = 10001;
@@ -31,8 +35,14 @@ const FRAMES: usize = 30;
 
 /// H.265 on the Ring leg (forced for the Front Door), no RTSP.
 const CONFIG: &str = "[stream]\nlinger = \"2s\"\nh265 = true\n\n[rtsp]\nenabled = false\n";
+/// [`CONFIG`] with Ring sessions renewed every 3 s.
+const RENEWING: &str = "[stream]\nlinger = \"2s\"\nh265 = true\nsession_cap = \"6s\"\nrenew_before = \"3s\"\n\n[rtsp]\nenabled = false\n";
 
 async fn setup() -> (Sim, tempfile::TempDir, Daemon) {
+    setup_with(CONFIG).await
+}
+
+async fn setup_with(config: &str) -> (Sim, tempfile::TempDir, Daemon) {
     let sim = Sim::start_with(SimOptions {
         live: LiveSimOptions {
             width: SIZE.0,
@@ -52,12 +62,19 @@ async fn setup() -> (Sim, tempfile::TempDir, Daemon) {
         .await;
     assert!(r.status().is_success());
     let state = tempfile::tempdir().unwrap();
-    let d = daemon_on(&sim, state.path(), CONFIG, &[]).await;
+    let d = daemon_on(&sim, state.path(), config, &[]).await;
     (sim, state, d)
 }
 
 fn base(d: &Daemon) -> String {
     format!("http://{}", d.http)
+}
+
+fn h265_client() -> ClientOpts {
+    ClientOpts {
+        offer_h265: true,
+        ..ClientOpts::default()
+    }
 }
 
 /// The video `a=rtpmap` lines of an answer.
@@ -99,15 +116,7 @@ fn run(cmd: &str, before: &[&str], file: &Path, after: &[&str]) -> (String, Stri
 async fn h265_offer_gets_h265_that_decodes_and_h264_offers_get_the_409() {
     let (_sim, _state, d) = setup().await;
 
-    let mut c = connect(
-        &base(&d),
-        "front-door",
-        ClientOpts {
-            offer_h265: true,
-            ..ClientOpts::default()
-        },
-    )
-    .await;
+    let mut c = connect(&base(&d), "front-door", h265_client()).await;
     let maps = video_rtpmaps(&c.answer);
     assert_eq!(maps.len(), 1, "one video format: {}", c.answer);
     assert!(maps[0].ends_with(" H265/90000"), "{}", c.answer);
@@ -170,15 +179,7 @@ async fn h265_offer_gets_h265_that_decodes_and_h264_offers_get_the_409() {
     );
 
     // A late joiner starts on a key frame with its parameter sets too.
-    let mut late = connect(
-        &base(&d),
-        "front-door",
-        ClientOpts {
-            offer_h265: true,
-            ..ClientOpts::default()
-        },
-    )
-    .await;
+    let mut late = connect(&base(&d), "front-door", h265_client()).await;
     let first = frames(&mut late, 1).await.remove(0);
     assert!(
         first.h265 && first.is_keyframe() && first.has_parameter_sets(),
@@ -219,15 +220,7 @@ async fn h265_offer_gets_h265_that_decodes_and_h264_offers_get_the_409() {
 #[tokio::test(flavor = "multi_thread")]
 async fn h264_camera_answers_h264_to_an_h265_capable_offer() {
     let (_sim, _state, d) = setup().await;
-    let mut c = connect(
-        &base(&d),
-        "driveway",
-        ClientOpts {
-            offer_h265: true,
-            ..ClientOpts::default()
-        },
-    )
-    .await;
+    let mut c = connect(&base(&d), "driveway", h265_client()).await;
     let maps = video_rtpmaps(&c.answer);
     assert_eq!(maps.len(), 1, "one video format: {}", c.answer);
     assert!(maps[0].ends_with(" H264/90000"), "{}", c.answer);
@@ -242,4 +235,49 @@ async fn h264_camera_answers_h264_to_an_h265_capable_offer() {
     assert_eq!(live["stats"]["codec"], "h264", "{live}");
     assert_eq!(c.delete().await, 200);
     c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_h265_session_ends_when_the_stream_turns_h264() {
+    // Ring sessions renewed every 3 s, so the camera's next session comes soon.
+    let (sim, _state, d) = setup_with(RENEWING).await;
+    let mut c = connect(&base(&d), "front-door", h265_client()).await;
+    assert!(frames(&mut c, 1).await[0].h265);
+    // The camera leaves HEVC mode: its next session (the renewal) is H.264.
+    let r = sim
+        .post(
+            &format!("cameras/{FRONT_DOOR}/video"),
+            serde_json::json!({"mode": "legacy"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    assert!(
+        d.wait_log("the camera's stream changed codec", Duration::from_secs(30)),
+        "{}",
+        d.log_text()
+    );
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        c.state.wait_for(|s| {
+            matches!(
+                s,
+                RTCPeerConnectionState::Closed
+                    | RTCPeerConnectionState::Failed
+                    | RTCPeerConnectionState::Disconnected
+            )
+        }),
+    )
+    .await
+    .expect("the viewer sees the session end")
+    .expect("state channel open");
+    assert_eq!(c.delete().await, 404, "the session is gone");
+    c.close().await;
+
+    // The viewer reconnects and gets H.264 from the same offer.
+    let mut again = connect(&base(&d), "front-door", h265_client()).await;
+    let maps = video_rtpmaps(&again.answer);
+    assert!(maps[0].ends_with(" H264/90000"), "{}", again.answer);
+    assert!(!frames(&mut again, 1).await[0].h265);
+    assert_eq!(again.delete().await, 200);
+    again.close().await;
 }
