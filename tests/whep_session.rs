@@ -249,6 +249,7 @@ async fn mdns_candidates_still_connect_via_peer_reflexive() {
     let d = daemon(&sim, state.path()).await;
     let opts = ClientOpts {
         mdns_candidates: true,
+        ..ClientOpts::default()
     };
     let mut c = connect(&base(&d), "driveway", opts).await;
     let (first, n) = receive(&mut c).await;

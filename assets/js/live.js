@@ -155,7 +155,7 @@ function renderCam(cam) {
 function codecPill(codec) {
   if (!codec) return null;
   const [text, title] = codec === "h265"
-    ? ["H.265", "Ring sends H.265 (HEVC): RTSP passes it through; browsers get an explanation instead"]
+    ? ["H.265", "Ring sends H.265 (HEVC): RTSP passes it through; browsers that decode H.265 play it, others get an explanation instead"]
     : ["H.264", "Ring sends H.264"];
   return pill(text, "muted", { class: "pill muted plain codec", title });
 }

@@ -468,6 +468,7 @@ async fn whep_options(
         shared_port,
         include_loopback: cfg.network.listen_ip.is_loopback(),
         max_sessions: cfg.webrtc.max_sessions,
+        h265: cfg.stream.h265,
         talk_floor: match cfg.webrtc.talk_floor {
             crate::config::TalkFloorMode::Voice => crate::webrtc::TalkFloor::Voice,
             crate::config::TalkFloorMode::Explicit => crate::webrtc::TalkFloor::Explicit,

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! With `--h265` the cameras stream H.265 (stamps in prefix SEI NAL units) to
-//! RTSP viewers only, to show passthrough for H.265 too.
+//! RTSP and WebRTC viewers (the WHEP viewer offers H.265), to show passthrough
+//! for H.265 too.
 //!
 //! When the daemon has no WHEP endpoint (404), WebRTC viewers are skipped and
 //! the report says so. This is a tool at the binary's edge: it uses `anyhow`.
@@ -73,8 +74,8 @@ pub struct BenchOptions {
     #[arg(long)]
     pub no_baseline: bool,
     /// Stream H.265: the bench cameras stream H.265 only (simulator mode
-    /// `hevc_only`) and the daemon offers it (`stream.h265`). Browsers get no
-    /// H.265 over WHEP, so this needs `--webrtc 0`.
+    /// `hevc_only`) and the daemon offers it (`stream.h265`). The WHEP viewers
+    /// offer H.265 and get it.
     #[arg(long)]
     pub h265: bool,
     /// After the main scenario's load phase, measure the daemon's CPU this long
@@ -115,11 +116,6 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         Some(e) => e.clone(),
         None => std::env::current_exe().context("finding this executable")?,
     };
-    if args.h265 && args.webrtc > 0 {
-        anyhow::bail!(
-            "--h265 needs --webrtc 0: ring-bridge does not send H.265 to WHEP viewers (409)"
-        );
-    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let env = Env {

@@ -1,9 +1,10 @@
 //! A WebRTC viewer over standard WHEP (draft-ietf-wish-whep): a webrtc-rs peer
 //! with receive-only video and audio, the offer POSTed with every candidate
 //! (non-trickle) to `/api/webrtc/<camera>/whep`, `201 Created` + answer SDP,
-//! `DELETE <Location>` when done. Received H.264 is depacketized with the
-//! daemon's own RFC 6184 depacketizer and each access unit goes to the
-//! viewer's [`ViewerLog`].
+//! `DELETE <Location>` when done. The offer has webrtc-rs's default codecs, H.264
+//! and H.265 among them, so the daemon answers the camera's own codec. Received
+//! video is depacketized with the daemon's own RFC 6184 / RFC 7798 depacketizer
+//! and each access unit goes to the viewer's [`ViewerLog`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use webrtc::api::media_engine::{MIME_TYPE_H264, MediaEngine};
+use webrtc::api::media_engine::MediaEngine;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -23,7 +24,7 @@ use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirecti
 use webrtc::track::track_remote::TrackRemote;
 
 use super::viewer::SharedLog;
-use crate::media::h264::rtp::Depacketizer;
+use crate::media::{VideoCodec, VideoDepacketizer};
 use crate::sim::live::stamp::{find_stamp_annex_b, realtime_ns};
 
 /// Why a WHEP viewer could not start.
@@ -175,27 +176,26 @@ async fn read_track(
     log: SharedLog,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let is_h264 = track.kind() == RTPCodecType::Video
-        && track
-            .codec()
-            .capability
-            .mime_type
-            .eq_ignore_ascii_case(MIME_TYPE_H264);
-    if track.kind() == RTPCodecType::Video && !is_h264 {
-        bail!(
-            "the daemon sent {} instead of H.264",
-            track.codec().capability.mime_type
-        );
+    let mime = track.codec().capability.mime_type;
+    let codec = match VideoCodec::from_mime_type(&mime) {
+        _ if track.kind() != RTPCodecType::Video => None,
+        Some(c) => Some(c),
+        None => bail!("the daemon sent {mime}, neither H.264 nor H.265"),
+    };
+    if let Some(c) = codec
+        && let Ok(mut l) = log.lock()
+    {
+        l.codec = Some(c.as_str().to_owned());
     }
-    let mut depack = Depacketizer::default();
+    let mut depack = codec.map(VideoDepacketizer::new);
     loop {
         let (pkt, _) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             r = track.read_rtp() => r.context("reading RTP")?,
         };
-        if !is_h264 {
+        let Some(depack) = depack.as_mut() else {
             continue; // audio: received and dropped, like a muted player
-        }
+        };
         let h = &pkt.header;
         depack.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload);
         while let Some(au) = depack.pull() {

@@ -99,6 +99,18 @@ pub enum VideoCodec {
 }
 
 impl VideoCodec {
+    /// The codec of an RTP media type (`video/H264`, `video/H265`, as webrtc-rs
+    /// spells a track's MIME type; case-insensitive), `None` for anything else.
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        if mime.eq_ignore_ascii_case("video/H264") {
+            Some(VideoCodec::H264)
+        } else if mime.eq_ignore_ascii_case("video/H265") {
+            Some(VideoCodec::H265)
+        } else {
+            None
+        }
+    }
+
     /// `h264` or `h265`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,8 +166,14 @@ impl VideoParams {
         }
     }
 
-    /// H.264 only: the RFC 6381 codec string, e.g. `avc1.640028`, for MSE and HLS.
+    /// The RFC 6381 codec string, for MSE, HLS and the stats: `avc1.640028` for
+    /// H.264, `hvc1.1.6.L93.B0` for H.265 (from the SPS; `hvc1` alone if the SPS
+    /// does not parse).
     pub fn rfc6381_codec(&self) -> String {
-        format!("avc1.{}", self.profile_level_id)
+        match self.codec {
+            VideoCodec::H264 => format!("avc1.{}", self.profile_level_id),
+            VideoCodec::H265 => super::h265::parse_sps(&self.sps)
+                .map_or_else(|_| "hvc1".to_owned(), |s| s.codec_string()),
+        }
     }
 }

@@ -12,6 +12,10 @@
 //!   offer has no format of the stream's profile, or forbids a higher level (no
 //!   `level-asymmetry-allowed=1`), the answer is the closest the offer allows and
 //!   [`Fit`] says what is off, for the log.
+//! - **H.265 `level-id`** (RFC 7798 §7.2.2): the answer keeps the offered format's
+//!   profile and tier (they are symmetric) and may only lower `level-id`;
+//!   [`announce_h265`] lowers it to the stream's level, or keeps the offer's when
+//!   the stream's is higher, and [`Fit`] says so.
 //! - **`a=rtcp-mux` only**: webrtc-rs lists every candidate twice, for component 1
 //!   (RTP) and component 2 (RTCP), although it always muxes RTCP onto the RTP
 //!   transport; [`rewrite`] drops the component-2 lines (RFC 8843/RFC 5761: with
@@ -19,7 +23,8 @@
 //!
 //! Pure text processing on the answer webrtc-rs produced; no webrtc-rs state.
 
-use super::sdp::Codec;
+use super::sdp::{Codec, h265_profile_tier_level};
+use crate::media::VideoCodec;
 use crate::media::h264::ProfileLevel;
 
 /// The `profile-level-id` of an offered format; absent means `420010` (RFC 6184
@@ -42,14 +47,21 @@ pub(crate) enum Fit {
 
 impl Fit {
     /// Why the answer is not exactly the stream, for the log; `None` when it is.
-    pub fn note(self) -> Option<&'static str> {
-        match self {
-            Fit::Exact => None,
-            Fit::Profile => Some(
-                "the offer has no format of the stream's H.264 profile; answering the closest it allows (strict decoders may refuse the stream)",
+    pub fn note(self, codec: VideoCodec) -> Option<String> {
+        let name = match codec {
+            VideoCodec::H264 => "H.264",
+            VideoCodec::H265 => "H.265",
+        };
+        match (self, codec) {
+            (Fit::Exact, _) => None,
+            (Fit::Profile, _) => Some(format!(
+                "the offer has no format of the stream's {name} profile; answering the closest it allows (strict decoders may refuse the stream)"
+            )),
+            (Fit::Level, VideoCodec::H264) => Some(
+                "the stream's H.264 level is above the offer's and the offer does not allow level asymmetry (strict decoders may refuse the stream)".into(),
             ),
-            Fit::Level => Some(
-                "the stream's H.264 level is above the offer's and the offer does not allow level asymmetry (strict decoders may refuse the stream)",
+            (Fit::Level, VideoCodec::H265) => Some(
+                "the stream's H.265 level is above the offer's; answering the offer's (strict decoders may refuse the stream)".into(),
             ),
         }
     }
@@ -76,23 +88,40 @@ pub(crate) fn announce(format: &Codec, stream: ProfileLevel) -> (ProfileLevel, F
     (answer, fit)
 }
 
-/// Sets `profile-level-id` in an fmtp parameter list (appending it if absent).
-fn with_profile_level(params: &str, plid: ProfileLevel) -> String {
+/// The `level-id` to answer for the offered H.265 format `format` when the stream
+/// sent is described by `stream_fmtp` (`profile-id=…;tier-flag=…;level-id=…`), and
+/// how close that is. RFC 7798 §7.2.2: profile and tier stay the offer's, the level
+/// may only go down.
+pub(crate) fn announce_h265(format: &Codec, stream_fmtp: &str) -> (u8, Fit) {
+    let (profile, tier, level) = h265_profile_tier_level(&format.fmtp);
+    let (s_profile, s_tier, s_level) = h265_profile_tier_level(stream_fmtp);
+    let fit = if (profile, tier) != (s_profile, s_tier) {
+        Fit::Profile
+    } else if s_level > level {
+        Fit::Level
+    } else {
+        Fit::Exact
+    };
+    (s_level.min(level), fit)
+}
+
+/// Sets `key=value` in an fmtp parameter list (appending it if absent).
+fn with_param(params: &str, key: &str, value: &str) -> String {
     let mut found = false;
     let mut out: Vec<String> = params
         .split(';')
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.trim().eq_ignore_ascii_case("profile-level-id") => {
+            Some((k, _)) if k.trim().eq_ignore_ascii_case(key) => {
                 found = true;
-                format!("profile-level-id={plid}")
+                format!("{key}={value}")
             }
             _ => p.to_owned(),
         })
         .collect();
     if !found {
-        out.push(format!("profile-level-id={plid}"));
+        out.push(format!("{key}={value}"));
     }
     out.join(";")
 }
@@ -104,10 +133,11 @@ fn is_rtcp_candidate(line: &str) -> bool {
         .is_some_and(|component| component != "1")
 }
 
-/// The final answer: `sdp` as webrtc-rs produced it, with the H.264 format of
-/// payload type `video_pt` announcing `plid` (if given) and without component-2
-/// candidates. Line endings are kept.
-pub(crate) fn rewrite(sdp: &str, video_pt: u8, plid: Option<ProfileLevel>) -> String {
+/// The final answer: `sdp` as webrtc-rs produced it, with the video format of
+/// payload type `video_pt` setting `param` (key, value; e.g. `profile-level-id`
+/// for H.264, `level-id` for H.265) if given, and without component-2 candidates.
+/// Line endings are kept.
+pub(crate) fn rewrite(sdp: &str, video_pt: u8, param: Option<(&str, &str)>) -> String {
     let fmtp = format!("a=fmtp:{video_pt} ");
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.split_inclusive('\n') {
@@ -116,10 +146,10 @@ pub(crate) fn rewrite(sdp: &str, video_pt: u8, plid: Option<ProfileLevel>) -> St
         if is_rtcp_candidate(body) {
             continue;
         }
-        match (plid, body.strip_prefix(&fmtp)) {
-            (Some(plid), Some(params)) => {
+        match (param, body.strip_prefix(&fmtp)) {
+            (Some((key, value)), Some(params)) => {
                 out.push_str(&fmtp);
-                out.push_str(&with_profile_level(params, plid));
+                out.push_str(&with_param(params, key, value));
                 out.push_str(ending);
             }
             _ => out.push_str(line),
@@ -173,7 +203,9 @@ mod tests {
         // No profile-level-id: Baseline 1.0 by default.
         let c = h264("packetization-mode=1");
         assert_eq!(announce(&c, high_40), (pl("420028"), Fit::Profile));
-        assert!(Fit::Profile.note().is_some() && Fit::Exact.note().is_none());
+        let note = Fit::Profile.note(VideoCodec::H264).unwrap();
+        assert!(note.contains("stream's H.264 profile"), "{note}");
+        assert!(Fit::Exact.note(VideoCodec::H265).is_none());
     }
 
     const ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
@@ -189,7 +221,7 @@ a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
     #[test]
     fn rewrites_the_h264_fmtp_and_drops_rtcp_candidates() {
-        let out = rewrite(ANSWER, 102, Some(pl("42e028")));
+        let out = rewrite(ANSWER, 102, Some(("profile-level-id", "42e028")));
         assert!(
             out.contains(
                 "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e028\r\n"
@@ -207,9 +239,39 @@ a=fmtp:111 minptime=10;useinbandfec=1\r\n";
         assert!(!out.contains("a=candidate:1 2 udp"));
         // A format line without profile-level-id gets one.
         let bare = ANSWER.replace(";profile-level-id=42e01f", "");
-        let out = rewrite(&bare, 102, Some(pl("640028")));
+        let out = rewrite(&bare, 102, Some(("profile-level-id", "640028")));
         assert!(
             out.contains("a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640028\r\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn announces_the_h265_level_never_above_the_offer() {
+        let format = |fmtp: &str| Codec {
+            payload_type: 49,
+            name: "H265".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            fmtp: fmtp.into(),
+            feedback: vec![],
+        };
+        let chrome = format("level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST");
+        let main_31 = "profile-id=1;tier-flag=0;level-id=93";
+        assert_eq!(announce_h265(&chrome, main_31), (93, Fit::Exact));
+        // Level 6 stream, level 3.1 (the default) offered: the offer's level, noted.
+        let level_6 = "profile-id=1;tier-flag=0;level-id=180";
+        assert_eq!(announce_h265(&format(""), level_6), (93, Fit::Level));
+        // A Main 10 stream to a Main-only offer: noted.
+        let main10 = "profile-id=2;tier-flag=0;level-id=120";
+        assert_eq!(announce_h265(&chrome, main10), (120, Fit::Profile));
+        let h265_answer = ANSWER.replace("102", "49").replace("H264", "H265").replace(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            "level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST",
+        );
+        let out = rewrite(&h265_answer, 49, Some(("level-id", "93")));
+        assert!(
+            out.contains("a=fmtp:49 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\n"),
             "{out}"
         );
     }

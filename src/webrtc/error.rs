@@ -71,11 +71,13 @@ pub enum WhepError {
         /// Session id.
         session: String,
     },
-    /// The camera streams a codec we do not send to browsers (H.265, see
-    /// `docs/design/0009-h265.md`).
+    /// The camera streams a codec the viewer's offer does not have (H.265 to a
+    /// browser without an H.265 decoder, see `docs/design/0009-h265.md`); we never
+    /// transcode.
     #[error(
-        "camera {camera} streams {codec} and ring-bridge cannot send {codec} to a browser over WebRTC yet; \
-         watch it over RTSP, or set stream.h265 = false (RING_H265=false) so Ring sends H.264"
+        "camera {camera} streams {codec} and this browser's offer has no {codec}, so it cannot play it over WebRTC; \
+         watch it over RTSP, use a browser that decodes {codec} (recent Chrome, Safari), \
+         or set stream.h265 = false (RING_H265=false) so Ring sends H.264"
     )]
     CodecUnavailable {
         /// Camera id (hub key).

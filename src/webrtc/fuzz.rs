@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::limits::{self, SdpLimits};
 use super::sdp::{parse_fragment, parse_offer};
 use crate::base::proptest_util::{config, edits, mutate};
+use crate::media::VideoCodec;
 
 /// A Chrome-like offer: audio sendrecv (Opus), video recvonly (H.264 mode 1).
 const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
@@ -29,9 +30,14 @@ a=end-of-candidates\r\n";
 
 /// What the server does with an offer: limits first, then the parser.
 fn offer_pipeline(text: &str) {
-    if limits::check(text, SdpLimits::default()).is_ok() {
-        let _ = parse_offer(text, None);
-        let _ = parse_offer(text, Some("640029"));
+    if limits::check(text, SdpLimits::default()).is_ok()
+        && let Ok(o) = parse_offer(text)
+    {
+        let _ = o.pick_video(VideoCodec::H264, Some("640029"));
+        let _ = o.pick_video(
+            VideoCodec::H265,
+            Some("profile-id=1;tier-flag=0;level-id=93"),
+        );
     }
 }
 
@@ -72,7 +78,7 @@ fn hostile_offer_time(n: usize) -> Duration {
     );
     assert!(limits::check(&text, SdpLimits::default()).is_err());
     let t = Instant::now();
-    let _ = parse_offer(&text, None);
+    let _ = parse_offer(&text);
     t.elapsed()
 }
 

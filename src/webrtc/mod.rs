@@ -1,16 +1,18 @@
 //! Browser viewers over WebRTC (WHEP, draft-ietf-wish-whep): one webrtc-rs peer per
 //! viewer, fed from the media hub, plus talkback from the viewer's microphone.
 //!
-//! - [`WhepServer::create_session`] answers a viewer's offer (recvonly H.264 video,
-//!   Opus audio — sendrecv when the viewer offers its mic) with every local
-//!   candidate gathered (non-trickle answer), takes a hub [`crate::media::Lease`]
-//!   and, once ICE/DTLS connect, sends the camera's access units packetized per
-//!   RFC 6184 (no transcoding). See `outbound.rs`.
+//! - [`WhepServer::create_session`] answers a viewer's offer (recvonly video in the
+//!   camera's codec, H.264 or H.265 when the offer has it; Opus audio — sendrecv
+//!   when the viewer offers its mic) with every local candidate gathered
+//!   (non-trickle answer), takes a hub [`crate::media::Lease`] and, once ICE/DTLS
+//!   connect, sends the camera's access units packetized per RFC 6184 or RFC 7798
+//!   (no transcoding). An H.265 stream and an offer without H.265 get
+//!   [`WhepError::CodecUnavailable`]. See `sdp.rs`, `outbound.rs`.
 //! - A PLI/FIR from the viewer becomes `CameraStream::request_keyframe`.
-//! - The answer tells the truth about the stream: its H.264 `profile-level-id` is
-//!   the one of the SPS actually sent (the answer waits, bounded, for the stream's
-//!   first key frame), or the closest the offer allows; `a=rtcp-mux` without
-//!   component-2 candidates. See `answer.rs`.
+//! - The answer tells the truth about the stream: its H.264 `profile-level-id`
+//!   (H.265 `level-id`) is the one of the SPS actually sent (the answer waits,
+//!   bounded, for the stream's first key frame), or the closest the offer allows;
+//!   `a=rtcp-mux` without component-2 candidates. See `answer.rs`.
 //! - Talkback: the viewer's Opus goes to `CameraStream::talkback` while its session
 //!   holds the camera's talk floor; one talker per camera. The floor is taken by
 //!   speech on the viewer's uplink audio ([`TalkFloor::Voice`], so any WHEP player
@@ -113,6 +115,9 @@ pub struct WhepOptions {
     /// Most sessions at once, over all cameras, counting those being opened.
     /// Default 32.
     pub max_sessions: usize,
+    /// Ring may send H.265 (`stream.h265`). When false every stream is H.264, so an
+    /// offer without H.264 is refused before a Ring call starts. Default false.
+    pub h265: bool,
     /// Size and shape limits of offers and trickle fragments, checked before
     /// parsing.
     pub sdp_limits: SdpLimits,
@@ -135,6 +140,7 @@ impl Default for WhepOptions {
             voice: VoiceOptions::default(),
             answer_wait: Duration::from_secs(10),
             max_sessions: 32,
+            h265: false,
             sdp_limits: SdpLimits::default(),
         }
     }
@@ -178,6 +184,8 @@ pub struct SessionInfo {
     pub talking: bool,
     /// Seconds since the session was created.
     pub age_s: u64,
+    /// The video codec the session sends (`h264`, `h265`): the camera's, as answered.
+    pub codec: crate::media::VideoCodec,
 }
 
 /// Shared state of the server.
@@ -406,6 +414,7 @@ impl WhepServer {
                         .holder(s.camera)
                         .is_some_and(|(holder, _)| holder == s.id),
                     age_s: s.created.elapsed().as_secs(),
+                    codec: s.codec,
                 };
                 (s.created, info)
             })

@@ -1,15 +1,20 @@
 //! Hub → viewer: reads a [`Subscriber`] and packetizes its access units onto the
 //! session's RTP tracks ourselves (no transcoding): H.264 per RFC 6184
-//! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`,
-//! once per frame for all viewers of the camera: [`super::payloads`]), Opus one
-//! packet per frame (RFC 7587). RTP timestamps come from the hub's PTS
-//! (90 kHz video, 48 kHz audio), so frame durations are the real ones.
+//! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`),
+//! H.265 per RFC 7798 with our own [`crate::media::h265::pay`] (AP, FU, no DONL;
+//! webrtc-rs's `HevcPayloader` cannot carry Ring's stream, see
+//! `docs/design/0009-h265.md`), each video frame once for all viewers of the
+//! camera ([`super::payloads`]), and Opus one packet per frame (RFC 7587). RTP
+//! timestamps come from the hub's PTS (90 kHz video, 48 kHz audio), so frame
+//! durations are the real ones.
 //!
 //! A viewer that joins mid-stream first gets the hub's cached GOP from its key
 //! frame. Those frames are old, so their timestamps are compressed (1 tick apart)
 //! to let the browser decode through them at once instead of adding the GOP's age
 //! as latency; stale audio is dropped. After a [`RecvError::Lagged`] the subscriber
-//! resumes at a key frame by itself.
+//! resumes at a key frame by itself. A session is sent one codec (the answer's): if
+//! the camera's stream changes codec (a new live call answered differently), the
+//! session ends and the viewer reconnects.
 //!
 //! Also drains RTCP from every sender: a PLI or FIR from the viewer becomes
 //! [`CameraStream::request_keyframe`] (the hub forwards it to Ring when its cached
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace};
+use tracing::{debug, info, trace};
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp;
@@ -30,7 +35,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 
 use super::activity::Activity;
 use super::payloads::PayloadCache;
-use crate::media::{CameraStream, Frame, MediaKind, RecvError, ViewerKind};
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind};
 
 /// A frame the hub received longer ago than this is backlog (the cached GOP).
 const STALE_AFTER: Duration = Duration::from_millis(250);
@@ -104,7 +109,8 @@ impl Packetizer {
                 rtp::packet::Packet {
                     header: rtp::header::Header {
                         version: 2,
-                        // Video: last packet of the access unit (RFC 6184 §5.1).
+                        // Video: last packet of the access unit (RFC 6184
+                        // §5.1, RFC 7798 §4.1).
                         // Audio: unused (no talkspurt tracking).
                         marker: self.kind == MediaKind::Video && i + 1 == n,
                         sequence_number,
@@ -120,6 +126,8 @@ impl Packetizer {
 
 /// The session's outgoing tracks.
 pub(crate) struct Tracks {
+    /// The codec the video track was negotiated for.
+    pub codec: VideoCodec,
     pub video: Arc<TrackLocalStaticRTP>,
     pub audio: Option<Arc<TrackLocalStaticRTP>>,
     /// The camera's video payloads, shared with its other viewers.
@@ -161,11 +169,19 @@ pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: Cancellati
                 }
             },
         };
+        if frame.is_video_keyframe()
+            && let Some(now) = stream.video_params().map(|p| p.codec)
+            && now != tracks.codec
+        {
+            info!(sent = %tracks.codec, stream = %now, "the camera's stream changed codec; ending the session");
+            cancel.cancel();
+            break;
+        }
         let stale = frame.received_at.elapsed() > STALE_AFTER;
         backlog += u64::from(stale);
         let ok = match frame.kind {
             MediaKind::Video => {
-                let payloads = tracks.payloads.video(&frame);
+                let payloads = tracks.payloads.video(&frame, tracks.codec);
                 write(&tracks.video, video.packets(&frame, stale, &payloads)).await
             }
             MediaKind::Audio if stale => true,
@@ -255,7 +271,7 @@ mod tests {
         let cache = Payloads::default().for_camera(CameraId::new(1));
         let mut p = Packetizer::new(MediaKind::Video);
         let key = frame(MediaKind::Video, idr, 9000);
-        let pkts = p.packets(&key, false, &cache.video(&key));
+        let pkts = p.packets(&key, false, &cache.video(&key, VideoCodec::H264));
         assert_eq!(pkts[0].payload[0] & 0x1F, 24, "STAP-A with SPS+PPS first");
         assert!(pkts[1..].iter().all(|p| p.payload[0] & 0x1F == 28), "FU-A");
         assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
@@ -268,7 +284,7 @@ mod tests {
 
         let mut slice = frame(MediaKind::Video, &[0, 0, 0, 1, 0x41, 1, 2], 15_000);
         slice.seq = 1;
-        let next = p.packets(&slice, false, &cache.video(&slice));
+        let next = p.packets(&slice, false, &cache.video(&slice, VideoCodec::H264));
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].header.timestamp, ts.wrapping_add(6000));
         assert_eq!(next[0].payload[0], 0x41, "small slice as a single NAL unit");
@@ -277,5 +293,26 @@ mod tests {
         let opus = frame(MediaKind::Audio, &[0xF8, 1, 2], 480);
         let pkts = a.packets(&opus, false, std::slice::from_ref(&opus.data));
         assert_eq!((pkts.len(), pkts[0].header.marker), (1, false));
+    }
+
+    #[test]
+    fn h265_key_frame_becomes_ap_then_fus() {
+        let mut au = vec![
+            0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
+        ];
+        au.extend([0, 0, 0, 1, 0x26, 1, 0x80]); // IDR_W_RADL, first slice
+        au.extend(std::iter::repeat_n(0xAB, 3000));
+        let au: &'static [u8] = Box::leak(au.into_boxed_slice());
+        let cache = Payloads::default().for_camera(CameraId::new(1));
+        let mut p = Packetizer::new(MediaKind::Video);
+        let key = frame(MediaKind::Video, au, 9000);
+        let pkts = p.packets(&key, false, &cache.video(&key, VideoCodec::H265));
+        assert_eq!(pkts[0].payload[0] >> 1, 48, "AP with VPS+SPS+PPS first");
+        assert!(pkts[1..].iter().all(|p| p.payload[0] >> 1 == 49), "FU");
+        assert_eq!(pkts[1].payload[2], 0x80 | 19, "S bit and IDR_W_RADL");
+        assert_eq!(pkts.last().unwrap().payload[2], 0x40 | 19, "E bit");
+        assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
+        assert!(pkts.last().unwrap().header.marker);
+        assert_eq!(pkts.iter().filter(|p| p.header.marker).count(), 1);
     }
 }

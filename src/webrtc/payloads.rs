@@ -1,5 +1,6 @@
 //! RTP payloads shared by every WHEP viewer of a camera: an access unit is
-//! packetized once (RFC 6184 for H.264) and each viewer's writer only puts its
+//! packetized once (RFC 6184 for H.264 with webrtc-rs's `H264Payloader`, RFC 7798
+//! for H.265 with [`crate::media::h265::pay`]) and each viewer's writer only puts its
 //! own RTP header (sequence number, timestamp; SSRC and payload type in the
 //! track) in front of the same payload buffers.
 //!
@@ -18,7 +19,7 @@ use webrtc::rtp::codecs::h264::H264Payloader;
 use webrtc::rtp::packetizer::Payloader;
 
 use crate::base::CameraId;
-use crate::media::Frame;
+use crate::media::{Frame, VideoCodec, h265};
 
 /// Frames kept per camera: enough for viewers a few frames apart.
 const KEEP: usize = 8;
@@ -34,8 +35,8 @@ pub(crate) struct PayloadCache {
 
 struct CacheInner {
     h264: H264Payloader,
-    /// (hub frame sequence number, its payloads), oldest first.
-    recent: VecDeque<(u64, Arc<[Bytes]>)>,
+    /// (hub frame sequence number, codec, its payloads), oldest first.
+    recent: VecDeque<(u64, VideoCodec, Arc<[Bytes]>)>,
 }
 
 impl PayloadCache {
@@ -48,25 +49,32 @@ impl PayloadCache {
         }
     }
 
-    /// The RTP payloads of the video access unit `frame`: from the cache when a
-    /// viewer already packetized it, otherwise packetized now (and kept).
-    pub fn video(&self, frame: &Frame) -> Arc<[Bytes]> {
+    /// The RTP payloads of the video access unit `frame` in `codec` (the
+    /// session's): from the cache when a viewer already packetized it, otherwise
+    /// packetized now (and kept).
+    pub fn video(&self, frame: &Frame, codec: VideoCodec) -> Arc<[Bytes]> {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, p)) = c.recent.iter().rev().find(|(seq, _)| *seq == frame.seq) {
+        let hit = c
+            .recent
+            .iter()
+            .rev()
+            .find(|(seq, kept, _)| *seq == frame.seq && *kept == codec);
+        if let Some((_, _, p)) = hit {
             return Arc::clone(p);
         }
-        let payloads: Arc<[Bytes]> = c
-            .h264
-            .payload(PAYLOAD_MTU, &frame.data)
-            .unwrap_or_default()
-            .into();
-        // Only frames at or past the newest kept one are worth keeping: an older
-        // one is a late joiner's backlog that nobody else will ask for.
-        if c.recent.back().is_none_or(|(seq, _)| frame.seq > *seq) {
+        let payloads: Arc<[Bytes]> = match codec {
+            VideoCodec::H264 => c.h264.payload(PAYLOAD_MTU, &frame.data).unwrap_or_default(),
+            VideoCodec::H265 => h265::pay::packetize(&frame.data, PAYLOAD_MTU),
+        }
+        .into();
+        // Only frames past the newest kept one are worth keeping: an older one is
+        // a late joiner's backlog that nobody else will ask for.
+        if c.recent.back().is_none_or(|(seq, _, _)| frame.seq > *seq) {
             if c.recent.len() == KEEP {
                 c.recent.pop_front();
             }
-            c.recent.push_back((frame.seq, Arc::clone(&payloads)));
+            c.recent
+                .push_back((frame.seq, codec, Arc::clone(&payloads)));
         }
         payloads
     }
@@ -118,10 +126,10 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &other));
 
         let f = video(7, 3000);
-        let first = a.video(&f);
+        let first = a.video(&f, VideoCodec::H264);
         assert!(first.len() >= 3, "FU-A fragments");
         assert!(first.iter().all(|p| p.len() <= PAYLOAD_MTU));
-        let second = b.video(&f);
+        let second = b.video(&f, VideoCodec::H264);
         assert!(Arc::ptr_eq(&first, &second), "packetized once");
         // The very same bytes, not copies.
         assert_eq!(first[0].as_ptr(), second[0].as_ptr());
@@ -132,19 +140,22 @@ mod tests {
         let payloads = Payloads::default();
         let c = payloads.for_camera(CameraId::new(1));
         let kept: Vec<_> = (1..=KEEP as u64 + 4)
-            .map(|s| c.video(&video(s, 10)))
+            .map(|s| c.video(&video(s, 10), VideoCodec::H264))
             .collect();
         // The newest KEEP frames come from the cache; the oldest were evicted.
         let last = KEEP as u64 + 4;
         assert!(Arc::ptr_eq(
             &kept[kept.len() - 1],
-            &c.video(&video(last, 10))
+            &c.video(&video(last, 10), VideoCodec::H264)
         ));
-        assert!(!Arc::ptr_eq(&kept[0], &c.video(&video(1, 10))));
+        assert!(!Arc::ptr_eq(
+            &kept[0],
+            &c.video(&video(1, 10), VideoCodec::H264)
+        ));
         // A backlog frame older than the newest is not kept (and evicts nothing).
         assert!(Arc::ptr_eq(
             &kept[kept.len() - 1],
-            &c.video(&video(last, 10))
+            &c.video(&video(last, 10), VideoCodec::H264)
         ));
 
         drop(c);

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
@@ -32,7 +32,8 @@ use webrtc::rtp_transceiver::rtp_codec::{
 
 use super::WhepOptions;
 use super::error::WhepError;
-use super::sdp::{Codec, Offer};
+use super::sdp::{Codec, Offer, VideoFormat};
+use crate::media::VideoCodec;
 
 /// The capability we register and send for an offered format. `mime` overrides
 /// the offer's spelling of the encoding name.
@@ -56,10 +57,15 @@ pub(crate) fn capability(
     }
 }
 
-/// Video capability: the offer's H.264 format with FIR (NACK, PLI and
-/// transport-cc are added by the default interceptors).
-pub(crate) fn video_capability(offer: &Offer) -> RTCRtpCodecCapability {
-    capability(&offer.video, MIME_TYPE_H264, &[("ccm", "fir")])
+/// Video capability: the picked offered format (`video/H264` or `video/H265`, 90 kHz)
+/// with FIR; NACK, PLI and transport-cc are added by the default interceptors, for
+/// either codec.
+pub(crate) fn video_capability(video: &VideoFormat) -> RTCRtpCodecCapability {
+    let mime = match video.codec {
+        VideoCodec::H264 => MIME_TYPE_H264,
+        VideoCodec::H265 => MIME_TYPE_HEVC,
+    };
+    capability(&video.format, mime, &[("ccm", "fir")])
 }
 
 /// Audio capability: the offer's Opus format.
@@ -71,17 +77,17 @@ pub(crate) fn audio_capability(c: &Codec) -> RTCRtpCodecCapability {
     cap
 }
 
-fn media_engine(offer: &Offer) -> Result<MediaEngine, WhepError> {
+fn media_engine(offer: &Offer, video: &VideoFormat) -> Result<MediaEngine, WhepError> {
     let mut m = MediaEngine::default();
     m.register_codec(
         RTCRtpCodecParameters {
-            capability: video_capability(offer),
-            payload_type: offer.video.payload_type,
+            capability: video_capability(video),
+            payload_type: video.format.payload_type,
             ..Default::default()
         },
         RTPCodecType::Video,
     )
-    .map_err(WhepError::webrtc("registering the H.264 format"))?;
+    .map_err(WhepError::webrtc("registering the video format"))?;
     if let Some((a, _)) = &offer.audio {
         m.register_codec(
             RTCRtpCodecParameters {
@@ -135,12 +141,13 @@ fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
 /// (`docs/PERFORMANCE.md`, RSS at 16 cameras × 4 viewers).
 pub(crate) const NACK_HISTORY_LOG2: u8 = 10;
 
-/// A new peer for `offer` (no tracks yet).
+/// A new peer for `offer`, sending `video` (no tracks yet).
 pub(crate) async fn new_peer(
     opts: &WhepOptions,
     offer: &Offer,
+    video: &VideoFormat,
 ) -> Result<Arc<RTCPeerConnection>, WhepError> {
-    let m = media_engine(offer)?;
+    let m = media_engine(offer, video)?;
     crate::base::rtc::peer_connection(
         m,
         setting_engine(opts)?,

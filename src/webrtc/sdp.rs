@@ -1,18 +1,19 @@
-//! Reading a viewer's SDP before webrtc-rs sees it: validates the offer, picks the
-//! one H.264 format we will send (RFC 6184 §8.2.2: packetization-mode=1, a
-//! matching profile, `level-asymmetry-allowed=1` preferred) and the Opus format for
-//! audio both ways, and parses WHEP trickle-ICE fragments (RFC 8840
-//! `application/trickle-ice-sdpfrag`).
+//! Reading a viewer's SDP before webrtc-rs sees it: validates the offer, keeps the
+//! video formats we could send (H.264 packetization-mode=1, RFC 6184; H.265, RFC
+//! 7798), picks the one for the camera's stream ([`Offer::pick_video`]: the stream's
+//! codec, then the closest profile) and the Opus format for audio both ways, and
+//! parses WHEP trickle-ICE fragments (RFC 8840 `application/trickle-ice-sdpfrag`).
 //!
 //! Pure text processing: no I/O, no webrtc-rs state. The session registers exactly
 //! the picked formats (with the offer's payload types) in a per-session
-//! `MediaEngine`, so the answer contains one H.264 format and one Opus format.
+//! `MediaEngine`, so the answer contains one video format and one Opus format.
 
 use std::io::Cursor;
 
 use webrtc::sdp::MediaDescription;
 use webrtc::sdp::SessionDescription;
 
+use crate::media::VideoCodec;
 use crate::media::h264::{Profile, ProfileLevel};
 
 /// One RTP format of an offer's m-line.
@@ -35,10 +36,7 @@ pub(crate) struct Codec {
 impl Codec {
     /// The value of fmtp parameter `key`, if present.
     pub fn fmtp_param(&self, key: &str) -> Option<&str> {
-        self.fmtp.split(';').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            k.trim().eq_ignore_ascii_case(key).then_some(v.trim())
-        })
+        fmtp_value(&self.fmtp, key)
     }
 }
 
@@ -56,12 +54,44 @@ pub(crate) struct Direction {
 pub(crate) struct Offer {
     /// The offer, unchanged.
     pub sdp: String,
-    /// The H.264 format we send.
-    pub video: Codec,
+    /// The formats of the first video m-line the viewer receives, in offer order; at
+    /// least one is H.264 packetization-mode=1 or H.265.
+    pub video_formats: Vec<Codec>,
     /// The Opus format (both directions), if audio was offered with Opus.
     pub audio: Option<(Codec, Direction)>,
     /// The viewer's ICE username fragment (to tell trickle from restart).
     pub ice_ufrag: Option<String>,
+}
+
+/// The video format of a session: the codec we send and the offered format we
+/// send it as (its payload type and `fmtp`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VideoFormat {
+    /// The stream's codec.
+    pub codec: VideoCodec,
+    /// The offered format.
+    pub format: Codec,
+}
+
+impl Offer {
+    /// Whether the offer has a format we can send `codec` as.
+    pub fn offers(&self, codec: VideoCodec) -> bool {
+        self.pick_video(codec, None).is_some()
+    }
+
+    /// The offered format to send a `codec` stream as. `stream_fmtp` is the stream's
+    /// own description, if known ([`crate::media::VideoParams::profile_level_id`]:
+    /// H.264 `profile-level-id`, H.265 `profile-id=…;tier-flag=…;level-id=…`).
+    pub fn pick_video(&self, codec: VideoCodec, stream_fmtp: Option<&str>) -> Option<VideoFormat> {
+        let format = match codec {
+            VideoCodec::H264 => pick_h264(&self.video_formats, stream_fmtp),
+            VideoCodec::H265 => pick_h265(&self.video_formats, stream_fmtp),
+        };
+        format.map(|f| VideoFormat {
+            codec,
+            format: f.clone(),
+        })
+    }
 }
 
 /// Why an offer was refused.
@@ -173,8 +203,7 @@ pub(crate) fn pick_h264<'a>(
         });
     codecs
         .iter()
-        .filter(|c| c.name.eq_ignore_ascii_case("h264"))
-        .filter(|c| c.fmtp_param("packetization-mode") == Some("1"))
+        .filter(|c| is_h264_mode_1(c))
         .filter_map(|c| profile_level(c).map(|pl| (c, pl)))
         .enumerate()
         .max_by_key(|(i, (c, pl))| {
@@ -193,9 +222,68 @@ pub(crate) fn pick_h264<'a>(
         .map(|(_, (c, _))| c)
 }
 
-/// Parses and validates a viewer's offer. `stream_profile` is the camera's current
-/// `profile-level-id`, if known.
-pub(crate) fn parse_offer(sdp: &str, stream_profile: Option<&str>) -> Result<Offer, OfferError> {
+/// The value of parameter `key` in an `fmtp` list (`k=v;k=v`), if present.
+pub(crate) fn fmtp_value<'a>(fmtp: &'a str, key: &str) -> Option<&'a str> {
+    fmtp.split(';').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(key).then_some(v.trim())
+    })
+}
+
+/// RFC 7798 §7.1 `profile-id`, `tier-flag` and `level-id` of an H.265 `fmtp` list,
+/// with the RFC's defaults when absent (Main, Main tier, level 3.1).
+pub(crate) fn h265_profile_tier_level(fmtp: &str) -> (u8, u8, u8) {
+    let get = |key: &str, default: u8| {
+        fmtp_value(fmtp, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        get("profile-id", 1),
+        get("tier-flag", 0),
+        get("level-id", 93),
+    )
+}
+
+/// Picks the H.265 format to send (RFC 7798, no DONL, so any offered H.265 format
+/// can carry the stream): first the stream's `profile-id` (a decoder may not take
+/// another; Ring sends Main or Main 10), then its `tier-flag`, then a `level-id` at
+/// least the stream's; ties go to offer order. `stream_fmtp` unknown: the first
+/// offered H.265 format.
+pub(crate) fn pick_h265<'a>(codecs: &'a [Codec], stream_fmtp: Option<&str>) -> Option<&'a Codec> {
+    let want = stream_fmtp.map(h265_profile_tier_level);
+    codecs
+        .iter()
+        .filter(|c| is_h265(c))
+        .enumerate()
+        .max_by_key(|(i, c)| {
+            let (profile, tier, level) = h265_profile_tier_level(&c.fmtp);
+            let fits = want.map_or((false, false, false), |(p, t, l)| {
+                (profile == p, tier == t, level >= l)
+            });
+            (fits, std::cmp::Reverse(*i))
+        })
+        .map(|(_, c)| c)
+}
+
+/// Whether `c` is H.264 with packetization-mode=1 (we send FU-A/STAP-A).
+fn is_h264_mode_1(c: &Codec) -> bool {
+    c.name.eq_ignore_ascii_case("h264") && c.fmtp_param("packetization-mode") == Some("1")
+}
+
+/// Whether `c` is H.265 at 90 kHz (RFC 7798 §7.1).
+fn is_h265(c: &Codec) -> bool {
+    c.name.eq_ignore_ascii_case("h265") && c.clock_rate == 90_000
+}
+
+/// Whether `c` is a video format we can send: H.264 packetization-mode=1 or H.265.
+fn sendable(c: &Codec) -> bool {
+    is_h264_mode_1(c) || is_h265(c)
+}
+
+/// Parses and validates a viewer's offer; [`Offer::pick_video`] then picks the
+/// format for the stream.
+pub(crate) fn parse_offer(sdp: &str) -> Result<Offer, OfferError> {
     if sdp.trim().is_empty() {
         return Err(OfferError::Malformed("empty body".into()));
     }
@@ -221,7 +309,7 @@ pub(crate) fn parse_offer(sdp: &str, stream_profile: Option<&str>) -> Result<Off
         let codecs = media_codecs(m);
         match m.media_name.media.as_str() {
             "video" if video.is_none() && dir.viewer_receives => {
-                video = pick_h264(&codecs, stream_profile).cloned();
+                video = Some(codecs);
             }
             "audio" if audio.is_none() && (dir.viewer_receives || dir.viewer_sends) => {
                 audio = codecs
@@ -235,14 +323,15 @@ pub(crate) fn parse_offer(sdp: &str, stream_profile: Option<&str>) -> Result<Off
     if ice_ufrag.is_none() {
         return Err(OfferError::Malformed("no a=ice-ufrag".into()));
     }
-    let video = video.ok_or_else(|| {
+    let video_formats = video.filter(|v| v.iter().any(sendable)).ok_or_else(|| {
         OfferError::Unsupported(
-            "the offer must receive video with H.264 packetization-mode=1 (no transcoding)".into(),
+            "the offer must receive video with H.264 packetization-mode=1 or H.265 (no transcoding)"
+                .into(),
         )
     })?;
     Ok(Offer {
         sdp: sdp.to_owned(),
-        video,
+        video_formats,
         audio,
         ice_ufrag,
     })
@@ -323,17 +412,68 @@ a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mo
 
     #[test]
     fn picks_high_profile_mode_1_and_opus() {
-        let o = parse_offer(CHROME_OFFER, None).unwrap();
-        assert_eq!(o.video.payload_type, 112);
-        assert_eq!(o.video.feedback, vec![]);
-        let (a, dir) = o.audio.unwrap();
+        let o = parse_offer(CHROME_OFFER).unwrap();
+        let v = o.pick_video(VideoCodec::H264, None).unwrap();
+        assert_eq!((v.codec, v.format.payload_type), (VideoCodec::H264, 112));
+        assert_eq!(v.format.feedback, vec![]);
+        let (a, dir) = o.audio.clone().unwrap();
         assert_eq!((a.payload_type, a.channels), (111, 2));
         assert!(dir.viewer_sends && dir.viewer_receives);
         assert_eq!(o.ice_ufrag.as_deref(), Some("abcd"));
         // A Constrained Baseline stream prefers 42e01f.
-        let o = parse_offer(CHROME_OFFER, Some("42e01f")).unwrap();
-        assert_eq!(o.video.payload_type, 106);
-        assert_eq!(o.video.feedback, vec![]);
+        let v = o.pick_video(VideoCodec::H264, Some("42e01f")).unwrap();
+        assert_eq!(v.format.payload_type, 106);
+        // No H.265 in Chrome's offer here.
+        assert!(!o.offers(VideoCodec::H265));
+        assert!(o.pick_video(VideoCodec::H265, None).is_none());
+    }
+
+    /// Chrome's H.265 formats (M136+ with a hardware decoder), after its H.264 ones.
+    fn with_h265(offer: &str) -> String {
+        offer.replace(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96 102 104 106 108 112\r\n",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96 102 104 106 108 112 49 51\r\n",
+        ) + "a=rtpmap:49 H265/90000\r\na=rtcp-fb:49 nack pli\r\n\
+a=fmtp:49 level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST\r\n\
+a=rtpmap:51 H265/90000\r\na=fmtp:51 level-id=180;profile-id=2;tier-flag=0;tx-mode=SRST\r\n"
+    }
+
+    #[test]
+    fn picks_h265_by_the_streams_profile() {
+        let o = parse_offer(&with_h265(CHROME_OFFER)).unwrap();
+        assert!(o.offers(VideoCodec::H265) && o.offers(VideoCodec::H264));
+        let main = "profile-id=1;tier-flag=0;level-id=93";
+        let v = o.pick_video(VideoCodec::H265, Some(main)).unwrap();
+        assert_eq!((v.codec, v.format.payload_type), (VideoCodec::H265, 49));
+        let main10 = "profile-id=2;tier-flag=0;level-id=150";
+        let v = o.pick_video(VideoCodec::H265, Some(main10)).unwrap();
+        assert_eq!(v.format.payload_type, 51);
+        // Unknown stream: the viewer's first H.265 format.
+        assert_eq!(
+            o.pick_video(VideoCodec::H265, None)
+                .unwrap()
+                .format
+                .payload_type,
+            49
+        );
+        // An H.264 stream still picks H.264.
+        assert_eq!(
+            o.pick_video(VideoCodec::H264, None)
+                .unwrap()
+                .format
+                .payload_type,
+            112
+        );
+        // An offer with H.265 only is valid (an H.265 camera can serve it).
+        let only = with_h265(CHROME_OFFER).replace("H264", "VP9");
+        let o = parse_offer(&only).unwrap();
+        assert!(o.offers(VideoCodec::H265) && !o.offers(VideoCodec::H264));
+        // Defaults (RFC 7798 §7.1): Main, Main tier, level 3.1.
+        assert_eq!(h265_profile_tier_level(""), (1, 0, 93));
+        assert_eq!(
+            h265_profile_tier_level("level-id=120; profile-id=2"),
+            (2, 0, 120)
+        );
     }
 
     #[test]
@@ -402,22 +542,19 @@ a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mo
 
     #[test]
     fn rejects_bad_offers() {
+        assert!(matches!(parse_offer(""), Err(OfferError::Malformed(_))));
         assert!(matches!(
-            parse_offer("", None),
+            parse_offer("hello world"),
             Err(OfferError::Malformed(_))
         ));
+        let vp_only = CHROME_OFFER.replace("H264", "VP9");
         assert!(matches!(
-            parse_offer("hello world", None),
-            Err(OfferError::Malformed(_))
-        ));
-        let vp8_only = CHROME_OFFER.replace("H264", "H265");
-        assert!(matches!(
-            parse_offer(&vp8_only, None),
+            parse_offer(&vp_only),
             Err(OfferError::Unsupported(_))
         ));
         let no_ufrag = CHROME_OFFER.replace("a=ice-ufrag:abcd\r\n", "");
         assert!(matches!(
-            parse_offer(&no_ufrag, None),
+            parse_offer(&no_ufrag),
             Err(OfferError::Malformed(_))
         ));
     }

@@ -25,7 +25,7 @@ use super::activity::Activity;
 use super::answer;
 use super::error::WhepError;
 use super::outbound::{self, RtcpSink, Tracks};
-use super::sdp::{self, Fragment, OfferError};
+use super::sdp::{self, Fragment, OfferError, VideoFormat};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, peer};
 use crate::base::CameraId;
@@ -46,6 +46,8 @@ pub(crate) struct Session {
     pub uplink_audio: bool,
     /// When the session was created.
     pub created: Instant,
+    /// The video codec the session sends.
+    pub codec: VideoCodec,
     pc: Arc<RTCPeerConnection>,
     state: watch::Receiver<RTCPeerConnectionState>,
     /// Cancelled to end the session.
@@ -137,42 +139,45 @@ pub(crate) async fn open(
     offer: &str,
 ) -> Result<(Arc<Session>, WhepAnswer), WhepError> {
     let stream = inner.hub.stream(camera);
+    // Refuse a bad offer, or one without the stream's codec, before anything starts.
+    let offer = sdp::parse_offer(offer).map_err(|e| match e {
+        OfferError::Malformed(reason) => WhepError::BadOffer { reason },
+        OfferError::Unsupported(reason) => WhepError::UnsupportedOffer { reason },
+    })?;
     let known = stream.video_params();
-    if let Some(p) = &known {
-        h264_only(camera, p)?;
+    // Without `stream.h265` every stream is H.264, known yet or not.
+    let expected = known
+        .as_ref()
+        .map(|p| p.codec)
+        .or((!inner.opts.h265).then_some(VideoCodec::H264));
+    if let Some(codec) = expected {
+        pick_video(camera, &offer, codec, known.as_ref())?;
     }
-    let known = known.map(|p| p.profile_level_id);
-    let parse = |profile: Option<&str>| {
-        sdp::parse_offer(offer, profile).map_err(|e| match e {
-            OfferError::Malformed(reason) => WhepError::BadOffer { reason },
-            OfferError::Unsupported(reason) => WhepError::UnsupportedOffer { reason },
-        })
-    };
-    // Refuse a bad offer before anything starts.
-    let mut picked = parse(known.as_deref())?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let span = info_span!("webrtc", camera = %camera, session = %id);
     let lease = stream.lease_as(ViewerKind::Whep);
-    let profile = match known {
+    let params = match known {
         Some(p) => Some(p),
+        // The first viewer: the answer waits for the stream's parameter sets. The
+        // codec, and the pick among the offered formats, depend on them.
         None => {
-            // The first viewer: the answer waits for the stream's SPS. The pick
-            // among the offered formats depends on its profile.
-            let params = stream_params(inner, &stream)
+            stream_params(inner, &stream)
                 .instrument(span.clone())
-                .await?;
-            if let Some(p) = &params {
-                h264_only(camera, p)?;
-                picked = parse(Some(p.profile_level_id.as_str()))?;
-            }
-            params.map(|p| p.profile_level_id)
+                .await?
         }
     };
-    let profile = profile.as_deref().and_then(ProfileLevel::parse);
-    let pc = peer::new_peer(&inner.opts, &picked)
+    let format = match &params {
+        Some(p) => pick_video(camera, &offer, p.codec, Some(p))?,
+        None => unknown_stream_video(camera, &offer, &stream, inner.opts.h265)?,
+    };
+    let pc = peer::new_peer(&inner.opts, &offer, &format)
         .instrument(span.clone())
         .await?;
-    match setup(inner, &stream, &picked, profile, &id, &pc, &span)
+    let announced = params
+        .as_ref()
+        .and_then(|p| span.in_scope(|| announce(&format, p)));
+    let video = SessionVideo { format, announced };
+    match setup(inner, &stream, &offer, &video, &id, &pc, &span)
         .instrument(span.clone())
         .await
     {
@@ -189,16 +194,46 @@ pub(crate) async fn open(
     }
 }
 
-/// Browsers get H.264 only: an H.265 stream is refused with a message the console
-/// shows in the tile (never a black tile).
-fn h264_only(camera: CameraId, params: &VideoParams) -> Result<(), WhepError> {
-    match params.codec {
-        VideoCodec::H264 => Ok(()),
-        VideoCodec::H265 => Err(WhepError::CodecUnavailable {
+/// The offered format for a stream of `codec` (parameters `params`, if known). An
+/// offer without the stream's codec is refused: H.265 with a message the console
+/// shows in the tile (never a black tile), H.264 as an unsupported offer.
+fn pick_video(
+    camera: CameraId,
+    offer: &sdp::Offer,
+    codec: VideoCodec,
+    params: Option<&VideoParams>,
+) -> Result<VideoFormat, WhepError> {
+    let fmtp = params.map(|p| p.profile_level_id.as_str());
+    offer.pick_video(codec, fmtp).ok_or_else(|| match codec {
+        VideoCodec::H265 => WhepError::CodecUnavailable {
             camera,
             codec: "H.265",
-        }),
-    }
+        },
+        VideoCodec::H264 => WhepError::UnsupportedOffer {
+            reason: "the camera streams H.264 and the offer has no H.264 packetization-mode=1 format (no transcoding)".into(),
+        },
+    })
+}
+
+/// The format when the stream's parameters did not come in time: H.264 unless Ring
+/// may send H.265 (`h265`); then the codec of the camera's last live session if
+/// known, else H.264 when offered (what Ring sends unless asked for H.265), else
+/// H.265. The media sender ends the session should the stream turn out to be the
+/// other codec.
+fn unknown_stream_video(
+    camera: CameraId,
+    offer: &sdp::Offer,
+    stream: &CameraStream,
+    h265: bool,
+) -> Result<VideoFormat, WhepError> {
+    let last = stream.status().borrow().video_codec;
+    let codec = match last {
+        _ if !h265 => VideoCodec::H264,
+        Some(c) => c,
+        None if offer.offers(VideoCodec::H264) => VideoCodec::H264,
+        None => VideoCodec::H265,
+    };
+    pick_video(camera, offer, codec, None)
 }
 
 /// Waits (bounded by `answer_wait`) for the stream's first key frame and returns
@@ -211,7 +246,7 @@ async fn stream_params(
         r = stream.wait_ready(inner.opts.answer_wait) => match r {
             Ok(p) => Ok(Some(p)),
             Err(e) => {
-                info!(err = %crate::base::error::chain(&e), "answering before the stream's first key frame: the H.264 level is the offer's");
+                info!(err = %crate::base::error::chain(&e), "answering before the stream's first key frame: the level is the offer's");
                 Ok(None)
             }
         },
@@ -219,11 +254,18 @@ async fn stream_params(
     }
 }
 
+/// The session's video: the offered format it is sent as, and the `fmtp` parameter
+/// the answer sets to describe the stream (see [`announce`]).
+struct SessionVideo {
+    format: VideoFormat,
+    announced: Option<(&'static str, String)>,
+}
+
 async fn setup(
     inner: &Arc<Inner>,
     stream: &CameraStream,
     offer: &sdp::Offer,
-    profile: Option<ProfileLevel>,
+    video: &SessionVideo,
     id: &str,
     pc: &Arc<RTCPeerConnection>,
     span: &Span,
@@ -232,8 +274,10 @@ async fn setup(
     let tasks = TaskTracker::new();
     let activity = Arc::new(Activity::new());
 
+    let video_format = &video.format;
+    let announced = &video.announced;
     let video = Arc::new(TrackLocalStaticRTP::new(
-        peer::video_capability(offer),
+        peer::video_capability(video_format),
         "video".into(),
         "ring-bridge".into(),
     ));
@@ -332,14 +376,8 @@ async fn setup(
             reason: "no answer could be produced".into(),
         })?
         .sdp;
-    let announced = profile.map(|sent| {
-        let (plid, fit) = answer::announce(&offer.video, sent);
-        if let Some(note) = fit.note() {
-            warn!(stream = %sent, offered = %offer.video.fmtp, answer = %plid, "{note}");
-        }
-        plid
-    });
-    let sdp = answer::rewrite(&sdp, offer.video.payload_type, announced);
+    let param = announced.as_ref().map(|(k, v)| (*k, v.as_str()));
+    let sdp = answer::rewrite(&sdp, video_format.format.payload_type, param);
 
     let session = Arc::new(Session {
         id: id.to_owned(),
@@ -348,6 +386,7 @@ async fn setup(
         remote_ufrag: offer.ice_ufrag.clone(),
         uplink_audio,
         created: Instant::now(),
+        codec: video_format.codec,
         pc: Arc::clone(pc),
         state: state_rx,
         cancel,
@@ -363,6 +402,7 @@ async fn setup(
         media: Some((
             stream.clone(),
             Tracks {
+                codec: video_format.codec,
                 video,
                 audio,
                 payloads: inner.payloads.for_camera(stream.id()),
@@ -372,14 +412,36 @@ async fn setup(
         tasks,
     };
     info!(
-        video_pt = offer.video.payload_type,
-        video_fmtp = %offer.video.fmtp,
-        profile_level_id = %announced.map(|p| p.to_string()).unwrap_or_default(),
+        codec = %video_format.codec,
+        video_pt = video_format.format.payload_type,
+        video_fmtp = %video_format.format.fmtp,
+        announced = %announced.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
         audio = offer.audio.is_some(),
         uplink_audio,
         "WebRTC session opened"
     );
     Ok((session, answer, parts))
+}
+
+/// The answer's `fmtp` parameter that describes the stream sent (`profile-level-id`
+/// for H.264, `level-id` for H.265); a mismatch the offer forced is logged.
+fn announce(video: &VideoFormat, params: &VideoParams) -> Option<(&'static str, String)> {
+    let offered = &video.format;
+    let (key, value, fit) = match video.codec {
+        VideoCodec::H264 => {
+            let sent = ProfileLevel::parse(&params.profile_level_id)?;
+            let (plid, fit) = answer::announce(offered, sent);
+            ("profile-level-id", plid.to_string(), fit)
+        }
+        VideoCodec::H265 => {
+            let (level, fit) = answer::announce_h265(offered, &params.profile_level_id);
+            ("level-id", level.to_string(), fit)
+        }
+    };
+    if let Some(note) = fit.note(video.codec) {
+        warn!(stream = %params.profile_level_id, offered = %offered.fmtp, answer = %value, "{note}");
+    }
+    Some((key, value))
 }
 
 /// Spawns the per-track tasks from the `on_track` callback.

@@ -1,8 +1,9 @@
 //! A WHEP client for the integration tests, built on webrtc-rs 0.17.2 like a
-//! browser: it offers several H.264 formats (as Chromium does), recvonly video and
-//! sendrecv Opus audio, POSTs the offer, and reassembles the H.264 it receives into
-//! access units. It can also hide its host candidates behind mDNS `.local` names and
-//! send a real Opus sine as talkback.
+//! browser: it offers several H.264 formats (as Chromium does) and, if asked, H.265
+//! (as Chrome and Safari with a hardware decoder do), recvonly video and sendrecv
+//! Opus audio, POSTs the offer, and reassembles the video it receives into access
+//! units (H.265 with ring-bridge's own RFC 7798 depacketizer). It can also hide its
+//! host candidates behind mDNS `.local` names and send a real Opus sine as talkback.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
-use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
@@ -29,6 +30,8 @@ use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirecti
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_remote::TrackRemote;
+
+use ring_bridge::media::{VideoCodec, VideoDepacketizer, h264, h265};
 
 /// The H.264 formats Chromium offers (payload type, fmtp), in its order.
 pub const CHROME_H264: &[(u8, &str)] = &[
@@ -54,23 +57,42 @@ pub const CHROME_H264: &[(u8, &str)] = &[
     ),
 ];
 
+/// The H.265 formats Chrome offers where it can decode H.265 (payload type, fmtp):
+/// Main and Main 10.
+pub const CHROME_H265: &[(u8, &str)] = &[
+    (49, "level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST"),
+    (51, "level-id=180;profile-id=2;tier-flag=0;tx-mode=SRST"),
+];
+
 /// One reassembled access unit.
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
-    /// NAL unit types, in order.
+    /// NAL unit types, in order (H.264 or H.265 types, see `h265`).
     pub nal_types: Vec<u8>,
     /// RTP timestamp.
     pub ts: u32,
     /// Payload type it arrived with.
     pub pt: u8,
+    /// H.265 (else H.264).
+    pub h265: bool,
+    /// The access unit, Annex-B (H.265 only; empty for H.264).
+    pub data: Bytes,
 }
 
 impl VideoFrame {
     pub fn is_keyframe(&self) -> bool {
-        self.nal_types.contains(&5)
+        if self.h265 {
+            self.nal_types.iter().any(|t| (16..=23).contains(t))
+        } else {
+            self.nal_types.contains(&5)
+        }
     }
     pub fn has_parameter_sets(&self) -> bool {
-        self.nal_types.contains(&7) && self.nal_types.contains(&8)
+        if self.h265 {
+            [32, 33, 34].iter().all(|t| self.nal_types.contains(t))
+        } else {
+            self.nal_types.contains(&7) && self.nal_types.contains(&8)
+        }
     }
 }
 
@@ -79,6 +101,8 @@ impl VideoFrame {
 pub struct ClientOpts {
     /// Rewrite every offered candidate's address to a `<uuid>.local` name.
     pub mdns_candidates: bool,
+    /// Also offer H.265 ([`CHROME_H265`], after the H.264 formats).
+    pub offer_h265: bool,
 }
 
 /// A connected (or connecting) WHEP viewer.
@@ -107,8 +131,15 @@ fn cap(mime: &str, rate: u32, channels: u16, fmtp: &str) -> RTCRtpCodecCapabilit
     }
 }
 
-/// Builds the client peer with a Chromium-like codec list.
+/// Builds the client peer with a Chromium-like codec list (H.264 only).
 pub async fn new_peer() -> (Arc<RTCPeerConnection>, Arc<TrackLocalStaticSample>) {
+    new_peer_with(&ClientOpts::default()).await
+}
+
+/// Builds the client peer with a Chromium-like codec list, H.265 too if `opts` say so.
+pub async fn new_peer_with(
+    opts: &ClientOpts,
+) -> (Arc<RTCPeerConnection>, Arc<TrackLocalStaticSample>) {
     let mut m = MediaEngine::default();
     m.register_codec(
         RTCRtpCodecParameters {
@@ -123,6 +154,17 @@ pub async fn new_peer() -> (Arc<RTCPeerConnection>, Arc<TrackLocalStaticSample>)
         m.register_codec(
             RTCRtpCodecParameters {
                 capability: cap(MIME_TYPE_H264, 90_000, 0, fmtp),
+                payload_type: *pt,
+                ..Default::default()
+            },
+            RTPCodecType::Video,
+        )
+        .unwrap();
+    }
+    for (pt, fmtp) in CHROME_H265.iter().filter(|_| opts.offer_h265) {
+        m.register_codec(
+            RTCRtpCodecParameters {
+                capability: cap(MIME_TYPE_HEVC, 90_000, 0, fmtp),
                 payload_type: *pt,
                 ..Default::default()
             },
@@ -236,6 +278,8 @@ async fn read_video(track: Arc<TrackRemote>, tx: mpsc::UnboundedSender<VideoFram
                 nal_types: nal_types(&au),
                 ts: pkt.header.timestamp,
                 pt: pkt.header.payload_type,
+                h265: false,
+                data: Bytes::new(),
             };
             au.clear();
             au_ts = None;
@@ -246,9 +290,33 @@ async fn read_video(track: Arc<TrackRemote>, tx: mpsc::UnboundedSender<VideoFram
     }
 }
 
+/// H.265 with ring-bridge's RFC 7798 depacketizer: complete access units (from the
+/// first key frame on, parameter sets in front of each key frame).
+async fn read_h265(track: Arc<TrackRemote>, tx: mpsc::UnboundedSender<VideoFrame>) {
+    let mut depack = VideoDepacketizer::new(VideoCodec::H265);
+    while let Ok((pkt, _)) = track.read_rtp().await {
+        let h = &pkt.header;
+        depack.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload);
+        while let Some(au) = depack.pull() {
+            let frame = VideoFrame {
+                nal_types: h264::nal_units(&au.data)
+                    .map(|n| h265::nal_type(&n))
+                    .collect(),
+                ts: au.rtp_timestamp,
+                pt: h.payload_type,
+                h265: true,
+                data: au.data,
+            };
+            if tx.send(frame).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Full WHEP handshake against `base` (`http://host:port`) for `camera`.
 pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
-    let (pc, talk) = new_peer().await;
+    let (pc, talk) = new_peer_with(&opts).await;
     let (tx, frames) = mpsc::unbounded_channel();
     let audio_packets = Arc::new(AtomicU64::new(0));
     let audio = Arc::clone(&audio_packets);
@@ -256,7 +324,10 @@ pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
         let tx = tx.clone();
         let audio = Arc::clone(&audio);
         tokio::spawn(async move {
-            if track.kind() == RTPCodecType::Video {
+            let mime = track.codec().capability.mime_type;
+            if VideoCodec::from_mime_type(&mime) == Some(VideoCodec::H265) {
+                read_h265(track, tx).await;
+            } else if track.kind() == RTPCodecType::Video {
                 read_video(track, tx).await;
             } else {
                 while let Ok((p, _)) = track.read_rtp().await {

@@ -5,10 +5,12 @@
 //!
 //! - [`sps`]: the SPS parser (size after the conformance window, profile/tier/level).
 //! - [`rtp`]: the RFC 7798 depacketizer (single NAL, AP, FU) → Annex-B access units.
+//! - [`pay`]: the RFC 7798 packetizer, Annex-B access units → RTP payloads (WHEP).
 //!
 //! Annex-B splitting is codec-neutral and shared with H.264 ([`super::h264::nal_units`]).
 //! Nothing here decodes slices, touches RTP sockets or GStreamer.
 
+pub mod pay;
 pub mod rtp;
 pub mod sps;
 

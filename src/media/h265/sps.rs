@@ -34,8 +34,15 @@ impl From<BitsError> for SpsError {
 /// Fields of an H.265 SPS that the hub uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sps {
+    /// `general_profile_space` (0 in every profile so far).
+    pub profile_space: u8,
     /// `general_profile_idc` (1 Main, 2 Main 10, 3 Main Still Picture, …).
     pub profile_idc: u8,
+    /// `general_profile_compatibility_flag[0..32]`, flag 0 in the most significant bit.
+    pub compatibility_flags: u32,
+    /// The 48 bits after them (progressive/interlaced/non-packed/frame-only and the
+    /// profile's constraint flags), as six bytes.
+    pub constraint_flags: [u8; 6],
     /// `general_tier_flag` (0 Main tier, 1 High tier).
     pub tier_flag: u8,
     /// `general_level_idc`: 30 × the level (93 = level 3.1, 120 = level 4).
@@ -54,6 +61,35 @@ impl Sps {
             self.profile_idc, self.tier_flag, self.level_idc
         )
     }
+
+    /// The RFC 6381 codec string (ISO/IEC 14496-15 Annex E.3), e.g.
+    /// `hvc1.1.6.L93.B0` for Main, level 3.1: profile space (A–C, none for 0) and
+    /// profile, the compatibility flags in reverse bit order (hex), tier (`L`/`H`)
+    /// and level, then the constraint bytes without trailing zero bytes.
+    pub fn codec_string(&self) -> String {
+        let space = match self.profile_space {
+            1 => "A",
+            2 => "B",
+            3 => "C",
+            _ => "",
+        };
+        let tier = if self.tier_flag == 1 { 'H' } else { 'L' };
+        let mut s = format!(
+            "hvc1.{space}{}.{:X}.{tier}{}",
+            self.profile_idc,
+            self.compatibility_flags.reverse_bits(),
+            self.level_idc
+        );
+        let used = self
+            .constraint_flags
+            .iter()
+            .rposition(|b| *b != 0)
+            .map_or(0, |i| i + 1);
+        for b in &self.constraint_flags[..used.max(1)] {
+            s.push_str(&format!(".{b:X}"));
+        }
+        s
+    }
 }
 
 /// Parses an SPS NAL unit (with its 2-byte NAL header, without start code).
@@ -68,11 +104,15 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, SpsError> {
     let max_sub_layers_minus1 = r.bits(3)? as usize;
     let _temporal_id_nesting = r.bits(1)?;
     // profile_tier_level(1, max_sub_layers_minus1), §7.3.3
-    let _profile_space = r.bits(2)?;
+    let profile_space = r.bits(2)? as u8;
     let tier_flag = r.bits(1)? as u8;
     let profile_idc = r.bits(5)? as u8;
-    r.skip(32)?; // general_profile_compatibility_flag[32]
-    r.skip(48)?; // progressive/interlaced/non-packed/frame-only + 43 + 1 bits
+    let compatibility_flags = r.bits(32)?;
+    // progressive/interlaced/non-packed/frame-only + 43 + 1 bits
+    let mut constraint_flags = [0u8; 6];
+    for b in &mut constraint_flags {
+        *b = r.bits(8)? as u8;
+    }
     let level_idc = r.bits(8)? as u8;
     let mut present = [(false, false); 8];
     for p in present.iter_mut().take(max_sub_layers_minus1) {
@@ -125,7 +165,10 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, SpsError> {
         .filter(|h| *h > 0)
         .ok_or(SpsError::OutOfRange("conf_win_top/bottom_offset"))?;
     Ok(Sps {
+        profile_space,
         profile_idc,
+        compatibility_flags,
+        constraint_flags,
         tier_flag,
         level_idc,
         width,

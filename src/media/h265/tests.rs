@@ -2,7 +2,7 @@
 //! parameter sets from x265 (libx265 via ffmpeg, 1366x766, which x265 codes as
 //! 1368x768 with a conformance window).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::rtp::Depacketizer;
 use super::*;
@@ -58,6 +58,8 @@ fn parses_x265_sps_with_conformance_window() {
     assert_eq!((s.width, s.height), (1366, 766));
     assert_eq!((s.profile_idc, s.tier_flag, s.level_idc), (1, 0, 120));
     assert_eq!(s.fmtp(), "profile-id=1;tier-flag=0;level-id=120");
+    // x265 Main: compatibility flags 1 and 2, progressive + frame-only (0x90).
+    assert_eq!(s.codec_string(), "hvc1.1.6.L120.90");
     let s = parse_sps(&hex(SPS_444)).unwrap();
     assert_eq!((s.width, s.height, s.profile_idc), (1366, 766, 4));
 }
@@ -104,45 +106,11 @@ fn parameter_sets_are_found_prepended_and_described() {
     assert_eq!(ParamSets::default().video_params(), Err(SpsError::Missing));
 }
 
-/// RTP payloads for one access unit the way RFC 7798 senders cut it: the
-/// parameter sets in one AP, each slice as a single NAL unit if it fits in `mtu`,
-/// else as FUs.
+/// RTP payloads for one access unit: our own packetizer (`pay`).
 fn packetize(nals: &[Bytes], mtu: usize) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let (params, slices): (Vec<_>, Vec<_>) = nals.iter().partition(|n| !is_vcl(nal_type(n)));
-    if !params.is_empty() {
-        let mut ap = BytesMut::new();
-        ap.put_u8(AP_TYPE << 1);
-        ap.put_u8(1);
-        for n in params {
-            ap.put_u16(n.len() as u16);
-            ap.extend_from_slice(n);
-        }
-        out.push(ap.freeze());
-    }
-    for n in slices {
-        if n.len() <= mtu {
-            out.push(n.clone());
-            continue;
-        }
-        let t = nal_type(n);
-        let body = &n[2..];
-        let chunks: Vec<&[u8]> = body.chunks(mtu - 3).collect();
-        for (i, c) in chunks.iter().enumerate() {
-            let mut fu = BytesMut::new();
-            fu.put_u8((n[0] & 0x81) | (FU_TYPE << 1));
-            fu.put_u8(n[1]);
-            let s = if i == 0 { 0x80 } else { 0 };
-            let e = if i + 1 == chunks.len() { 0x40 } else { 0 };
-            fu.put_u8(s | e | t);
-            fu.extend_from_slice(c);
-            out.push(fu.freeze());
-        }
-    }
-    out
+    let refs: Vec<&Bytes> = nals.iter().collect();
+    pay::packetize(&annex_b(&refs), mtu)
 }
-const AP_TYPE: u8 = 48;
-const FU_TYPE: u8 = 49;
 
 struct Feed {
     d: Depacketizer,
@@ -265,4 +233,191 @@ fn malformed_payloads_never_panic() {
         d.push(i as u16, 0, true, &Bytes::copy_from_slice(p));
     }
     assert!(d.pull().is_none());
+}
+
+/// A NAL unit with a hand-made header (`layer` 0..=63, `tid` 1..=7) and `body`.
+fn nal_with(t: u8, layer: u8, tid: u8, body: &[u8]) -> Bytes {
+    let mut b = vec![t << 1 | layer >> 5, (layer & 0x1f) << 3 | tid];
+    b.extend_from_slice(body);
+    Bytes::from(b)
+}
+
+#[test]
+fn packetizer_aggregates_small_units_with_a_checked_header() {
+    // Parameter sets, an SEI and a small slice fit one AP.
+    let sei = nal_with(NAL_PREFIX_SEI, 0, 1, &[5, 4, 1, 2, 3, 4, 0x80]);
+    let idr = slice(NAL_IDR_W_RADL, 100);
+    let au = annex_b(&[&vps(), &sps(), &pps(), &sei, &idr]);
+    let p = pay::packetize(&au, 1200);
+    assert_eq!(p.len(), 1);
+    let ap = &p[0];
+    assert_eq!(&ap[..2], &[0x60, 0x01], "F=0, type 48, LayerId 0, TID 1");
+    assert_eq!(&ap[2..4], &(vps().len() as u16).to_be_bytes());
+    assert_eq!(&ap[4..4 + vps().len()], &vps()[..]);
+    let total: usize = [vps(), sps(), pps(), sei, idr]
+        .iter()
+        .map(|n| n.len() + 2)
+        .sum();
+    assert_eq!(ap.len(), 2 + total);
+
+    // The AP header takes the lowest LayerId and TID, and F if any unit has it.
+    let a = nal_with(NAL_PREFIX_SEI, 3, 4, &[1, 2]);
+    let mut b = nal_with(1, 33, 2, &[0x80, 7]).to_vec();
+    b[0] |= 0x80;
+    let p = pay::packetize(&annex_b(&[&a, &Bytes::from(b)]), 100);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0][0], 0x80 | 48 << 1, "F set, type 48, LayerId < 32");
+    assert_eq!(p[0][1], 3 << 3 | 2, "LayerId 3, TID 2");
+
+    // A unit that fits alone but not with its neighbour is a single NAL unit packet.
+    let big = slice(1, 1100);
+    let p = pay::packetize(&annex_b(&[&vps(), &big]), 1100);
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0], vps());
+    assert_eq!(p[1], big);
+}
+
+#[test]
+fn packetizer_fragments_every_nal_type_with_checked_headers() {
+    let types = [
+        0,
+        1,
+        NAL_BLA_W_LP,
+        NAL_IDR_W_RADL,
+        NAL_IDR_N_LP,
+        NAL_CRA,
+        22,
+        NAL_PREFIX_SEI,
+        NAL_SUFFIX_SEI,
+    ];
+    for t in types {
+        let body: Vec<u8> = (0..2991).map(|i| (i % 253) as u8 + 1).collect();
+        let nal = nal_with(t, 0, 1, &body);
+        let p = pay::packetize(&annex_b(&[&nal]), 1000);
+        assert_eq!(p.len(), 3, "type {t}: 2991 body bytes at 997 per FU");
+        for (i, fu) in p.iter().enumerate() {
+            assert!(fu.len() <= 1000);
+            assert_eq!(&fu[..2], &[49 << 1, 0x01], "type {t}: payload header");
+            let (s, e) = (i == 0, i + 1 == p.len());
+            let want = u8::from(s) << 7 | u8::from(e) << 6 | t;
+            assert_eq!(fu[2], want, "type {t}: FU header of fragment {i}");
+        }
+        let joined: Vec<u8> = p.iter().flat_map(|fu| fu[3..].to_vec()).collect();
+        assert_eq!(joined, body, "type {t}: fragments carry the body in order");
+    }
+    // LayerId, TID and F of the NAL unit stay in the FU payload header.
+    let mut nal = nal_with(1, 40, 3, &[0x80; 50]).to_vec();
+    nal[0] |= 0x80;
+    let p = pay::packetize(&annex_b(&[&Bytes::from(nal.clone())]), 20);
+    assert!(p.len() > 2);
+    assert!(
+        p.iter()
+            .all(|fu| fu[0] == (nal[0] & 0x81) | 49 << 1 && fu[1] == nal[1])
+    );
+    // A tiny MTU is raised to the minimum, never panics.
+    assert!(
+        pay::packetize(&annex_b(&[&slice(1, 40)]), 0)
+            .iter()
+            .all(|p| p.len() <= pay::MIN_MTU)
+    );
+    assert!(pay::packetize(&Bytes::new(), 1200).is_empty());
+}
+
+mod round_trip {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One picture: IRAP or not, its slices' bodies, optional prefix/suffix SEI.
+    #[derive(Debug, Clone)]
+    struct Picture {
+        irap: bool,
+        vcl_type: u8,
+        slices: Vec<Vec<u8>>,
+        prefix_sei: Option<Vec<u8>>,
+        suffix_sei: Option<Vec<u8>>,
+    }
+
+    /// Bodies without zero bytes, so no start code can appear inside a unit.
+    fn body(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(1u8..=255, 1..max)
+    }
+
+    fn picture() -> impl Strategy<Value = Picture> {
+        (
+            any::<bool>(),
+            0u8..=9,
+            prop::collection::vec(body(5000), 1..4),
+            prop::option::of(body(300)),
+            prop::option::of(body(300)),
+        )
+            .prop_map(|(irap, t, slices, prefix_sei, suffix_sei)| Picture {
+                irap,
+                vcl_type: if irap { 16 + t % 6 } else { t },
+                slices,
+                prefix_sei,
+                suffix_sei,
+            })
+    }
+
+    /// The Annex-B access unit of `p`, as the hub holds it (and as the
+    /// depacketizer gives it back): parameter sets in front of an IRAP picture.
+    fn access_unit(p: &Picture) -> Bytes {
+        let mut nals: Vec<Bytes> = Vec::new();
+        if p.irap {
+            nals.extend([vps(), sps(), pps()]);
+        }
+        nals.extend(
+            p.prefix_sei
+                .iter()
+                .map(|b| nal_with(NAL_PREFIX_SEI, 0, 1, b)),
+        );
+        for (i, s) in p.slices.iter().enumerate() {
+            let mut s = s.clone();
+            // first_slice_segment_in_pic_flag only on the picture's first slice.
+            s[0] = if i == 0 {
+                s[0] | 0x80
+            } else {
+                (s[0] & 0x7f).max(1)
+            };
+            nals.push(nal_with(p.vcl_type, 0, 1, &s));
+        }
+        nals.extend(
+            p.suffix_sei
+                .iter()
+                .map(|b| nal_with(NAL_SUFFIX_SEI, 0, 1, b)),
+        );
+        let refs: Vec<&Bytes> = nals.iter().collect();
+        annex_b(&refs)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn packetize_then_depacketize_gives_the_access_units_back(
+            mtu in 8usize..1500,
+            first in picture(),
+            rest in prop::collection::vec(picture(), 0..5),
+            seq in any::<u16>(),
+        ) {
+            let first = Picture { irap: true, vcl_type: 16 + first.vcl_type % 6, ..first };
+            let mut f = Feed { d: Depacketizer::default(), seq };
+            for (i, p) in std::iter::once(&first).chain(&rest).enumerate() {
+                let au = access_unit(p);
+                let payloads = pay::packetize(&au, mtu);
+                prop_assert!(payloads.iter().all(|x| x.len() <= mtu));
+                let ts = 3000 * i as u32;
+                f.au(ts, &payloads);
+                let got = f
+                    .d
+                    .pull()
+                    .ok_or_else(|| TestCaseError::fail(format!("access unit {i} lost")))?;
+                prop_assert_eq!(&got.data, &au);
+                prop_assert_eq!(got.keyframe, p.irap);
+                prop_assert_eq!(got.rtp_timestamp, ts);
+                prop_assert!(f.d.pull().is_none());
+            }
+            prop_assert!(!f.d.take_pli_request());
+        }
+    }
 }

@@ -400,7 +400,7 @@ impl StreamStats {
         };
         LiveStats {
             streaming,
-            codec: params.map(|_| "h264"),
+            codec: params.map(|p| p.codec.as_str()),
             codec_string: params.map(VideoParams::rfc6381_codec),
             width: params.map(|p| p.width),
             height: params.map(|p| p.height),

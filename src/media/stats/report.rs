@@ -112,9 +112,9 @@ pub struct ViewerStats {
 pub struct LiveStats {
     /// Whether a session is current.
     pub streaming: bool,
-    /// `h264` once the stream's parameters are known.
+    /// `h264` or `h265` once the stream's parameters are known.
     pub codec: Option<&'static str>,
-    /// RFC 6381 codec string, e.g. `avc1.64001f`.
+    /// RFC 6381 codec string, e.g. `avc1.64001f`, `hvc1.1.6.L93.B0`.
     pub codec_string: Option<String>,
     /// Displayed width in pixels.
     pub width: Option<u32>,

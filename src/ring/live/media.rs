@@ -163,11 +163,7 @@ async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32, stats: &Transpo
 /// The codec of a remote video track: H.265 when Ring answered `video/H265`,
 /// otherwise H.264 (the only other video codec the offer lists).
 fn track_codec(mime: &str) -> VideoCodec {
-    if mime.eq_ignore_ascii_case(webrtc::api::media_engine::MIME_TYPE_HEVC) {
-        VideoCodec::H265
-    } else {
-        VideoCodec::H264
-    }
+    VideoCodec::from_mime_type(mime).unwrap_or(VideoCodec::H264)
 }
 
 async fn video_task(
