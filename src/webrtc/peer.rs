@@ -134,12 +134,14 @@ fn setting_engine(opts: &WhepOptions) -> Result<SettingEngine, WhepError> {
     Ok(s)
 }
 
-/// Packets each outgoing stream keeps for NACK retransmission: 2^10 = 1024, about
-/// 7 s of a 1.4 Mbit/s camera stream (2.4 s at 4 Mbit/s), far more than a
+/// Packets each outgoing stream keeps for NACK retransmission: 2^9 = 512, about
+/// 3.5 s of a 1.4 Mbit/s camera stream (1.2 s at 4 Mbit/s), still far more than a
 /// retransmission can usefully arrive in. webrtc-rs's default (2^13 = 8192, ~56 s
-/// here) cost ~6 MiB of packet copies per viewer once full
-/// (`docs/PERFORMANCE.md`, RSS at 16 cameras × 4 viewers).
-pub(crate) const NACK_HISTORY_LOG2: u8 = 10;
+/// here) cost ~6 MiB of packet copies per viewer once full; with the payloads
+/// shared among viewers (`super::payloads`) an entry is mostly its header, and
+/// 512 of them per stream keep 16 cameras × 16 viewers under 200 MB
+/// (`docs/PERFORMANCE.md`).
+pub(crate) const NACK_HISTORY_LOG2: u8 = 9;
 
 /// A new peer for `offer`, sending `video` (no tracks yet).
 pub(crate) async fn new_peer(
