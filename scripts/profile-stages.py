@@ -24,7 +24,7 @@ STAGES = [
      ["media::supervisor", "media::subscriber", "LiveSource for", "media::stream"]),
     ("RTSP out: feeder task (appsrc push)", ["rtsp::", "app_src"]),
     ("RTCP: interceptor timers and readers (reports, TWCC, stats)", ["interceptor::", "read_rtcp", "rtcp"]),
-    ("tracing: span enter/exit of instrumented tasks", ["tracing"]),
+    ("instrumented tasks (code inlined into the span wrapper; span enter/exit)", ["tracing"]),
 ]
 
 
