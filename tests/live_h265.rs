@@ -152,17 +152,6 @@ async fn forced_h265_is_passed_through_to_rtsp() {
     assert!(warnings.is_empty(), "{warnings}");
 
     // A browser-like WHEP viewer is refused with a message, not given a black picture.
-    let (pc, _talk) = whep_support::new_peer().await;
-    let offer = whep_support::make_offer(&pc).await;
-    let r = whep_support::post_offer(&d.url(""), "front-door", &offer).await;
-    let status = r.status().as_u16();
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(status, 409, "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("H.265") && message.contains("RTSP"),
-        "{body}"
-    );
-    let _ = pc.close().await;
+    whep_support::assert_h265_refused(&d.url(""), "front-door").await;
     drop((a, late));
 }

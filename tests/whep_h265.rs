@@ -26,7 +26,7 @@ use common::{Daemon, Sim, daemon_on, get_json};
 use ring_bridge::sim::SimOptions;
 use ring_bridge::sim::live::LiveSimOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use whep_support::{ClientOpts, VideoFrame, WhepClient, connect, post_offer};
+use whep_support::{ClientOpts, VideoFrame, WhepClient, connect};
 
 const FRONT_DOOR: u64 = 10001;
 const SIZE: (u32, u32) = (640, 360);
@@ -201,18 +201,7 @@ async fn h265_offer_gets_h265_that_decodes_and_h264_offers_get_the_409() {
     );
 
     // A viewer that cannot take H.265 (Debian's Chromium, aiortc) gets the 409.
-    let (pc, _talk) = whep_support::new_peer().await;
-    let offer = whep_support::make_offer(&pc).await;
-    let r = post_offer(&base(&d), "front-door", &offer).await;
-    let status = r.status().as_u16();
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(status, 409, "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("H.265") && message.contains("RTSP"),
-        "{body}"
-    );
-    let _ = pc.close().await;
+    whep_support::assert_h265_refused(&base(&d), "front-door").await;
     assert_eq!(c.delete().await, 200);
     c.close().await;
 }

@@ -62,28 +62,26 @@ impl Target {
 
     /// The stream state of `camera` (`inactive`, `activating`, `active`, `failed`).
     pub async fn stream_state(&self, camera: &str) -> anyhow::Result<String> {
-        let v: serde_json::Value = self
+        let v = self.live(camera).await?;
+        Ok(v["status"].as_str().unwrap_or("unknown").to_string())
+    }
+
+    /// `GET /api/ring/cameras/<camera>/live`.
+    async fn live(&self, camera: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self
             .client
             .get(format!("{}/api/ring/cameras/{camera}/live", self.http_base))
             .send()
             .await?
             .error_for_status()?
             .json()
-            .await?;
-        Ok(v["status"].as_str().unwrap_or("unknown").to_string())
+            .await?)
     }
 
     /// Video RTP packets the daemon has received from Ring for `camera` in its
     /// current session (`stats.packets_received` of `GET …/live`; 0 without one).
     pub async fn packets_received(&self, camera: &str) -> anyhow::Result<u64> {
-        let v: serde_json::Value = self
-            .client
-            .get(format!("{}/api/ring/cameras/{camera}/live", self.http_base))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let v = self.live(camera).await?;
         Ok(v["stats"]["packets_received"].as_u64().unwrap_or(0))
     }
 

@@ -247,6 +247,23 @@ pub async fn post_offer(base: &str, camera: &str, body: &str) -> reqwest::Respon
         .unwrap()
 }
 
+/// Offers what a browser without H.265 offers (H.264 only) for `camera`, whose
+/// stream is H.265, and checks the clear 409 that names H.265 and RTSP.
+pub async fn assert_h265_refused(base: &str, camera: &str) {
+    let (pc, _talk) = new_peer().await;
+    let offer = make_offer(&pc).await;
+    let r = post_offer(base, camera, &offer).await;
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("H.265") && message.contains("RTSP"),
+        "{body}"
+    );
+    let _ = pc.close().await;
+}
+
 fn nal_types(annexb: &[u8]) -> Vec<u8> {
     let mut types = Vec::new();
     let mut i = 0;
