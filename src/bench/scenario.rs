@@ -405,6 +405,8 @@ async fn load(
     tokio::time::sleep(sc.warmup).await;
 
     let pid = rig.daemon.pid;
+    // Read before the CPU windows open: the REST calls are not the daemon's load.
+    let packets_before = ring_packets(t, &rig.cameras).await;
     let (d_cpu, s_cpu, b_cpu) = (
         CpuWindow::start(pid)?,
         CpuWindow::start(rig.sim.pid)?,
@@ -412,7 +414,6 @@ async fn load(
     );
     let machine = MachineWindow::start()?;
     let rss = RssSampler::start(pid, Duration::from_millis(500));
-    let packets_before = ring_packets(t, &rig.cameras).await;
     window.set(true);
     tokio::time::sleep(sc.duration).await;
     window.set(false);

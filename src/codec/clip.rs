@@ -126,12 +126,21 @@ fn run(
         let _ = src.end_of_stream();
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
-                && let gst::MessageView::Error(e) = msg.view()
-            {
+            // An error ends the run; so does decodebin's "missing-plugin" note (no
+            // decoder for what typefind found), which does not always come with one.
+            let msg = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]);
+            let why = match msg.as_ref().map(|m| m.view()) {
+                Some(gst::MessageView::Error(e)) => Some(e.error().to_string()),
+                Some(gst::MessageView::Element(e))
+                    if e.structure().is_some_and(|s| s.name() == "missing-plugin") =>
+                {
+                    Some("no decoder for this format".to_owned())
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
                 return Err(ClipError::Undecodable(format!(
-                    "{} (readable here: {})",
-                    e.error(),
+                    "{why} (readable here: {})",
                     formats().join(", ")
                 )));
             }
