@@ -87,7 +87,7 @@ impl LiveCall {
         let hang_up = cancel.child_token();
         let dialog_id = uuid::Uuid::new_v4().to_string();
         let span = info_span!("live_call", camera = %doorbot_id, dialog = %dialog_id, session = tracing::field::Empty);
-        let talk_track = TalkTrack::new(opts.talk_payload_type, opts.talk_ssrc);
+        let (talk_track, talk_rx) = TalkTrack::new(opts.talk_payload_type);
         let (frames_tx, frames_rx) = mpsc::channel(opts.frame_queue.max(16));
         let media = Arc::new(MediaShared {
             frames_tx,
@@ -109,6 +109,7 @@ impl LiveCall {
             cancel: hang_up.clone(),
             media: Arc::clone(&media),
             talk: Arc::clone(&talk_track),
+            talk_rx: Some(talk_rx),
         };
         let url = signalling::socket_url(signalling, ticket);
         let handle = tokio::spawn(driver.run(url).instrument(span));

@@ -1,5 +1,6 @@
-//! The live call's driver task: owns the signalling websocket and the peer
-//! connection, runs the §6.3 message sequence, pings, and hangs up.
+//! The live call's driver task: owns the signalling websocket and talks to the
+//! call's pump (`pump.rs`, which owns the WebRTC instance), runs the §6.3
+//! message sequence, pings, and hangs up.
 //!
 //! One task per call. Every await is raced with the call's cancellation
 //! (except the quick local setup after the socket is open, so that even a
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,20 +20,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 
 use super::error::{CloseReason, Error, ErrorInner, close_code};
-use super::media::{self, MediaShared};
+use super::media::MediaShared;
+use super::pump::{self, Command, PeerEvent, PumpHandle};
 use super::signalling::{self, Event, Incoming};
-use super::talk::TalkTrack;
+use super::talk::{TalkRtp, TalkTrack};
 use super::{AudioCodec, LiveOptions, peer};
 use crate::base::CameraId;
 use crate::media::VideoCodec;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long the signalling may take to explain an ended media transport.
+const PEER_END_GRACE: Duration = Duration::from_secs(1);
 
 /// How the call ended: `Ok(None)` we hung up, `Ok(Some(reason))` Ring closed
 /// normally (code 0), `Err` anything else.
@@ -54,8 +56,7 @@ pub(super) enum State {
 enum Wake {
     Cancelled,
     Socket(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
-    LocalIce(RTCIceCandidateInit),
-    PeerState(RTCPeerConnectionState),
+    Peer(Option<PeerEvent>),
     Ping,
 }
 
@@ -71,17 +72,17 @@ pub(super) struct Driver {
     pub(super) cancel: CancellationToken,
     pub(super) media: Arc<MediaShared>,
     pub(super) talk: Arc<TalkTrack>,
+    /// The talkback packets' way to the pump (taken when the pump starts).
+    pub(super) talk_rx: Option<mpsc::Receiver<TalkRtp>>,
 }
 
 /// The driver's per-call working set, created once the socket is open.
 struct Conn {
     ws: Ws,
-    pc: Arc<RTCPeerConnection>,
+    pump: PumpHandle,
     offer: String,
-    ice_rx: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
-    pc_rx: watch::Receiver<RTCPeerConnectionState>,
     remote_set: bool,
-    pending_ice: Vec<RTCIceCandidateInit>,
+    pending_ice: Vec<String>,
     activated: bool,
     connected: bool,
     audio: Option<AudioCodec>,
@@ -165,63 +166,31 @@ impl Driver {
         Ok(ws)
     }
 
-    /// Builds the peer and sends `live_view` with the offer. On failure the
-    /// peer is closed again.
-    async fn offer(&mut self, ws: Ws) -> Result<Conn, Error> {
-        let talk = Arc::clone(&self.talk);
-        let (pc, talk_sender) = peer::new_peer(&self.opts, talk, &self.media.transport)
-            .await
-            .map_err(|source| {
-                self.err(ErrorInner::WebRtc {
-                    context: "creating the peer",
-                    source,
-                })
-            })?;
-        media::install(&pc, Arc::clone(&self.media));
-        media::spawn_rtcp_drain(&self.media, media::RtcpSource::Sender(talk_sender));
-        let r = self.send_offer(ws, Arc::clone(&pc)).await;
-        if r.is_err() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
-        }
-        r
-    }
-
-    /// Wires the peer's callbacks, creates the offer and sends `live_view`.
-    async fn send_offer(&self, mut ws: Ws, pc: Arc<RTCPeerConnection>) -> Result<Conn, Error> {
-        let rtc = |context| move |source| self.err(ErrorInner::WebRtc { context, source });
-        let (ice_tx, ice_rx) = mpsc::unbounded_channel();
-        pc.on_ice_candidate(Box::new(move |c| {
-            if let Some(init) = c.and_then(|c| c.to_json().ok()) {
-                let _ = ice_tx.send(init);
-            }
-            Box::pin(async {})
-        }));
-        let (pc_tx, pc_rx) = watch::channel(RTCPeerConnectionState::New);
-        pc.on_peer_connection_state_change(Box::new(move |s| {
-            pc_tx.send_replace(s);
-            Box::pin(async {})
-        }));
-        let offer = pc
-            .create_offer(None)
-            .await
-            .map_err(rtc("creating the offer"))?;
-        let offer_sdp = offer.sdp.clone();
-        pc.set_local_description(offer)
-            .await
-            .map_err(rtc("applying the offer"))?;
+    /// Builds the WebRTC instance and its offer, starts the pump, and sends
+    /// `live_view` with the offer. On failure the pump is stopped again.
+    async fn offer(&mut self, mut ws: Ws) -> Result<Conn, Error> {
+        let offered = peer::offer(&self.opts, self.media.start).map_err(|source| {
+            self.err(ErrorInner::WebRtc {
+                context: "creating the offer",
+                source,
+            })
+        })?;
+        let offer_sdp = offered.sdp.clone();
+        let talk_rx = self.talk_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+        let pump = pump::start(&self.opts, offered, Arc::clone(&self.media), talk_rx)
+            .map_err(|e| self.err(ErrorInner::Sockets(e)))?;
         let body = json!({
             "stream_options": {"audio_enabled": true, "video_enabled": true},
             "sdp": offer_sdp,
             "type": "offer",
         });
+        // On failure the pump's handle is dropped, which stops it.
         self.send(&mut ws, "live_view", body).await?;
         debug!("sent live_view offer");
         Ok(Conn {
             ws,
-            pc,
+            pump,
             offer: offer_sdp,
-            ice_rx,
-            pc_rx,
             remote_set: false,
             pending_ice: Vec::new(),
             activated: false,
@@ -275,10 +244,10 @@ impl Driver {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let end = loop {
             let wake = tokio::select! {
+                biased;
                 _ = self.cancel.cancelled() => Wake::Cancelled,
                 m = c.ws.next() => Wake::Socket(m),
-                Some(i) = c.ice_rx.recv() => Wake::LocalIce(i),
-                Ok(()) = c.pc_rx.changed() => Wake::PeerState(*c.pc_rx.borrow_and_update()),
+                e = c.pump.events.recv() => Wake::Peer(e),
                 _ = ping.tick(), if c.activated => Wake::Ping,
             };
             match self.handle(&mut c, wake).await {
@@ -295,9 +264,8 @@ impl Driver {
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), c.ws.close(None)).await;
-        if let Err(e) = tokio::time::timeout(Duration::from_secs(2), c.pc.close()).await {
-            debug!(err = %e, "closing the peer timed out");
-        }
+        // Dropping `c` stops the pump, which closes the WebRTC instance; run()
+        // joins it with the call's other tasks.
         end
     }
 
@@ -306,35 +274,25 @@ impl Driver {
         match wake {
             Wake::Cancelled => return Ok(Some(Ok(None))),
             Wake::Ping => self.send(&mut c.ws, "ping", Value::Null).await?,
-            Wake::LocalIce(init) if init.candidate.is_empty() => {}
-            Wake::LocalIce(init) => {
-                let body =
-                    json!({"ice": init.candidate, "mlineindex": init.sdp_mline_index.unwrap_or(0)});
+            Wake::Peer(Some(PeerEvent::Candidate(line))) => {
+                let body = json!({"ice": line, "mlineindex": 0});
                 self.send(&mut c.ws, "ice", body).await?;
             }
-            Wake::PeerState(s) => {
-                debug!(state = %s, "peer connection state");
-                match s {
-                    RTCPeerConnectionState::Connected if !c.connected => {
-                        c.connected = true;
-                        let session_id = self.session_id.clone().unwrap_or_default();
-                        info!(audio = ?c.audio, video = %c.video, "live call connected");
-                        self.state_tx.send_replace(State::Connected {
-                            session_id,
-                            since: self.session_since.unwrap_or_else(Instant::now),
-                            audio: c.audio,
-                            video: c.video,
-                        });
-                    }
-                    RTCPeerConnectionState::Failed => {
-                        return Err(self.err(ErrorInner::PeerFailed("failed")));
-                    }
-                    RTCPeerConnectionState::Closed => {
-                        return Err(self.err(ErrorInner::PeerFailed("closed")));
-                    }
-                    _ => {}
+            Wake::Peer(Some(PeerEvent::Connected)) => {
+                if !c.connected {
+                    c.connected = true;
+                    let session_id = self.session_id.clone().unwrap_or_default();
+                    info!(audio = ?c.audio, video = %c.video, "live call connected");
+                    self.state_tx.send_replace(State::Connected {
+                        session_id,
+                        since: self.session_since.unwrap_or_else(Instant::now),
+                        audio: c.audio,
+                        video: c.video,
+                    });
                 }
             }
+            Wake::Peer(Some(PeerEvent::Failed(why))) => return self.peer_ended(c, why).await,
+            Wake::Peer(None) => return self.peer_ended(c, "closed").await,
             Wake::Socket(None) | Wake::Socket(Some(Ok(Message::Close(_)))) => {
                 return Err(self.err(ErrorInner::SignallingLost));
             }
@@ -343,6 +301,29 @@ impl Driver {
             Wake::Socket(Some(Ok(_))) => {}
         }
         Ok(None)
+    }
+
+    /// The media transport ended. Ring usually ends its side of the media and
+    /// the signalling together, so the signalling gets [`PEER_END_GRACE`] to
+    /// say why (a `close` with its reason, or the socket ending) before the
+    /// call ends as a transport failure.
+    async fn peer_ended(&mut self, c: &mut Conn, why: &'static str) -> Result<Option<End>, Error> {
+        let deadline = tokio::time::Instant::now() + PEER_END_GRACE;
+        loop {
+            match tokio::time::timeout_at(deadline, c.ws.next()).await {
+                Err(_) => return Err(self.err(ErrorInner::PeerFailed(why))),
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
+                    return Err(self.err(ErrorInner::SignallingLost));
+                }
+                Ok(Some(Err(e))) => return Err(self.err(ErrorInner::WebSocket(Box::new(e)))),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if let Some(end) = self.message(c, t.as_str()).await? {
+                        return Ok(Some(end));
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
     }
 
     async fn message(&mut self, c: &mut Conn, text: &str) -> Result<Option<End>, Error> {
@@ -374,16 +355,21 @@ impl Driver {
                 let fixed = signalling::fix_answer(&c.offer, &sdp);
                 c.audio = signalling::answered_audio_codec(&fixed);
                 c.video = signalling::answered_video_codec(&fixed);
-                let desc = RTCSessionDescription::answer(fixed)
-                    .map_err(|e| self.err(protocol(e.to_string())))?;
-                c.pc.set_remote_description(desc)
-                    .await
-                    .map_err(|e| self.err(protocol(format!("applying the answer: {e}"))))?;
-                c.remote_set = true;
-                for init in c.pending_ice.drain(..) {
-                    if let Err(e) = c.pc.add_ice_candidate(init).await {
-                        debug!(err = %e, "ignoring a bad remote candidate");
+                let (reply, applied) = oneshot::channel();
+                let _ = c.pump.commands.send(Command::Answer { sdp: fixed, reply });
+                match applied.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(self.err(protocol(format!("applying the answer: {e}"))));
                     }
+                    Err(_) => return Err(self.err(ErrorInner::PeerFailed("closed"))),
+                }
+                if let Some(codec) = c.audio {
+                    self.talk.bind(codec);
+                }
+                c.remote_set = true;
+                for line in c.pending_ice.drain(..) {
+                    let _ = c.pump.commands.send(Command::Candidate(line));
                 }
                 self.send(&mut c.ws, "activate_session", Value::Null)
                     .await?;
@@ -392,24 +378,15 @@ impl Driver {
                 c.activated = true;
                 debug!(audio = ?c.audio, "answer applied; session activated");
             }
-            Event::Ice {
-                candidate,
-                mline_index,
-            } => {
+            Event::Ice { candidate, .. } => {
                 if candidate.is_empty() {
                     return Ok(None);
                 }
-                let init = RTCIceCandidateInit {
-                    candidate,
-                    sdp_mline_index: Some(mline_index),
-                    ..Default::default()
-                };
+                // One transport for both m-lines (BUNDLE): the index does not matter.
                 if c.remote_set {
-                    if let Err(e) = c.pc.add_ice_candidate(init).await {
-                        debug!(err = %e, "ignoring a bad remote candidate");
-                    }
+                    let _ = c.pump.commands.send(Command::Candidate(candidate));
                 } else {
-                    c.pending_ice.push(init);
+                    c.pending_ice.push(candidate);
                 }
             }
             Event::Notification { is_ok, text } => {

@@ -88,10 +88,13 @@ pub enum ErrorInner {
     WebRtc {
         /// What we were doing.
         context: &'static str,
-        /// The webrtc-rs error.
+        /// The WebRTC stack's (str0m's) error.
         #[source]
-        source: webrtc::Error,
+        source: str0m::RtcError,
     },
+    /// No local UDP socket for ICE could be opened.
+    #[error("opening the call's UDP sockets: {0}")]
+    Sockets(#[source] std::io::Error),
     /// ICE/DTLS failed or the peer connection closed under us.
     #[error("peer connection {0}")]
     PeerFailed(&'static str),
@@ -165,7 +168,7 @@ impl ResultExt for Error {
             }
             ErrorInner::ServerClosed(_) => ErrorKind::Unavailable,
             ErrorInner::Protocol { .. } | ErrorInner::PeerFailed(_) => ErrorKind::Unavailable,
-            ErrorInner::WebRtc { .. } => ErrorKind::Internal,
+            ErrorInner::WebRtc { .. } | ErrorInner::Sockets(_) => ErrorKind::Internal,
             ErrorInner::Timeout { .. } => ErrorKind::DeadlineExceeded,
             ErrorInner::TalkNotReady | ErrorInner::HungUp => ErrorKind::FailedPrecondition,
             ErrorInner::Cancelled => ErrorKind::Cancelled,

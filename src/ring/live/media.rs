@@ -1,26 +1,19 @@
-//! Receive side of the live call's peer: one task per remote track turns RTP
-//! into the hub's [`Frame`]s (H.264 or H.265 access units at 90 kHz, by the
-//! track's codec; Opus packets at 48 kHz) and a side task drains each receiver's
-//! RTCP. The video task also sends PLIs, on request and after loss. The audio
-//! task knows the codec: Opus goes to the hub, PCMU (which no output can send as
-//! Opus) is dropped here and never queued.
+//! Receive side of the live call: turns the RTP packets the peer's pump hands
+//! over into the hub's [`Frame`]s (H.264 or H.265 access units at 90 kHz, by
+//! the payload type's codec; Opus packets at 48 kHz), and asks for PLIs after
+//! loss. Plain state, driven from the pump task (`pump.rs`).
 //!
 //! Runs per packet: no allocation beyond the frame itself, never blocks on the
 //! consumer (a full queue drops frames and resyncs video at the next IDR).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, trace};
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
-use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
-use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
-use webrtc::track::track_remote::TrackRemote;
+use tracing::debug;
 
 use crate::media::{
     AUDIO_CLOCK_RATE, Frame, MediaKind, SeqGaps, TransportStats, VIDEO_CLOCK_RATE, VideoCodec,
@@ -39,9 +32,9 @@ pub(crate) struct MediaShared {
     pub pli: Notify,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
-    /// The call's span (`camera`, `dialog`, `session`), for the track tasks.
+    /// The call's span (`camera`, `dialog`, `session`), for the call's tasks.
     pub span: tracing::Span,
-    /// Video RTP loss and PLIs sent, read by the hub's stats.
+    /// Video RTP loss, NACKs and PLIs sent, read by the hub's stats.
     pub transport: Arc<TransportStats>,
 }
 
@@ -92,163 +85,104 @@ impl PtsMapper {
     }
 }
 
-/// Installs the `on_track` handler that spawns the per-track tasks.
-pub(crate) fn install(pc: &Arc<RTCPeerConnection>, shared: Arc<MediaShared>) {
-    let weak = Arc::downgrade(pc);
-    pc.on_track(Box::new(move |track, receiver, _transceiver| {
-        let shared = Arc::clone(&shared);
-        let weak = weak.clone();
-        let span = shared.span.clone();
-        Box::pin(async move {
-            let _entered = span.enter();
-            debug!(kind = %track.kind(), ssrc = track.ssrc(), codec = %track.codec().capability.mime_type, "remote track");
-            spawn_rtcp_drain(&shared, RtcpSource::Receiver(receiver));
-            let s = Arc::clone(&shared);
-            match track.kind() {
-                RTPCodecType::Video => {
-                    shared.tasks.spawn(video_task(track, s, weak).instrument(span.clone()));
-                }
-                RTPCodecType::Audio => {
-                    shared.tasks.spawn(audio_task(track, s).instrument(span.clone()));
-                }
-                _ => {}
-            }
-        })
-    }));
+/// The video receive state of one call: RTP in, access units out to the hub.
+pub(crate) struct VideoIn {
+    codec: VideoCodec,
+    depack: VideoDepacketizer,
+    pts: PtsMapper,
+    gaps: SeqGaps,
+    last_auto_pli: Option<Instant>,
 }
 
-/// Where RTCP is read from (reading runs the interceptors: NACK, reports).
-pub(crate) enum RtcpSource {
-    /// Sender reports about a remote track.
-    Receiver(Arc<RTCRtpReceiver>),
-    /// Receiver reports and NACKs about our talkback track.
-    Sender(Arc<RTCRtpSender>),
+/// What the caller does after a packet.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Nothing.
+    Continue,
+    /// Send a PLI now (the depacketizer lost sync; spaced by [`AUTO_PLI_INTERVAL`]).
+    Pli,
+    /// The call's consumer is gone.
+    Closed,
 }
 
-/// Drains RTCP from `src` until the call ends.
-pub(crate) fn spawn_rtcp_drain(shared: &Arc<MediaShared>, src: RtcpSource) {
-    let cancel = shared.cancel.clone();
-    shared.tasks.spawn(async move {
-        loop {
-            let ok = tokio::select! {
-                _ = cancel.cancelled() => false,
-                r = async {
-                    match &src {
-                        RtcpSource::Receiver(r) => r.read_rtcp().await.is_ok(),
-                        RtcpSource::Sender(s) => s.read_rtcp().await.is_ok(),
-                    }
-                } => r,
-            };
-            if !ok {
-                break;
-            }
+impl VideoIn {
+    /// State for a stream in `codec`.
+    pub(crate) fn new(codec: VideoCodec) -> Self {
+        debug!(%codec, "video stream");
+        VideoIn {
+            codec,
+            depack: VideoDepacketizer::new(codec),
+            pts: PtsMapper::new(VIDEO_CLOCK_RATE, VIDEO_CLOCK_RATE),
+            gaps: SeqGaps::default(),
+            last_auto_pli: None,
         }
-    });
-}
-
-async fn send_pli(pc: &Weak<RTCPeerConnection>, media_ssrc: u32, stats: &TransportStats) {
-    let Some(pc) = pc.upgrade() else { return };
-    let pli = PictureLossIndication {
-        sender_ssrc: 0,
-        media_ssrc,
-    };
-    if let Err(e) = pc.write_rtcp(&[Box::new(pli)]).await {
-        debug!(err = %e, "sending PLI failed");
-    } else {
-        stats.add_pli();
-        trace!(media_ssrc, "sent PLI");
     }
-}
 
-/// The codec of a remote video track: H.265 when Ring answered `video/H265`,
-/// otherwise H.264 (the only other video codec the offer lists).
-fn track_codec(mime: &str) -> VideoCodec {
-    VideoCodec::from_mime_type(mime).unwrap_or(VideoCodec::H264)
-}
+    /// The codec this state depacketizes.
+    pub(crate) fn codec(&self) -> VideoCodec {
+        self.codec
+    }
 
-async fn video_task(
-    track: Arc<TrackRemote>,
-    shared: Arc<MediaShared>,
-    pc: Weak<RTCPeerConnection>,
-) {
-    let ssrc = track.ssrc();
-    let codec = track_codec(&track.codec().capability.mime_type);
-    debug!(%codec, "video track");
-    let mut depack = VideoDepacketizer::new(codec);
-    let mut pts = PtsMapper::new(VIDEO_CLOCK_RATE, VIDEO_CLOCK_RATE);
-    let mut last_auto_pli: Option<Instant> = None;
-    let mut gaps = SeqGaps::default();
-    // Pinned once, not re-created per packet: each fresh `cancelled()`/`notified()`
-    // registers (and on drop unregisters) a waiter under a lock, at ~200 packets/s.
-    let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
-    let mut pli = std::pin::pin!(shared.pli.notified());
-    loop {
-        let pkt = tokio::select! {
-            _ = &mut cancelled => break,
-            _ = &mut pli => {
-                pli.set(shared.pli.notified());
-                send_pli(&pc, ssrc, &shared.transport).await;
-                continue;
-            }
-            r = track.read_rtp() => match r {
-                Ok((pkt, _)) => pkt,
-                Err(e) => {
-                    debug!(err = %e, "video track ended");
-                    break;
-                }
-            },
-        };
-        let h = &pkt.header;
-        shared.transport.add_packet(gaps.push(h.sequence_number));
-        depack.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload);
-        while let Some(au) = depack.pull() {
-            let pts = pts.map(au.rtp_timestamp, shared.start.elapsed());
+    /// One video RTP packet: counts loss, depacketizes, queues complete access
+    /// units for the hub (a full queue drops video until the next key frame).
+    pub(crate) fn push(
+        &mut self,
+        shared: &MediaShared,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: &Bytes,
+    ) -> Next {
+        shared.transport.add_packet(self.gaps.push(seq));
+        self.depack.push(seq, timestamp, marker, payload);
+        while let Some(au) = self.depack.pull() {
+            let pts = self.pts.map(au.rtp_timestamp, shared.start.elapsed());
             let frame = Frame::new(MediaKind::Video, au.data, au.keyframe, pts, 0);
             match shared.frames_tx.try_send(frame) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     debug!("frame queue full; dropping video until the next key frame");
-                    depack.resync();
+                    self.depack.resync();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Next::Closed,
             }
         }
-        if depack.take_pli_request()
-            && last_auto_pli.is_none_or(|t| t.elapsed() >= AUTO_PLI_INTERVAL)
+        if self.depack.take_pli_request()
+            && self
+                .last_auto_pli
+                .is_none_or(|t| t.elapsed() >= AUTO_PLI_INTERVAL)
         {
-            last_auto_pli = Some(Instant::now());
-            send_pli(&pc, ssrc, &shared.transport).await;
+            self.last_auto_pli = Some(Instant::now());
+            return Next::Pli;
         }
+        Next::Continue
     }
 }
 
-async fn audio_task(track: Arc<TrackRemote>, shared: Arc<MediaShared>) {
-    let codec = track.codec().capability;
-    let opus = codec.mime_type.eq_ignore_ascii_case("audio/opus");
-    if !opus {
-        debug!(mime = %codec.mime_type, "audio is not Opus; dropping it at the source");
-    }
-    let mut pts = PtsMapper::new(codec.clock_rate, AUDIO_CLOCK_RATE);
-    let mut cancelled = std::pin::pin!(shared.cancel.cancelled());
-    loop {
-        let pkt = tokio::select! {
-            _ = &mut cancelled => break,
-            r = track.read_rtp() => match r {
-                Ok((pkt, _)) => pkt,
-                Err(e) => {
-                    debug!(err = %e, "audio track ended");
-                    break;
-                }
-            },
-        };
-        // PCMU is still read (and thrown away) so the receiver never backs up.
-        if !opus || pkt.payload.is_empty() {
-            continue;
+/// The audio receive state of one call: Opus packets go to the hub as they are;
+/// PCMU (which no output can send as Opus) is dropped here and never queued.
+pub(crate) struct AudioIn {
+    pts: PtsMapper,
+}
+
+impl AudioIn {
+    /// State for Opus audio (48 kHz RTP clock).
+    pub(crate) fn new() -> Self {
+        AudioIn {
+            pts: PtsMapper::new(AUDIO_CLOCK_RATE, AUDIO_CLOCK_RATE),
         }
-        let pts = pts.map(pkt.header.timestamp, shared.start.elapsed());
-        let frame = Frame::new(MediaKind::Audio, pkt.payload, false, pts, 0);
-        if let Err(mpsc::error::TrySendError::Closed(_)) = shared.frames_tx.try_send(frame) {
-            return;
+    }
+
+    /// One Opus RTP packet.
+    pub(crate) fn push(&mut self, shared: &MediaShared, timestamp: u32, payload: Bytes) -> Next {
+        if payload.is_empty() {
+            return Next::Continue;
+        }
+        let pts = self.pts.map(timestamp, shared.start.elapsed());
+        let frame = Frame::new(MediaKind::Audio, payload, false, pts, 0);
+        match shared.frames_tx.try_send(frame) {
+            Err(mpsc::error::TrySendError::Closed(_)) => Next::Closed,
+            _ => Next::Continue,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Protocol: ring-api.md §6 (ticket → `wss://…/ws?…&token=` → `live_view`
 //! offer → `session_created` → `sdp` answer → trickle `ice` → `activate_session`,
 //! `stream_options` → `ping` every 5 s → `close`). This module owns the
-//! webrtc-rs peer on the Ring side and nothing else: it does not retry (the
+//! WebRTC peer on the Ring side (str0m, driven by one pump task per call) and nothing else: it does not retry (the
 //! media hub's supervisor does) and never fans out (the hub does). For the hub
 //! it is a `media::LiveSource` ([`LiveCall`]) opened by [`RingOpener`], which
 //! fetches the ticket (`RingApi::live_ticket`).
@@ -34,7 +34,9 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod media;
+mod net;
 mod peer;
+mod pump;
 mod signalling;
 mod source;
 mod talk;

@@ -1,160 +1,188 @@
-//! Builds the client-side WebRTC peer the way Ring's own web client offers it
-//! (ring-api.md §6.5): audio sendrecv (Opus 48000/2, PCMU/8000 pt 0), video
-//! recvonly (H.264 packetization-mode=1, profile-level-id=640029, rtx, nack,
-//! pli, fir, transport-cc, goog-remb). With `LiveOptions::h265`, H.265 is offered
-//! after H.264 (`docs/design/0009-h265.md`).
+//! Builds the client side of the call the way Ring's own web client offers it
+//! (ring-api.md §6.5): audio sendrecv (Opus 48000/2 pt 111, PCMU/8000 pt 0),
+//! video recvonly (H.264 packetization-mode=1, profile-level-id=640029 pt 102,
+//! rtx 103, nack, pli, fir, transport-cc, goog-remb). With
+//! `LiveOptions::h265`, H.265 (pt 104, rtx 105) is offered after H.264
+//! (`docs/design/0009-h265.md`).
 //!
-//! Only construction lives here; `call.rs` drives the peer.
+//! The stack is str0m in RTP mode (`docs/design/0012-ring-call-str0m.md`): it
+//! hands out RTP packets (retransmissions already unwrapped) that the call
+//! depacketizes itself, and sends the talkback RTP the call builds. Only
+//! construction lives here; `pump.rs` drives the instance.
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use webrtc::api::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_PCMU, MediaEngine,
-};
-use webrtc::api::setting_engine::SettingEngine;
-use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::rtp_transceiver::rtp_codec::{
-    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
-};
-use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
-use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
-use webrtc::rtp_transceiver::{RTCPFeedback, RTCRtpTransceiverInit};
-use webrtc::track::track_local::TrackLocal;
+use str0m::change::SdpPendingOffer;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
+use str0m::{Rtc, RtcError};
 
-use super::LiveOptions;
-use super::talk::TalkTrack;
-use crate::base::rtc::NackCounter;
-use crate::media::TransportStats;
+use super::{AudioCodec, LiveOptions};
+use crate::media::VideoCodec;
 
+/// Payload type we offer for Opus.
+pub(crate) const PT_OPUS: u8 = 111;
+/// Payload type of PCMU (static).
+pub(crate) const PT_PCMU: u8 = 0;
 /// Payload type we offer for H.264.
-const PT_H264: u8 = 102;
+pub(crate) const PT_H264: u8 = 102;
 /// Payload type we offer for H.264 retransmissions (RFC 4588).
 const PT_RTX: u8 = 103;
 /// Payload type of H.265, offered after H.264 only with [`LiveOptions::h265`].
-const PT_H265: u8 = 104;
+pub(crate) const PT_H265: u8 = 104;
 /// Payload type of H.265 retransmissions.
 const PT_H265_RTX: u8 = 105;
-/// The H.264 fmtp Ring's web client offers.
-pub(crate) const H264_FMTP: &str =
-    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640029";
+/// The H.264 profile-level-id Ring's web client offers (High, level 4.1).
+const H264_PROFILE_LEVEL: u32 = 0x64_0029;
+/// How often the stack reports transport statistics (NACKs sent).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
-fn codec(
-    mime: &str,
-    clock_rate: u32,
-    channels: u16,
-    fmtp: &str,
-    pt: u8,
-    fb: Vec<RTCPFeedback>,
-) -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        capability: RTCRtpCodecCapability {
-            mime_type: mime.to_owned(),
-            clock_rate,
-            channels,
-            sdp_fmtp_line: fmtp.to_owned(),
-            rtcp_feedback: fb,
-        },
-        payload_type: pt,
-        ..Default::default()
-    }
+/// A new instance with its offer applied locally, waiting for Ring's answer.
+pub(crate) struct Offered {
+    pub(crate) rtc: Rtc,
+    pub(crate) pending: SdpPendingOffer,
+    /// The offer's SDP (sent in `live_view`).
+    pub(crate) sdp: String,
+    /// m-line 0: talkback out, camera audio in.
+    pub(crate) audio_mid: Mid,
 }
 
-fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
-    RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    }
-}
-
-fn media_engine(h265: bool) -> webrtc::error::Result<MediaEngine> {
-    let mut m = MediaEngine::default();
-    m.register_codec(
-        codec(
-            MIME_TYPE_OPUS,
-            48_000,
-            2,
-            "minptime=10;useinbandfec=1",
-            111,
-            vec![],
-        ),
-        RTPCodecType::Audio,
-    )?;
-    m.register_codec(
-        codec(MIME_TYPE_PCMU, 8_000, 0, "", 0, vec![]),
-        RTPCodecType::Audio,
-    )?;
-    // nack, nack pli and transport-cc are added by the default interceptors
-    // (`base::rtc::peer_connection`).
-    let fb = vec![feedback("ccm", "fir"), feedback("goog-remb", "")];
-    m.register_codec(
-        codec(MIME_TYPE_H264, 90_000, 0, H264_FMTP, PT_H264, fb),
-        RTPCodecType::Video,
-    )?;
-    let rtx = |apt: u8, pt: u8| codec("video/rtx", 90_000, 0, &format!("apt={apt}"), pt, vec![]);
-    m.register_codec(rtx(PT_H264, PT_RTX), RTPCodecType::Video)?;
-    if h265 {
-        // After H.264: our preference order. Ring picks H.265 anyway for cameras in
-        // HEVC mode (docs/design/0009-h265.md).
-        let fb = vec![feedback("ccm", "fir"), feedback("goog-remb", "")];
-        m.register_codec(
-            codec(MIME_TYPE_HEVC, 90_000, 0, "", PT_H265, fb),
-            RTPCodecType::Video,
-        )?;
-        m.register_codec(rtx(PT_H265, PT_H265_RTX), RTPCodecType::Video)?;
-    }
-    Ok(m)
-}
-
-fn setting_engine(opts: &LiveOptions) -> webrtc::error::Result<SettingEngine> {
-    let mut s = SettingEngine::default();
-    s.set_include_loopback_candidate(opts.include_loopback);
-    if !opts.ice_ips.is_empty() {
-        let ips = opts.ice_ips.clone();
-        s.set_ip_filter(Box::new(move |ip| ips.contains(&ip)));
-    }
-    if let Some((min, max)) = opts.udp_ports {
-        s.set_udp_network(UDPNetwork::Ephemeral(EphemeralUDP::new(min, max)?));
-    }
-    Ok(s)
-}
-
-/// A new peer with the talkback track (audio, sendrecv, m-line 0) and a
-/// recvonly video transceiver (m-line 1) already added. Also returns the
-/// talkback sender, whose RTCP the caller must drain. The NACKs the peer sends
-/// are counted in `transport`.
-pub(crate) async fn new_peer(
-    opts: &LiveOptions,
-    talk: Arc<TalkTrack>,
-    transport: &Arc<TransportStats>,
-) -> webrtc::error::Result<(Arc<RTCPeerConnection>, Arc<RTCRtpSender>)> {
-    let counted = Arc::clone(transport);
-    let pc = crate::base::rtc::peer_connection_counting(
-        media_engine(opts.h265)?,
-        setting_engine(opts)?,
-        &opts.ice_servers,
+/// The codecs of the offer, in our order of preference.
+fn configure(opts: &LiveOptions, start: Instant) -> Rtc {
+    let mut cfg = Rtc::builder()
+        .clear_codecs()
+        .set_rtp_mode(true)
+        .set_stats_interval(Some(STATS_INTERVAL));
+    let codecs = cfg.codec_config();
+    codecs.add_config(
+        PT_OPUS.into(),
         None,
-        Some(NackCounter::new(move |n| counted.add_nacks(n))),
-    )
-    .await?;
-    let talk: Arc<dyn TrackLocal + Send + Sync> = talk;
-    let audio = pc
-        .add_transceiver_from_track(
-            talk,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Sendrecv,
-                send_encodings: vec![],
-            }),
-        )
-        .await?;
-    let talk_sender = audio.sender().await;
-    pc.add_transceiver_from_kind(
-        RTPCodecType::Video,
-        Some(RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Recvonly,
-            send_encodings: vec![],
-        }),
-    )
-    .await?;
-    Ok((pc, talk_sender))
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        FormatParams {
+            min_p_time: Some(10),
+            use_inband_fec: Some(true),
+            ..Default::default()
+        },
+    );
+    codecs.add_config(
+        PT_PCMU.into(),
+        None,
+        Codec::PCMU,
+        Frequency::EIGHT_KHZ,
+        None,
+        FormatParams::default(),
+    );
+    codecs.add_h264(
+        PT_H264.into(),
+        Some(PT_RTX.into()),
+        true,
+        H264_PROFILE_LEVEL,
+    );
+    if opts.h265 {
+        // After H.264: our preference order. Ring picks H.265 anyway for cameras in
+        // HEVC mode (docs/design/0009-h265.md). No fmtp, as Ring's clients offer it.
+        codecs.add_config(
+            PT_H265.into(),
+            Some(PT_H265_RTX.into()),
+            Codec::H265,
+            Frequency::NINETY_KHZ,
+            None,
+            FormatParams::default(),
+        );
+    }
+    cfg.build(start)
+}
+
+/// Builds the instance and its offer: audio sendrecv (m-line 0), video
+/// recvonly (m-line 1). The offer carries no candidates: they are trickled.
+pub(crate) fn offer(opts: &LiveOptions, start: Instant) -> Result<Offered, RtcError> {
+    let mut rtc = configure(opts, start);
+    let mut change = rtc.sdp_api();
+    let audio_mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = change
+        .apply()
+        .ok_or_else(|| RtcError::Io(std::io::Error::other("the offer has no media")))?;
+    Ok(Offered {
+        rtc,
+        pending,
+        sdp: offer.to_sdp_string(),
+        audio_mid,
+    })
+}
+
+/// What a payload type of ours carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carried {
+    Video(VideoCodec),
+    Audio(AudioCodec),
+    Other,
+}
+
+/// The codec behind one of the payload types we offered (Ring's answer keeps
+/// the offer's numbers; retransmissions arrive already unwrapped).
+pub(crate) fn carried(pt: Pt) -> Carried {
+    match *pt {
+        PT_H264 => Carried::Video(VideoCodec::H264),
+        PT_H265 => Carried::Video(VideoCodec::H265),
+        PT_OPUS => Carried::Audio(AudioCodec::Opus),
+        PT_PCMU => Carried::Audio(AudioCodec::Pcmu),
+        _ => Carried::Other,
+    }
+}
+
+/// The payload type we offered for talkback in `codec`.
+pub(crate) fn audio_pt(codec: AudioCodec) -> u8 {
+    match codec {
+        AudioCodec::Opus => PT_OPUS,
+        AudioCodec::Pcmu => PT_PCMU,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offer_lists_ring_web_client_codecs() {
+        let o = offer(&LiveOptions::default(), Instant::now()).unwrap();
+        let sdp = o.sdp;
+        assert!(sdp.contains("m=audio"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:0 PCMU/8000"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:102 H264/90000"), "{sdp}");
+        assert!(sdp.contains("a=fmtp:103 apt=102"), "{sdp}");
+        assert!(sdp.contains("profile-level-id=640029"), "{sdp}");
+        assert!(sdp.contains("a=rtcp-fb:102 nack pli"), "{sdp}");
+        assert!(sdp.contains("a=recvonly"), "{sdp}");
+        assert!(sdp.contains("a=sendrecv"), "{sdp}");
+        assert!(!sdp.contains("H265"), "{sdp}");
+        assert!(!sdp.contains("a=candidate"), "{sdp}");
+        let video = sdp.find("m=video").unwrap();
+        assert!(sdp.find("m=audio").unwrap() < video);
+
+        let h265 = LiveOptions {
+            h265: true,
+            ..LiveOptions::default()
+        };
+        let sdp = offer(&h265, Instant::now()).unwrap().sdp;
+        let (a, b) = (
+            sdp.find("H264/90000").unwrap(),
+            sdp.find("H265/90000").unwrap(),
+        );
+        assert!(a < b, "H.264 first: {sdp}");
+        assert!(sdp.contains("a=fmtp:105 apt=104"), "{sdp}");
+    }
+
+    #[test]
+    fn payload_types_map_to_codecs() {
+        assert_eq!(carried(102.into()), Carried::Video(VideoCodec::H264));
+        assert_eq!(carried(104.into()), Carried::Video(VideoCodec::H265));
+        assert_eq!(carried(111.into()), Carried::Audio(AudioCodec::Opus));
+        assert_eq!(carried(0.into()), Carried::Audio(AudioCodec::Pcmu));
+        assert_eq!(carried(103.into()), Carried::Other);
+        assert_eq!(audio_pt(AudioCodec::Pcmu), 0);
+    }
 }

@@ -1,17 +1,16 @@
-//! Talkback: our outgoing audio track on the live call's peer, and the
+//! Talkback: the RTP the call sends on its audio m-line, and the
 //! [`TalkSender`] handle the rest of ring-bridge uses to feed it.
 //!
-//! The track is a small custom `TrackLocal` rather than webrtc-rs's static
-//! tracks so that one track serves whichever codec Ring's answer picked (Opus
-//! or PCMU, learned at bind time) and so that the payload type and SSRC can be
-//! overridden (some Ring firmwares are reported to be picky). Each call to
-//! [`TalkSender::send_talk`] becomes exactly one RTP packet.
+//! One track serves whichever codec Ring's answer picked (Opus or PCMU, bound
+//! when the answer is applied), and the payload type can be overridden (some
+//! Ring firmwares are reported to be picky; the SSRC override is applied by the
+//! pump, which owns the stream). Each call to [`TalkSender::send_talk`]
+//! becomes exactly one RTP packet, handed to the call's pump (`pump.rs`).
 //!
 //! [`forward`] feeds the track from the hub's talkback channel
 //! ([`TalkbackSender`](crate::media::TalkbackSender)); it runs on the call's
 //! task tracker and ends with the call.
 
-use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,25 +18,35 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
-use webrtc::rtp;
-use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecParameters, RTPCodecType};
-use webrtc::track::track_local::{TrackLocal, TrackLocalContext, TrackLocalWriter};
 
 use super::AudioCodec;
 use super::error::{Error, ErrorInner};
+use super::peer::audio_pt;
 use crate::base::CameraId;
 use crate::media::{TalkbackCodec, TalkbackPacket};
 
+/// Talkback RTP packets queued for the pump (~1 s of 20 ms packets).
+const PUMP_QUEUE: usize = 64;
+
+/// One talkback RTP packet, header fields decided, for the pump to send.
+#[derive(Debug)]
+pub(crate) struct TalkRtp {
+    pub(crate) pt: u8,
+    /// Extended sequence number (the 16-bit one on the wire is its low part).
+    pub(crate) seq: u64,
+    pub(crate) timestamp: u32,
+    pub(crate) marker: bool,
+    pub(crate) payload: Bytes,
+}
+
 struct Binding {
-    writer: Arc<dyn TrackLocalWriter + Send + Sync>,
     payload_type: u8,
-    ssrc: u32,
     codec: AudioCodec,
 }
 
 struct State {
     binding: Option<Binding>,
-    seq: u16,
+    seq: u64,
     timestamp: u32,
     first: bool,
     hung_up: bool,
@@ -48,93 +57,47 @@ pub(crate) struct TalkTrack {
     state: Mutex<State>,
     codec_tx: watch::Sender<Option<AudioCodec>>,
     pt_override: Option<u8>,
-    ssrc_override: Option<u32>,
+    to_pump: mpsc::Sender<TalkRtp>,
 }
 
 impl TalkTrack {
-    pub(crate) fn new(pt_override: Option<u8>, ssrc_override: Option<u32>) -> Arc<Self> {
-        Arc::new(TalkTrack {
+    /// A track and the receiver its packets arrive on (the pump's).
+    pub(crate) fn new(pt_override: Option<u8>) -> (Arc<Self>, mpsc::Receiver<TalkRtp>) {
+        let (to_pump, rx) = mpsc::channel(PUMP_QUEUE);
+        let track = Arc::new(TalkTrack {
             state: Mutex::new(State {
                 binding: None,
-                seq: rand::random(),
+                seq: u64::from(rand::random::<u16>()),
                 timestamp: rand::random(),
                 first: true,
                 hung_up: false,
             }),
             codec_tx: watch::Sender::new(None),
             pt_override,
-            ssrc_override,
-        })
+            to_pump,
+        });
+        (track, rx)
     }
-}
 
-impl TalkTrack {
+    /// Binds the track to the codec Ring's answer picked.
+    pub(crate) fn bind(&self, codec: AudioCodec) {
+        if let Ok(mut s) = self.state.lock()
+            && !s.hung_up
+        {
+            s.binding = Some(Binding {
+                payload_type: self.pt_override.unwrap_or(audio_pt(codec)),
+                codec,
+            });
+            self.codec_tx.send_replace(Some(codec));
+        }
+    }
+
     /// Marks the call as ended: later sends fail with [`ErrorInner::HungUp`].
     pub(crate) fn hang_up(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.hung_up = true;
             s.binding = None;
         }
-    }
-}
-
-/// Picks the talkback codec from the negotiated list (answer order = preference).
-fn pick(codecs: &[RTCRtpCodecParameters]) -> Option<(&RTCRtpCodecParameters, AudioCodec)> {
-    codecs.iter().find_map(|c| {
-        let mime = c.capability.mime_type.to_ascii_lowercase();
-        match mime.as_str() {
-            "audio/opus" => Some((c, AudioCodec::Opus)),
-            "audio/pcmu" => Some((c, AudioCodec::Pcmu)),
-            _ => None,
-        }
-    })
-}
-
-#[async_trait::async_trait]
-impl TrackLocal for TalkTrack {
-    async fn bind(&self, t: &TrackLocalContext) -> webrtc::error::Result<RTCRtpCodecParameters> {
-        let (params, codec) =
-            pick(t.codec_parameters()).ok_or(webrtc::Error::ErrUnsupportedCodec)?;
-        let binding = Binding {
-            writer: t.write_stream(),
-            payload_type: self.pt_override.unwrap_or(params.payload_type),
-            ssrc: self.ssrc_override.unwrap_or(t.ssrc()),
-            codec,
-        };
-        if let Ok(mut s) = self.state.lock()
-            && !s.hung_up
-        {
-            s.binding = Some(binding);
-            self.codec_tx.send_replace(Some(codec));
-        }
-        Ok(params.clone())
-    }
-
-    async fn unbind(&self, _t: &TrackLocalContext) -> webrtc::error::Result<()> {
-        if let Ok(mut s) = self.state.lock() {
-            s.binding = None;
-        }
-        Ok(())
-    }
-
-    fn id(&self) -> &str {
-        "ring-bridge-talkback"
-    }
-
-    fn rid(&self) -> Option<&str> {
-        None
-    }
-
-    fn stream_id(&self) -> &str {
-        "ring-bridge"
-    }
-
-    fn kind(&self) -> RTPCodecType {
-        RTPCodecType::Audio
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -177,7 +140,7 @@ impl TalkSender {
     /// Fails with [`ErrorInner::TalkNotReady`] before negotiation and
     /// [`ErrorInner::HungUp`] after the call ended.
     pub async fn send_talk(&self, frame: Bytes, duration: Duration) -> Result<(), Error> {
-        let (writer, pkt) = {
+        let pkt = {
             let mut s = self
                 .track
                 .state
@@ -192,39 +155,25 @@ impl TalkSender {
                 return Err(Error::new(self.camera, None, e));
             };
             let ticks = duration.as_nanos() * u128::from(b.codec.clock_rate()) / 1_000_000_000;
-            let header = rtp::header::Header {
-                version: 2,
-                marker: s.first,
-                payload_type: b.payload_type,
-                sequence_number: s.seq,
+            let pkt = TalkRtp {
+                pt: b.payload_type,
+                seq: s.seq,
                 timestamp: s.timestamp,
-                ssrc: b.ssrc,
-                ..Default::default()
+                marker: s.first,
+                payload: frame,
             };
-            let writer = Arc::clone(&b.writer);
-            s.seq = s.seq.wrapping_add(1);
+            s.seq += 1;
             s.timestamp = s
                 .timestamp
                 .wrapping_add(u32::try_from(ticks).unwrap_or(u32::MAX));
             s.first = false;
-            (
-                writer,
-                rtp::packet::Packet {
-                    header,
-                    payload: frame,
-                },
-            )
+            pkt
         };
-        writer.write_rtp(&pkt).await.map(|_| ()).map_err(|source| {
-            Error::new(
-                self.camera,
-                None,
-                ErrorInner::WebRtc {
-                    context: "sending talkback",
-                    source,
-                },
-            )
-        })
+        self.track
+            .to_pump
+            .send(pkt)
+            .await
+            .map_err(|_| Error::new(self.camera, None, ErrorInner::HungUp))
     }
 }
 
@@ -266,39 +215,46 @@ pub(super) async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
-
-    fn codec(mime: &str, pt: u8) -> RTCRtpCodecParameters {
-        RTCRtpCodecParameters {
-            capability: RTCRtpCodecCapability {
-                mime_type: mime.into(),
-                ..Default::default()
-            },
-            payload_type: pt,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn picks_first_supported_codec() {
-        let list = [
-            codec("audio/telephone-event", 126),
-            codec("audio/PCMU", 0),
-            codec("audio/opus", 111),
-        ];
-        let (p, c) = pick(&list).unwrap();
-        assert_eq!((p.payload_type, c), (0, AudioCodec::Pcmu));
-        assert!(pick(&[codec("audio/G722", 9)]).is_none());
-    }
 
     #[tokio::test]
-    async fn not_ready_before_bind() {
-        let s = TalkSender::new(TalkTrack::new(None, None), CameraId::new(1));
+    async fn not_ready_before_bind_then_one_packet_per_send() {
+        let (track, mut rx) = TalkTrack::new(None);
+        let s = TalkSender::new(Arc::clone(&track), CameraId::new(1));
         assert_eq!(s.codec(), None);
         let e = s
             .send_talk(Bytes::from_static(&[1]), Duration::from_millis(20))
             .await
             .unwrap_err();
         assert!(matches!(e.inner(), ErrorInner::TalkNotReady));
+
+        track.bind(AudioCodec::Pcmu);
+        assert_eq!(s.codec(), Some(AudioCodec::Pcmu));
+        let frame = Bytes::from(vec![0x7f; 160]);
+        s.send_talk(frame.clone(), Duration::from_millis(20))
+            .await
+            .unwrap();
+        s.send_talk(frame, Duration::from_millis(20)).await.unwrap();
+        let (a, b) = (rx.recv().await.unwrap(), rx.recv().await.unwrap());
+        assert_eq!((a.pt, a.marker, b.marker), (0, true, false));
+        assert_eq!(b.seq, a.seq + 1);
+        assert_eq!(b.timestamp.wrapping_sub(a.timestamp), 160, "20 ms at 8 kHz");
+
+        track.hang_up();
+        let e = s
+            .send_talk(Bytes::from_static(&[1]), Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert!(matches!(e.inner(), ErrorInner::HungUp));
+    }
+
+    #[tokio::test]
+    async fn payload_type_override() {
+        let (track, mut rx) = TalkTrack::new(Some(120));
+        track.bind(AudioCodec::Opus);
+        let s = TalkSender::new(track, CameraId::new(1));
+        s.send_talk(Bytes::from_static(&[1, 2]), Duration::from_millis(20))
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().pt, 120);
     }
 }

@@ -1,0 +1,590 @@
+//! The call's pump: one task owns the WebRTC instance (str0m, sans-I/O) and the
+//! call's UDP sockets. Each wake-up reads every datagram that is waiting, hands
+//! it to the instance, and sends what the instance wants sent; RTP comes out
+//! as events and is depacketized right here (`media.rs`) into the hub's frame
+//! queue. STUN, DTLS, SRTP, NACKs, receiver reports and TWCC all run inline,
+//! with no task hand-off per packet (`docs/design/0012-ring-call-str0m.md`).
+//!
+//! The driver (`driver.rs`) talks to the pump through [`PumpHandle`]: Ring's
+//! answer and remote candidates go in, local candidates and the connection
+//! state come out. Talkback RTP arrives from [`super::talk::TalkSender`], key
+//! frame requests through `MediaShared::pli`. The pump ends when the driver
+//! drops its handle (after hanging up), closing the instance (RTCP BYE, DTLS
+//! close_notify) on the way out.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpPacket, RtpWrite, SeqNo, Ssrc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{Instrument as _, debug, info, trace, warn};
+
+use super::LiveOptions;
+use super::media::{AudioIn, MediaShared, Next, VideoIn};
+use super::net;
+use super::peer::{Carried, Offered, carried};
+use super::talk::TalkRtp;
+
+/// How long ICE may stay disconnected before the call counts as failed.
+const DISCONNECTED_FAIL: Duration = Duration::from_secs(20);
+/// STUN binding requests per server: first send, then retransmissions.
+const STUN_TRIES: u32 = 3;
+/// Spacing of STUN retransmissions (doubling).
+const STUN_RTO: Duration = Duration::from_millis(500);
+/// How long the STUN server names may take to resolve.
+const STUN_RESOLVE: Duration = Duration::from_secs(3);
+/// The largest datagram read (Ring's packets stay under the 1500-byte MTU).
+const RECV_BUF: usize = 2048;
+/// Upper bound on the wait when nothing is scheduled.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// What the driver sends the pump.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Ring's answer (already fixed up); the reply says whether it applied.
+    Answer {
+        sdp: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A remote candidate Ring trickled (`candidate:…`).
+    Candidate(String),
+}
+
+/// What the pump tells the driver.
+#[derive(Debug)]
+pub(crate) enum PeerEvent {
+    /// A local candidate to trickle to Ring (`candidate:…`, m-line 0).
+    Candidate(String),
+    /// ICE and DTLS are up.
+    Connected,
+    /// The transport failed or closed under us.
+    Failed(&'static str),
+}
+
+/// The driver's side of a running pump; dropping it stops the pump.
+pub(crate) struct PumpHandle {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) events: mpsc::UnboundedReceiver<PeerEvent>,
+    _stop: DropGuard,
+}
+
+/// Binds the call's sockets, adds them as host candidates, and spawns the
+/// pump on the call's tracker. Fails when no socket could be bound.
+pub(crate) fn start(
+    opts: &LiveOptions,
+    offered: Offered,
+    media: Arc<MediaShared>,
+    talk: mpsc::Receiver<TalkRtp>,
+) -> std::io::Result<PumpHandle> {
+    let Offered {
+        mut rtc,
+        pending,
+        audio_mid,
+        ..
+    } = offered;
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut sockets = Vec::new();
+    let mut last_err = None;
+    for ip in net::local_ips(opts) {
+        match net::bind(ip, opts).and_then(|s| Ok((s.local_addr()?, s))) {
+            Ok((addr, socket)) => {
+                let added = Candidate::host(addr, "udp")
+                    .ok()
+                    .and_then(|c| rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
+                if let Some(line) = added {
+                    let _ = events_tx.send(PeerEvent::Candidate(line));
+                    sockets.push(Sock { addr, socket });
+                }
+            }
+            Err(e) => {
+                debug!(%ip, err = %e, "no ICE socket on this address");
+                last_err = Some(e);
+            }
+        }
+    }
+    if sockets.is_empty() {
+        return Err(last_err
+            .unwrap_or_else(|| std::io::Error::other("no local address to gather candidates on")));
+    }
+    debug!(sockets = sockets.len(), "ICE sockets bound");
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    // The driver's handle owns the pump's life: dropping it stops the pump,
+    // after the driver has hung up (not when the call's token fires, which
+    // would race the driver's own view of the end).
+    let stop = CancellationToken::new();
+    let pump = Pump {
+        rtc,
+        pending: Some(pending),
+        sockets,
+        audio_mid,
+        talk_ssrc: opts.talk_ssrc.map(Ssrc::from),
+        events: events_tx,
+        media: Arc::clone(&media),
+        video: None,
+        video_ssrc: None,
+        audio: AudioIn::new(),
+        nacks_seen: 0,
+        connected: false,
+        disconnected_since: None,
+        stun: Vec::new(),
+        ended: None,
+    };
+    let stun_hosts: Vec<String> = opts
+        .ice_servers
+        .iter()
+        .filter_map(|u| net::stun_host(u))
+        .collect();
+    let span = media.span.clone();
+    media.tasks.spawn(
+        pump.run(stop.clone(), commands_rx, talk, stun_hosts)
+            .instrument(span),
+    );
+    Ok(PumpHandle {
+        commands,
+        events,
+        _stop: stop.drop_guard(),
+    })
+}
+
+/// One bound UDP socket (one host candidate).
+struct Sock {
+    addr: SocketAddr,
+    socket: UdpSocket,
+}
+
+/// One STUN binding transaction for server-reflexive gathering.
+struct StunProbe {
+    sock: usize,
+    server: SocketAddr,
+    txn: [u8; 12],
+    sent: u32,
+    next: Instant,
+}
+
+struct Pump {
+    rtc: Rtc,
+    pending: Option<SdpPendingOffer>,
+    sockets: Vec<Sock>,
+    audio_mid: Mid,
+    talk_ssrc: Option<Ssrc>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    media: Arc<MediaShared>,
+    video: Option<VideoIn>,
+    video_ssrc: Option<Ssrc>,
+    audio: AudioIn,
+    /// NACKs the instance had reported sending, for the stats' deltas.
+    nacks_seen: u64,
+    connected: bool,
+    disconnected_since: Option<Instant>,
+    stun: Vec<StunProbe>,
+    /// Set when the pump must stop (consumer gone, transport dead).
+    ended: Option<&'static str>,
+}
+
+impl Pump {
+    async fn run(
+        mut self,
+        stop: CancellationToken,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut talk: mpsc::Receiver<TalkRtp>,
+        stun_hosts: Vec<String>,
+    ) {
+        let media = Arc::clone(&self.media);
+        let mut stopped = pin!(stop.cancelled());
+        let mut pli = pin!(media.pli.notified());
+        let mut resolve = pin!(resolve_stun(stun_hosts));
+        let mut resolving = true;
+        let mut commands_open = true;
+        let mut talk_open = true;
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut deadline = Instant::now();
+        let sleep = tokio::time::sleep_until(deadline.into());
+        let mut sleep = pin!(sleep);
+        while let Some(next) = self.drain() {
+            let wake = self.next_wake(next);
+            if wake != deadline {
+                deadline = wake;
+                sleep.as_mut().reset(deadline.into());
+            }
+            tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                i = readable(&self.sockets) => self.read_all(i, &mut buf),
+                c = commands.recv(), if commands_open => match c {
+                    Some(c) => self.command(c),
+                    None => commands_open = false,
+                },
+                t = talk.recv(), if talk_open => match t {
+                    Some(t) => self.talk(t),
+                    None => talk_open = false,
+                },
+                _ = &mut pli => {
+                    pli.set(media.pli.notified());
+                    self.request_keyframe();
+                }
+                servers = &mut resolve, if resolving => {
+                    resolving = false;
+                    self.start_stun(servers);
+                }
+                _ = &mut sleep => self.on_timer(),
+            }
+        }
+        if let Some(why) = self.ended {
+            let _ = self.events.send(PeerEvent::Failed(why));
+        }
+        self.close();
+    }
+
+    /// Polls the instance until it wants a timeout (str0m's contract after
+    /// every mutation); `None` once the pump must stop.
+    fn drain(&mut self) -> Option<Instant> {
+        loop {
+            if self.ended.is_some() {
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Some(t),
+                Ok(Output::Transmit(t)) => self.transmit(t.source, t.destination, &t.contents),
+                Ok(Output::Event(e)) => self.event(e),
+                Err(e) => {
+                    warn!(err = %e, "WebRTC stack failed");
+                    self.ended = Some("failed");
+                }
+            }
+        }
+    }
+
+    /// The earliest of the instance's timeout, a STUN retransmission and the
+    /// disconnection deadline (bounded, so a quiet call still checks in).
+    fn next_wake(&self, rtc: Instant) -> Instant {
+        let mut wake = rtc.min(Instant::now() + IDLE_WAKE);
+        for p in &self.stun {
+            wake = wake.min(p.next);
+        }
+        if let Some(t) = self.disconnected_since {
+            wake = wake.min(t + DISCONNECTED_FAIL);
+        }
+        wake
+    }
+
+    fn transmit(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let sock = self
+            .sockets
+            .iter()
+            .find(|s| s.addr == source)
+            .or_else(|| self.sockets.iter().find(|s| s.addr.port() == source.port()));
+        let Some(sock) = sock else {
+            debug!(%source, "no socket for a transmit");
+            return;
+        };
+        if let Err(e) = sock.socket.try_send_to(data, destination) {
+            trace!(%destination, err = %e, "UDP send failed");
+        }
+    }
+
+    /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
+    fn read_all(&mut self, i: usize, buf: &mut [u8]) {
+        loop {
+            let (n, from) = match self.sockets[i].socket.try_recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP errors (port unreachable) surface here; not fatal for UDP.
+                    trace!(err = %e, "UDP receive error");
+                    return;
+                }
+            };
+            let data = &buf[..n];
+            if self.stun_response(i, from, data) {
+                continue;
+            }
+            let local = self.sockets[i].addr;
+            match Receive::new(Protocol::Udp, from, local, data) {
+                Ok(r) => {
+                    if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
+                        debug!(err = %e, "dropping a datagram the stack refused");
+                    }
+                }
+                Err(e) => trace!(%from, err = %e, "ignoring a datagram that is not WebRTC"),
+            }
+            // Every mutation is followed by a full drain (str0m's contract).
+            if self.drain().is_none() {
+                return;
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Connected if !self.connected => {
+                self.connected = true;
+                let _ = self.events.send(PeerEvent::Connected);
+            }
+            Event::IceConnectionStateChange(s) => {
+                debug!(state = ?s, "ICE state");
+                match s {
+                    IceConnectionState::Disconnected => {
+                        self.disconnected_since.get_or_insert_with(Instant::now);
+                    }
+                    IceConnectionState::Connected | IceConnectionState::Completed => {
+                        self.disconnected_since = None;
+                    }
+                    _ => {}
+                }
+            }
+            Event::RtpPacket(p) => self.rtp(p),
+            Event::MediaIngressStats(s) if s.mid != self.audio_mid => {
+                let new = s.nacks.saturating_sub(self.nacks_seen);
+                self.nacks_seen = self.nacks_seen.max(s.nacks);
+                if new > 0 {
+                    self.media.transport.add_nacks(new);
+                }
+            }
+            Event::Closed => self.ended = Some("closed"),
+            _ => {}
+        }
+    }
+
+    fn rtp(&mut self, p: RtpPacket) {
+        let h = &p.header;
+        let next = match carried(h.payload_type) {
+            Carried::Video(codec) => {
+                self.video_ssrc = Some(h.ssrc);
+                let video = match &mut self.video {
+                    Some(v) if v.codec() == codec => v,
+                    slot => slot.insert(VideoIn::new(codec)),
+                };
+                let payload = Bytes::from_owner(p.payload);
+                video.push(
+                    &self.media,
+                    h.sequence_number,
+                    h.timestamp,
+                    h.marker,
+                    &payload,
+                )
+            }
+            Carried::Audio(super::AudioCodec::Opus) => {
+                let payload = Bytes::from_owner(p.payload);
+                self.audio.push(&self.media, p.header.timestamp, payload)
+            }
+            // PCMU (no output sends it as Opus) and anything unknown stop here.
+            Carried::Audio(_) | Carried::Other => Next::Continue,
+        };
+        match next {
+            Next::Continue => {}
+            Next::Pli => self.request_keyframe(),
+            Next::Closed => self.ended = Some("closed"),
+        }
+    }
+
+    fn request_keyframe(&mut self) {
+        let Some(ssrc) = self.video_ssrc else {
+            trace!("no video stream yet for a PLI");
+            return;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(rx) = api.stream_rx(&ssrc) else {
+            debug!(?ssrc, "no receive stream for a PLI");
+            return;
+        };
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        // The stack turns pending requests into RTCP on its next timeout: now.
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+            debug!(err = %e, "timeout input refused");
+        }
+        self.media.transport.add_pli();
+        trace!(?ssrc, "PLI requested");
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Answer { sdp, reply } => {
+                let _ = reply.send(self.answer(&sdp));
+            }
+            Command::Candidate(line) => {
+                let line = line.trim().trim_start_matches("a=");
+                match Candidate::from_sdp_string(line) {
+                    Ok(c) => self.rtc.add_remote_candidate(c),
+                    Err(e) => debug!(err = %e, "ignoring a bad remote candidate"),
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, sdp: &str) -> Result<(), String> {
+        let pending = self.pending.take().ok_or("an answer came twice")?;
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| e.to_string())?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| e.to_string())?;
+        if let Some(ssrc) = self.talk_ssrc {
+            // The overridden SSRC is not in our offer; declare it for sending.
+            let mid = self.audio_mid;
+            self.rtc
+                .direct_api()
+                .declare_stream_tx(ssrc, None, mid, None);
+        }
+        Ok(())
+    }
+
+    fn talk(&mut self, t: TalkRtp) {
+        let mid = self.audio_mid;
+        let mut api = self.rtc.direct_api();
+        let tx = match self.talk_ssrc {
+            Some(ssrc) => api.stream_tx(&ssrc),
+            None => api.stream_tx_by_mid(mid, None),
+        };
+        let Some(tx) = tx else {
+            trace!("talkback before the audio stream exists; dropped");
+            return;
+        };
+        let payload: Arc<[u8]> = Arc::from(&t.payload[..]);
+        let write = RtpWrite::new(
+            t.pt.into(),
+            SeqNo::from(t.seq),
+            t.timestamp,
+            Instant::now(),
+            payload,
+        )
+        .marker(t.marker);
+        tx.write_rtp(write);
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            debug!(err = %e, "timeout input refused");
+        }
+        if self
+            .disconnected_since
+            .is_some_and(|t| now >= t + DISCONNECTED_FAIL)
+        {
+            info!("ICE stayed disconnected; ending the call");
+            self.ended = Some("disconnected");
+        }
+        self.retransmit_stun(now);
+    }
+
+    /// Starts one binding transaction per (IPv4 socket, STUN server) pair.
+    fn start_stun(&mut self, servers: Vec<SocketAddr>) {
+        let now = Instant::now();
+        for server in servers {
+            for (sock, s) in self.sockets.iter().enumerate() {
+                let routable = !s.addr.ip().is_loopback() && s.addr.is_ipv4() == server.is_ipv4();
+                if routable {
+                    self.stun.push(StunProbe {
+                        sock,
+                        server,
+                        txn: rand::random(),
+                        sent: 0,
+                        next: now,
+                    });
+                }
+            }
+        }
+        self.retransmit_stun(now);
+    }
+
+    fn retransmit_stun(&mut self, now: Instant) {
+        self.stun.retain(|p| p.sent < STUN_TRIES || p.next > now);
+        for p in &mut self.stun {
+            if p.next <= now && p.sent < STUN_TRIES {
+                let req = net::binding_request(p.txn);
+                let _ = self.sockets[p.sock].socket.try_send_to(&req, p.server);
+                p.next = now + STUN_RTO * 2u32.pow(p.sent);
+                p.sent += 1;
+            }
+        }
+    }
+
+    /// Handles `data` if it answers one of our STUN probes: adds the
+    /// server-reflexive candidate and trickles it.
+    fn stun_response(&mut self, sock: usize, from: SocketAddr, data: &[u8]) -> bool {
+        let Some(txn) = net::success_txn(data) else {
+            return false;
+        };
+        let Some(at) = self
+            .stun
+            .iter()
+            .position(|p| p.sock == sock && p.server == from && p.txn == txn)
+        else {
+            return false;
+        };
+        self.stun.remove(at);
+        let base = self.sockets[sock].addr;
+        let Some(mapped) = net::mapped_address(data) else {
+            return true;
+        };
+        if mapped == base {
+            return true;
+        }
+        let added = Candidate::server_reflexive(mapped, base, "udp")
+            .ok()
+            .and_then(|c| self.rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
+        if let Some(line) = added {
+            debug!(%mapped, "server-reflexive candidate");
+            let _ = self.events.send(PeerEvent::Candidate(line));
+        }
+        let _ = self.drain();
+        true
+    }
+
+    /// Closes the instance and sends what that produces (BYE, close_notify).
+    fn close(&mut self) {
+        if self.rtc.close().is_err() {
+            return;
+        }
+        for _ in 0..64 {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => self.transmit(t.source, t.destination, &t.contents),
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+        debug!("WebRTC instance closed");
+    }
+}
+
+/// Which socket has a datagram waiting (the first ready one).
+async fn readable(sockets: &[Sock]) -> usize {
+    std::future::poll_fn(|cx| {
+        for (i, s) in sockets.iter().enumerate() {
+            if s.socket.poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(i);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Resolves the STUN servers (`host:port`), bounded by [`STUN_RESOLVE`].
+async fn resolve_stun(hosts: Vec<String>) -> Vec<SocketAddr> {
+    let lookups = hosts.into_iter().map(|h| async move {
+        match tokio::net::lookup_host(h.as_str()).await {
+            Ok(addrs) => addrs
+                .filter(SocketAddr::is_ipv4)
+                .take(1)
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                debug!(host = %h, err = %e, "STUN server did not resolve");
+                Vec::new()
+            }
+        }
+    });
+    let all = tokio::time::timeout(STUN_RESOLVE, futures::future::join_all(lookups)).await;
+    let mut out: Vec<SocketAddr> = all.unwrap_or_default().into_iter().flatten().collect();
+    out.dedup();
+    out
+}
