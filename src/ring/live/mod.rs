@@ -37,6 +37,7 @@ mod media;
 mod net;
 mod peer;
 mod pump;
+mod reorder;
 mod signalling;
 mod source;
 mod talk;

@@ -45,6 +45,8 @@ pub(crate) struct Offered {
     pub(crate) sdp: String,
     /// m-line 0: talkback out, camera audio in.
     pub(crate) audio_mid: Mid,
+    /// m-line 1: camera video in.
+    pub(crate) video_mid: Mid,
 }
 
 /// The codecs of the offer, in our order of preference.
@@ -101,7 +103,7 @@ pub(crate) fn offer(opts: &LiveOptions, start: Instant) -> Result<Offered, RtcEr
     let mut rtc = configure(opts, start);
     let mut change = rtc.sdp_api();
     let audio_mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let video_mid = change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     let (offer, pending) = change
         .apply()
         .ok_or_else(|| RtcError::Io(std::io::Error::other("the offer has no media")))?;
@@ -110,6 +112,7 @@ pub(crate) fn offer(opts: &LiveOptions, start: Instant) -> Result<Offered, RtcEr
         pending,
         sdp: offer.to_sdp_string(),
         audio_mid,
+        video_mid,
     })
 }
 

@@ -33,7 +33,9 @@ use super::LiveOptions;
 use super::media::{AudioIn, MediaShared, Next, VideoIn};
 use super::net;
 use super::peer::{Carried, Offered, carried};
+use super::reorder::Reorder;
 use super::talk::TalkRtp;
+use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
 const DISCONNECTED_FAIL: Duration = Duration::from_secs(20);
@@ -47,6 +49,19 @@ const STUN_RESOLVE: Duration = Duration::from_secs(3);
 const RECV_BUF: usize = 2048;
 /// Upper bound on the wait when nothing is scheduled.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// How long video packets wait for a missing one (its NACKed retransmission).
+const REORDER_WAIT: Duration = Duration::from_millis(150);
+/// The most video packets held behind a missing one (~0.5 s at 4 Mbit/s).
+const REORDER_MAX: usize = 200;
+
+/// One video RTP packet on its way to the depacketizer.
+struct VideoPacket {
+    codec: VideoCodec,
+    seq: u16,
+    timestamp: u32,
+    marker: bool,
+    payload: Bytes,
+}
 
 /// What the driver sends the pump.
 #[derive(Debug)]
@@ -90,6 +105,7 @@ pub(crate) fn start(
         mut rtc,
         pending,
         audio_mid,
+        video_mid,
         ..
     } = offered;
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -127,11 +143,13 @@ pub(crate) fn start(
         pending: Some(pending),
         sockets,
         audio_mid,
+        video_mid,
         talk_ssrc: opts.talk_ssrc.map(Ssrc::from),
         events: events_tx,
         media: Arc::clone(&media),
         video: None,
         video_ssrc: None,
+        reorder: Reorder::new(REORDER_WAIT, REORDER_MAX),
         audio: AudioIn::new(),
         nacks_seen: 0,
         connected: false,
@@ -176,11 +194,14 @@ struct Pump {
     pending: Option<SdpPendingOffer>,
     sockets: Vec<Sock>,
     audio_mid: Mid,
+    video_mid: Mid,
     talk_ssrc: Option<Ssrc>,
     events: mpsc::UnboundedSender<PeerEvent>,
     media: Arc<MediaShared>,
     video: Option<VideoIn>,
     video_ssrc: Option<Ssrc>,
+    /// Video packets wait here for a missing one, then go to `video` in order.
+    reorder: Reorder<VideoPacket>,
     audio: AudioIn,
     /// NACKs the instance had reported sending, for the stats' deltas.
     nacks_seen: u64,
@@ -274,6 +295,9 @@ impl Pump {
         if let Some(t) = self.disconnected_since {
             wake = wake.min(t + DISCONNECTED_FAIL);
         }
+        if let Some(t) = self.reorder.deadline() {
+            wake = wake.min(t);
+        }
         wake
     }
 
@@ -343,7 +367,7 @@ impl Pump {
                 }
             }
             Event::RtpPacket(p) => self.rtp(p),
-            Event::MediaIngressStats(s) if s.mid != self.audio_mid => {
+            Event::MediaIngressStats(s) if s.mid == self.video_mid => {
                 let new = s.nacks.saturating_sub(self.nacks_seen);
                 self.nacks_seen = self.nacks_seen.max(s.nacks);
                 if new > 0 {
@@ -359,19 +383,27 @@ impl Pump {
         let h = &p.header;
         let next = match carried(h.payload_type) {
             Carried::Video(codec) => {
-                self.video_ssrc = Some(h.ssrc);
-                let video = match &mut self.video {
-                    Some(v) if v.codec() == codec => v,
-                    slot => slot.insert(VideoIn::new(codec)),
+                if self.video_ssrc != Some(h.ssrc) {
+                    self.video_ssrc = Some(h.ssrc);
+                    // str0m NACKs only streams with an RTX payload type, and Ring
+                    // (like the simulator) may answer without one: then the
+                    // retransmission comes on the stream itself, as before RTX.
+                    // (By mid: that lookup also resets str0m's cached "any NACK" flag.)
+                    let mid = self.video_mid;
+                    if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+                        rx.suppress_nack(false);
+                    }
+                }
+                let packet = VideoPacket {
+                    codec,
+                    seq: h.sequence_number,
+                    timestamp: h.timestamp,
+                    marker: h.marker,
+                    payload: Bytes::from_owner(p.payload),
                 };
-                let payload = Bytes::from_owner(p.payload);
-                video.push(
-                    &self.media,
-                    h.sequence_number,
-                    h.timestamp,
-                    h.marker,
-                    &payload,
-                )
+                self.reorder.push(*p.seq_no, packet, Instant::now());
+                self.flush_video();
+                return;
             }
             Carried::Audio(super::AudioCodec::Opus) => {
                 let payload = Bytes::from_owner(p.payload);
@@ -384,6 +416,21 @@ impl Pump {
             Next::Continue => {}
             Next::Pli => self.request_keyframe(),
             Next::Closed => self.ended = Some("closed"),
+        }
+    }
+
+    /// Depacketizes the video packets that are ready in order.
+    fn flush_video(&mut self) {
+        while let Some(v) = self.reorder.pop() {
+            let video = match &mut self.video {
+                Some(d) if d.codec() == v.codec => d,
+                slot => slot.insert(VideoIn::new(v.codec)),
+            };
+            match video.push(&self.media, v.seq, v.timestamp, v.marker, &v.payload) {
+                Next::Continue => {}
+                Next::Pli => self.request_keyframe(),
+                Next::Closed => self.ended = Some("closed"),
+            }
         }
     }
 
@@ -474,6 +521,8 @@ impl Pump {
             self.ended = Some("disconnected");
         }
         self.retransmit_stun(now);
+        self.reorder.expire(now);
+        self.flush_video();
     }
 
     /// Starts one binding transaction per (IPv4 socket, STUN server) pair.

@@ -604,3 +604,45 @@ mod h265 {
         h.stop().await;
     }
 }
+
+/// Ring's packets get lost on the way: the lost ones are NACKed, their
+/// retransmissions fill the gaps (the reorder buffer holds the packets after a
+/// gap), and the video goes on without a lost packet or a key-frame request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_video_packets_are_recovered_by_nack() {
+    let h = Harness::start(LiveSimOptions {
+        fps: 15,
+        gop_secs: 2,
+        video_loss_every: Some(15),
+        ..small_sim()
+    })
+    .await;
+    let mut call = h.call(&client_opts()).await.unwrap();
+    let stats = call.transport_stats();
+    let mut frames = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let window = Instant::now() + Duration::from_secs(4);
+    loop {
+        assert!(Instant::now() < deadline, "{:?}", stats.totals());
+        let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
+            .await
+            .expect("frames keep coming")
+            .unwrap()
+            .expect("the call goes on");
+        if f.kind == MediaKind::Video {
+            frames += 1;
+        }
+        // NACKs are reported once a second: wait past the window for them.
+        if Instant::now() >= window && stats.totals().nacks > 0 {
+            break;
+        }
+    }
+    let t = stats.totals();
+    assert!(t.packets > 60, "{t:?}");
+    assert!(t.nacks > 0, "{t:?}");
+    assert_eq!(t.lost, 0, "every lost packet came back: {t:?}");
+    assert_eq!(t.plis, 0, "no frame was broken: {t:?}");
+    assert!(frames >= 40, "{frames} video frames in ~4 s at 15 fps");
+    call.close().await.unwrap();
+    h.stop().await;
+}

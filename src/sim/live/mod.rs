@@ -23,6 +23,7 @@
 
 mod clip;
 pub mod h265;
+mod loss;
 mod peer;
 mod session;
 pub mod stamp;
@@ -70,6 +71,10 @@ pub struct LiveSimOptions {
     /// Stamp every video access unit with an SEI carrying a frame counter and
     /// the send time, for `ring-bridge bench` (see [`stamp`]). Default off.
     pub stamp_frames: bool,
+    /// Drop the first transmission of every n-th video RTP packet (its
+    /// retransmission after a NACK goes through), to test loss recovery.
+    /// Default `None`: no loss.
+    pub video_loss_every: Option<u32>,
 }
 
 impl Default for LiveSimOptions {
@@ -82,6 +87,7 @@ impl Default for LiveSimOptions {
             gop_secs: 2,
             ping_timeout: Duration::from_secs(30),
             stamp_frames: false,
+            video_loss_every: None,
         }
     }
 }
@@ -292,8 +298,7 @@ pub(crate) async fn answer_as_camera(
     };
     let clip = clip::get(key).await?;
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (p, sdp) =
-        peer::SimPeer::answer(offer, clip, false, 1, Arc::default(), tx, opts.stamp_frames).await?;
+    let (p, sdp) = peer::SimPeer::answer(offer, clip, false, 1, Arc::default(), tx, opts).await?;
     let started = Arc::clone(&p);
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {

@@ -87,8 +87,9 @@ fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpC
 impl SimPeer {
     /// Builds the peer, applies `offer` and returns the answer SDP with all
     /// (host, loopback included) candidates in it. `h265`: the clip is H.265 and is
-    /// sent as such (the offer must list H.265). With `stamp`, every video
-    /// access unit carries a benchmark stamp.
+    /// sent as such (the offer must list H.265). From `opts`: with
+    /// `stamp_frames`, every video access unit carries a benchmark stamp; with
+    /// `video_loss_every`, video packets are lost ([`super::loss`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn answer(
         offer: String,
@@ -97,8 +98,9 @@ impl SimPeer {
         camera: u64,
         talk: TalkMap,
         events: mpsc::UnboundedSender<PeerEvent>,
-        stamp: bool,
+        opts: &super::LiveSimOptions,
     ) -> anyhow::Result<(Arc<SimPeer>, String)> {
+        let stamp = opts.stamp_frames;
         let mut m = MediaEngine::default();
         m.register_codec(
             RTCRtpCodecParameters {
@@ -134,7 +136,11 @@ impl SimPeer {
         // IPv4 only: link-local IPv6 sockets fail to bind in containers, and
         // the simulator is reached over IPv4 (usually loopback).
         s.set_network_types(vec![NetworkType::Udp4]);
-        let pc = crate::base::rtc::peer_connection(m, s, &[], None).await?;
+        let loss = opts.video_loss_every.map(|n| {
+            Box::new(super::loss::VideoLoss::new(n))
+                as Box<dyn webrtc::interceptor::InterceptorBuilder + Send + Sync>
+        });
+        let pc = crate::base::rtc::peer_connection_with(m, s, &[], None, loss).await?;
 
         let video = Arc::new(TrackLocalStaticSample::new(
             video_cap,

@@ -345,7 +345,7 @@ impl Conn {
             camera,
             Arc::clone(&self.sim.talk),
             tx,
-            self.sim.opts.stamp_frames,
+            &self.sim.opts,
         )
         .await;
         let (peer, sdp) = match answer {
