@@ -40,6 +40,7 @@ mod pump;
 mod reorder;
 mod signalling;
 mod source;
+mod stun;
 mod talk;
 
 #[cfg(test)]

@@ -34,17 +34,12 @@ use super::media::{AudioIn, MediaShared, Next, VideoIn};
 use super::net;
 use super::peer::{Carried, Offered, carried};
 use super::reorder::Reorder;
+use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
 use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
 const DISCONNECTED_FAIL: Duration = Duration::from_secs(20);
-/// STUN binding requests per server: first send, then retransmissions.
-const STUN_TRIES: u32 = 3;
-/// Spacing of STUN retransmissions (doubling).
-const STUN_RTO: Duration = Duration::from_millis(500);
-/// How long the STUN server names may take to resolve.
-const STUN_RESOLVE: Duration = Duration::from_secs(3);
 /// The largest datagram read (Ring's packets stay under the 1500-byte MTU).
 const RECV_BUF: usize = 2048;
 /// Upper bound on the wait when nothing is scheduled.
@@ -154,13 +149,13 @@ pub(crate) fn start(
         nacks_seen: 0,
         connected: false,
         disconnected_since: None,
-        stun: Vec::new(),
+        stun: Gatherer::default(),
         ended: None,
     };
     let stun_hosts: Vec<String> = opts
         .ice_servers
         .iter()
-        .filter_map(|u| net::stun_host(u))
+        .filter_map(|u| stun::stun_host(u))
         .collect();
     let span = media.span.clone();
     media.tasks.spawn(
@@ -178,15 +173,6 @@ pub(crate) fn start(
 struct Sock {
     addr: SocketAddr,
     socket: UdpSocket,
-}
-
-/// One STUN binding transaction for server-reflexive gathering.
-struct StunProbe {
-    sock: usize,
-    server: SocketAddr,
-    txn: [u8; 12],
-    sent: u32,
-    next: Instant,
 }
 
 struct Pump {
@@ -207,7 +193,8 @@ struct Pump {
     nacks_seen: u64,
     connected: bool,
     disconnected_since: Option<Instant>,
-    stun: Vec<StunProbe>,
+    /// Server-reflexive gathering.
+    stun: Gatherer,
     /// Set when the pump must stop (consumer gone, transport dead).
     ended: Option<&'static str>,
 }
@@ -223,7 +210,7 @@ impl Pump {
         let media = Arc::clone(&self.media);
         let mut stopped = pin!(stop.cancelled());
         let mut pli = pin!(media.pli.notified());
-        let mut resolve = pin!(resolve_stun(stun_hosts));
+        let mut resolve = pin!(stun::resolve(stun_hosts));
         let mut resolving = true;
         let mut commands_open = true;
         let mut talk_open = true;
@@ -289,8 +276,8 @@ impl Pump {
     /// disconnection deadline (bounded, so a quiet call still checks in).
     fn next_wake(&self, rtc: Instant) -> Instant {
         let mut wake = rtc.min(Instant::now() + IDLE_WAKE);
-        for p in &self.stun {
-            wake = wake.min(p.next);
+        if let Some(t) = self.stun.next_wake() {
+            wake = wake.min(t);
         }
         if let Some(t) = self.disconnected_since {
             wake = wake.min(t + DISCONNECTED_FAIL);
@@ -525,54 +512,28 @@ impl Pump {
         self.flush_video();
     }
 
-    /// Starts one binding transaction per (IPv4 socket, STUN server) pair.
+    /// Starts server-reflexive gathering against the resolved STUN servers.
     fn start_stun(&mut self, servers: Vec<SocketAddr>) {
+        let locals: Vec<SocketAddr> = self.sockets.iter().map(|s| s.addr).collect();
         let now = Instant::now();
-        for server in servers {
-            for (sock, s) in self.sockets.iter().enumerate() {
-                let routable = !s.addr.ip().is_loopback() && s.addr.is_ipv4() == server.is_ipv4();
-                if routable {
-                    self.stun.push(StunProbe {
-                        sock,
-                        server,
-                        txn: rand::random(),
-                        sent: 0,
-                        next: now,
-                    });
-                }
-            }
-        }
+        self.stun.start(&locals, &servers, now);
         self.retransmit_stun(now);
     }
 
     fn retransmit_stun(&mut self, now: Instant) {
-        self.stun.retain(|p| p.sent < STUN_TRIES || p.next > now);
-        for p in &mut self.stun {
-            if p.next <= now && p.sent < STUN_TRIES {
-                let req = net::binding_request(p.txn);
-                let _ = self.sockets[p.sock].socket.try_send_to(&req, p.server);
-                p.next = now + STUN_RTO * 2u32.pow(p.sent);
-                p.sent += 1;
-            }
+        for (sock, server, req) in self.stun.due(now) {
+            let _ = self.sockets[sock].socket.try_send_to(&req, server);
         }
     }
 
     /// Handles `data` if it answers one of our STUN probes: adds the
     /// server-reflexive candidate and trickles it.
     fn stun_response(&mut self, sock: usize, from: SocketAddr, data: &[u8]) -> bool {
-        let Some(txn) = net::success_txn(data) else {
+        let Some(mapped) = self.stun.answer(sock, from, data) else {
             return false;
         };
-        let Some(at) = self
-            .stun
-            .iter()
-            .position(|p| p.sock == sock && p.server == from && p.txn == txn)
-        else {
-            return false;
-        };
-        self.stun.remove(at);
         let base = self.sockets[sock].addr;
-        let Some(mapped) = net::mapped_address(data) else {
+        let Some(mapped) = mapped else {
             return true;
         };
         if mapped == base {
@@ -618,22 +579,87 @@ async fn readable(sockets: &[Sock]) -> usize {
     .await
 }
 
-/// Resolves the STUN servers (`host:port`), bounded by [`STUN_RESOLVE`].
-async fn resolve_stun(hosts: Vec<String>) -> Vec<SocketAddr> {
-    let lookups = hosts.into_iter().map(|h| async move {
-        match tokio::net::lookup_host(h.as_str()).await {
-            Ok(addrs) => addrs
-                .filter(SocketAddr::is_ipv4)
-                .take(1)
-                .collect::<Vec<_>>(),
-            Err(e) => {
-                debug!(host = %h, err = %e, "STUN server did not resolve");
-                Vec::new()
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use tokio::sync::Notify;
+    use tokio_util::task::TaskTracker;
+
+    use super::*;
+
+    /// A STUN server that answers every binding request with `mapped`
+    /// (XOR-MAPPED-ADDRESS, encoded here from RFC 8489, not by our client).
+    async fn fake_stun(mapped: SocketAddr) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                if n < 20 || buf[0..2] != [0, 1] {
+                    continue;
+                }
+                let SocketAddr::V4(v4) = mapped else { return };
+                let port = (v4.port() ^ 0x2112).to_be_bytes();
+                let ip: Vec<u8> = v4
+                    .ip()
+                    .octets()
+                    .iter()
+                    .zip([0x21, 0x12, 0xA4, 0x42])
+                    .map(|(a, k)| a ^ k)
+                    .collect();
+                let mut m = vec![0x01, 0x01, 0, 12, 0x21, 0x12, 0xA4, 0x42];
+                m.extend_from_slice(&buf[8..20]);
+                m.extend_from_slice(&[0x00, 0x20, 0, 8, 0, 1, port[0], port[1]]);
+                m.extend_from_slice(&ip);
+                let _ = sock.send_to(&m, from).await;
             }
+        });
+        addr
+    }
+
+    async fn next_candidate(h: &mut PumpHandle) -> String {
+        match tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await {
+            Ok(Some(PeerEvent::Candidate(line))) => line,
+            other => panic!("expected a candidate, got {other:?}"),
         }
-    });
-    let all = tokio::time::timeout(STUN_RESOLVE, futures::future::join_all(lookups)).await;
-    let mut out: Vec<SocketAddr> = all.unwrap_or_default().into_iter().flatten().collect();
-    out.dedup();
-    out
+    }
+
+    #[tokio::test]
+    async fn trickles_host_then_server_reflexive_candidates() {
+        let public: SocketAddr = "203.0.113.7:40000".parse().unwrap();
+        let server = fake_stun(public).await;
+        let opts = LiveOptions {
+            ice_servers: vec![format!("stun:{server}"), "turn:ignored.example".into()],
+            ice_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            include_loopback: true,
+            ..LiveOptions::default()
+        };
+        let media = Arc::new(MediaShared {
+            frames_tx: mpsc::channel(8).0,
+            start: Instant::now(),
+            pli: Notify::new(),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            span: tracing::Span::none(),
+            transport: Arc::default(),
+        });
+        let offered = super::super::peer::offer(&opts, Instant::now()).unwrap();
+        let mut handle = start(&opts, offered, Arc::clone(&media), mpsc::channel(1).1).unwrap();
+        let host = next_candidate(&mut handle).await;
+        assert!(
+            host.starts_with("candidate:")
+                && host.contains("127.0.0.1")
+                && host.contains("typ host"),
+            "{host}"
+        );
+        let srflx = next_candidate(&mut handle).await;
+        // str0m hides the base address (raddr 0.0.0.0), as browsers do.
+        assert!(srflx.contains("203.0.113.7 40000 typ srflx"), "{srflx}");
+        drop(handle);
+        media.tasks.close();
+        tokio::time::timeout(Duration::from_secs(5), media.tasks.wait())
+            .await
+            .expect("the pump stops with its handle");
+    }
 }
