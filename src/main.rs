@@ -49,6 +49,10 @@ enum Command {
         /// for `ring-bridge bench`.
         #[arg(long)]
         stamp_frames: bool,
+        /// Lose the first transmission of every N-th live video packet (its
+        /// retransmission after a NACK gets through), to see loss recovery.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..))]
+        video_loss_every: Option<u32>,
         /// Origin of the URLs the simulator hands out (recordings, thumbnails),
         /// e.g. "https://ring.example:8443/" behind a TLS reverse proxy. Default:
         /// from Forwarded / X-Forwarded-Proto / Host.
@@ -156,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             media,
             cameras,
             stamp_frames,
+            video_loss_every,
             public_url,
             no_session_required,
             snapshot_delay,
@@ -171,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             opts.live.stamp_frames = stamp_frames;
+            opts.live.video_loss_every = video_loss_every;
             app::run_simulator(listen, opts, cancel).await
         }
         Command::Bench(opts) => {
