@@ -146,6 +146,8 @@ pub(crate) fn audio_pt(codec: AudioCodec) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use str0m::change::SdpAnswer;
+
     use super::*;
 
     #[test]
@@ -187,5 +189,49 @@ mod tests {
         assert_eq!(carried(0.into()), Carried::Audio(AudioCodec::Pcmu));
         assert_eq!(carried(103.into()), Carried::Other);
         assert_eq!(audio_pt(AudioCodec::Pcmu), 0);
+    }
+
+    /// An answer in the shape libwebrtc-based media servers write (Ring's
+    /// included: candidates in the answer since 2024, `generation`/`network-id`
+    /// on candidate lines, a TCP candidate, `a=sendrecv` on the section we offered
+    /// recvonly, RTX with an FID group), after `signalling::fix_answer`, is
+    /// accepted; so is a trickled libwebrtc candidate line.
+    #[test]
+    fn accepts_a_libwebrtc_style_answer() {
+        let mut o = offer(&LiveOptions::default(), Instant::now()).unwrap();
+        let mids: Vec<&str> = o
+            .sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=mid:"))
+            .collect();
+        let (a, v) = (mids[0], mids[1]);
+        let fp = ["AB"; 32].join(":");
+        let ice =
+            "a=ice-ufrag:rIng\r\na=ice-pwd:0123456789abcdefghijklmn\r\na=ice-options:trickle\r\n";
+        let answer = format!(
+            "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+             a=group:BUNDLE {a} {v}\r\na=msid-semantic: WMS\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+             a=candidate:1 1 udp 2122260223 203.0.113.5 50000 typ host generation 0 network-id 1\r\n\
+             a=candidate:2 1 tcp 1518280447 203.0.113.5 9 typ host tcptype active generation 0 network-id 1\r\n\
+             {ice}a=fingerprint:sha-256 {fp}\r\na=setup:active\r\na=mid:{a}\r\n\
+             a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendrecv\r\na=msid:- audio0\r\n\
+             a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n\
+             a=fmtp:111 minptime=10;useinbandfec=1\r\na=ssrc:1001 cname:ring\r\n\
+             m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+             {ice}a=fingerprint:sha-256 {fp}\r\na=setup:active\r\na=mid:{v}\r\na=sendrecv\r\n\
+             a=msid:- video0\r\na=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:102 H264/90000\r\n\
+             a=rtcp-fb:102 goog-remb\r\na=rtcp-fb:102 transport-cc\r\na=rtcp-fb:102 ccm fir\r\n\
+             a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+             a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640029\r\n\
+             a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\na=ssrc-group:FID 2001 2002\r\n\
+             a=ssrc:2001 cname:ring\r\na=ssrc:2002 cname:ring\r\n"
+        );
+        let fixed = super::super::signalling::fix_answer(&o.sdp, &answer);
+        let parsed = SdpAnswer::from_sdp_string(&fixed).unwrap();
+        o.rtc.sdp_api().accept_answer(o.pending, parsed).unwrap();
+        let trickled = "candidate:3 1 udp 1686052607 198.51.100.9 61000 typ srflx raddr 10.0.0.2 rport 61000 generation 0 ufrag rIng network-id 1 network-cost 10";
+        o.rtc
+            .add_remote_candidate(str0m::Candidate::from_sdp_string(trickled).unwrap());
     }
 }
