@@ -106,7 +106,8 @@ pub struct LiveOptions {
     pub talkback: bool,
     /// Override the payload type of talkback RTP (default: the negotiated one).
     pub talk_payload_type: Option<u8>,
-    /// Override the SSRC of talkback RTP (default: the one in our offer).
+    /// Override the SSRC of talkback RTP (default: a random one). It is the SSRC
+    /// our offer announces for the audio section either way.
     pub talk_ssrc: Option<u32>,
     /// `User-Agent` of the websocket request (Ring requires one, any value).
     pub user_agent: String,

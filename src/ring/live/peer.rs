@@ -107,13 +107,41 @@ pub(crate) fn offer(opts: &LiveOptions, start: Instant) -> Result<Offered, RtcEr
     let (offer, pending) = change
         .apply()
         .ok_or_else(|| RtcError::Io(std::io::Error::other("the offer has no media")))?;
+    let mut sdp = offer.to_sdp_string();
+    if let Some(ssrc) = opts.talk_ssrc {
+        sdp = announce_talk_ssrc(&sdp, ssrc);
+    }
     Ok(Offered {
         rtc,
         pending,
-        sdp: offer.to_sdp_string(),
+        sdp,
         audio_mid,
         video_mid,
     })
+}
+
+/// The offer with the audio section's SSRC replaced by `ssrc`
+/// ([`LiveOptions::talk_ssrc`]), so Ring sees talkback arrive on an announced
+/// stream. The pump declares that SSRC for sending (`pump.rs`).
+fn announce_talk_ssrc(sdp: &str, ssrc: u32) -> String {
+    let mut section = 0;
+    let mut old: Option<String> = None;
+    let mut out = String::with_capacity(sdp.len() + 16);
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("m=") {
+            section += 1;
+        }
+        let mut line = line.to_owned();
+        if section == 1
+            && let Some(rest) = line.strip_prefix("a=ssrc:")
+        {
+            let id = rest.split(' ').next().unwrap_or_default().to_owned();
+            let old = old.get_or_insert(id);
+            line = format!("a=ssrc:{ssrc}{}", &rest[old.len()..]);
+        }
+        out.push_str(&line);
+    }
+    out
 }
 
 /// What a payload type of ours carries.
@@ -179,6 +207,23 @@ mod tests {
         );
         assert!(a < b, "H.264 first: {sdp}");
         assert!(sdp.contains("a=fmtp:105 apt=104"), "{sdp}");
+    }
+
+    #[test]
+    fn talk_ssrc_is_announced_in_the_audio_section_only() {
+        let opts = LiveOptions {
+            talk_ssrc: Some(305_419_896),
+            ..LiveOptions::default()
+        };
+        let sdp = offer(&opts, Instant::now()).unwrap().sdp;
+        let (audio, video) = sdp.split_at(sdp.find("m=video").unwrap());
+        let ssrcs: Vec<&str> = audio.lines().filter(|l| l.starts_with("a=ssrc:")).collect();
+        assert!(!ssrcs.is_empty(), "{sdp}");
+        assert!(
+            ssrcs.iter().all(|l| l.starts_with("a=ssrc:305419896 ")),
+            "{sdp}"
+        );
+        assert!(!video.contains("305419896"), "{sdp}");
     }
 
     #[test]

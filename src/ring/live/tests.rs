@@ -198,8 +198,23 @@ async fn video_and_audio_flow_then_explicit_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talkback_reaches_the_camera() {
+    talkback_reaches(&client_opts()).await;
+}
+
+/// `webrtc.talk_ssrc`: talkback on an SSRC our offer did not announce still
+/// reaches the camera (BUNDLE routes it by its MID header extension).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talkback_with_an_overridden_ssrc_reaches_the_camera() {
+    talkback_reaches(&LiveOptions {
+        talk_ssrc: Some(0x1234_5678),
+        ..client_opts()
+    })
+    .await;
+}
+
+async fn talkback_reaches(opts: &LiveOptions) {
     let h = Harness::start(small_sim()).await;
-    let call = h.call(&client_opts()).await.unwrap();
+    let call = h.call(opts).await.unwrap();
     let talk = call.talk_sender();
     assert_eq!(talk.codec(), Some(AudioCodec::Opus));
     let packets = crate::codec::encode::opus_sine(Duration::from_secs(1), 440).unwrap();
