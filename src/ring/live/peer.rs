@@ -122,7 +122,8 @@ pub(crate) fn offer(opts: &LiveOptions, start: Instant) -> Result<Offered, RtcEr
 
 /// The offer with the audio section's SSRC replaced by `ssrc`
 /// ([`LiveOptions::talk_ssrc`]), so Ring sees talkback arrive on an announced
-/// stream. The pump declares that SSRC for sending (`pump.rs`).
+/// stream. The instance creates its own stream with a random SSRC when the
+/// answer is applied; the pump then switches it to `ssrc` (`pump.rs`).
 fn announce_talk_ssrc(sdp: &str, ssrc: u32) -> String {
     let mut section = 0;
     let mut old: Option<String> = None;

@@ -181,6 +181,7 @@ struct Pump {
     sockets: Vec<Sock>,
     audio_mid: Mid,
     video_mid: Mid,
+    /// [`LiveOptions::talk_ssrc`], announced in the offer (`peer.rs`).
     talk_ssrc: Option<Ssrc>,
     events: mpsc::UnboundedSender<PeerEvent>,
     media: Arc<MediaShared>,
@@ -463,11 +464,10 @@ impl Pump {
             .accept_answer(pending, answer)
             .map_err(|e| e.to_string())?;
         if let Some(ssrc) = self.talk_ssrc {
-            // The overridden SSRC is not in our offer; declare it for sending.
+            // The stream the answer created has a random SSRC; the offer
+            // announced this one.
             let mid = self.audio_mid;
-            self.rtc
-                .direct_api()
-                .declare_stream_tx(ssrc, None, mid, None);
+            self.rtc.direct_api().reset_stream_tx(mid, None, ssrc, None);
         }
         Ok(())
     }
@@ -475,11 +475,7 @@ impl Pump {
     fn talk(&mut self, t: TalkRtp) {
         let mid = self.audio_mid;
         let mut api = self.rtc.direct_api();
-        let tx = match self.talk_ssrc {
-            Some(ssrc) => api.stream_tx(&ssrc),
-            None => api.stream_tx_by_mid(mid, None),
-        };
-        let Some(tx) = tx else {
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             trace!("talkback before the audio stream exists; dropped");
             return;
         };
