@@ -100,17 +100,27 @@ async function load() {
   }
 }
 
+/** How long the page waits for the account's details after a sign-in. */
+const ACCOUNT_WAIT_MS = 10000;
+
 /**
  * Waits (bounded) until ring-bridge, restarted, reports `linked === want` with a
- * settled state; requests made during the restart simply wait for it.
+ * settled state (and, after a sign-in, the account's details, up to
+ * ACCOUNT_WAIT_MS longer); requests made during the restart simply wait for it.
  */
 async function awaitRestart(want) {
   const end = Date.now() + RESTART_WAIT_MS;
   let last = null;
+  // Once linked, the account's name and e-mail may take a moment longer to load.
+  let accountBy = null;
   while (Date.now() < end) {
     try {
       last = await getJson("api/auth", { timeoutMs: 20000 });
-      if (last.linked === want && last.state !== "unknown") return last;
+      if (last.linked === want && last.state !== "unknown") {
+        if (!want || last.account) return last;
+        accountBy ??= Date.now() + ACCOUNT_WAIT_MS;
+        if (Date.now() >= accountBy) return last;
+      }
     } catch {
       // restarting: try again
     }
