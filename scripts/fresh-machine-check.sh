@@ -84,14 +84,30 @@ mnt "$cargo_home/registry" "$root/root/.cargo/registry"
 mnt "$here" "$root/src" ro
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 
+# The host's network trust goes in too: where HTTPS passes through a proxy with
+# its own CA (this host's extra certificates and the variables naming the CA
+# bundle), a fresh machine on the same network has them as well; without them
+# pip and npm fail on the proxy's certificate, not on a missing set-up step.
+trust_env=()
+for v in SSL_CERT_FILE SSL_CERT_DIR PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE \
+  NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO https_proxy http_proxy no_proxy HTTPS_PROXY HTTP_PROXY NO_PROXY; do
+  [[ -n "${!v:-}" ]] && trust_env+=("$v=${!v}")
+done
+
 in_root() {
-  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${trust_env[@]}" \
     PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     RUSTUP_AUTO_INSTALL=0 /bin/bash -euo pipefail -c "$1"
 }
 
 echo "==> the README's prerequisites: $prereqs"
 in_root "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $prereqs"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  in_root "update-ca-certificates >/dev/null"
+fi
+[[ -f /etc/pip.conf ]] && cp /etc/pip.conf "$root/etc/pip.conf"
 in_root "git config --global --add safe.directory '*' && git clone -q /src /root/ring-bridge"
 
 if ((run_tests)); then

@@ -68,7 +68,8 @@ async fn rtsp_clients_share_one_ring_session_and_it_ends_after_linger() {
     );
     let (_, live) = get_json(&d.url("/api/ring/cameras/front-door/live")).await;
     assert_eq!(live["status"], "active", "{live}");
-    assert!(live["viewers"].as_u64().unwrap() >= 3, "{live}");
+    // Shared media (the default): one pipeline, one lease for all three clients.
+    assert!(live["viewers"].as_u64().unwrap() >= 1, "{live}");
 
     // ffprobe (a second RTSP implementation) sees the same stream.
     let probe = tokio::task::block_in_place(|| {

@@ -15,7 +15,7 @@ use ring_bridge::media::{Hub, HubOptions};
 use ring_bridge::rtsp::{RtspHandle, RtspOptions, RtspServer};
 
 mod common;
-use common::rtsp::{next_video, play, spawn_client, try_next_video};
+use common::rtsp::{next_video, play, spawn_client};
 use ring_bridge::base::{CameraId, Secret};
 
 /// The hub key of the test camera (its Ring id).
@@ -143,35 +143,21 @@ async fn shared_media_serves_many_clients_from_one_lease() {
     let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
     let (_, mut a) = spawn_client(fx.url("front-door")).await;
     next_video(&mut a).await;
-    // Shared media: a joiner may start mid-GOP (even mid-NAL, which a strict
-    // client like Retina rejects — the reason shared media is opt-in), but a
-    // client that reconnects gets a key frame within a GOP.
-    let mut b = join_shared(&fx).await;
-    for _ in 0..15 {
-        next_video(&mut a).await;
-        next_video(&mut b).await;
+    // Joiners of the running media wait in PLAY for the next key frame and
+    // start on it (Retina rejects a stream that starts mid-NAL, and cannot
+    // decode one that starts mid-GOP).
+    for round in 0..3 {
+        let (_, mut b) = spawn_client(fx.url("front-door")).await;
+        let first = next_video(&mut b).await;
+        assert!(first.keyframe, "joiner {round} starts on a key frame");
+        for _ in 0..5 {
+            next_video(&mut a).await;
+            next_video(&mut b).await;
+        }
     }
-    let _late = join_shared(&fx).await;
     assert_eq!(fx.opener.opens(), 1, "one live session for all clients");
     assert_eq!(fx.hub.stream(CAM).viewers(), 1, "one media, one lease");
     fx.stop().await;
-}
-
-/// Joins the shared media, reconnecting (at most 3 tries) until a key frame
-/// arrives within 3 s; returns that client's frames.
-async fn join_shared(fx: &Fixture) -> tokio::sync::mpsc::Receiver<common::rtsp::Seen> {
-    for _attempt in 0..3 {
-        let (_, mut rx) = spawn_client(fx.url("front-door")).await;
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            match try_next_video(&mut rx).await {
-                Some(f) if f.keyframe => return rx,
-                Some(_) => {}
-                None => break,
-            }
-        }
-    }
-    panic!("a shared-media joiner got no key frame in 3 tries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

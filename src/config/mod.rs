@@ -235,10 +235,12 @@ pub struct RtspConfig {
     /// How long a client's DESCRIBE is held while Ring starts the stream.
     #[serde(with = "humantime_serde")]
     pub describe_timeout: Duration,
-    /// One GStreamer pipeline shared by all clients of a camera (cheaper), at the
-    /// price that a late joiner may start on a non-key frame (GStreamer 1.22 cannot
-    /// hold each client back to a key frame). Default false: one pipeline per
-    /// client, each starting on the cached key frame; still one Ring session.
+    /// One GStreamer pipeline shared by all clients of a camera (default: a
+    /// client costs one TCP write per packet instead of a pipeline and its
+    /// threads). A client joining a running pipeline waits in its PLAY for the
+    /// next key frame (requested at once) and starts on it. false: one pipeline
+    /// per client, each starting at once on the hub's cached key frame; still
+    /// one Ring session.
     pub shared_media: bool,
     /// Recorded-event streams (`/<slug>/event`) replay their clip continuously
     /// instead of ending with it (a client's `?loop=0` / `?loop=1` overrides).
@@ -253,7 +255,7 @@ impl Default for RtspConfig {
             username: None,
             password: None,
             describe_timeout: Duration::from_secs(20),
-            shared_media: false,
+            shared_media: true,
             event_loop: false,
         }
     }

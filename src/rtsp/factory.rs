@@ -26,6 +26,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::feeder;
 use super::gate::DescribeGate;
+use super::join::JoinGate;
 use crate::media::{CameraStream, HubError, Lease, VideoParams, ViewerKind};
 
 /// How often a waiting DESCRIBE checks whether its client hung up.
@@ -67,12 +68,15 @@ struct Pending {
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
     started: watch::Receiver<bool>,
+    gate: Arc<JoinGate>,
 }
 
-/// What a live media keeps until it is unprepared: the lease and the feeder's guard.
+/// What a live media keeps until it is unprepared: the lease, the feeder's guard
+/// and the key-frame gate of its joiners.
 struct MediaState {
     _lease: Lease,
     _feeder: DropGuard,
+    gate: Arc<JoinGate>,
 }
 
 mod imp {
@@ -145,6 +149,7 @@ mod imp {
                 video: elements.video,
                 audio: elements.audio,
                 started: elements.started,
+                gate: elements.gate,
             });
             let media = self.parent_construct(url);
             if media.is_none() {
@@ -192,6 +197,7 @@ mod imp {
             *cm.imp().state.lock().unwrap_or_else(|e| e.into_inner()) = Some(MediaState {
                 _lease: p.lease,
                 _feeder: token.drop_guard(),
+                gate: p.gate,
             });
         }
     }
@@ -233,6 +239,14 @@ glib::wrapper! {
     /// One RTSP media (pipeline) of a camera, shared by its clients when sharing is on.
     pub struct CameraMedia(ObjectSubclass<imp::CameraMedia>)
         @extends gst_rtsp_server::RTSPMedia;
+}
+
+impl CameraMedia {
+    /// The key-frame gate of this media's joiners (`None` once unprepared).
+    pub(crate) fn join_gate(&self) -> Option<Arc<JoinGate>> {
+        let state = self.imp().state.lock().unwrap_or_else(|e| e.into_inner());
+        state.as_ref().map(|s| Arc::clone(&s.gate))
+    }
 }
 
 impl CameraFactory {

@@ -12,6 +12,7 @@
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::glib;
@@ -24,6 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::join::JoinGate;
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind};
 
 /// The most bytes an appsrc queues; the leaky queue is only a safety net, because the
@@ -41,6 +43,9 @@ pub(crate) struct MediaElements {
     pub(crate) audio: Option<gst_app::AppSrc>,
     /// Becomes true once the video appsrc asks for data (pipeline started).
     pub(crate) started: watch::Receiver<bool>,
+    /// Holds joiners of a running shared media back to a key frame; it watches
+    /// the video payloader's output.
+    pub(crate) gate: Arc<JoinGate>,
 }
 
 fn appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
@@ -101,6 +106,8 @@ pub(crate) fn build_elements(
     pay0.set_property("config-interval", 0i32);
     bin.add_many([video.upcast_ref(), &vtee, &pay0])?;
     gst::Element::link_many([video.upcast_ref(), &vtee, &pay0])?;
+    let gate = Arc::new(JoinGate::new(codec));
+    watch_payloader(&pay0, Arc::clone(&gate));
 
     let (tx, started) = watch::channel(false);
     video.set_callbacks(
@@ -132,7 +139,38 @@ pub(crate) fn build_elements(
         video,
         audio,
         started,
+        gate,
     })
+}
+
+/// Shows `gate` the first RTP packet of every sample (one NAL unit, or one FU-A
+/// list) the video payloader `pay0` sends; a no-op while no joiner waits.
+fn watch_payloader(pay0: &gst::Element, gate: Arc<JoinGate>) {
+    let Some(pad) = pay0.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            if !gate.watching() {
+                return gst::PadProbeReturn::Ok;
+            }
+            let first = match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => Some(b.as_ref()),
+                Some(gst::PadProbeData::BufferList(l)) => l.get(0),
+                _ => None,
+            };
+            if let Some(b) = first {
+                // Header, CSRCs and a short extension, and the payload's first bytes.
+                let mut head = [0u8; 96];
+                let n = b.size().min(head.len());
+                if b.copy_to_slice(0, &mut head[..n]).is_ok() {
+                    gate.on_sample(&head[..n]);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }
 
 /// Maps hub PTS (one continuous timeline per kind) to pipeline running time: the first

@@ -31,6 +31,7 @@ mod factory;
 mod feeder;
 mod follow;
 mod gate;
+mod join;
 mod mounts;
 #[cfg(test)]
 mod tests;
@@ -369,17 +370,18 @@ fn strip_control(path: &str) -> &str {
     }
 }
 
-/// Hooks on every client: the DESCRIBE gate (`describe`), and on every PLAY,
-/// after gst-rtsp-server handled it:
+/// Hooks on every client: the DESCRIBE gate (`describe`), and around every PLAY:
 ///
-/// - Rate control off for the session's live media (event media keep it: their
-///   clips are paced by it). gst-rtsp-server turns it on for every
-///   PLAY without an ONVIF `Rate-Control: no` header, and then its TCP sinks sync each
-///   packet to the clock against PTS anchored at the feeder's first push: a fixed extra
-///   delay of 0–15 ms per media (`ring-bridge bench`). The hub already delivers in real
-///   time; PTS still sets the RTP timestamps.
-/// - With shared media, a client joining a running pipeline starts mid-GOP; ask the
-///   hub for a key frame (rate-limited there).
+/// - With shared media, a client joining a running pipeline waits in its PLAY for
+///   the stream's next key frame (`join`), which it asks the hub for; it then
+///   starts inside that key frame's access unit instead of mid-GOP.
+/// - After gst-rtsp-server handled a PLAY: rate control off for the session's live
+///   media (event media keep it: their clips are paced by it). gst-rtsp-server
+///   turns it on for every PLAY without an ONVIF `Rate-Control: no` header, and
+///   then its TCP sinks sync each packet to the clock against PTS anchored at the
+///   feeder's first push: a fixed extra delay of 0–15 ms per media (`ring-bridge
+///   bench`). The hub already delivers in real time; PTS still sets the RTP
+///   timestamps.
 fn connect_client_hooks(
     server: &gst_rtsp_server::RTSPServer,
     by_path: CtxByPath,
@@ -388,31 +390,64 @@ fn connect_client_hooks(
 ) {
     server.connect_client_connected(move |_, client| {
         describe::connect(client, by_path.clone(), first_load.clone());
-        let by_path = by_path.clone();
+        // The gate that let this client's PLAY through, until the PLAY is handled.
+        let admitted: Arc<std::sync::Mutex<Option<Arc<join::JoinGate>>>> = Arc::default();
+        if shared {
+            let admitted = Arc::clone(&admitted);
+            let by_path = by_path.clone();
+            client.connect_pre_play_request(move |_, ctx| {
+                let Some(gate) = joining_gate(ctx) else {
+                    return gst_rtsp_server::gst_rtsp::RTSPStatusCode::Ok;
+                };
+                let camera = ctx.uri().and_then(mount_of).and_then(|m| {
+                    let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
+                    by_path.get(&m).cloned()
+                });
+                if let Some(c) = &camera {
+                    c.stream.request_keyframe();
+                }
+                if gate.wait_for_key(join::JOIN_WAIT) {
+                    *admitted.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate);
+                } else {
+                    debug!(
+                        wait = ?join::JOIN_WAIT,
+                        "no key frame for a joining RTSP client; it plays from the stream's current point"
+                    );
+                }
+                gst_rtsp_server::gst_rtsp::RTSPStatusCode::Ok
+            });
+        }
         client.connect_play_request(move |_, ctx| {
-            let mut event_media = false;
+            if let Some(gate) = admitted.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                gate.admitted();
+            }
             if let Some(session) = ctx.session() {
                 for sm in session.filter(None) {
                     match sm.media() {
                         // Recorded clips are paced by the clock (`clip`).
-                        Some(m) if m.is::<event::EventMedia>() => event_media = true,
+                        Some(m) if m.is::<event::EventMedia>() => {}
                         Some(m) => unsynced_sending(&m),
                         None => {}
                     }
                 }
             }
-            if event_media || !shared {
-                return;
-            }
-            let ctx = ctx.uri().and_then(mount_of).and_then(|m| {
-                let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
-                by_path.get(&m).cloned()
-            });
-            if let Some(c) = ctx {
-                c.stream.request_keyframe();
-            }
         });
     });
+}
+
+/// The key-frame gate of the live media a PLAY joins, when other clients already
+/// play it (the joiner's own transport is not active yet); `None` for the first
+/// client of a media, whose feeder starts on the hub's cached key frame anyway.
+fn joining_gate(ctx: &gst_rtsp_server::RTSPContext) -> Option<Arc<join::JoinGate>> {
+    let session = ctx.session()?;
+    session.filter(None).into_iter().find_map(|sm| {
+        let media = sm.media()?;
+        let cm = media.downcast_ref::<factory::CameraMedia>()?;
+        let playing = media
+            .stream(0)
+            .is_some_and(|v| !v.transport_filter(None).is_empty());
+        if playing { cm.join_gate() } else { None }
+    })
 }
 
 impl RtspHandle {
