@@ -226,12 +226,25 @@ impl CameraStream {
     /// [`HubOptions::keyframe_request_interval`] and no request was forwarded within
     /// that interval. Never blocks.
     pub fn request_keyframe(&self) {
+        self.ask_for_keyframe(true);
+    }
+
+    /// Asks the source for a new key frame even when the cached one is recent: for
+    /// a viewer that cannot start on the cached one (an RTSP client joining a
+    /// shared pipeline, which waits for the next key frame in the stream). Still
+    /// at most one request per [`HubOptions::keyframe_request_interval`]. Never
+    /// blocks.
+    pub fn request_new_keyframe(&self) {
+        self.ask_for_keyframe(false);
+    }
+
+    fn ask_for_keyframe(&self, unless_cached_is_fresh: bool) {
         let every = self.shared.deps.opts.keyframe_request_interval;
         let now = Instant::now();
         let mut st = lock(&self.shared.state);
         let fresh =
             |t: Option<Instant>| t.is_some_and(|t| now.saturating_duration_since(t) < every);
-        if fresh(st.gop_started) || fresh(st.last_keyframe_request) {
+        if (unless_cached_is_fresh && fresh(st.gop_started)) || fresh(st.last_keyframe_request) {
             return;
         }
         st.last_keyframe_request = Some(now);

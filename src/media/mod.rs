@@ -57,7 +57,7 @@ pub use stats::{
 };
 pub use stream::HubOptions;
 pub use subscriber::Subscriber;
-pub use video_rtp::VideoDepacketizer;
+pub use video_rtp::{VideoDepacketizer, payload_has_key_nal};
 
 use crate::base::ErrorKind;
 

@@ -412,6 +412,30 @@ async fn keyframe_requests_are_forwarded_only_when_stale() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_keyframe_is_asked_for_even_when_the_cached_one_is_fresh() {
+    let opener = FakeOpener::new(FakeSpec {
+        gop: 300,
+        ..FakeSpec::default()
+    });
+    let hub = hub(opener.clone(), HubOptions::default());
+    let lease = hub.lease(CAM);
+    lease
+        .stream()
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let base = opener.keyframe_requests();
+    lease.stream().request_new_keyframe();
+    lease.stream().request_new_keyframe();
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        opener.keyframe_requests(),
+        base + 1,
+        "forwarded despite a fresh cached key frame, once per interval"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutdown_closes_sources_and_ends_subscribers() {
     let opener = FakeOpener::new(FakeSpec::default());
     let hub = hub(opener.clone(), HubOptions::default());

@@ -67,3 +67,13 @@ impl VideoDepacketizer {
         }
     }
 }
+
+/// Whether an RTP payload of `codec` carries a key frame's NAL unit or its
+/// parameter sets (see `h264::rtp::payload_has_key_nal`,
+/// `h265::rtp::payload_has_key_nal`).
+pub fn payload_has_key_nal(codec: VideoCodec, payload: &[u8]) -> bool {
+    match codec {
+        VideoCodec::H264 => h264::rtp::payload_has_key_nal(payload),
+        VideoCodec::H265 => h265::rtp::payload_has_key_nal(payload),
+    }
+}

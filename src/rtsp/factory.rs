@@ -46,6 +46,11 @@ pub(crate) struct FactoryCtx {
     pub(crate) failed_until: Mutex<Option<std::time::Instant>>,
     /// Bounds the clients waiting for this camera to start (`super::describe`).
     pub(crate) gate: DescribeGate,
+    /// Part of every media key (`gen_key`), bumped when a media starts to
+    /// unprepare: gst-rtsp-server 1.22 keeps a shared media in its cache until it
+    /// has unprepared, and a client that finds it there meanwhile gets 503 ("can
+    /// not reuse media"). With the bump it gets a fresh media instead.
+    pub(crate) generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FactoryCtx {
@@ -67,15 +72,24 @@ struct Pending {
     bin: Option<gst::Bin>,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
-    started: watch::Receiver<bool>,
+    started: Arc<watch::Sender<bool>>,
     gate: Arc<JoinGate>,
 }
 
-/// What a live media keeps until it is unprepared: the lease, the feeder's guard
-/// and the key-frame gate of its joiners.
+/// What a prepared media keeps until it is unprepared: the lease and the
+/// feeder's guard.
 struct MediaState {
     _lease: Lease,
     _feeder: DropGuard,
+}
+
+/// What a media keeps for its whole life: where it feeds from and into, and the
+/// key-frame gate of its joiners.
+struct MediaParts {
+    ctx: Arc<FactoryCtx>,
+    video: gst_app::AppSrc,
+    audio: Option<gst_app::AppSrc>,
+    started: Arc<watch::Sender<bool>>,
     gate: Arc<JoinGate>,
 }
 
@@ -158,6 +172,16 @@ mod imp {
             media
         }
 
+        // gst-rtsp-server looks a shared media up by this key before `construct`
+        // runs; the generation keeps a media that is unpreparing from being found.
+        fn gen_key(&self, url: &gst_rtsp_server::gst_rtsp::RTSPUrl) -> Option<glib::GString> {
+            let key = self.parent_gen_key(url)?;
+            let generation = self.ctx.get().map_or(0, |c| {
+                c.generation.load(std::sync::atomic::Ordering::Acquire)
+            });
+            Some(format!("{key}#{generation}").into())
+        }
+
         fn create_element(
             &self,
             _url: &gst_rtsp_server::gst_rtsp::RTSPUrl,
@@ -180,31 +204,53 @@ mod imp {
                 error!(camera = %ctx.stream.id(), "RTSP media configured without its elements");
                 return;
             };
-            let token = ctx.cancel.child_token();
-            let span = info_span!("rtsp", camera = %ctx.stream.id());
-            ctx.tasks.spawn_on(
-                feeder::feed(
-                    p.lease.stream().clone(),
-                    p.video,
-                    p.audio,
-                    feeder::AudioGate::new(media),
-                    p.started,
-                    token.clone(),
-                )
-                .instrument(span),
-                &ctx.rt,
-            );
-            *cm.imp().state.lock().unwrap_or_else(|e| e.into_inner()) = Some(MediaState {
-                _lease: p.lease,
-                _feeder: token.drop_guard(),
+            let _ = cm.imp().parts.set(MediaParts {
+                ctx: Arc::clone(ctx),
+                video: p.video,
+                audio: p.audio,
+                started: p.started,
                 gate: p.gate,
             });
+            cm.imp().start(p.lease);
         }
     }
 
     #[derive(Default)]
     pub struct CameraMedia {
         pub(super) state: Mutex<Option<MediaState>>,
+        pub(super) parts: OnceLock<MediaParts>,
+    }
+
+    impl CameraMedia {
+        fn state(&self) -> std::sync::MutexGuard<'_, Option<MediaState>> {
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Starts feeding the media from the hub under `lease`.
+        pub(super) fn start(&self, lease: Lease) {
+            let Some(parts) = self.parts.get() else {
+                return;
+            };
+            let ctx = &parts.ctx;
+            let token = ctx.cancel.child_token();
+            let span = info_span!("rtsp", camera = %ctx.stream.id());
+            ctx.tasks.spawn_on(
+                feeder::feed(
+                    lease.stream().clone(),
+                    parts.video.clone(),
+                    parts.audio.clone(),
+                    feeder::AudioGate::new(self.obj().upcast_ref()),
+                    parts.started.subscribe(),
+                    token.clone(),
+                )
+                .instrument(span),
+                &ctx.rt,
+            );
+            *self.state() = Some(MediaState {
+                _lease: lease,
+                _feeder: token.drop_guard(),
+            });
+        }
     }
 
     #[glib::object_subclass]
@@ -217,9 +263,20 @@ mod imp {
     impl ObjectImpl for CameraMedia {}
 
     impl RTSPMediaImpl for CameraMedia {
+        fn unprepare(&self) -> Result<(), gst::LoggableError> {
+            // From now on the factory hands out a new media (`FactoryCtx::generation`).
+            if let Some(parts) = self.parts.get() {
+                parts
+                    .ctx
+                    .generation
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+            self.parent_unprepare()
+        }
+
         fn unprepared(&self) {
             // Stops the feeder and releases the lease (the hub lingers, then hangs up).
-            let state = self.state.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let state = self.state().take();
             if state.is_some() {
                 debug!("RTSP media unprepared; lease released");
             }
@@ -242,10 +299,9 @@ glib::wrapper! {
 }
 
 impl CameraMedia {
-    /// The key-frame gate of this media's joiners (`None` once unprepared).
+    /// The key-frame gate of this media's joiners.
     pub(crate) fn join_gate(&self) -> Option<Arc<JoinGate>> {
-        let state = self.imp().state.lock().unwrap_or_else(|e| e.into_inner());
-        state.as_ref().map(|s| Arc::clone(&s.gate))
+        self.imp().parts.get().map(|p| Arc::clone(&p.gate))
     }
 }
 

@@ -41,8 +41,9 @@ pub(crate) struct MediaElements {
     pub(crate) bin: gst::Bin,
     pub(crate) video: gst_app::AppSrc,
     pub(crate) audio: Option<gst_app::AppSrc>,
-    /// Becomes true once the video appsrc asks for data (pipeline started).
-    pub(crate) started: watch::Receiver<bool>,
+    /// Set to true when the video appsrc asks for data (pipeline started); a
+    /// media that is prepared again resets it.
+    pub(crate) started: Arc<watch::Sender<bool>>,
     /// Holds joiners of a running shared media back to a key frame; it watches
     /// the video payloader's output.
     pub(crate) gate: Arc<JoinGate>,
@@ -109,7 +110,8 @@ pub(crate) fn build_elements(
     let gate = Arc::new(JoinGate::new(codec));
     watch_payloader(&pay0, Arc::clone(&gate));
 
-    let (tx, started) = watch::channel(false);
+    let started = Arc::new(watch::Sender::new(false));
+    let tx = Arc::clone(&started);
     video.set_callbacks(
         gst_app::AppSrcCallbacks::builder()
             .need_data(move |_, _| {

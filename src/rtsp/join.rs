@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::media::{VideoCodec, h264, h265};
+use crate::media::{VideoCodec, payload_has_key_nal};
 
 /// Longest a joiner's PLAY waits for a key frame (Ring's key frame interval is
 /// about 2 s; a key frame is also requested when the joiner arrives).
@@ -126,7 +126,7 @@ impl JoinGate {
         let Some((ts, payload)) = rtp_ts_and_payload(first_packet) else {
             return;
         };
-        let key = self.starts_key_nal(payload);
+        let key = payload_has_key_nal(self.codec, payload);
         let mut st = self.lock();
         let au = match st.au {
             Some(mut au) if au.ts == ts => {
@@ -157,33 +157,6 @@ impl JoinGate {
             .wait_timeout_while(st, ADMIT_WAIT, |s| s.admitting > 0)
             .unwrap_or_else(|e| e.into_inner());
         st.admitting = 0;
-    }
-
-    /// Whether an RTP payload carries (the start of) a key frame's NAL unit or its
-    /// parameter sets.
-    fn starts_key_nal(&self, payload: &[u8]) -> bool {
-        match self.codec {
-            VideoCodec::H264 => {
-                let key = |t: u8| matches!(t, h264::NAL_IDR | h264::NAL_SPS | h264::NAL_PPS);
-                match h264::nal_type(payload) {
-                    // STAP-A: the first aggregated NAL unit after its size.
-                    24 => payload.get(3).is_some_and(|b| key(b & 0x1f)),
-                    // FU-A: the FU header's type.
-                    28 => payload.get(1).is_some_and(|b| key(b & 0x1f)),
-                    t => key(t),
-                }
-            }
-            VideoCodec::H265 => {
-                let key = |t: u8| h265::is_irap(t) || matches!(t, h265::NAL_VPS..=h265::NAL_PPS);
-                match h265::nal_type(payload) {
-                    // AP: the first aggregated NAL unit after its size.
-                    48 => payload.get(4..).is_some_and(|p| key(h265::nal_type(p))),
-                    // FU: the FU header's type.
-                    49 => payload.get(2).is_some_and(|b| key(b & 0x3f)),
-                    t => key(t),
-                }
-            }
-        }
     }
 }
 

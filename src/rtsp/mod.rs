@@ -404,7 +404,7 @@ fn connect_client_hooks(
                     by_path.get(&m).cloned()
                 });
                 if let Some(c) = &camera {
-                    c.stream.request_keyframe();
+                    c.stream.request_new_keyframe();
                 }
                 if gate.wait_for_key(join::JOIN_WAIT) {
                     *admitted.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate);

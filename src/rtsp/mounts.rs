@@ -85,6 +85,7 @@ pub(crate) const LIVE: Route = Route {
             tasks: env.tasks.clone(),
             failed_until: Mutex::new(None),
             gate: DescribeGate::new(env.describe_waiters),
+            generation: Arc::default(),
         });
         let factory = CameraFactory::new(Arc::clone(&ctx), env.shared);
         Some((factory.upcast(), Some(ctx)))

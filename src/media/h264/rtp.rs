@@ -17,6 +17,20 @@ const STAP_A: u8 = 24;
 /// RTP payload type of a fragmentation unit (RFC 6184 §5.8).
 const FU_A: u8 = 28;
 
+/// Whether an RTP payload (single NAL unit, STAP-A, or FU-A) carries a key
+/// frame's NAL unit or its parameter sets (IDR slice, SPS, PPS): for the
+/// first NAL unit of an aggregate, the fragmented one of a FU-A.
+pub fn payload_has_key_nal(payload: &[u8]) -> bool {
+    let key = |t: u8| matches!(t, NAL_IDR | NAL_SPS | NAL_PPS);
+    match nal_type(payload) {
+        // STAP-A: the first aggregated NAL unit after its 16-bit size.
+        STAP_A => payload.get(3..).is_some_and(|p| key(nal_type(p))),
+        // FU-A: the FU header's type.
+        FU_A => payload.get(1).is_some_and(|b| key(b & 0x1f)),
+        t => key(t),
+    }
+}
+
 /// One assembled access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessUnit {

@@ -22,6 +22,20 @@ const FU: u8 = 49;
 /// PACI packet (RFC 7798 §4.4.4), not supported.
 const PACI: u8 = 50;
 
+/// Whether an RTP payload (single NAL unit, AP, or FU) carries an IRAP picture's
+/// NAL unit or parameter sets (VPS, SPS, PPS): for the first NAL unit of an
+/// aggregate, the fragmented one of a FU.
+pub fn payload_has_key_nal(payload: &[u8]) -> bool {
+    let key = |t: u8| is_irap(t) || matches!(t, super::NAL_VPS..=super::NAL_PPS);
+    match nal_type(payload) {
+        // AP: the first aggregated NAL unit after its 16-bit size.
+        AP => payload.get(4..).is_some_and(|p| key(nal_type(p))),
+        // FU: the FU header's type.
+        FU => payload.get(2).is_some_and(|b| key(b & 0x3f)),
+        t => key(t),
+    }
+}
+
 /// One assembled access unit: the same type as H.264's (for H.265, `keyframe`
 /// means an IRAP picture whose VPS, SPS and PPS are in front).
 pub use crate::media::h264::rtp::AccessUnit;
