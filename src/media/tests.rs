@@ -373,8 +373,9 @@ async fn describe_style_wait_for_slow_first_keyframe() {
     assert!(recv(&mut sub).await.is_video_keyframe());
 }
 
-#[tokio::test(start_paused = true)]
-async fn keyframe_requests_are_forwarded_only_when_stale() {
+/// A hub streaming `CAM` (GOP of 300 frames, so no key frame comes by itself
+/// during a test) with its key frame cached.
+async fn streaming_with_long_gop() -> (Arc<FakeOpener>, Hub, Lease) {
     let opener = FakeOpener::new(FakeSpec {
         gop: 300,
         ..FakeSpec::default()
@@ -386,6 +387,12 @@ async fn keyframe_requests_are_forwarded_only_when_stale() {
         .wait_ready(Duration::from_secs(5))
         .await
         .unwrap();
+    (opener, hub, lease)
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyframe_requests_are_forwarded_only_when_stale() {
+    let (opener, _hub, lease) = streaming_with_long_gop().await;
     let base = opener.keyframe_requests();
     lease.stream().request_keyframe();
     sleep(Duration::from_millis(10)).await;
@@ -413,17 +420,7 @@ async fn keyframe_requests_are_forwarded_only_when_stale() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_keyframe_is_asked_for_even_when_the_cached_one_is_fresh() {
-    let opener = FakeOpener::new(FakeSpec {
-        gop: 300,
-        ..FakeSpec::default()
-    });
-    let hub = hub(opener.clone(), HubOptions::default());
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (opener, _hub, lease) = streaming_with_long_gop().await;
     let base = opener.keyframe_requests();
     lease.stream().request_new_keyframe();
     lease.stream().request_new_keyframe();
