@@ -24,9 +24,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
-use super::feeder;
 use super::gate::DescribeGate;
 use super::join::JoinGate;
+use super::{feeder, hold};
 use crate::media::{CameraStream, HubError, Lease, VideoParams, ViewerKind};
 
 /// How often a waiting DESCRIBE checks whether its client hung up.
@@ -219,6 +219,8 @@ mod imp {
     pub struct CameraMedia {
         pub(super) state: Mutex<Option<MediaState>>,
         pub(super) parts: OnceLock<MediaParts>,
+        /// Whether the media holds a prepare count of its own (`super::hold`).
+        pub(super) held: std::sync::atomic::AtomicBool,
     }
 
     impl CameraMedia {
@@ -263,6 +265,33 @@ mod imp {
     impl ObjectImpl for CameraMedia {}
 
     impl RTSPMediaImpl for CameraMedia {
+        fn prepared(&self) {
+            self.parent_prepared();
+            // Shared media outlive their last client briefly (`super::hold`); taken
+            // here, on the thread that prepared the media, before its client can
+            // leave.
+            let obj = self.obj();
+            let media: &gst_rtsp_server::RTSPMedia = obj.upcast_ref();
+            let Some(parts) = self.parts.get() else {
+                return;
+            };
+            if !media.is_shared() || self.held.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                return;
+            }
+            if hold::take(media) {
+                let ctx = &parts.ctx;
+                ctx.tasks.spawn_on(
+                    hold::release_when_idle(
+                        media.downgrade(),
+                        Arc::clone(&ctx.generation),
+                        ctx.cancel.child_token(),
+                    )
+                    .instrument(info_span!("rtsp", camera = %ctx.stream.id())),
+                    &ctx.rt,
+                );
+            }
+        }
+
         fn unprepare(&self) -> Result<(), gst::LoggableError> {
             // From now on the factory hands out a new media (`FactoryCtx::generation`).
             if let Some(parts) = self.parts.get() {

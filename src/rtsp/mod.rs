@@ -31,6 +31,7 @@ mod factory;
 mod feeder;
 mod follow;
 mod gate;
+mod hold;
 mod join;
 mod mounts;
 #[cfg(test)]
