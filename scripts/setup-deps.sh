@@ -22,7 +22,8 @@ build_pkgs=(
   # Google FCM; its `ece` crate links OpenSSL).
   protobuf-compiler libssl-dev
 )
-test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium)
+# jq: the add-on's run.sh, which tests/packaging_addon_run.rs runs on this machine.
+test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium jq)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then

@@ -29,12 +29,21 @@ pub(crate) const GRACE: Duration = Duration::from_millis(500);
 /// How often the media's transports are looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Takes one prepare count on `media` (already prepared). Call on the thread
-/// that prepared it.
+/// Takes one prepare count on `media` (already prepared). Call on the client
+/// thread that prepared it, inside that client's request.
 pub(crate) fn take(media: &gst_rtsp_server::RTSPMedia) -> bool {
-    // A prepared media only counts the call; the thread is stopped unused.
-    let thread = gst_rtsp_server::RTSPThread::new(gst_rtsp_server::RTSPThreadType::Media);
-    match media.prepare(thread) {
+    // `prepare` wants a media thread even when it only counts the call (it then
+    // stops it): one from the client's pool, which ends by itself once stopped.
+    let thread = gst_rtsp_server::RTSPContext::with_current_context(|c| {
+        let pool = c.client()?.thread_pool()?;
+        pool.thread(gst_rtsp_server::RTSPThreadType::Media, c)
+    })
+    .flatten();
+    let Some(thread) = thread else {
+        debug!("no client request in progress; the shared RTSP media is not held");
+        return false;
+    };
+    match media.prepare(Some(thread)) {
         Ok(()) => true,
         Err(e) => {
             warn!(err = %e, "cannot hold the shared RTSP media; it ends with its last client");
