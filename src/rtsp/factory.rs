@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::gate::DescribeGate;
-use super::join::JoinGate;
+use super::join::{self, JoinGate};
 use super::{feeder, hold};
 use crate::media::{CameraStream, HubError, Lease, VideoParams, ViewerKind};
 
@@ -46,10 +46,8 @@ pub(crate) struct FactoryCtx {
     pub(crate) failed_until: Mutex<Option<std::time::Instant>>,
     /// Bounds the clients waiting for this camera to start (`super::describe`).
     pub(crate) gate: DescribeGate,
-    /// Part of every media key (`gen_key`), bumped when a media starts to
-    /// unprepare: gst-rtsp-server 1.22 keeps a shared media in its cache until it
-    /// has unprepared, and a client that finds it there meanwhile gets 503 ("can
-    /// not reuse media"). With the bump it gets a fresh media instead.
+    /// Part of every media key (`gen_key`), moved on before a shared media lets
+    /// go of its hold (`super::hold`), so no client finds a media that is ending.
     pub(crate) generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -72,7 +70,7 @@ struct Pending {
     bin: Option<gst::Bin>,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
-    started: Arc<watch::Sender<bool>>,
+    started: watch::Receiver<bool>,
     gate: Arc<JoinGate>,
 }
 
@@ -83,13 +81,10 @@ struct MediaState {
     _feeder: DropGuard,
 }
 
-/// What a media keeps for its whole life: where it feeds from and into, and the
+/// What a media keeps for its whole life: its factory's context and the
 /// key-frame gate of its joiners.
 struct MediaParts {
     ctx: Arc<FactoryCtx>,
-    video: gst_app::AppSrc,
-    audio: Option<gst_app::AppSrc>,
-    started: Arc<watch::Sender<bool>>,
     gate: Arc<JoinGate>,
 }
 
@@ -204,14 +199,29 @@ mod imp {
                 error!(camera = %ctx.stream.id(), "RTSP media configured without its elements");
                 return;
             };
-            let _ = cm.imp().parts.set(MediaParts {
+            let token = ctx.cancel.child_token();
+            let span = info_span!("rtsp", camera = %ctx.stream.id());
+            ctx.tasks.spawn_on(
+                feeder::feed(
+                    p.lease.stream().clone(),
+                    p.video,
+                    p.audio,
+                    feeder::AudioGate::new(media),
+                    p.started,
+                    token.clone(),
+                )
+                .instrument(span),
+                &ctx.rt,
+            );
+            let cm = cm.imp();
+            *cm.state() = Some(MediaState {
+                _lease: p.lease,
+                _feeder: token.drop_guard(),
+            });
+            let _ = cm.parts.set(MediaParts {
                 ctx: Arc::clone(ctx),
-                video: p.video,
-                audio: p.audio,
-                started: p.started,
                 gate: p.gate,
             });
-            cm.imp().start(p.lease);
         }
     }
 
@@ -219,39 +229,11 @@ mod imp {
     pub struct CameraMedia {
         pub(super) state: Mutex<Option<MediaState>>,
         pub(super) parts: OnceLock<MediaParts>,
-        /// Whether the media holds a prepare count of its own (`super::hold`).
-        pub(super) held: std::sync::atomic::AtomicBool,
     }
 
     impl CameraMedia {
         fn state(&self) -> std::sync::MutexGuard<'_, Option<MediaState>> {
             self.state.lock().unwrap_or_else(|e| e.into_inner())
-        }
-
-        /// Starts feeding the media from the hub under `lease`.
-        pub(super) fn start(&self, lease: Lease) {
-            let Some(parts) = self.parts.get() else {
-                return;
-            };
-            let ctx = &parts.ctx;
-            let token = ctx.cancel.child_token();
-            let span = info_span!("rtsp", camera = %ctx.stream.id());
-            ctx.tasks.spawn_on(
-                feeder::feed(
-                    lease.stream().clone(),
-                    parts.video.clone(),
-                    parts.audio.clone(),
-                    feeder::AudioGate::new(self.obj().upcast_ref()),
-                    parts.started.subscribe(),
-                    token.clone(),
-                )
-                .instrument(span),
-                &ctx.rt,
-            );
-            *self.state() = Some(MediaState {
-                _lease: lease,
-                _feeder: token.drop_guard(),
-            });
         }
     }
 
@@ -275,10 +257,8 @@ mod imp {
             let Some(parts) = self.parts.get() else {
                 return;
             };
-            if !media.is_shared() || self.held.swap(true, std::sync::atomic::Ordering::AcqRel) {
-                return;
-            }
-            if hold::take(media) {
+            // Our media are not reusable: this runs once per media.
+            if media.is_shared() && hold::take(media) {
                 let ctx = &parts.ctx;
                 ctx.tasks.spawn_on(
                     hold::release_when_idle(
@@ -290,17 +270,6 @@ mod imp {
                     &ctx.rt,
                 );
             }
-        }
-
-        fn unprepare(&self) -> Result<(), gst::LoggableError> {
-            // From now on the factory hands out a new media (`FactoryCtx::generation`).
-            if let Some(parts) = self.parts.get() {
-                parts
-                    .ctx
-                    .generation
-                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            }
-            self.parent_unprepare()
         }
 
         fn unprepared(&self) {
@@ -328,9 +297,32 @@ glib::wrapper! {
 }
 
 impl CameraMedia {
-    /// The key-frame gate of this media's joiners.
-    pub(crate) fn join_gate(&self) -> Option<Arc<JoinGate>> {
-        self.imp().parts.get().map(|p| Arc::clone(&p.gate))
+    /// For a client PLAYing this media while others play it already: asks the
+    /// hub for a new key frame and waits (at most [`join::JOIN_WAIT`], on this
+    /// client thread) until the stream reaches one (`super::join`). The gate it
+    /// returns must hear [`JoinGate::admitted`] once the PLAY is handled. `None`
+    /// for the first client (its feeder starts on the cached key frame) or when
+    /// no key frame came in time.
+    pub(crate) fn join_at_key_frame(&self) -> Option<Arc<JoinGate>> {
+        let parts = self.imp().parts.get()?;
+        // The joiner's own transport is not active yet.
+        let playing = self
+            .stream(0)
+            .is_some_and(|v| !v.transport_filter(None).is_empty());
+        if !playing {
+            return None;
+        }
+        parts.ctx.stream.request_new_keyframe();
+        if parts.gate.wait_for_key(join::JOIN_WAIT) {
+            Some(Arc::clone(&parts.gate))
+        } else {
+            debug!(
+                camera = %parts.ctx.stream.id(),
+                wait = ?join::JOIN_WAIT,
+                "no key frame for a joining RTSP client; it plays from the stream's current point"
+            );
+            None
+        }
     }
 }
 

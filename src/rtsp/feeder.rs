@@ -41,9 +41,8 @@ pub(crate) struct MediaElements {
     pub(crate) bin: gst::Bin,
     pub(crate) video: gst_app::AppSrc,
     pub(crate) audio: Option<gst_app::AppSrc>,
-    /// Set to true when the video appsrc asks for data (pipeline started); a
-    /// media that is prepared again resets it.
-    pub(crate) started: Arc<watch::Sender<bool>>,
+    /// Becomes true once the video appsrc asks for data (pipeline started).
+    pub(crate) started: watch::Receiver<bool>,
     /// Holds joiners of a running shared media back to a key frame; it watches
     /// the video payloader's output.
     pub(crate) gate: Arc<JoinGate>,
@@ -110,8 +109,7 @@ pub(crate) fn build_elements(
     let gate = Arc::new(JoinGate::new(codec));
     watch_payloader(&pay0, Arc::clone(&gate));
 
-    let started = Arc::new(watch::Sender::new(false));
-    let tx = Arc::clone(&started);
+    let (tx, started) = watch::channel(false);
     video.set_callbacks(
         gst_app::AppSrcCallbacks::builder()
             .need_data(move |_, _| {

@@ -395,26 +395,9 @@ fn connect_client_hooks(
         let admitted: Arc<std::sync::Mutex<Option<Arc<join::JoinGate>>>> = Arc::default();
         if shared {
             let admitted = Arc::clone(&admitted);
-            let by_path = by_path.clone();
             client.connect_pre_play_request(move |_, ctx| {
-                let Some(gate) = joining_gate(ctx) else {
-                    return gst_rtsp_server::gst_rtsp::RTSPStatusCode::Ok;
-                };
-                let camera = ctx.uri().and_then(mount_of).and_then(|m| {
-                    let by_path = by_path.lock().unwrap_or_else(|p| p.into_inner());
-                    by_path.get(&m).cloned()
-                });
-                if let Some(c) = &camera {
-                    c.stream.request_new_keyframe();
-                }
-                if gate.wait_for_key(join::JOIN_WAIT) {
-                    *admitted.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate);
-                } else {
-                    debug!(
-                        wait = ?join::JOIN_WAIT,
-                        "no key frame for a joining RTSP client; it plays from the stream's current point"
-                    );
-                }
+                let gate = session_camera_media(ctx).and_then(|m| m.join_at_key_frame());
+                *admitted.lock().unwrap_or_else(|p| p.into_inner()) = gate;
                 gst_rtsp_server::gst_rtsp::RTSPStatusCode::Ok
             });
         }
@@ -436,19 +419,12 @@ fn connect_client_hooks(
     });
 }
 
-/// The key-frame gate of the live media a PLAY joins, when other clients already
-/// play it (the joiner's own transport is not active yet); `None` for the first
-/// client of a media, whose feeder starts on the hub's cached key frame anyway.
-fn joining_gate(ctx: &gst_rtsp_server::RTSPContext) -> Option<Arc<join::JoinGate>> {
-    let session = ctx.session()?;
-    session.filter(None).into_iter().find_map(|sm| {
-        let media = sm.media()?;
-        let cm = media.downcast_ref::<factory::CameraMedia>()?;
-        let playing = media
-            .stream(0)
-            .is_some_and(|v| !v.transport_filter(None).is_empty());
-        if playing { cm.join_gate() } else { None }
-    })
+/// The live camera media of the session a request belongs to.
+fn session_camera_media(ctx: &gst_rtsp_server::RTSPContext) -> Option<factory::CameraMedia> {
+    ctx.session()?
+        .filter(None)
+        .into_iter()
+        .find_map(|sm| sm.media()?.downcast::<factory::CameraMedia>().ok())
 }
 
 impl RtspHandle {

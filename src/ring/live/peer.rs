@@ -136,9 +136,11 @@ fn announce_talk_ssrc(sdp: &str, ssrc: u32) -> String {
         if section == 1
             && let Some(rest) = line.strip_prefix("a=ssrc:")
         {
-            let id = rest.split(' ').next().unwrap_or_default().to_owned();
-            let old = old.get_or_insert(id);
-            line = format!("a=ssrc:{ssrc}{}", &rest[old.len()..]);
+            // Only the section's first SSRC (str0m writes one for audio).
+            let id = rest.split(' ').next().unwrap_or_default();
+            if old.get_or_insert_with(|| id.to_owned()) == id {
+                line = format!("a=ssrc:{ssrc}{}", &rest[id.len()..]);
+            }
         }
         out.push_str(&line);
     }

@@ -93,6 +93,11 @@ impl Gatherer {
         from: SocketAddr,
         data: &[u8],
     ) -> Option<Option<SocketAddr>> {
+        // Called for every datagram the call receives: nothing to do once
+        // gathering is over.
+        if self.probes.is_empty() {
+            return None;
+        }
         let txn = success_txn(data)?;
         let at = self
             .probes
