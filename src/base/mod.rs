@@ -14,6 +14,7 @@ pub mod rtc;
 pub mod secret;
 pub mod tls;
 pub mod tracing_setup;
+pub mod udp;
 
 pub use error::{ErrorKind, ResultExt};
 pub use id::CameraId;

@@ -94,21 +94,14 @@ pub enum WhepError {
     /// The daemon is shutting down; no new sessions.
     #[error("WebRTC server is shutting down")]
     ShuttingDown,
-    /// The WebRTC stack failed while setting up a session.
-    #[error("{context}")]
-    WebRtc {
-        /// What we were doing.
-        context: &'static str,
-        /// The webrtc-rs error.
+    /// No UDP socket could be bound for the session's ICE (the port range is
+    /// used up, or no local address to gather on).
+    #[error("no UDP port for the WebRTC session (webrtc.min_port..webrtc.max_port)")]
+    Transport {
+        /// The last bind error.
         #[source]
-        source: webrtc::Error,
+        source: std::io::Error,
     },
-}
-
-impl WhepError {
-    pub(crate) fn webrtc(context: &'static str) -> impl FnOnce(webrtc::Error) -> WhepError {
-        move |source| WhepError::WebRtc { context, source }
-    }
 }
 
 impl ResultExt for WhepError {
@@ -126,7 +119,7 @@ impl ResultExt for WhepError {
             WhepError::NoSuchSession { .. } => ErrorKind::NotFound,
             WhepError::TooManySessions { .. } => ErrorKind::ResourceExhausted,
             WhepError::ShuttingDown => ErrorKind::Cancelled,
-            WhepError::WebRtc { .. } => ErrorKind::Internal,
+            WhepError::Transport { .. } => ErrorKind::ResourceExhausted,
         }
     }
 }

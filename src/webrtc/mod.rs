@@ -47,6 +47,7 @@ mod outbound;
 mod payloads;
 mod pcmu;
 mod peer;
+mod pump;
 mod sdp;
 mod session;
 mod talk;
@@ -340,7 +341,7 @@ impl WhepServer {
             session: session.to_owned(),
             reason,
         })?;
-        s.add_candidates(frag, if_match).await
+        s.add_candidates(frag, if_match)
     }
 
     /// Ends a session (WHEP DELETE) and waits (bounded) until its peer is closed and

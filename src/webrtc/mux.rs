@@ -1,52 +1,199 @@
-//! One UDP port for every viewer's ICE (`webrtc.udp_port`): webrtc-rs's UDP mux
-//! demultiplexes by ICE user fragment, so a single port mapping (a Home
-//! Assistant add-on, a firewall, Docker without a port range) is enough for
-//! browser WebRTC.
+//! One UDP port for every viewer's ICE (`webrtc.udp_port`), so a single port
+//! mapping (a Home Assistant add-on, a firewall, Docker without a port range) is
+//! enough for browser WebRTC.
+//!
+//! One task reads the port and routes each datagram to its session: by the
+//! sender's address once known, else by the ICE user fragment of a STUN binding
+//! request (`USERNAME` is `<our ufrag>:<viewer's ufrag>`, RFC 8445 §7.2.2), which
+//! also teaches the route that address. Datagrams from unknown senders that are
+//! not such a request are dropped. Sessions send on the socket directly.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use webrtc::ice::udp_mux::{UDPMux, UDPMuxDefault, UDPMuxParams};
+use str0m::ice::StunMessage;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, trace};
+
+/// Datagrams queued per session before the port drops that session's traffic.
+const QUEUE: usize = 256;
+/// Most sender addresses one session may be reached from (ICE candidates of one
+/// viewer; bounds what a flood of spoofed requests can make us remember).
+const MAX_ADDRS: usize = 16;
+/// The largest datagram read.
+const RECV_BUF: usize = 2048;
+
+/// One datagram for a session.
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    /// The sender.
+    pub from: SocketAddr,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Routes {
+    /// Session queues by our ICE user fragment.
+    by_ufrag: HashMap<String, (mpsc::Sender<Datagram>, usize)>,
+    /// Our ICE user fragment by sender address.
+    by_addr: HashMap<SocketAddr, String>,
+}
+
+struct Shared {
+    socket: UdpSocket,
+    addr: SocketAddr,
+    routes: Mutex<Routes>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Shared {
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A bound UDP port shared by all WHEP sessions; cheap to clone.
 #[derive(Clone)]
 pub struct SharedUdpPort {
-    mux: Arc<UDPMuxDefault>,
-    addr: SocketAddr,
+    shared: Arc<Shared>,
 }
 
 impl SharedUdpPort {
-    /// Binds `addr` (port 0 picks one).
+    /// Binds `addr` (port 0 picks one) and starts routing its datagrams.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<SharedUdpPort> {
-        let socket = tokio::net::UdpSocket::bind(addr).await?;
+        let socket = UdpSocket::bind(addr).await?;
         let addr = socket.local_addr()?;
-        let mux = UDPMuxDefault::new(UDPMuxParams::new(socket));
-        Ok(SharedUdpPort { mux, addr })
+        let shared = Arc::new(Shared {
+            socket,
+            addr,
+            routes: Mutex::new(Routes::default()),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        shared.tasks.spawn(route(Arc::clone(&shared)));
+        Ok(SharedUdpPort { shared })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.shared.addr
     }
 
-    /// The mux for a `SettingEngine`.
-    pub(crate) fn mux(&self) -> Arc<dyn UDPMux + Send + Sync> {
-        self.mux.clone()
+    /// Routes datagrams for our ICE user fragment `ufrag` to the returned queue
+    /// until the [`Route`] is dropped.
+    pub(crate) fn register(&self, ufrag: &str) -> (Route, mpsc::Receiver<Datagram>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        self.shared
+            .routes()
+            .by_ufrag
+            .insert(ufrag.to_owned(), (tx, 0));
+        let route = Route {
+            shared: Arc::clone(&self.shared),
+            ufrag: ufrag.to_owned(),
+        };
+        (route, rx)
     }
 
-    /// Stops the mux and closes the socket.
+    /// Stops routing and waits for the routing task.
     pub async fn close(&self) {
-        if let Err(e) = self.mux.close().await {
-            tracing::debug!(err = %e, "closing the shared WebRTC UDP port");
-        }
+        self.shared.stop.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
     }
 }
 
 impl fmt::Debug for SharedUdpPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedUdpPort")
-            .field("addr", &self.addr)
+            .field("addr", &self.shared.addr)
             .finish()
     }
+}
+
+/// A session's registration on the shared port; sends from it. Dropping it
+/// forgets the session's user fragment and addresses.
+pub(crate) struct Route {
+    shared: Arc<Shared>,
+    ufrag: String,
+}
+
+impl Route {
+    /// Sends `data` to `to` from the shared port.
+    pub fn send(&self, data: &[u8], to: SocketAddr) {
+        if let Err(e) = self.shared.socket.try_send_to(data, to) {
+            trace!(%to, err = %e, "UDP send failed");
+        }
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        let mut routes = self.shared.routes();
+        routes.by_ufrag.remove(&self.ufrag);
+        let ufrag = &self.ufrag;
+        routes.by_addr.retain(|_, u| u != ufrag);
+    }
+}
+
+/// The routing task: reads the port until closed.
+async fn route(shared: Arc<Shared>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = shared.stop.cancelled() => break,
+            r = shared.socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                // ICMP errors (port unreachable) surface here; not fatal for UDP.
+                Err(e) => {
+                    trace!(err = %e, "UDP receive error on the shared port");
+                    continue;
+                }
+            },
+        };
+        let data = &buf[..n];
+        let mut guard = shared.routes();
+        let routes = &mut *guard;
+        // A binding request names its session; anything else comes from an
+        // address a request taught us.
+        let Some(ufrag) = binding_ufrag(data).or_else(|| routes.by_addr.get(&from).cloned()) else {
+            trace!(%from, "datagram from an unknown sender; dropped");
+            continue;
+        };
+        let Some((tx, addrs)) = routes.by_ufrag.get_mut(&ufrag) else {
+            trace!(%from, "no session for this ICE user fragment; dropped");
+            continue;
+        };
+        let tx = tx.clone();
+        if routes.by_addr.get(&from) != Some(&ufrag) {
+            if *addrs >= MAX_ADDRS {
+                continue;
+            }
+            *addrs += 1;
+            routes.by_addr.insert(from, ufrag);
+        }
+        drop(guard);
+        let d = Datagram {
+            from,
+            data: data.to_vec(),
+        };
+        if tx.try_send(d).is_err() {
+            debug!(%from, "session queue full or closed; datagram dropped");
+        }
+    }
+}
+
+/// Our user fragment from a STUN binding request's `USERNAME`.
+fn binding_ufrag(data: &[u8]) -> Option<String> {
+    let msg = StunMessage::parse(data).ok()?;
+    if !msg.is_binding_request() {
+        return None;
+    }
+    msg.split_username().map(|(ours, _)| ours.to_owned())
 }

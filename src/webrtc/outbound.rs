@@ -1,12 +1,12 @@
-//! Hub → viewer: reads a [`Subscriber`] and packetizes its access units onto the
-//! session's RTP tracks ourselves (no transcoding): H.264 per RFC 6184
-//! (STAP-A for SPS+PPS, FU-A for large NAL units, via webrtc-rs's `H264Payloader`),
-//! H.265 per RFC 7798 with our own [`crate::media::h265::pay`] (AP, FU, no DONL;
-//! webrtc-rs's `HevcPayloader` cannot carry Ring's stream, see
+//! Hub → viewer: turns a [`Subscriber`]'s access units into the RTP packets of
+//! one viewer (no transcoding): H.264 per RFC 6184 (STAP-A for SPS+PPS, FU-A for
+//! large NAL units, via webrtc-rs's `H264Payloader`), H.265 per RFC 7798 with our
+//! own [`crate::media::h265::pay`] (AP, FU, no DONL; see
 //! `docs/design/0009-h265.md`), each video frame once for all viewers of the
 //! camera ([`super::payloads`]), and Opus one packet per frame (RFC 7587). RTP
 //! timestamps come from the hub's PTS (90 kHz video, 48 kHz audio), so frame
-//! durations are the real ones.
+//! durations are the real ones. The session's pump (`pump.rs`) hands the packets
+//! to the WebRTC stack.
 //!
 //! A viewer that joins mid-stream first gets the hub's cached GOP from its key
 //! frame. Those frames are old, so their timestamps are compressed (1 tick apart)
@@ -16,26 +16,14 @@
 //! the camera's stream changes codec (a new live call answered differently), the
 //! session ends and the viewer reconnects.
 //!
-//! Also drains RTCP from every sender: a PLI or FIR from the viewer becomes
-//! [`CameraStream::request_keyframe`] (the hub forwards it to Ring when its cached
-//! key frame is stale).
+//! [`Subscriber`]: crate::media::Subscriber
+//! [`RecvError::Lagged`]: crate::media::RecvError::Lagged
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, trace};
-use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use webrtc::rtp;
-use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
-use webrtc::track::track_local::TrackLocalWriter;
-use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
-
-use super::activity::Activity;
-use super::payloads::PayloadCache;
-use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind};
+use super::payloads::{Payload, PayloadCache};
+use crate::media::{Frame, MediaKind, VideoCodec};
 
 /// A frame the hub received longer ago than this is backlog (the cached GOP).
 const STALE_AFTER: Duration = Duration::from_millis(250);
@@ -72,6 +60,16 @@ impl RtpClock {
     }
 }
 
+/// One RTP packet for the stack: our header fields (payload type and SSRC are
+/// the stream's) and a payload that may be shared with other viewers.
+#[derive(Clone, Debug)]
+pub(crate) struct RtpOut {
+    pub seq: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: Payload,
+}
+
 /// One viewer's RTP headers for one kind: its own sequence numbers and
 /// timestamps in front of payloads that may be shared with other viewers.
 pub(crate) struct Packetizer {
@@ -85,157 +83,107 @@ impl Packetizer {
         Packetizer {
             kind,
             clock: RtpClock::new(rand::random()),
-            seq: rand::random(),
+            // Below 2^15: the stack extends sequence numbers and warns when the
+            // first one would look like a wrap-around.
+            seq: rand::random::<u16>() >> 1,
         }
     }
 
-    /// RTP packets (payload type and SSRC are filled in by the track) carrying
-    /// `payloads`, the RTP payloads of `frame` (video: [`PayloadCache::video`];
-    /// Opus: the frame's one packet).
-    pub fn packets(
-        &mut self,
-        frame: &Frame,
-        stale: bool,
-        payloads: &[Bytes],
-    ) -> Vec<rtp::packet::Packet> {
+    /// RTP packets carrying `payloads`, the RTP payloads of `frame` (video:
+    /// [`PayloadCache::video`]; Opus: the frame's one packet).
+    pub fn packets(&mut self, frame: &Frame, stale: bool, payloads: &[Payload]) -> Vec<RtpOut> {
         let timestamp = self.clock.timestamp(frame.pts, stale);
         let n = payloads.len();
         payloads
             .iter()
             .enumerate()
             .map(|(i, payload)| {
-                let sequence_number = self.seq;
+                let seq = self.seq;
                 self.seq = self.seq.wrapping_add(1);
-                rtp::packet::Packet {
-                    header: rtp::header::Header {
-                        version: 2,
-                        // Video: last packet of the access unit (RFC 6184
-                        // §5.1, RFC 7798 §4.1).
-                        // Audio: unused (no talkspurt tracking).
-                        marker: self.kind == MediaKind::Video && i + 1 == n,
-                        sequence_number,
-                        timestamp,
-                        ..Default::default()
-                    },
-                    payload: payload.clone(),
+                RtpOut {
+                    seq,
+                    timestamp,
+                    // Video: last packet of the access unit (RFC 6184 §5.1, RFC
+                    // 7798 §4.1). Audio: unused (no talkspurt tracking).
+                    marker: self.kind == MediaKind::Video && i + 1 == n,
+                    payload: Arc::clone(payload),
                 }
             })
             .collect()
     }
 }
 
-/// The session's outgoing tracks.
-pub(crate) struct Tracks {
-    /// The codec the video track was negotiated for.
-    pub codec: VideoCodec,
-    pub video: Arc<TrackLocalStaticRTP>,
-    pub audio: Option<Arc<TrackLocalStaticRTP>>,
-    /// The camera's video payloads, shared with its other viewers.
-    pub payloads: Arc<PayloadCache>,
+/// What to do with one frame from the hub.
+pub(crate) enum Step {
+    /// Send these packets on the stream of this kind.
+    Send(MediaKind, Vec<RtpOut>),
+    /// Nothing to send (stale audio, or no audio stream).
+    Skip,
+    /// The camera's stream now has another codec than the session's.
+    CodecChanged(VideoCodec),
 }
 
-async fn write(track: &TrackLocalStaticRTP, packets: Vec<rtp::packet::Packet>) -> bool {
-    for p in &packets {
-        if let Err(e) = track.write_rtp(p).await {
-            trace!(err = %e, "RTP write failed");
-            return false;
+/// One viewer's outbound media: its packetizers and the camera's shared payloads.
+pub(crate) struct Outbound {
+    /// The codec the session was answered with.
+    codec: VideoCodec,
+    payloads: Arc<PayloadCache>,
+    /// The viewer receives audio.
+    audio_on: bool,
+    video: Packetizer,
+    audio: Packetizer,
+    /// Backlog frames sent (the cached GOP, squeezed).
+    pub backlog: u64,
+}
+
+impl Outbound {
+    pub fn new(codec: VideoCodec, payloads: Arc<PayloadCache>, audio_on: bool) -> Self {
+        Outbound {
+            codec,
+            payloads,
+            audio_on,
+            video: Packetizer::new(MediaKind::Video),
+            audio: Packetizer::new(MediaKind::Audio),
+            backlog: 0,
         }
     }
-    true
-}
 
-/// Sends the camera's frames until `cancel` fires or the hub shuts down. Call once
-/// the peer is connected, so the first frame the viewer gets is a key frame.
-pub(crate) async fn run(stream: CameraStream, tracks: Tracks, cancel: CancellationToken) {
-    let mut sub = stream.subscribe_as(ViewerKind::Whep);
-    let mut video = Packetizer::new(MediaKind::Video);
-    let mut audio = Packetizer::new(MediaKind::Audio);
-    let (mut frames, mut lagged, mut backlog) = (0u64, 0u64, 0u64);
-    // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
-    let mut cancelled = std::pin::pin!(cancel.cancelled());
-    loop {
-        let frame = tokio::select! {
-            _ = &mut cancelled => break,
-            r = sub.recv() => match r {
-                Ok(f) => f,
-                Err(RecvError::Lagged { dropped }) => {
-                    lagged += dropped;
-                    debug!(dropped, "viewer fell behind; resuming at a key frame");
-                    continue;
-                }
-                Err(RecvError::Closed) => {
-                    debug!("media hub closed");
-                    break;
-                }
-            },
-        };
+    /// The packets for `frame`; `stream_codec` is the camera's codec now (from
+    /// its parameters), checked on key frames.
+    pub fn frame(
+        &mut self,
+        frame: &Frame,
+        stream_codec: impl FnOnce() -> Option<VideoCodec>,
+    ) -> Step {
         if frame.is_video_keyframe()
-            && let Some(now) = stream.video_params().map(|p| p.codec)
-            && now != tracks.codec
+            && let Some(now) = stream_codec()
+            && now != self.codec
         {
-            info!(sent = %tracks.codec, stream = %now, "the camera's stream changed codec; ending the session");
-            cancel.cancel();
-            break;
+            return Step::CodecChanged(now);
         }
         let stale = frame.received_at.elapsed() > STALE_AFTER;
-        backlog += u64::from(stale);
-        let ok = match frame.kind {
+        self.backlog += u64::from(stale);
+        match frame.kind {
             MediaKind::Video => {
-                let payloads = tracks.payloads.video(&frame, tracks.codec);
-                write(&tracks.video, video.packets(&frame, stale, &payloads)).await
+                let payloads = self.payloads.video(frame, self.codec);
+                Step::Send(
+                    MediaKind::Video,
+                    self.video.packets(frame, stale, &payloads),
+                )
             }
-            MediaKind::Audio if stale => true,
-            MediaKind::Audio => match &tracks.audio {
-                Some(t) => {
-                    let payload = std::slice::from_ref(&frame.data);
-                    write(t, audio.packets(&frame, false, payload)).await
-                }
-                None => true,
-            },
-        };
-        frames += u64::from(ok);
-    }
-    debug!(frames, lagged, backlog, "media sender stopped");
-}
-
-/// What an RTCP drain does with what it reads.
-pub(crate) struct RtcpSink {
-    /// Gets key-frame requests (video sender only).
-    pub stream: Option<CameraStream>,
-    /// Marked on every RTCP packet (viewer liveness).
-    pub activity: Arc<Activity>,
-}
-
-/// Reads RTCP from `sender` (this also runs the interceptors: NACK responses,
-/// reports) until `cancel` fires or the sender closes.
-pub(crate) async fn drain_rtcp(
-    sender: Arc<RTCRtpSender>,
-    sink: RtcpSink,
-    cancel: CancellationToken,
-) {
-    loop {
-        let pkts = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = sender.read_rtcp() => match r {
-                Ok((pkts, _)) => pkts,
-                Err(_) => break,
-            },
-        };
-        sink.activity.touch();
-        let Some(stream) = &sink.stream else { continue };
-        let wants_key = pkts.iter().any(|p| {
-            let any = p.as_any();
-            any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-        });
-        if wants_key {
-            debug!("viewer asked for a key frame (PLI/FIR)");
-            stream.request_keyframe();
+            MediaKind::Audio if stale || !self.audio_on => Step::Skip,
+            MediaKind::Audio => {
+                let payload = [Payload::from(&frame.data[..])];
+                Step::Send(MediaKind::Audio, self.audio.packets(frame, false, &payload))
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::base::CameraId;
     use crate::webrtc::payloads::{PAYLOAD_MTU, Payloads};
@@ -275,24 +223,24 @@ mod tests {
         assert_eq!(pkts[0].payload[0] & 0x1F, 24, "STAP-A with SPS+PPS first");
         assert!(pkts[1..].iter().all(|p| p.payload[0] & 0x1F == 28), "FU-A");
         assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
-        assert!(pkts.last().unwrap().header.marker);
-        assert_eq!(pkts.iter().filter(|p| p.header.marker).count(), 1);
-        let ts = pkts[0].header.timestamp;
-        assert!(pkts.iter().all(|p| p.header.timestamp == ts));
-        let seqs: Vec<u16> = pkts.iter().map(|p| p.header.sequence_number).collect();
+        assert!(pkts.last().unwrap().marker);
+        assert_eq!(pkts.iter().filter(|p| p.marker).count(), 1);
+        let ts = pkts[0].timestamp;
+        assert!(pkts.iter().all(|p| p.timestamp == ts));
+        let seqs: Vec<u16> = pkts.iter().map(|p| p.seq).collect();
         assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
 
         let mut slice = frame(MediaKind::Video, &[0, 0, 0, 1, 0x41, 1, 2], 15_000);
         slice.seq = 1;
         let next = p.packets(&slice, false, &cache.video(&slice, VideoCodec::H264));
         assert_eq!(next.len(), 1);
-        assert_eq!(next[0].header.timestamp, ts.wrapping_add(6000));
+        assert_eq!(next[0].timestamp, ts.wrapping_add(6000));
         assert_eq!(next[0].payload[0], 0x41, "small slice as a single NAL unit");
 
         let mut a = Packetizer::new(MediaKind::Audio);
         let opus = frame(MediaKind::Audio, &[0xF8, 1, 2], 480);
-        let pkts = a.packets(&opus, false, std::slice::from_ref(&opus.data));
-        assert_eq!((pkts.len(), pkts[0].header.marker), (1, false));
+        let pkts = a.packets(&opus, false, &[Payload::from(&opus.data[..])]);
+        assert_eq!((pkts.len(), pkts[0].marker), (1, false));
     }
 
     #[test]
@@ -312,7 +260,7 @@ mod tests {
         assert_eq!(pkts[1].payload[2], 0x80 | 19, "S bit and IDR_W_RADL");
         assert_eq!(pkts.last().unwrap().payload[2], 0x40 | 19, "E bit");
         assert!(pkts.iter().all(|p| p.payload.len() <= PAYLOAD_MTU));
-        assert!(pkts.last().unwrap().header.marker);
-        assert_eq!(pkts.iter().filter(|p| p.header.marker).count(), 1);
+        assert!(pkts.last().unwrap().marker);
+        assert_eq!(pkts.iter().filter(|p| p.marker).count(), 1);
     }
 }

@@ -4,9 +4,9 @@
 //! own RTP header (sequence number, timestamp; SSRC and payload type in the
 //! track) in front of the same payload buffers.
 //!
-//! That makes the per-viewer cost of a packet its header, the interceptors,
-//! SRTP and the send, and the NACK history each viewer keeps for retransmissions
-//! holds references to the shared buffers instead of copies. The cache keeps the
+//! That makes the per-viewer cost of a packet its header, SRTP and the send, and
+//! the retransmission cache each viewer keeps holds references to the shared
+//! buffers instead of copies. The cache keeps the
 //! last [`KEEP`] video frames of the camera by the hub's frame sequence number, so
 //! viewers on the live edge (a few frames apart at most) share; a viewer replaying
 //! the cached GOP after it joined packetizes its backlog itself.
@@ -14,7 +14,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-use bytes::Bytes;
 use webrtc::rtp::codecs::h264::H264Payloader;
 use webrtc::rtp::packetizer::Payloader;
 
@@ -24,9 +23,15 @@ use crate::media::{Frame, VideoCodec, h265};
 /// Frames kept per camera: enough for viewers a few frames apart.
 const KEEP: usize = 8;
 
-/// RTP payload budget: 1200-byte packets (webrtc-rs's outbound MTU) minus the
-/// 12-byte header and room for header extensions (transport-cc, mid).
+/// RTP payload budget: 1200-byte packets minus the 12-byte header and room for
+/// header extensions (transport-cc, mid, abs-send-time).
 pub(crate) const PAYLOAD_MTU: usize = 1200 - 12 - 28;
+
+/// One RTP payload, shareable with the WebRTC stack's send path as is.
+pub(crate) type Payload = Arc<[u8]>;
+
+/// The RTP payloads of one access unit, in order.
+pub(crate) type FramePayloads = Arc<[Payload]>;
 
 /// The payloads of one camera's recent video frames.
 pub(crate) struct PayloadCache {
@@ -36,7 +41,7 @@ pub(crate) struct PayloadCache {
 struct CacheInner {
     h264: H264Payloader,
     /// (hub frame sequence number, codec, its payloads), oldest first.
-    recent: VecDeque<(u64, VideoCodec, Arc<[Bytes]>)>,
+    recent: VecDeque<(u64, VideoCodec, FramePayloads)>,
 }
 
 impl PayloadCache {
@@ -52,7 +57,7 @@ impl PayloadCache {
     /// The RTP payloads of the video access unit `frame` in `codec` (the
     /// session's): from the cache when a viewer already packetized it, otherwise
     /// packetized now (and kept).
-    pub fn video(&self, frame: &Frame, codec: VideoCodec) -> Arc<[Bytes]> {
+    pub fn video(&self, frame: &Frame, codec: VideoCodec) -> FramePayloads {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let hit = c
             .recent
@@ -62,11 +67,13 @@ impl PayloadCache {
         if let Some((_, _, p)) = hit {
             return Arc::clone(p);
         }
-        let payloads: Arc<[Bytes]> = match codec {
+        let payloads: FramePayloads = match codec {
             VideoCodec::H264 => c.h264.payload(PAYLOAD_MTU, &frame.data).unwrap_or_default(),
             VideoCodec::H265 => h265::pay::packetize(&frame.data, PAYLOAD_MTU),
         }
-        .into();
+        .iter()
+        .map(|p| Payload::from(&p[..]))
+        .collect();
         // Only frames past the newest kept one are worth keeping: an older one is
         // a late joiner's backlog that nobody else will ask for.
         if c.recent.back().is_none_or(|(seq, _, _)| frame.seq > *seq) {
@@ -104,6 +111,8 @@ impl Payloads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
     use crate::media::MediaKind;
 
     fn video(seq: u64, len: usize) -> Frame {

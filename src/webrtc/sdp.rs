@@ -1,12 +1,13 @@
-//! Reading a viewer's SDP before webrtc-rs sees it: validates the offer, keeps the
+//! Reading a viewer's SDP before the WebRTC stack sees it: validates the offer, keeps the
 //! video formats we could send (H.264 packetization-mode=1, RFC 6184; H.265, RFC
 //! 7798), picks the one for the camera's stream ([`Offer::pick_video`]: the stream's
 //! codec, then the closest profile) and the Opus format for audio both ways, and
 //! parses WHEP trickle-ICE fragments (RFC 8840 `application/trickle-ice-sdpfrag`).
 //!
-//! Pure text processing: no I/O, no webrtc-rs state. The session registers exactly
-//! the picked formats (with the offer's payload types) in a per-session
-//! `MediaEngine`, so the answer contains one video format and one Opus format.
+//! Pure text processing: no I/O, no WebRTC state. The session configures exactly
+//! the picked formats (with the offer's payload types) in its WebRTC instance
+//! (`peer.rs`), so the answer contains one video format (and its retransmission
+//! format) and one Opus format.
 
 use std::io::Cursor;
 
@@ -91,6 +92,16 @@ impl Offer {
             codec,
             format: f.clone(),
         })
+    }
+
+    /// The offered retransmission format (RFC 4588 `rtx` with `apt=<pt>`) of video
+    /// payload type `pt`, if any.
+    pub fn video_rtx(&self, pt: u8) -> Option<u8> {
+        let apt = pt.to_string();
+        self.video_formats
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("rtx") && c.fmtp_param("apt") == Some(&apt))
+            .map(|c| c.payload_type)
     }
 }
 

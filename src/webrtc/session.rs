@@ -2,35 +2,34 @@
 //! supervisor (connect timeout, ICE failure, idleness, DELETE, shutdown) and its
 //! cleanup (peer closed, tasks joined, talk floor released, hub lease dropped).
 //!
-//! Each session runs under the span `webrtc{camera, session}`; webrtc-rs callbacks
-//! run on its own tasks, so every task spawned from them is instrumented by hand.
+//! Each session runs under the span `webrtc{camera, session}`: its pump
+//! (`pump.rs`), which drives the WebRTC instance, and its talkback intake.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use str0m::{Candidate, IceCreds};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span, debug, info, info_span, warn};
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
-use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
-use webrtc::track::track_local::TrackLocal;
-use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
-use webrtc::track::track_remote::TrackRemote;
 
 use super::activity::Activity;
 use super::answer;
 use super::error::WhepError;
-use super::outbound::{self, RtcpSink, Tracks};
+use super::outbound::Outbound;
+use super::pump::{self, PeerState, PumpParts, Transport};
 use super::sdp::{self, Fragment, OfferError, VideoFormat};
 use super::talk::{self, Intake};
-use super::{Inner, WhepAnswer, peer};
+use super::{Inner, WhepAnswer, WhepOptions, peer};
 use crate::base::CameraId;
+use crate::base::udp::{self, Sock, Sockets};
 use crate::media::h264::ProfileLevel;
 use crate::media::{CameraStream, Lease, VideoCodec, VideoParams, ViewerKind};
+
+/// Viewer audio packets queued for the talkback intake (~1 s of 20 ms packets).
+const UPLINK_QUEUE: usize = 50;
 
 /// A live WHEP session, as kept in the server's map.
 pub(crate) struct Session {
@@ -48,8 +47,9 @@ pub(crate) struct Session {
     pub created: Instant,
     /// The video codec the session sends.
     pub codec: VideoCodec,
-    pc: Arc<RTCPeerConnection>,
-    state: watch::Receiver<RTCPeerConnectionState>,
+    /// Trickled candidates for the pump.
+    candidates: mpsc::UnboundedSender<Candidate>,
+    state: watch::Receiver<PeerState>,
     /// Cancelled to end the session.
     cancel: CancellationToken,
     /// Cancelled once the session is fully closed.
@@ -73,18 +73,14 @@ impl Session {
         &self.span
     }
 
-    /// The peer connection state, e.g. `connected`.
-    pub fn state(&self) -> RTCPeerConnectionState {
+    /// The connection state, e.g. `connected`.
+    pub fn state(&self) -> PeerState {
         *self.state.borrow()
     }
 
     /// Applies a trickle-ICE fragment (WHEP PATCH). `if_match` is the request's
     /// `If-Match` header, if any.
-    pub async fn add_candidates(
-        &self,
-        frag: Fragment,
-        if_match: Option<&str>,
-    ) -> Result<(), WhepError> {
+    pub fn add_candidates(&self, frag: Fragment, if_match: Option<&str>) -> Result<(), WhepError> {
         if let Some(tag) = if_match.map(str::trim)
             && tag != "*"
             && tag != self.etag
@@ -103,30 +99,38 @@ impl Session {
                 session: self.id.clone(),
             });
         }
+        let mut parsed = Vec::with_capacity(frag.candidates.len());
         for c in frag.candidates {
-            let init = RTCIceCandidateInit {
-                candidate: c.candidate,
-                sdp_mid: c.mid,
-                sdp_mline_index: Some(c.mline_index),
-                username_fragment: None,
-            };
-            self.pc
-                .add_ice_candidate(init)
-                .await
-                .map_err(|e| WhepError::BadCandidate {
+            if mdns_name(&c.candidate) {
+                debug!(parent: &self.span, candidate = %c.candidate, "ignoring an mDNS candidate (never resolved; ICE finds the viewer's address from its checks)");
+                continue;
+            }
+            let candidate =
+                Candidate::from_sdp_string(&c.candidate).map_err(|e| WhepError::BadCandidate {
                     session: self.id.clone(),
                     reason: e.to_string(),
                 })?;
+            parsed.push(candidate);
+        }
+        for c in parsed {
+            // The pump gone means the session is ending; nothing to apply.
+            let _ = self.candidates.send(c);
         }
         debug!(parent: &self.span, end = frag.end_of_candidates, "added trickled candidates");
         Ok(())
     }
 }
 
+/// Whether a candidate line's address is an mDNS name (`<uuid>.local`).
+fn mdns_name(candidate: &str) -> bool {
+    candidate
+        .split_whitespace()
+        .nth(4)
+        .is_some_and(|addr| addr.parse::<IpAddr>().is_err())
+}
+
 /// Per-session parts the supervisor owns.
 struct Parts {
-    /// What the media sender needs; taken when the viewer connects.
-    media: Option<(CameraStream, Tracks)>,
     activity: Arc<Activity>,
     tasks: TaskTracker,
 }
@@ -170,28 +174,16 @@ pub(crate) async fn open(
         Some(p) => pick_video(camera, &offer, p.codec, Some(p))?,
         None => unknown_stream_video(camera, &offer, &stream, inner.opts.h265)?,
     };
-    let pc = peer::new_peer(&inner.opts, &offer, &format)
-        .instrument(span.clone())
-        .await?;
     let announced = params
         .as_ref()
         .and_then(|p| span.in_scope(|| announce(&format, p)));
     let video = SessionVideo { format, announced };
-    match setup(inner, &stream, &offer, &video, &id, &pc, &span)
-        .instrument(span.clone())
-        .await
-    {
-        Ok((session, answer, parts)) => {
-            inner.insert(session.clone());
-            let run = supervise(inner.clone(), session.clone(), lease, parts);
-            inner.tracker.spawn(run.instrument(span));
-            Ok((session, answer))
-        }
-        Err(e) => {
-            let _ = tokio::time::timeout(Duration::from_secs(3), pc.close()).await;
-            Err(e)
-        }
-    }
+    let (session, answer, parts) =
+        span.in_scope(|| setup(inner, &stream, &offer, &video, &id, &span))?;
+    inner.insert(session.clone());
+    let run = supervise(inner.clone(), session.clone(), lease, parts);
+    inner.tracker.spawn(run.instrument(span));
+    Ok((session, answer))
 }
 
 /// The offered format for a stream of `codec` (parameters `params`, if known). An
@@ -261,123 +253,132 @@ struct SessionVideo {
     announced: Option<(&'static str, String)>,
 }
 
-async fn setup(
+/// The session's transport and the host candidates it announces: sockets of
+/// its own from the port range (one per local address), or the shared port.
+fn transport(opts: &WhepOptions, ufrag: &str) -> Result<(Transport, Vec<SocketAddr>), WhepError> {
+    let announce = |addr: SocketAddr| match opts.announced_ip.filter(|ip| !ip.is_unspecified()) {
+        Some(ip) => SocketAddr::new(ip, addr.port()),
+        None => addr,
+    };
+    if let Some(port) = &opts.shared_port {
+        let bound = port.local_addr();
+        let candidates: Vec<SocketAddr> = local_ips(opts, bound.ip())
+            .into_iter()
+            .map(|ip| announce(SocketAddr::new(ip, bound.port())))
+            .collect();
+        let (route, rx) = port.register(ufrag);
+        let t = Transport::Shared {
+            route,
+            rx,
+            candidates: candidates.clone(),
+        };
+        return Ok((t, candidates));
+    }
+    let mut sockets = Sockets::default();
+    let mut last_err = None;
+    for ip in local_ips(opts, opts.listen_ip) {
+        match udp::bind(ip, Some(opts.udp_ports)).and_then(|s| Ok((s.local_addr()?, s))) {
+            Ok((addr, socket)) => sockets.list.push(Sock {
+                announced: announce(addr),
+                socket,
+            }),
+            Err(e) => {
+                debug!(%ip, err = %e, "no ICE socket on this address");
+                last_err = Some(e);
+            }
+        }
+    }
+    if sockets.list.is_empty() {
+        let source = last_err
+            .unwrap_or_else(|| std::io::Error::other("no local address to gather candidates on"));
+        return Err(WhepError::Transport { source });
+    }
+    let candidates = sockets.list.iter().map(|s| s.announced).collect();
+    Ok((Transport::Own(sockets), candidates))
+}
+
+/// The addresses to offer host candidates on: `listen` itself, or, when it is
+/// unspecified, every interface address (IPv4 only for `0.0.0.0`).
+fn local_ips(opts: &WhepOptions, listen: IpAddr) -> Vec<IpAddr> {
+    if !listen.is_unspecified() {
+        return vec![listen];
+    }
+    udp::local_ips(opts.include_loopback, &[])
+        .into_iter()
+        .filter(|ip| listen.is_ipv6() || ip.is_ipv4())
+        .collect()
+}
+
+fn setup(
     inner: &Arc<Inner>,
     stream: &CameraStream,
     offer: &sdp::Offer,
     video: &SessionVideo,
     id: &str,
-    pc: &Arc<RTCPeerConnection>,
     span: &Span,
 ) -> Result<(Arc<Session>, WhepAnswer, Parts), WhepError> {
     let cancel = inner.cancel.child_token();
     let tasks = TaskTracker::new();
     let activity = Arc::new(Activity::new());
-
     let video_format = &video.format;
     let announced = &video.announced;
-    let video = Arc::new(TrackLocalStaticRTP::new(
-        peer::video_capability(video_format),
-        "video".into(),
-        "ring-bridge".into(),
-    ));
-    let sender = pc
-        .add_track(Arc::clone(&video) as Arc<dyn TrackLocal + Send + Sync>)
-        .await
-        .map_err(WhepError::webrtc("adding the video track"))?;
-    let sink = RtcpSink {
-        stream: Some(stream.clone()),
-        activity: Arc::clone(&activity),
-    };
-    tasks.spawn(outbound::drain_rtcp(sender, sink, cancel.clone()).instrument(span.clone()));
 
-    let mut audio = None;
+    let creds = IceCreds::new();
+    let (transport, candidates) = transport(&inner.opts, &creds.ufrag)?;
+    let answered = peer::answer(
+        offer,
+        video_format,
+        creds,
+        &candidates,
+        std::time::Instant::now(),
+    )?;
+    let param = announced.as_ref().map(|(k, v)| (*k, v.as_str()));
+    let sdp = answer::rewrite(&answered.sdp, video_format.format.payload_type, param);
+
     let mut uplink_audio = false;
+    let mut audio_pt = None;
+    let mut audio_out = false;
+    let mut uplink = None;
     if let Some((codec, dir)) = &offer.audio {
         uplink_audio = dir.viewer_sends;
-        if dir.viewer_receives {
-            let track = Arc::new(TrackLocalStaticRTP::new(
-                peer::audio_capability(codec),
-                "audio".into(),
-                "ring-bridge".into(),
-            ));
-            let sender = pc
-                .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
-                .await
-                .map_err(WhepError::webrtc("adding the audio track"))?;
-            let sink = RtcpSink {
-                stream: None,
+        audio_out = dir.viewer_receives;
+        audio_pt = Some(codec.payload_type);
+        if dir.viewer_sends {
+            let (tx, rx) = mpsc::channel(UPLINK_QUEUE);
+            let ctx = Intake {
+                camera: stream.id(),
+                session: id.to_owned(),
+                stream: stream.clone(),
+                floors: Arc::clone(&inner.floors),
                 activity: Arc::clone(&activity),
+                cancel: cancel.clone(),
+                mode: inner.opts.talk_floor,
+                voice: inner.opts.voice.clone(),
             };
-            tasks
-                .spawn(outbound::drain_rtcp(sender, sink, cancel.clone()).instrument(span.clone()));
-            audio = Some(track);
+            tasks.spawn(talk::run(rx, ctx).instrument(span.clone()));
+            uplink = Some(tx);
         }
     }
 
-    let (state_tx, state_rx) = watch::channel(RTCPeerConnectionState::New);
-    let state_span = span.clone();
-    pc.on_peer_connection_state_change(Box::new(move |st| {
-        debug!(parent: &state_span, state = %st, "peer connection state");
-        state_tx.send_replace(st);
-        Box::pin(async {})
-    }));
-    let intake = IntakeFactory {
-        camera: stream.id().to_owned(),
-        session: id.to_owned(),
+    let (state_tx, state_rx) = watch::channel(PeerState::New);
+    let (candidates_tx, candidates_rx) = mpsc::unbounded_channel();
+    let parts = PumpParts {
+        rtc: answered.rtc,
+        transport,
         stream: stream.clone(),
-        inner: Arc::clone(inner),
+        outbound: Outbound::new(
+            video_format.codec,
+            inner.payloads.for_camera(stream.id()),
+            audio_out,
+        ),
+        video_pt: video_format.format.payload_type,
+        audio_pt,
+        state: state_tx,
         activity: Arc::clone(&activity),
-        cancel: cancel.clone(),
-        tasks: tasks.clone(),
-        span: span.clone(),
+        uplink,
+        candidates: candidates_rx,
     };
-    pc.on_track(Box::new(move |track, receiver, _| {
-        intake.spawn(track);
-        let (cancel, activity) = (intake.cancel.clone(), Arc::clone(&intake.activity));
-        intake.tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = receiver.read_rtcp() => if r.is_err() { break } else { activity.touch() },
-                }
-            }
-        });
-        Box::pin(async {})
-    }));
-
-    let desc =
-        RTCSessionDescription::offer(offer.sdp.clone()).map_err(|e| WhepError::BadOffer {
-            reason: e.to_string(),
-        })?;
-    pc.set_remote_description(desc)
-        .await
-        .map_err(|e| WhepError::BadOffer {
-            reason: e.to_string(),
-        })?;
-    let answer = pc
-        .create_answer(None)
-        .await
-        .map_err(WhepError::webrtc("creating the answer"))?;
-    let mut gathered = pc.gathering_complete_promise().await;
-    pc.set_local_description(answer)
-        .await
-        .map_err(WhepError::webrtc("applying the answer"))?;
-    if tokio::time::timeout(inner.opts.gather_timeout, gathered.recv())
-        .await
-        .is_err()
-    {
-        debug!("ICE gathering not complete in time; answering with what we have");
-    }
-    let sdp = pc
-        .local_description()
-        .await
-        .ok_or_else(|| WhepError::BadOffer {
-            reason: "no answer could be produced".into(),
-        })?
-        .sdp;
-    let param = announced.as_ref().map(|(k, v)| (*k, v.as_str()));
-    let sdp = answer::rewrite(&sdp, video_format.format.payload_type, param);
+    tasks.spawn(pump::run(parts, cancel.clone()).instrument(span.clone()));
 
     let session = Arc::new(Session {
         id: id.to_owned(),
@@ -387,7 +388,7 @@ async fn setup(
         uplink_audio,
         created: Instant::now(),
         codec: video_format.codec,
-        pc: Arc::clone(pc),
+        candidates: candidates_tx,
         state: state_rx,
         cancel,
         closed: CancellationToken::new(),
@@ -398,19 +399,6 @@ async fn setup(
         sdp,
         etag: session.etag.clone(),
     };
-    let parts = Parts {
-        media: Some((
-            stream.clone(),
-            Tracks {
-                codec: video_format.codec,
-                video,
-                audio,
-                payloads: inner.payloads.for_camera(stream.id()),
-            },
-        )),
-        activity,
-        tasks,
-    };
     info!(
         codec = %video_format.codec,
         video_pt = video_format.format.payload_type,
@@ -418,9 +406,10 @@ async fn setup(
         announced = %announced.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
         audio = offer.audio.is_some(),
         uplink_audio,
+        candidates = candidates.len(),
         "WebRTC session opened"
     );
-    Ok((session, answer, parts))
+    Ok((session, answer, Parts { activity, tasks }))
 }
 
 /// The answer's `fmtp` parameter that describes the stream sent (`profile-level-id`
@@ -444,50 +433,8 @@ fn announce(video: &VideoFormat, params: &VideoParams) -> Option<(&'static str, 
     Some((key, value))
 }
 
-/// Spawns the per-track tasks from the `on_track` callback.
-struct IntakeFactory {
-    camera: CameraId,
-    session: String,
-    stream: CameraStream,
-    inner: Arc<Inner>,
-    activity: Arc<Activity>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-    span: Span,
-}
-
-impl IntakeFactory {
-    fn spawn(&self, track: Arc<TrackRemote>) {
-        if track.kind() == RTPCodecType::Audio {
-            let ctx = Intake {
-                camera: self.camera,
-                session: self.session.clone(),
-                stream: self.stream.clone(),
-                floors: Arc::clone(&self.inner.floors),
-                activity: Arc::clone(&self.activity),
-                cancel: self.cancel.clone(),
-                mode: self.inner.opts.talk_floor,
-                voice: self.inner.opts.voice.clone(),
-            };
-            self.tasks
-                .spawn(talk::run(track, ctx).instrument(self.span.clone()));
-            return;
-        }
-        // Unexpected viewer video: read and discard so buffers never fill.
-        let (cancel, activity) = (self.cancel.clone(), Arc::clone(&self.activity));
-        self.tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    r = track.read_rtp() => if r.is_err() { break } else { activity.touch() },
-                }
-            }
-        });
-    }
-}
-
 /// Waits for the session's end and returns why.
-async fn wait_end(inner: &Inner, session: &Session, parts: &mut Parts) -> &'static str {
+async fn wait_end(inner: &Inner, session: &Session, parts: &Parts) -> &'static str {
     let opts = &inner.opts;
     let mut state = session.state.clone();
     let connect_deadline = tokio::time::Instant::now() + opts.connect_timeout;
@@ -508,23 +455,16 @@ async fn wait_end(inner: &Inner, session: &Session, parts: &mut Parts) -> &'stat
                 }
                 let st = *state.borrow_and_update();
                 match st {
-                    RTCPeerConnectionState::Connected => {
+                    PeerState::Connected => {
                         disconnected_since = None;
-                        if !connected {
-                            connected = true;
-                            info!("viewer connected");
-                            if let Some((stream, tracks)) = parts.media.take() {
-                                let run = outbound::run(stream, tracks, session.cancel.clone());
-                                parts.tasks.spawn(run.instrument(session.span.clone()));
-                            }
-                        }
+                        connected = true;
                     }
-                    RTCPeerConnectionState::Disconnected => {
+                    PeerState::Disconnected => {
                         disconnected_since.get_or_insert_with(Instant::now);
                     }
-                    RTCPeerConnectionState::Failed => return "ICE/DTLS failed",
-                    RTCPeerConnectionState::Closed => return "peer connection closed",
-                    _ => {}
+                    PeerState::Failed => return "ICE/DTLS failed",
+                    PeerState::Closed => return "peer connection closed",
+                    PeerState::New | PeerState::Connecting => {}
                 }
             }
             _ = tick.tick() => {
@@ -539,8 +479,8 @@ async fn wait_end(inner: &Inner, session: &Session, parts: &mut Parts) -> &'stat
     }
 }
 
-async fn supervise(inner: Arc<Inner>, session: Arc<Session>, lease: Lease, mut parts: Parts) {
-    let reason = wait_end(&inner, &session, &mut parts).await;
+async fn supervise(inner: Arc<Inner>, session: Arc<Session>, lease: Lease, parts: Parts) {
+    let reason = wait_end(&inner, &session, &parts).await;
     let tasks = parts.tasks;
     info!(
         reason,
@@ -549,13 +489,8 @@ async fn supervise(inner: Arc<Inner>, session: Arc<Session>, lease: Lease, mut p
     );
     inner.remove(&session.id);
     inner.floors.release_session(&session.id);
+    // The pump closes the instance (DTLS close_notify) on its way out.
     session.cancel.cancel();
-    if tokio::time::timeout(Duration::from_secs(3), session.pc.close())
-        .await
-        .is_err()
-    {
-        debug!("closing the peer connection timed out");
-    }
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(3), tasks.wait())
         .await

@@ -1,4 +1,5 @@
-//! Talkback intake: the viewer's inbound audio track (Opus) → the camera speaker.
+//! Talkback intake: the viewer's inbound audio (Opus RTP, from the session's
+//! pump) → the camera speaker.
 //!
 //! Each RTP payload becomes one [`TalkbackPacket`] for
 //! [`crate::media::CameraStream::talkback`], but only while this session holds the
@@ -17,10 +18,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use webrtc::track::track_remote::TrackRemote;
 
 use super::Activity;
 use super::pcmu::{OpusToPcmu, PCMU_PACKET};
@@ -79,6 +80,15 @@ impl Durations {
         self.last_samples = Some(n);
         n
     }
+}
+
+/// One RTP packet of the viewer's audio.
+#[derive(Debug)]
+pub(crate) struct Uplink {
+    /// RTP timestamp (48 kHz).
+    pub timestamp: u32,
+    /// The Opus packet.
+    pub payload: Bytes,
 }
 
 /// Everything the intake task needs.
@@ -321,8 +331,8 @@ impl Intake {
 }
 
 /// Reads the viewer's audio until the session ends.
-pub(crate) async fn run(track: Arc<TrackRemote>, ctx: Intake) {
-    debug!(codec = %track.codec().capability.mime_type, mode = ?ctx.mode, "viewer audio track");
+pub(crate) async fn run(mut uplink: mpsc::Receiver<Uplink>, ctx: Intake) {
+    debug!(mode = ?ctx.mode, "viewer audio intake");
     let mut durations = Durations::default();
     let mut out = Outlet::new(ctx.stream.clone());
     let mut voice = (ctx.mode == TalkFloor::Voice).then(|| Voice::new(ctx.voice.clone()));
@@ -341,16 +351,13 @@ pub(crate) async fn run(track: Arc<TrackRemote>, ctx: Intake) {
                     ctx.on_silence(v);
                 }
             }
-            r = track.read_rtp() => {
-                let pkt = match r {
-                    Ok((pkt, _)) => pkt,
-                    Err(e) => {
-                        debug!(err = %e, "viewer audio track ended");
-                        break;
-                    }
+            r = uplink.recv() => {
+                let Some(pkt) = r else {
+                    debug!("viewer audio ended");
+                    break;
                 };
                 ctx.activity.touch();
-                let samples = durations.samples(pkt.header.timestamp, &pkt.payload);
+                let samples = durations.samples(pkt.timestamp, &pkt.payload);
                 if pkt.payload.is_empty() {
                     continue;
                 }

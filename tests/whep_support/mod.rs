@@ -103,6 +103,73 @@ pub struct ClientOpts {
     pub mdns_candidates: bool,
     /// Also offer H.265 ([`CHROME_H265`], after the H.264 formats).
     pub offer_h265: bool,
+    /// Reach the daemon through a UDP relay the test can pull ([`WhepClient::vanish`]).
+    pub relay: bool,
+}
+
+/// A UDP relay between a test viewer and the daemon: the viewer's answer names
+/// the relay instead of the daemon's candidates, so stopping it makes the viewer
+/// vanish without a goodbye (a closed laptop lid, a dropped network).
+pub struct Relay {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Starts relaying towards `daemon`; returns the relay and the address the
+    /// viewer must send to.
+    async fn start(daemon: std::net::SocketAddr) -> (Relay, std::net::SocketAddr) {
+        let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = front.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut a, mut b) = (vec![0u8; 2048], vec![0u8; 2048]);
+            let mut viewer = None;
+            loop {
+                tokio::select! {
+                    Ok((n, from)) = front.recv_from(&mut a) => {
+                        viewer = Some(from);
+                        let _ = back.send_to(&a[..n], daemon).await;
+                    }
+                    Ok((n, _)) = back.recv_from(&mut b) => {
+                        if let Some(v) = viewer {
+                            let _ = front.send_to(&b[..n], v).await;
+                        }
+                    }
+                }
+            }
+        });
+        (Relay { task }, addr)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `answer` with its candidates replaced by one host candidate at `relay`, and
+/// the daemon's loopback candidate it stood for.
+fn through_relay(answer: &str, relay: std::net::SocketAddr) -> (String, std::net::SocketAddr) {
+    let mut daemon = None;
+    let mut out = String::new();
+    for line in answer.split_inclusive('\n') {
+        if let Some(c) = line.trim_end().strip_prefix("a=candidate:") {
+            let f: Vec<&str> = c.split(' ').collect();
+            if daemon.is_none() && f[4] == "127.0.0.1" {
+                daemon = Some(format!("{}:{}", f[4], f[5]).parse().unwrap());
+                out.push_str(&format!(
+                    "a=candidate:{} 1 udp 2130706431 {} {} typ host\r\n",
+                    f[0],
+                    relay.ip(),
+                    relay.port()
+                ));
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    (out, daemon.expect("a loopback candidate in the answer"))
 }
 
 /// A connected (or connecting) WHEP viewer.
@@ -119,6 +186,8 @@ pub struct WhepClient {
     pub audio_packets: Arc<AtomicU64>,
     pub talk: Arc<TrackLocalStaticSample>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
+    /// The relay the viewer goes through ([`ClientOpts::relay`]).
+    pub relay: Option<Relay>,
 }
 
 fn cap(mime: &str, rate: u32, channels: u16, fmtp: &str) -> RTCRtpCodecCapability {
@@ -362,7 +431,8 @@ pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
         Box::pin(async {})
     }));
     let mut offer = make_offer(&pc).await;
-    if opts.mdns_candidates {
+    // Through a relay the daemon must not reach the viewer directly either.
+    if opts.mdns_candidates || opts.relay {
         offer = hide_candidates(&offer);
         assert!(offer.contains(".local "), "{offer}");
         assert!(!offer.contains(" 127.0.0.1 "), "{offer}");
@@ -373,10 +443,20 @@ pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let answer = r.text().await.unwrap();
-    pc.set_remote_description(RTCSessionDescription::answer(answer.clone()).unwrap())
+    let mut relay = None;
+    let applied = if opts.relay {
+        let probe = through_relay(&answer, "127.0.0.1:9".parse().unwrap()).1;
+        let (r, addr) = Relay::start(probe).await;
+        relay = Some(r);
+        through_relay(&answer, addr).0
+    } else {
+        answer.clone()
+    };
+    pc.set_remote_description(RTCSessionDescription::answer(applied).unwrap())
         .await
         .unwrap();
     WhepClient {
+        relay,
         pc,
         session_url: format!("{base}{location}"),
         location,
@@ -452,6 +532,12 @@ impl WhepClient {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// Stops the relay ([`ClientOpts::relay`]): the daemon hears nothing more
+    /// from this viewer, not even a goodbye.
+    pub fn vanish(&mut self) {
+        self.relay.take().expect("connected through a relay");
     }
 
     pub async fn close(&self) {

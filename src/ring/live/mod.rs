@@ -34,7 +34,6 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod media;
-mod net;
 mod peer;
 mod pump;
 mod reorder;

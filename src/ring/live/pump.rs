@@ -15,7 +15,6 @@
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,18 +23,17 @@ use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{Instrument as _, debug, info, trace, warn};
 
 use super::LiveOptions;
 use super::media::{AudioIn, MediaShared, Next, VideoIn};
-use super::net;
 use super::peer::{Carried, Offered, carried};
 use super::reorder::Reorder;
 use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
+use crate::base::udp::{self, Sock, Sockets};
 use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
@@ -104,17 +102,20 @@ pub(crate) fn start(
         ..
     } = offered;
     let (events_tx, events) = mpsc::unbounded_channel();
-    let mut sockets = Vec::new();
+    let mut sockets = Sockets::default();
     let mut last_err = None;
-    for ip in net::local_ips(opts) {
-        match net::bind(ip, opts).and_then(|s| Ok((s.local_addr()?, s))) {
+    for ip in udp::local_ips(opts.include_loopback, &opts.ice_ips) {
+        match udp::bind(ip, opts.udp_ports).and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, socket)) => {
                 let added = Candidate::host(addr, "udp")
                     .ok()
                     .and_then(|c| rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
                 if let Some(line) = added {
                     let _ = events_tx.send(PeerEvent::Candidate(line));
-                    sockets.push(Sock { addr, socket });
+                    sockets.list.push(Sock {
+                        announced: addr,
+                        socket,
+                    });
                 }
             }
             Err(e) => {
@@ -123,11 +124,11 @@ pub(crate) fn start(
             }
         }
     }
-    if sockets.is_empty() {
+    if sockets.list.is_empty() {
         return Err(last_err
             .unwrap_or_else(|| std::io::Error::other("no local address to gather candidates on")));
     }
-    debug!(sockets = sockets.len(), "ICE sockets bound");
+    debug!(sockets = sockets.list.len(), "ICE sockets bound");
     let (commands, commands_rx) = mpsc::unbounded_channel();
     // The driver's handle owns the pump's life: dropping it stops the pump,
     // after the driver has hung up (not when the call's token fires, which
@@ -169,16 +170,10 @@ pub(crate) fn start(
     })
 }
 
-/// One bound UDP socket (one host candidate).
-struct Sock {
-    addr: SocketAddr,
-    socket: UdpSocket,
-}
-
 struct Pump {
     rtc: Rtc,
     pending: Option<SdpPendingOffer>,
-    sockets: Vec<Sock>,
+    sockets: Sockets,
     audio_mid: Mid,
     video_mid: Mid,
     /// [`LiveOptions::talk_ssrc`], announced in the offer (`peer.rs`).
@@ -228,7 +223,7 @@ impl Pump {
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                i = readable(&self.sockets) => self.read_all(i, &mut buf),
+                i = self.sockets.readable() => self.read_all(i, &mut buf),
                 c = commands.recv(), if commands_open => match c {
                     Some(c) => self.command(c),
                     None => commands_open = false,
@@ -290,24 +285,13 @@ impl Pump {
     }
 
     fn transmit(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let sock = self
-            .sockets
-            .iter()
-            .find(|s| s.addr == source)
-            .or_else(|| self.sockets.iter().find(|s| s.addr.port() == source.port()));
-        let Some(sock) = sock else {
-            debug!(%source, "no socket for a transmit");
-            return;
-        };
-        if let Err(e) = sock.socket.try_send_to(data, destination) {
-            trace!(%destination, err = %e, "UDP send failed");
-        }
+        self.sockets.send(source, destination, data);
     }
 
     /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
     fn read_all(&mut self, i: usize, buf: &mut [u8]) {
         loop {
-            let (n, from) = match self.sockets[i].socket.try_recv_from(buf) {
+            let (n, from) = match self.sockets.list[i].socket.try_recv_from(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -320,7 +304,7 @@ impl Pump {
             if self.stun_response(i, from, data) {
                 continue;
             }
-            let local = self.sockets[i].addr;
+            let local = self.sockets.list[i].announced;
             match Receive::new(Protocol::Udp, from, local, data) {
                 Ok(r) => {
                     if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
@@ -511,7 +495,7 @@ impl Pump {
 
     /// Starts server-reflexive gathering against the resolved STUN servers.
     fn start_stun(&mut self, servers: Vec<SocketAddr>) {
-        let locals: Vec<SocketAddr> = self.sockets.iter().map(|s| s.addr).collect();
+        let locals: Vec<SocketAddr> = self.sockets.list.iter().map(|s| s.announced).collect();
         let now = Instant::now();
         self.stun.start(&locals, &servers, now);
         self.retransmit_stun(now);
@@ -519,7 +503,7 @@ impl Pump {
 
     fn retransmit_stun(&mut self, now: Instant) {
         for (sock, server, req) in self.stun.due(now) {
-            let _ = self.sockets[sock].socket.try_send_to(&req, server);
+            let _ = self.sockets.list[sock].socket.try_send_to(&req, server);
         }
     }
 
@@ -529,7 +513,7 @@ impl Pump {
         let Some(mapped) = self.stun.answer(sock, from, data) else {
             return false;
         };
-        let base = self.sockets[sock].addr;
+        let base = self.sockets.list[sock].announced;
         let Some(mapped) = mapped else {
             return true;
         };
@@ -563,23 +547,11 @@ impl Pump {
     }
 }
 
-/// Which socket has a datagram waiting (the first ready one).
-async fn readable(sockets: &[Sock]) -> usize {
-    std::future::poll_fn(|cx| {
-        for (i, s) in sockets.iter().enumerate() {
-            if s.socket.poll_recv_ready(cx).is_ready() {
-                return Poll::Ready(i);
-            }
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
+    use tokio::net::UdpSocket;
     use tokio::sync::Notify;
     use tokio_util::task::TaskTracker;
 

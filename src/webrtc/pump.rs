@@ -1,0 +1,522 @@
+//! A viewer session's pump: one task owns the session's WebRTC instance (str0m,
+//! sans-I/O) and its UDP transport, and does everything per packet inline: ICE
+//! and DTLS, the camera's frames from the hub turned into RTP (`outbound.rs`)
+//! and written with SRTP, NACKs answered from the instance's retransmission
+//! cache, key frame requests passed to the hub, and the viewer's audio handed
+//! to the talkback intake (`talk.rs`). No task hand-off per packet
+//! (`docs/design/0014-whep-str0m.md`).
+//!
+//! The transport is the session's own sockets (one per local address, from the
+//! port range) or the shared UDP port (`mux.rs`). The session (`session.rs`)
+//! follows the pump through [`PeerState`]; trickled candidates come in over a
+//! channel. The pump ends when the session's token fires or the transport dies,
+//! closing the instance (DTLS close_notify) on the way out.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use str0m::media::{MediaKind as RtcKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, trace};
+
+use super::activity::Activity;
+use super::mux::{Datagram, Route};
+use super::outbound::{Outbound, RtpOut, Step};
+use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
+use super::talk::Uplink;
+use crate::base::udp::Sockets;
+use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
+
+/// The largest datagram read.
+const RECV_BUF: usize = 2048;
+/// Upper bound on the wait when nothing is scheduled.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// A connected viewer that sends nothing at all (no RTCP, no ICE consent
+/// checks) for this long is [`PeerState::Disconnected`]: browsers send receiver
+/// reports about every second and consent checks every few seconds, so a
+/// silent viewer has vanished (a closed lid, a dropped network). The session
+/// ends after `WhepOptions::disconnected_timeout` more.
+const SILENT_AFTER: Duration = Duration::from_secs(5);
+
+/// A session's connection state, as `GET /api/webrtc/sessions` shows it (the
+/// names of the W3C `RTCPeerConnectionState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerState {
+    /// Answered; the viewer has not reached us yet.
+    New,
+    /// ICE checks or the DTLS handshake under way.
+    Connecting,
+    /// Media flows.
+    Connected,
+    /// ICE lost the viewer (no answers to consent checks).
+    Disconnected,
+    /// The transport failed.
+    Failed,
+    /// Closed by either side.
+    Closed,
+}
+
+impl std::fmt::Display for PeerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerState::New => "new",
+            PeerState::Connecting => "connecting",
+            PeerState::Connected => "connected",
+            PeerState::Disconnected => "disconnected",
+            PeerState::Failed => "failed",
+            PeerState::Closed => "closed",
+        })
+    }
+}
+
+/// The session's UDP transport.
+pub(crate) enum Transport {
+    /// Sockets of its own, one per host candidate.
+    Own(Sockets),
+    /// The shared port: datagrams come routed by our ICE user fragment.
+    Shared {
+        route: Route,
+        rx: mpsc::Receiver<Datagram>,
+        /// Our candidates on the shared port (one per local address).
+        candidates: Vec<SocketAddr>,
+    },
+}
+
+/// What woke the pump's transport.
+enum Ready {
+    Socket(usize),
+    Datagram(Datagram),
+    Closed,
+}
+
+impl Transport {
+    async fn ready(&mut self) -> Ready {
+        match self {
+            Transport::Own(s) => Ready::Socket(s.readable().await),
+            Transport::Shared { rx, .. } => match rx.recv().await {
+                Some(d) => Ready::Datagram(d),
+                None => Ready::Closed,
+            },
+        }
+    }
+
+    fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        match self {
+            Transport::Own(s) => s.send(source, destination, data),
+            Transport::Shared { route, .. } => route.send(data, destination),
+        }
+    }
+
+    /// The candidate a datagram from `from` on the shared port arrived at: the
+    /// port gives no destination address, so the candidate on the sender's own
+    /// address (the same host), else the first of its address family.
+    fn shared_destination(candidates: &[SocketAddr], from: SocketAddr) -> Option<SocketAddr> {
+        candidates
+            .iter()
+            .find(|c| c.ip() == from.ip())
+            .or_else(|| candidates.iter().find(|c| c.is_ipv4() == from.is_ipv4()))
+            .copied()
+    }
+}
+
+/// What the session hands the pump.
+pub(crate) struct PumpParts {
+    pub rtc: Rtc,
+    pub transport: Transport,
+    pub stream: CameraStream,
+    pub outbound: Outbound,
+    /// The video payload type (the offer's, for the picked format).
+    pub video_pt: u8,
+    /// The Opus payload type, when audio was offered.
+    pub audio_pt: Option<u8>,
+    pub state: watch::Sender<PeerState>,
+    pub activity: Arc<Activity>,
+    /// The talkback intake's queue, when the viewer sends audio.
+    pub uplink: Option<mpsc::Sender<Uplink>>,
+    /// Trickled viewer candidates.
+    pub candidates: mpsc::UnboundedReceiver<Candidate>,
+}
+
+struct Pump {
+    rtc: Rtc,
+    stream: CameraStream,
+    outbound: Outbound,
+    video_pt: u8,
+    audio_pt: Option<u8>,
+    state: watch::Sender<PeerState>,
+    activity: Arc<Activity>,
+    uplink: Option<mpsc::Sender<Uplink>>,
+    video_mid: Option<Mid>,
+    audio_mid: Option<Mid>,
+    /// DTLS is up: frames flow.
+    connected: bool,
+    /// When the last datagram came from the viewer.
+    last_heard: Instant,
+    /// Frames sent (delivered to the stack).
+    frames: u64,
+    lagged: u64,
+    /// Set when the pump must stop.
+    ended: Option<&'static str>,
+}
+
+/// Runs the session's pump until `cancel` fires or the transport ends; the
+/// reason is logged by the session from [`PeerState`].
+pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
+    let PumpParts {
+        rtc,
+        mut transport,
+        stream,
+        outbound,
+        video_pt,
+        audio_pt,
+        state,
+        activity,
+        uplink,
+        mut candidates,
+    } = parts;
+    let mut pump = Pump {
+        rtc,
+        stream,
+        outbound,
+        video_pt,
+        audio_pt,
+        state,
+        activity,
+        uplink,
+        video_mid: None,
+        audio_mid: None,
+        connected: false,
+        last_heard: Instant::now(),
+        frames: 0,
+        lagged: 0,
+        ended: None,
+    };
+    let mut sub: Option<Subscriber> = None;
+    let mut stopped = pin!(cancel.cancelled());
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut deadline = Instant::now();
+    let mut sleep = pin!(tokio::time::sleep_until(deadline.into()));
+    let mut candidates_open = true;
+    while let Some(next) = pump.drain(&transport) {
+        if pump.connected && sub.is_none() {
+            sub = Some(pump.stream.subscribe_as(ViewerKind::Whep));
+        }
+        pump.check_silence();
+        let wake = next.min(Instant::now() + IDLE_WAKE);
+        if wake != deadline {
+            deadline = wake;
+            sleep.as_mut().reset(deadline.into());
+        }
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            r = transport.ready() => match r {
+                Ready::Socket(i) => pump.read_socket(&transport, i, &mut buf),
+                Ready::Datagram(d) => pump.read_shared(&mut transport, d),
+                Ready::Closed => pump.ended = Some("the shared UDP port closed"),
+            },
+            r = next_frame(&mut sub) => match r {
+                Ok(f) => pump.frame(&transport, &f),
+                Err(RecvError::Lagged { dropped }) => {
+                    pump.lagged += dropped;
+                    debug!(dropped, "viewer fell behind; resuming at a key frame");
+                }
+                Err(RecvError::Closed) => pump.ended = Some("media hub closed"),
+            },
+            c = candidates.recv(), if candidates_open => match c {
+                Some(c) => pump.rtc.add_remote_candidate(c),
+                None => candidates_open = false,
+            },
+            _ = &mut sleep => pump.timeout(),
+        }
+    }
+    if let Some(why) = pump.ended {
+        debug!(why, "WebRTC pump ending");
+    }
+    pump.close(&transport);
+    debug!(
+        frames = pump.frames,
+        lagged = pump.lagged,
+        backlog = pump.outbound.backlog,
+        "media sender stopped"
+    );
+}
+
+/// The next frame; pending forever before the viewer is connected.
+async fn next_frame(sub: &mut Option<Subscriber>) -> Result<Arc<Frame>, RecvError> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Pump {
+    /// Polls the instance until it wants a timeout (str0m's contract after
+    /// every mutation); `None` once the pump must stop.
+    fn drain(&mut self, transport: &Transport) -> Option<Instant> {
+        loop {
+            if self.ended.is_some() {
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Some(t),
+                Ok(Output::Transmit(t)) => transport.send(t.source, t.destination, &t.contents),
+                Ok(Output::Event(e)) => self.event(e),
+                Err(e) => {
+                    debug!(err = %e, "WebRTC stack failed");
+                    self.set_state(PeerState::Failed);
+                    self.ended = Some("failed");
+                }
+            }
+        }
+    }
+
+    fn set_state(&self, s: PeerState) {
+        self.state.send_if_modified(|cur| {
+            let changed = *cur != s;
+            if changed {
+                debug!(state = %s, "peer connection state");
+            }
+            *cur = s;
+            changed
+        });
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Connected => {
+                if !self.connected {
+                    self.connected = true;
+                    info!("viewer connected");
+                }
+                self.set_state(PeerState::Connected);
+            }
+            Event::IceConnectionStateChange(s) => {
+                trace!(state = ?s, "ICE state");
+                match s {
+                    IceConnectionState::Checking if !self.connected => {
+                        self.set_state(PeerState::Connecting)
+                    }
+                    IceConnectionState::Disconnected => self.set_state(PeerState::Disconnected),
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                        if self.connected =>
+                    {
+                        self.set_state(PeerState::Connected)
+                    }
+                    _ => {}
+                }
+            }
+            Event::MediaAdded(m) => match m.kind {
+                RtcKind::Video => {
+                    self.video_mid = Some(m.mid);
+                    let mut api = self.rtc.direct_api();
+                    if let Some(tx) = api.stream_tx_by_mid(m.mid, None) {
+                        tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
+                    }
+                }
+                RtcKind::Audio => self.audio_mid = Some(m.mid),
+            },
+            Event::KeyframeRequest(_) => {
+                debug!("viewer asked for a key frame (PLI/FIR)");
+                self.stream.request_keyframe();
+            }
+            Event::RtpPacket(p) => {
+                if self.audio_pt.map(Pt::from) == Some(p.header.payload_type)
+                    && let Some(tx) = &self.uplink
+                {
+                    let up = Uplink {
+                        timestamp: p.header.timestamp,
+                        payload: Bytes::from_owner(p.payload),
+                    };
+                    if tx.try_send(up).is_err() {
+                        trace!("talkback intake busy; viewer audio dropped");
+                    }
+                }
+            }
+            Event::Closed => {
+                self.set_state(PeerState::Closed);
+                self.ended = Some("peer connection closed");
+            }
+            _ => {}
+        }
+    }
+
+    /// A connected viewer silent for [`SILENT_AFTER`] is disconnected; one
+    /// heard again is connected again.
+    fn check_silence(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let silent = self.last_heard.elapsed() > SILENT_AFTER;
+        let state = *self.state.borrow();
+        if silent && state == PeerState::Connected {
+            debug!("viewer silent; disconnected");
+            self.set_state(PeerState::Disconnected);
+        } else if !silent && state == PeerState::Disconnected {
+            self.set_state(PeerState::Connected);
+        }
+    }
+
+    /// Hands one datagram to the instance and drains it.
+    fn input(&mut self, transport: &Transport, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.last_heard = Instant::now();
+        // RTP and RTCP (RFC 7983): the viewer is alive, whatever ICE says.
+        if data.first().is_some_and(|b| (128..=191).contains(b)) {
+            self.activity.touch();
+        }
+        match Receive::new(Protocol::Udp, from, to, data) {
+            Ok(r) => {
+                if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
+                    debug!(err = %e, "dropping a datagram the stack refused");
+                }
+            }
+            Err(e) => trace!(%from, err = %e, "ignoring a datagram that is not WebRTC"),
+        }
+        // Every mutation is followed by a full drain (str0m's contract).
+        let _ = self.drain(transport);
+    }
+
+    /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
+    fn read_socket(&mut self, transport: &Transport, i: usize, buf: &mut [u8]) {
+        let Transport::Own(sockets) = transport else {
+            return;
+        };
+        let sock = &sockets.list[i];
+        loop {
+            let (n, from) = match sock.socket.try_recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP errors (port unreachable) surface here; not fatal for UDP.
+                    trace!(err = %e, "UDP receive error");
+                    return;
+                }
+            };
+            self.input(transport, from, sock.announced, &buf[..n]);
+            if self.ended.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Handles `first` and every other datagram already queued by the shared port.
+    fn read_shared(&mut self, transport: &mut Transport, first: Datagram) {
+        let mut next = Some(first);
+        while let Some(d) = next.take() {
+            let Transport::Shared { candidates, .. } = &*transport else {
+                return;
+            };
+            if let Some(to) = Transport::shared_destination(candidates, d.from) {
+                self.input(transport, d.from, to, &d.data);
+            }
+            if self.ended.is_some() {
+                return;
+            }
+            if let Transport::Shared { rx, .. } = transport {
+                next = rx.try_recv().ok();
+            }
+        }
+    }
+
+    /// Writes one frame's packets; the drain that follows sends them.
+    fn frame(&mut self, transport: &Transport, frame: &Frame) {
+        let stream = &self.stream;
+        let step = self
+            .outbound
+            .frame(frame, || stream.video_params().map(|p| p.codec));
+        let (kind, packets) = match step {
+            Step::Send(kind, packets) => (kind, packets),
+            Step::Skip => return,
+            Step::CodecChanged(now) => {
+                info!(stream = %now, "the camera's stream changed codec; ending the session");
+                self.ended = Some("the camera's stream changed codec");
+                return;
+            }
+        };
+        let mid = match kind {
+            MediaKind::Video => self.video_mid,
+            MediaKind::Audio => self.audio_mid,
+        };
+        let Some(mid) = mid else { return };
+        let pt = match kind {
+            MediaKind::Video => Some(self.video_pt),
+            MediaKind::Audio => self.audio_pt,
+        };
+        let Some(pt) = pt else { return };
+        let now = Instant::now();
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            trace!("no send stream yet; frame dropped");
+            return;
+        };
+        for RtpOut {
+            seq,
+            timestamp,
+            marker,
+            payload,
+        } in packets
+        {
+            let write = RtpWrite::new(
+                pt.into(),
+                SeqNo::from(u64::from(seq)),
+                timestamp,
+                now,
+                payload,
+            )
+            .marker(marker)
+            .nackable(kind == MediaKind::Video);
+            tx.write_rtp(write);
+        }
+        self.frames += 1;
+        let _ = self.drain(transport);
+    }
+
+    fn timeout(&mut self) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+            debug!(err = %e, "timeout input refused");
+        }
+    }
+
+    /// Closes the instance and sends what that produces (DTLS close_notify).
+    fn close(&mut self, transport: &Transport) {
+        self.set_state(PeerState::Closed);
+        if self.rtc.close().is_err() {
+            return;
+        }
+        for _ in 0..64 {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => transport.send(t.source, t.destination, &t.contents),
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_port_destination_prefers_the_senders_own_address() {
+        let c: Vec<SocketAddr> = ["192.168.1.5:8555", "127.0.0.1:8555", "[2001:db8::5]:8555"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let d = |from: &str| Transport::shared_destination(&c, from.parse().unwrap());
+        assert_eq!(d("127.0.0.1:5000"), Some(c[1]));
+        assert_eq!(d("192.168.1.77:5000"), Some(c[0]));
+        assert_eq!(d("[2001:db8::9]:5000"), Some(c[2]));
+        assert_eq!(
+            Transport::shared_destination(&c[..1], "[::1]:1".parse().unwrap()),
+            None
+        );
+    }
+}
