@@ -110,7 +110,7 @@ async fn new_peer() -> anyhow::Result<Arc<RTCPeerConnection>> {
     let mut s = SettingEngine::default();
     s.set_include_loopback_candidate(true);
     s.set_network_types(vec![NetworkType::Udp4]);
-    let pc = crate::base::rtc::peer_connection(m, s, &[], None).await?;
+    let pc = crate::base::rtc::peer_connection(m, s, None).await?;
     for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
         pc.add_transceiver_from_kind(
             kind,

@@ -1,7 +1,7 @@
 //! What the answer SDP says about the stream, made true:
 //!
-//! - **H.264 `profile-level-id`** (RFC 6184 §8.1): webrtc-rs answers with the
-//!   offer's own format line, so a viewer offering `42e01f` heard "Constrained
+//! - **H.264 `profile-level-id`** (RFC 6184 §8.1): the stack answers with the
+//!   offer's own format line (`peer.rs` configures the offered format as is), so a viewer offering `42e01f` heard "Constrained
 //!   Baseline 3.1" while it was sent 1080p High 4.0. [`announce`] derives the
 //!   answer's value from the SPS of the stream actually sent: the profile and its
 //!   constraint flags stay those of the picked offered format (RFC 6184 §8.2.2
@@ -16,12 +16,8 @@
 //!   profile and tier (they are symmetric) and may only lower `level-id`;
 //!   [`announce_h265`] lowers it to the stream's level, or keeps the offer's when
 //!   the stream's is higher, and [`Fit`] says so.
-//! - **`a=rtcp-mux` only**: webrtc-rs lists every candidate twice, for component 1
-//!   (RTP) and component 2 (RTCP), although it always muxes RTCP onto the RTP
-//!   transport; [`rewrite`] drops the component-2 lines (RFC 8843/RFC 5761: with
-//!   rtcp-mux only component 1 exists).
 //!
-//! Pure text processing on the answer webrtc-rs produced; no webrtc-rs state.
+//! Pure text processing on the answer the stack produced; no WebRTC state.
 
 use super::sdp::{Codec, h265_profile_tier_level};
 use crate::media::VideoCodec;
@@ -126,26 +122,15 @@ fn with_param(params: &str, key: &str, value: &str) -> String {
     out.join(";")
 }
 
-/// Whether `line` is an `a=candidate` for another component than 1 (RTP).
-fn is_rtcp_candidate(line: &str) -> bool {
-    line.strip_prefix("a=candidate:")
-        .and_then(|rest| rest.split_whitespace().nth(1))
-        .is_some_and(|component| component != "1")
-}
-
-/// The final answer: `sdp` as webrtc-rs produced it, with the video format of
+/// The final answer: `sdp` as the stack produced it, with the video format of
 /// payload type `video_pt` setting `param` (key, value; e.g. `profile-level-id`
-/// for H.264, `level-id` for H.265) if given, and without component-2 candidates.
-/// Line endings are kept.
+/// for H.264, `level-id` for H.265) if given. Line endings are kept.
 pub(crate) fn rewrite(sdp: &str, video_pt: u8, param: Option<(&str, &str)>) -> String {
     let fmtp = format!("a=fmtp:{video_pt} ");
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let ending = &line[body.len()..];
-        if is_rtcp_candidate(body) {
-            continue;
-        }
         match (param, body.strip_prefix(&fmtp)) {
             (Some((key, value)), Some(params)) => {
                 out.push_str(&fmtp);
@@ -214,13 +199,12 @@ a=rtpmap:102 H264/90000\r\n\
 a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
 a=rtcp-fb:102 nack pli\r\n\
 a=candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host\r\n\
-a=candidate:1 2 udp 2130706431 127.0.0.1 40001 typ host\r\n\
 a=end-of-candidates\r\n\
 m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
 a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
     #[test]
-    fn rewrites_the_h264_fmtp_and_drops_rtcp_candidates() {
+    fn rewrites_the_h264_fmtp() {
         let out = rewrite(ANSWER, 102, Some(("profile-level-id", "42e028")));
         assert!(
             out.contains(
@@ -230,13 +214,10 @@ a=fmtp:111 minptime=10;useinbandfec=1\r\n";
         );
         assert!(out.contains("a=fmtp:111 minptime=10;useinbandfec=1\r\n"));
         assert!(out.contains("a=candidate:1 1 udp"));
-        assert!(!out.contains("a=candidate:1 2 udp"), "{out}");
         assert!(out.contains("a=rtcp-mux\r\n"));
-        assert_eq!(out.lines().count(), ANSWER.lines().count() - 1);
-        // Without a known stream: only the candidates change.
-        let out = rewrite(ANSWER, 102, None);
-        assert!(out.contains("profile-level-id=42e01f"));
-        assert!(!out.contains("a=candidate:1 2 udp"));
+        assert_eq!(out.lines().count(), ANSWER.lines().count());
+        // Without a known stream: nothing changes.
+        assert_eq!(rewrite(ANSWER, 102, None), ANSWER);
         // A format line without profile-level-id gets one.
         let bare = ANSWER.replace(";profile-level-id=42e01f", "");
         let out = rewrite(&bare, 102, Some(("profile-level-id", "640028")));

@@ -1,10 +1,11 @@
-//! Browser viewers over WebRTC (WHEP, draft-ietf-wish-whep): one webrtc-rs peer per
-//! viewer, fed from the media hub, plus talkback from the viewer's microphone.
+//! Browser viewers over WebRTC (WHEP, draft-ietf-wish-whep): one str0m instance
+//! per viewer, driven by one task (`pump.rs`), fed from the media hub, plus
+//! talkback from the viewer's microphone.
 //!
 //! - [`WhepServer::create_session`] answers a viewer's offer (recvonly video in the
 //!   camera's codec, H.264 or H.265 when the offer has it; Opus audio — sendrecv
-//!   when the viewer offers its mic) with every local candidate gathered
-//!   (non-trickle answer), takes a hub [`crate::media::Lease`] and, once ICE/DTLS
+//!   when the viewer offers its mic) with every host candidate (non-trickle
+//!   answer; sockets from the port range, or the shared port of `mux.rs`), takes a hub [`crate::media::Lease`] and, once ICE/DTLS
 //!   connect, sends the camera's access units packetized per RFC 6184 or RFC 7798
 //!   (no transcoding). An H.265 stream and an offer without H.265 get
 //!   [`WhepError::CodecUnavailable`]. See `sdp.rs`, `outbound.rs`.
@@ -25,8 +26,8 @@
 //!   floor go with it.
 //!
 //! This module knows nothing about HTTP (`web::whep` maps it to routes) and takes
-//! its own [`WhepOptions`], never the config file. The webrtc crate version is
-//! pinned (`docs/design/0004-webrtc-version.md`); design: `docs/design/0005-whep.md`.
+//! its own [`WhepOptions`], never the config file. Design: `docs/design/0005-whep.md`;
+//! the stack: `docs/design/0014-whep-str0m.md`.
 //!
 //! ```ignore
 //! let whep = WhepServer::new(WhepOptions::default(), hub.clone(), cancel.child_token());
@@ -91,14 +92,10 @@ pub struct WhepOptions {
     pub shared_port: Option<SharedUdpPort>,
     /// Also gather loopback candidates (tests, or a loopback `listen_ip`).
     pub include_loopback: bool,
-    /// STUN/TURN URLs. Default none: viewers on the LAN reach host candidates.
-    pub ice_servers: Vec<String>,
-    /// Longest wait for candidate gathering before answering. Default 5 s.
-    pub gather_timeout: Duration,
     /// A session whose peer does not connect within this long is closed. Default 30 s.
     pub connect_timeout: Duration,
-    /// A session whose ICE stays disconnected this long is closed. ICE reports
-    /// "disconnected" after 5 s without traffic from the viewer (a closed tab, a
+    /// A session that stays disconnected this long is closed. A viewer counts
+    /// as disconnected after 5 s without any datagram from it (a closed tab, a
     /// dead network), so a vanished viewer is dropped after about 5 s + this.
     /// Default 10 s.
     pub disconnected_timeout: Duration,
@@ -132,8 +129,6 @@ impl Default for WhepOptions {
             udp_ports: (40_000, 40_100),
             shared_port: None,
             include_loopback: false,
-            ice_servers: Vec::new(),
-            gather_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(30),
             disconnected_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),

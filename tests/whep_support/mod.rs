@@ -246,7 +246,7 @@ pub async fn new_peer_with(
     s.set_network_types(vec![NetworkType::Udp4]);
     s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    let pc = ring_bridge::base::rtc::peer_connection(m, s, &[], None)
+    let pc = ring_bridge::base::rtc::peer_connection(m, s, None)
         .await
         .unwrap();
     pc.add_transceiver_from_kind(

@@ -140,7 +140,7 @@ impl SimPeer {
             Box::new(super::loss::VideoLoss::new(n))
                 as Box<dyn webrtc::interceptor::InterceptorBuilder + Send + Sync>
         });
-        let pc = crate::base::rtc::peer_connection_with(m, s, &[], None, loss).await?;
+        let pc = crate::base::rtc::peer_connection(m, s, loss).await?;
 
         let video = Arc::new(TrackLocalStaticSample::new(
             video_cap,
