@@ -1,13 +1,26 @@
 //! UDP sockets for a sans-I/O WebRTC instance (str0m gathers no candidates
 //! itself): which local addresses get a host candidate, binding a socket in a
-//! port range, and the socket set a pump reads from and sends on. Used by the
-//! Ring call (`ring::live`) and by the WHEP viewers (`webrtc`).
+//! port range, the socket set a pump reads from and sends on, and [`Outbox`],
+//! which sends the datagrams of one burst (a video frame's packets) with UDP
+//! generic segmentation offload (GSO): one `sendmsg` and one pass through the
+//! kernel's IP output path per run of equal-sized datagrams instead of one per
+//! datagram. Used by the Ring call (`ring::live`) and by the WHEP viewers
+//! (`webrtc`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tracing::{debug, trace};
+
+/// Most datagrams in one GSO send (the kernel allows 64).
+const GSO_MAX_SEGMENTS: usize = 48;
+/// Most bytes in one GSO send (an IP datagram's limit, with headers).
+const GSO_MAX_BYTES: usize = 60_000;
 
 /// The local addresses to gather host candidates on: every interface address,
 /// without loopback unless `include_loopback`, without IPv6 link-local ones (they
@@ -67,6 +80,123 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s)
 }
 
+/// A UDP socket's sending side: plain datagrams, or runs of them in one GSO
+/// send while the kernel takes those (a device without it answers `EIO`; the
+/// socket then sends datagram by datagram from there on).
+#[derive(Debug)]
+pub struct Sender {
+    socket: UdpSocket,
+    gso: AtomicBool,
+}
+
+impl Sender {
+    /// Sends from `socket`.
+    pub fn new(socket: UdpSocket) -> Self {
+        Sender {
+            socket,
+            gso: AtomicBool::new(true),
+        }
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Sends `contents` to `to`: one datagram, or with `segment`, consecutive
+    /// datagrams of `segment` bytes (the last may be shorter). Send errors are
+    /// logged (UDP: the peer's retransmissions and our NACK handling cover loss).
+    pub fn send(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) {
+        let segment = segment.filter(|&s| s > 0 && s < contents.len());
+        if let Some(seg) = segment
+            && self.gso.load(Ordering::Relaxed)
+        {
+            match self.send_gso(to, contents, seg) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    trace!(%to, "UDP send buffer full; burst dropped");
+                    return;
+                }
+                Err(e) => {
+                    debug!(err = %e, "UDP segmentation offload refused; sending datagram by datagram");
+                    self.gso.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        for chunk in contents.chunks(segment.unwrap_or(contents.len()).max(1)) {
+            if let Err(e) = self.socket.try_send_to(chunk, to) {
+                trace!(%to, err = %e, "UDP send failed");
+            }
+        }
+    }
+
+    fn send_gso(&self, to: SocketAddr, contents: &[u8], segment: usize) -> std::io::Result<()> {
+        let seg = u16::try_from(segment).map_err(std::io::Error::other)?;
+        let iov = [std::io::IoSlice::new(contents)];
+        let cmsg = [ControlMessage::UdpGsoSegments(&seg)];
+        let addr = SockaddrStorage::from(to);
+        let fd = self.socket.as_raw_fd();
+        self.socket.try_io(Interest::WRITABLE, || {
+            sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&addr))
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        })
+    }
+}
+
+/// The datagrams of one burst, batched for [`Sender::send`]: each run of
+/// equal-sized datagrams from one source to one destination (its last may be
+/// shorter) goes out as one send. Push every datagram the instance hands out,
+/// then [`Outbox::flush`] before waiting again.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// (source, destination) of the open run.
+    route: Option<(SocketAddr, SocketAddr)>,
+    buf: Vec<u8>,
+    /// The run's datagram size (its first one's).
+    segment: usize,
+    count: usize,
+    /// The open run ended with a shorter datagram: nothing more joins it.
+    closed: bool,
+}
+
+impl Outbox {
+    /// Adds one datagram; `send(source, destination, contents, segment)` gets
+    /// the run it closes, if any.
+    pub fn push(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        send: &mut impl FnMut(SocketAddr, SocketAddr, &[u8], Option<usize>),
+    ) {
+        let joins = self.route == Some((source, destination))
+            && !self.closed
+            && data.len() <= self.segment
+            && self.count < GSO_MAX_SEGMENTS
+            && self.buf.len() + data.len() <= GSO_MAX_BYTES;
+        if !joins {
+            self.flush(send);
+            self.route = Some((source, destination));
+            self.segment = data.len();
+        }
+        self.buf.extend_from_slice(data);
+        self.count += 1;
+        self.closed = data.len() < self.segment;
+    }
+
+    /// Sends the open run, if any.
+    pub fn flush(&mut self, send: &mut impl FnMut(SocketAddr, SocketAddr, &[u8], Option<usize>)) {
+        if let Some((source, destination)) = self.route.take() {
+            let segment = (self.count > 1).then_some(self.segment);
+            send(source, destination, &self.buf, segment);
+        }
+        self.buf.clear();
+        self.count = 0;
+        self.closed = false;
+    }
+}
+
 /// One bound socket: one host candidate. `announced` is the address the
 /// candidate carries (the bound one, or a 1:1 NAT address with the same port);
 /// the WebRTC instance only ever sees that one.
@@ -74,8 +204,23 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 pub struct Sock {
     /// The candidate's address.
     pub announced: SocketAddr,
+    /// The bound socket's sending side (and the socket).
+    pub sender: Sender,
+}
+
+impl Sock {
+    /// The socket bound for candidate `announced`.
+    pub fn new(announced: SocketAddr, socket: UdpSocket) -> Self {
+        Sock {
+            announced,
+            sender: Sender::new(socket),
+        }
+    }
+
     /// The bound socket.
-    pub socket: UdpSocket,
+    pub fn socket(&self) -> &UdpSocket {
+        self.sender.socket()
+    }
 }
 
 /// The sockets of one WebRTC instance.
@@ -90,7 +235,7 @@ impl Sockets {
     pub async fn readable(&self) -> usize {
         std::future::poll_fn(|cx| {
             for (i, s) in self.list.iter().enumerate() {
-                if s.socket.poll_recv_ready(cx).is_ready() {
+                if s.socket().poll_recv_ready(cx).is_ready() {
                     return Poll::Ready(i);
                 }
             }
@@ -99,9 +244,16 @@ impl Sockets {
         .await
     }
 
-    /// Sends `data` to `destination` from the socket of candidate `source`
+    /// Sends `data` (one datagram, or a run of `segment`-byte ones, see
+    /// [`Sender::send`]) to `destination` from the socket of candidate `source`
     /// (or, for a candidate derived from a socket, the one with its port).
-    pub fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    pub fn send(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        segment: Option<usize>,
+    ) {
         let sock = self
             .list
             .iter()
@@ -115,9 +267,7 @@ impl Sockets {
             debug!(%source, "no socket for a transmit");
             return;
         };
-        if let Err(e) = sock.socket.try_send_to(data, destination) {
-            trace!(%destination, err = %e, "UDP send failed");
-        }
+        sock.sender.send(destination, data, segment);
     }
 }
 
@@ -146,6 +296,56 @@ mod tests {
             select_ips(all, true, &[ip("127.0.0.1")]),
             vec![ip("127.0.0.1")]
         );
+    }
+
+    #[test]
+    fn outbox_batches_runs_of_equal_datagrams() {
+        let (a, b, c): (SocketAddr, SocketAddr, SocketAddr) = (
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:2".parse().unwrap(),
+            "10.0.0.3:3".parse().unwrap(),
+        );
+        let mut sent: Vec<(SocketAddr, usize, Option<usize>)> = Vec::new();
+        let mut send = |_s: SocketAddr, d: SocketAddr, data: &[u8], seg: Option<usize>| {
+            sent.push((d, data.len(), seg));
+        };
+        let mut o = Outbox::default();
+        // A frame: three full packets and a short last one, then the next
+        // frame's first packet (a new run), then RTCP elsewhere.
+        for len in [100, 100, 100, 40, 100] {
+            o.push(a, b, &vec![0; len], &mut send);
+        }
+        o.push(a, c, &[0; 60], &mut send);
+        o.flush(&mut send);
+        o.flush(&mut send);
+        assert_eq!(
+            sent,
+            vec![(b, 340, Some(100)), (b, 100, None), (c, 60, None)]
+        );
+    }
+
+    #[tokio::test]
+    async fn gso_runs_arrive_as_separate_datagrams() {
+        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = rx.local_addr().unwrap();
+        let tx = Sender::new(bind("127.0.0.1".parse().unwrap(), None).unwrap());
+        let mut burst = vec![1u8; 1000];
+        burst.extend(vec![2u8; 1000]);
+        burst.extend(vec![3u8; 500]);
+        // A fresh socket is writable once the reactor has seen it.
+        tx.socket().writable().await.unwrap();
+        tx.send(to, &burst, Some(1000));
+        assert!(tx.gso.load(Ordering::Relaxed), "loopback takes GSO");
+        let mut buf = [0u8; 4000];
+        for (len, fill) in [(1000, 1), (1000, 2), (500, 3)] {
+            let (n, _) =
+                tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv_from(&mut buf))
+                    .await
+                    .expect("a datagram in time")
+                    .unwrap();
+            assert_eq!(n, len);
+            assert!(buf[..n].iter().all(|&b| b == fill));
+        }
     }
 
     #[tokio::test]

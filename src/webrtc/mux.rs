@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, trace};
 
+use crate::base::udp::Sender;
+
 /// Datagrams queued per session before the port drops that session's traffic.
 const QUEUE: usize = 256;
 /// Most sender addresses one session may be reached from (ICE candidates of one
@@ -46,7 +48,7 @@ struct Routes {
 }
 
 struct Shared {
-    socket: UdpSocket,
+    sender: Sender,
     addr: SocketAddr,
     routes: Mutex<Routes>,
     stop: CancellationToken,
@@ -71,7 +73,7 @@ impl SharedUdpPort {
         let socket = UdpSocket::bind(addr).await?;
         let addr = socket.local_addr()?;
         let shared = Arc::new(Shared {
-            socket,
+            sender: Sender::new(socket),
             addr,
             routes: Mutex::new(Routes::default()),
             stop: CancellationToken::new(),
@@ -125,11 +127,10 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// Sends `data` to `to` from the shared port.
-    pub fn send(&self, data: &[u8], to: SocketAddr) {
-        if let Err(e) = self.shared.socket.try_send_to(data, to) {
-            trace!(%to, err = %e, "UDP send failed");
-        }
+    /// Sends `data` (one datagram, or a run of `segment`-byte ones) to `to`
+    /// from the shared port.
+    pub fn send(&self, data: &[u8], to: SocketAddr, segment: Option<usize>) {
+        self.shared.sender.send(to, data, segment);
     }
 }
 
@@ -148,7 +149,7 @@ async fn route(shared: Arc<Shared>) {
     loop {
         let (n, from) = tokio::select! {
             _ = shared.stop.cancelled() => break,
-            r = shared.socket.recv_from(&mut buf) => match r {
+            r = shared.sender.socket().recv_from(&mut buf) => match r {
                 Ok(r) => r,
                 // ICMP errors (port unreachable) surface here; not fatal for UDP.
                 Err(e) => {

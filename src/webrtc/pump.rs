@@ -31,7 +31,7 @@ use super::mux::{Datagram, Route};
 use super::outbound::{Outbound, RtpOut, Step};
 use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::talk::Uplink;
-use crate::base::udp::Sockets;
+use crate::base::udp::{Outbox, Sockets};
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
 
 /// The largest datagram read.
@@ -107,10 +107,16 @@ impl Transport {
         }
     }
 
-    fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    fn send(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        segment: Option<usize>,
+    ) {
         match self {
-            Transport::Own(s) => s.send(source, destination, data),
-            Transport::Shared { route, .. } => route.send(data, destination),
+            Transport::Own(s) => s.send(source, destination, data, segment),
+            Transport::Shared { route, .. } => route.send(data, destination, segment),
         }
     }
 
@@ -162,6 +168,8 @@ struct Pump {
     /// Frames sent (delivered to the stack).
     frames: u64,
     lagged: u64,
+    /// Datagrams of the current drain, sent in runs (GSO).
+    outbox: Outbox,
     /// Set when the pump must stop.
     ended: Option<&'static str>,
 }
@@ -196,6 +204,7 @@ pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
         last_heard: Instant::now(),
         frames: 0,
         lagged: 0,
+        outbox: Outbox::default(),
         ended: None,
     };
     let mut sub: Option<Subscriber> = None;
@@ -261,13 +270,21 @@ impl Pump {
     /// Polls the instance until it wants a timeout (str0m's contract after
     /// every mutation); `None` once the pump must stop.
     fn drain(&mut self, transport: &Transport) -> Option<Instant> {
+        let mut send = |s, d, data: &[u8], segment| transport.send(s, d, data, segment);
         loop {
             if self.ended.is_some() {
+                self.outbox.flush(&mut send);
                 return None;
             }
             match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => return Some(t),
-                Ok(Output::Transmit(t)) => transport.send(t.source, t.destination, &t.contents),
+                Ok(Output::Timeout(t)) => {
+                    self.outbox.flush(&mut send);
+                    return Some(t);
+                }
+                Ok(Output::Transmit(t)) => {
+                    self.outbox
+                        .push(t.source, t.destination, &t.contents, &mut send)
+                }
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
                     debug!(err = %e, "WebRTC stack failed");
@@ -390,7 +407,7 @@ impl Pump {
         };
         let sock = &sockets.list[i];
         loop {
-            let (n, from) = match sock.socket.try_recv_from(buf) {
+            let (n, from) = match sock.socket().try_recv_from(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -492,7 +509,9 @@ impl Pump {
         }
         for _ in 0..64 {
             match self.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => transport.send(t.source, t.destination, &t.contents),
+                Ok(Output::Transmit(t)) => {
+                    transport.send(t.source, t.destination, &t.contents, None)
+                }
                 Ok(Output::Event(_)) => {}
                 Ok(Output::Timeout(_)) | Err(_) => break,
             }

@@ -278,10 +278,7 @@ fn transport(opts: &WhepOptions, ufrag: &str) -> Result<(Transport, Vec<SocketAd
     let mut last_err = None;
     for ip in local_ips(opts, opts.listen_ip) {
         match udp::bind(ip, Some(opts.udp_ports)).and_then(|s| Ok((s.local_addr()?, s))) {
-            Ok((addr, socket)) => sockets.list.push(Sock {
-                announced: announce(addr),
-                socket,
-            }),
+            Ok((addr, socket)) => sockets.list.push(Sock::new(announce(addr), socket)),
             Err(e) => {
                 debug!(%ip, err = %e, "no ICE socket on this address");
                 last_err = Some(e);

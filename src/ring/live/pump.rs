@@ -112,10 +112,7 @@ pub(crate) fn start(
                     .and_then(|c| rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
                 if let Some(line) = added {
                     let _ = events_tx.send(PeerEvent::Candidate(line));
-                    sockets.list.push(Sock {
-                        announced: addr,
-                        socket,
-                    });
+                    sockets.list.push(Sock::new(addr, socket));
                 }
             }
             Err(e) => {
@@ -285,13 +282,13 @@ impl Pump {
     }
 
     fn transmit(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        self.sockets.send(source, destination, data);
+        self.sockets.send(source, destination, data, None);
     }
 
     /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
     fn read_all(&mut self, i: usize, buf: &mut [u8]) {
         loop {
-            let (n, from) = match self.sockets.list[i].socket.try_recv_from(buf) {
+            let (n, from) = match self.sockets.list[i].socket().try_recv_from(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -503,7 +500,7 @@ impl Pump {
 
     fn retransmit_stun(&mut self, now: Instant) {
         for (sock, server, req) in self.stun.due(now) {
-            let _ = self.sockets.list[sock].socket.try_send_to(&req, server);
+            let _ = self.sockets.list[sock].socket().try_send_to(&req, server);
         }
     }
 
