@@ -21,6 +21,9 @@ use tracing::{debug, trace};
 const GSO_MAX_SEGMENTS: usize = 48;
 /// Most bytes in one GSO send (an IP datagram's limit, with headers).
 const GSO_MAX_BYTES: usize = 60_000;
+/// An [`Outbox`] gives back a buffer larger than this after sending (a key
+/// frame's run), so a thousand idle viewers do not each keep 60 KB.
+const OUTBOX_KEEP: usize = 16 * 1024;
 
 /// The local addresses to gather host candidates on: every interface address,
 /// without loopback unless `include_loopback`, without IPv6 link-local ones (they
@@ -192,6 +195,9 @@ impl Outbox {
             send(source, destination, &self.buf, segment);
         }
         self.buf.clear();
+        if self.buf.capacity() > OUTBOX_KEEP {
+            self.buf = Vec::new();
+        }
         self.count = 0;
         self.closed = false;
     }
