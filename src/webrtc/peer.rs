@@ -141,6 +141,51 @@ pub(crate) fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webrtc::sdp::parse_offer;
+
+    /// A browser's offer (Chrome's shape, trimmed): Opus sendrecv, H.264 recvonly
+    /// in two profiles with their RTX formats, and VP8.
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=msid:- mic\r\na=rtcp-mux\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=ssrc:11 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 112 113\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
+a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n\
+a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n\
+a=rtpmap:112 H264/90000\r\na=rtcp-fb:112 nack\r\na=rtcp-fb:112 nack pli\r\n\
+a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f\r\n\
+a=rtpmap:113 rtx/90000\r\na=fmtp:113 apt=112\r\n";
+
+    #[test]
+    fn the_answer_has_the_picked_format_its_rtx_opus_and_our_candidates() {
+        let offer = parse_offer(OFFER).unwrap();
+        let video = offer.pick_video(VideoCodec::H264, Some("640028")).unwrap();
+        assert_eq!(video.format.payload_type, 112, "the stream's profile");
+        let creds = IceCreds::new();
+        let ufrag = creds.ufrag.clone();
+        let cand: SocketAddr = "192.168.1.5:40001".parse().unwrap();
+        let a = answer(&offer, &video, creds, &[cand], Instant::now()).unwrap();
+        let sdp = a.sdp;
+        let video_line = sdp.lines().find(|l| l.starts_with("m=video")).unwrap();
+        assert_eq!(video_line, "m=video 9 UDP/TLS/RTP/SAVPF 112 113", "{sdp}");
+        assert!(sdp.contains("a=rtpmap:113 rtx/90000"), "{sdp}");
+        assert!(sdp.contains("a=fmtp:113 apt=112"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2"), "{sdp}");
+        assert!(sdp.contains("a=sendrecv"), "the viewer's mic: {sdp}");
+        assert!(sdp.contains("a=sendonly"), "video to the viewer: {sdp}");
+        assert!(sdp.contains(&format!("a=ice-ufrag:{ufrag}")), "{sdp}");
+        assert!(sdp.contains("192.168.1.5 40001 typ host"), "{sdp}");
+        assert!(!sdp.contains("VP8"), "{sdp}");
+    }
 
     #[test]
     fn mdns_candidates_are_dropped_and_ip_ones_kept() {
