@@ -31,7 +31,7 @@ use super::mux::{Datagram, Route};
 use super::outbound::{Outbound, RtpOut, Step};
 use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::talk::Uplink;
-use crate::base::udp::{Outbox, Sockets};
+use crate::base::udp::{Outbox, Sockets, Timer};
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
 
 /// The largest datagram read.
@@ -132,10 +132,10 @@ impl Transport {
     }
 }
 
-/// What the session hands the pump.
+/// What the session hands the pump (besides its transport and the trickled
+/// candidates).
 pub(crate) struct PumpParts {
     pub rtc: Rtc,
-    pub transport: Transport,
     pub stream: CameraStream,
     pub outbound: Outbound,
     /// The video payload type (the offer's, for the picked format).
@@ -146,19 +146,10 @@ pub(crate) struct PumpParts {
     pub activity: Arc<Activity>,
     /// The talkback intake's queue, when the viewer sends audio.
     pub uplink: Option<mpsc::Sender<Uplink>>,
-    /// Trickled viewer candidates.
-    pub candidates: mpsc::UnboundedReceiver<Candidate>,
 }
 
 struct Pump {
-    rtc: Rtc,
-    stream: CameraStream,
-    outbound: Outbound,
-    video_pt: u8,
-    audio_pt: Option<u8>,
-    state: watch::Sender<PeerState>,
-    activity: Arc<Activity>,
-    uplink: Option<mpsc::Sender<Uplink>>,
+    p: PumpParts,
     video_mid: Option<Mid>,
     audio_mid: Option<Mid>,
     /// DTLS is up: frames flow.
@@ -176,28 +167,14 @@ struct Pump {
 
 /// Runs the session's pump until `cancel` fires or the transport ends; the
 /// reason is logged by the session from [`PeerState`].
-pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
-    let PumpParts {
-        rtc,
-        mut transport,
-        stream,
-        outbound,
-        video_pt,
-        audio_pt,
-        state,
-        activity,
-        uplink,
-        mut candidates,
-    } = parts;
+pub(crate) async fn run(
+    parts: PumpParts,
+    mut transport: Transport,
+    mut candidates: mpsc::UnboundedReceiver<Candidate>,
+    cancel: CancellationToken,
+) {
     let mut pump = Pump {
-        rtc,
-        stream,
-        outbound,
-        video_pt,
-        audio_pt,
-        state,
-        activity,
-        uplink,
+        p: parts,
         video_mid: None,
         audio_mid: None,
         connected: false,
@@ -210,19 +187,14 @@ pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
     let mut sub: Option<Subscriber> = None;
     let mut stopped = pin!(cancel.cancelled());
     let mut buf = vec![0u8; RECV_BUF];
-    let mut deadline = Instant::now();
-    let mut sleep = pin!(tokio::time::sleep_until(deadline.into()));
+    let mut timer = Timer::default();
     let mut candidates_open = true;
     while let Some(next) = pump.drain(&transport) {
         if pump.connected && sub.is_none() {
-            sub = Some(pump.stream.subscribe_as(ViewerKind::Whep));
+            sub = Some(pump.p.stream.subscribe_as(ViewerKind::Whep));
         }
         pump.check_silence();
-        let wake = next.min(Instant::now() + IDLE_WAKE);
-        if wake != deadline {
-            deadline = wake;
-            sleep.as_mut().reset(deadline.into());
-        }
+        timer.set(next.min(Instant::now() + IDLE_WAKE));
         tokio::select! {
             biased;
             _ = &mut stopped => break,
@@ -240,10 +212,10 @@ pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
                 Err(RecvError::Closed) => pump.ended = Some("media hub closed"),
             },
             c = candidates.recv(), if candidates_open => match c {
-                Some(c) => pump.rtc.add_remote_candidate(c),
+                Some(c) => pump.p.rtc.add_remote_candidate(c),
                 None => candidates_open = false,
             },
-            _ = &mut sleep => pump.timeout(),
+            _ = timer.wait() => pump.timeout(),
         }
     }
     if let Some(why) = pump.ended {
@@ -253,7 +225,7 @@ pub(crate) async fn run(parts: PumpParts, cancel: CancellationToken) {
     debug!(
         frames = pump.frames,
         lagged = pump.lagged,
-        backlog = pump.outbound.backlog,
+        backlog = pump.p.outbound.backlog,
         "media sender stopped"
     );
 }
@@ -276,7 +248,7 @@ impl Pump {
                 self.outbox.flush(&mut send);
                 return None;
             }
-            match self.rtc.poll_output() {
+            match self.p.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.outbox.flush(&mut send);
                     return Some(t);
@@ -296,7 +268,7 @@ impl Pump {
     }
 
     fn set_state(&self, s: PeerState) {
-        self.state.send_if_modified(|cur| {
+        self.p.state.send_if_modified(|cur| {
             let changed = *cur != s;
             if changed {
                 debug!(state = %s, "peer connection state");
@@ -333,7 +305,7 @@ impl Pump {
             Event::MediaAdded(m) => match m.kind {
                 RtcKind::Video => {
                     self.video_mid = Some(m.mid);
-                    let mut api = self.rtc.direct_api();
+                    let mut api = self.p.rtc.direct_api();
                     if let Some(tx) = api.stream_tx_by_mid(m.mid, None) {
                         tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
                     }
@@ -342,11 +314,11 @@ impl Pump {
             },
             Event::KeyframeRequest(_) => {
                 debug!("viewer asked for a key frame (PLI/FIR)");
-                self.stream.request_keyframe();
+                self.p.stream.request_keyframe();
             }
             Event::RtpPacket(p) => {
-                if self.audio_pt.map(Pt::from) == Some(p.header.payload_type)
-                    && let Some(tx) = &self.uplink
+                if self.p.audio_pt.map(Pt::from) == Some(p.header.payload_type)
+                    && let Some(tx) = &self.p.uplink
                 {
                     let up = Uplink {
                         timestamp: p.header.timestamp,
@@ -372,7 +344,7 @@ impl Pump {
             return;
         }
         let silent = self.last_heard.elapsed() > SILENT_AFTER;
-        let state = *self.state.borrow();
+        let state = *self.p.state.borrow();
         if silent && state == PeerState::Connected {
             debug!("viewer silent; disconnected");
             self.set_state(PeerState::Disconnected);
@@ -386,11 +358,11 @@ impl Pump {
         self.last_heard = Instant::now();
         // RTP and RTCP (RFC 7983): the viewer is alive, whatever ICE says.
         if data.first().is_some_and(|b| (128..=191).contains(b)) {
-            self.activity.touch();
+            self.p.activity.touch();
         }
         match Receive::new(Protocol::Udp, from, to, data) {
             Ok(r) => {
-                if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
+                if let Err(e) = self.p.rtc.handle_input(Input::Receive(Instant::now(), r)) {
                     debug!(err = %e, "dropping a datagram the stack refused");
                 }
             }
@@ -444,10 +416,10 @@ impl Pump {
 
     /// Writes one frame's packets; the drain that follows sends them.
     fn frame(&mut self, transport: &Transport, frame: &Frame) {
-        let stream = &self.stream;
-        let step = self
-            .outbound
-            .frame(frame, || stream.video_params().map(|p| p.codec));
+        let PumpParts {
+            stream, outbound, ..
+        } = &mut self.p;
+        let step = outbound.frame(frame, || stream.video_params().map(|p| p.codec));
         let (kind, packets) = match step {
             Step::Send(kind, packets) => (kind, packets),
             Step::Skip => return,
@@ -463,12 +435,12 @@ impl Pump {
         };
         let Some(mid) = mid else { return };
         let pt = match kind {
-            MediaKind::Video => Some(self.video_pt),
-            MediaKind::Audio => self.audio_pt,
+            MediaKind::Video => Some(self.p.video_pt),
+            MediaKind::Audio => self.p.audio_pt,
         };
         let Some(pt) = pt else { return };
         let now = Instant::now();
-        let mut api = self.rtc.direct_api();
+        let mut api = self.p.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             trace!("no send stream yet; frame dropped");
             return;
@@ -496,7 +468,7 @@ impl Pump {
     }
 
     fn timeout(&mut self) {
-        if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+        if let Err(e) = self.p.rtc.handle_input(Input::Timeout(Instant::now())) {
             debug!(err = %e, "timeout input refused");
         }
     }
@@ -504,11 +476,11 @@ impl Pump {
     /// Closes the instance and sends what that produces (DTLS close_notify).
     fn close(&mut self, transport: &Transport) {
         self.set_state(PeerState::Closed);
-        if self.rtc.close().is_err() {
+        if self.p.rtc.close().is_err() {
             return;
         }
         for _ in 0..64 {
-            match self.rtc.poll_output() {
+            match self.p.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
                     transport.send(t.source, t.destination, &t.contents, None)
                 }

@@ -361,7 +361,6 @@ fn setup(
     let (candidates_tx, candidates_rx) = mpsc::unbounded_channel();
     let parts = PumpParts {
         rtc: answered.rtc,
-        transport,
         stream: stream.clone(),
         outbound: Outbound::new(
             video_format.codec,
@@ -373,9 +372,9 @@ fn setup(
         state: state_tx,
         activity: Arc::clone(&activity),
         uplink,
-        candidates: candidates_rx,
     };
-    tasks.spawn(pump::run(parts, cancel.clone()).instrument(span.clone()));
+    let run = pump::run(parts, transport, candidates_rx, cancel.clone());
+    tasks.spawn(run.instrument(span.clone()));
 
     let session = Arc::new(Session {
         id: id.to_owned(),

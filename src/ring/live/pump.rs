@@ -33,7 +33,7 @@ use super::peer::{Carried, Offered, carried};
 use super::reorder::Reorder;
 use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
-use crate::base::udp::{self, Sock, Sockets};
+use crate::base::udp::{self, Sock, Sockets, Timer};
 use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
@@ -208,15 +208,9 @@ impl Pump {
         let mut commands_open = true;
         let mut talk_open = true;
         let mut buf = vec![0u8; RECV_BUF];
-        let mut deadline = Instant::now();
-        let sleep = tokio::time::sleep_until(deadline.into());
-        let mut sleep = pin!(sleep);
+        let mut timer = Timer::default();
         while let Some(next) = self.drain() {
-            let wake = self.next_wake(next);
-            if wake != deadline {
-                deadline = wake;
-                sleep.as_mut().reset(deadline.into());
-            }
+            timer.set(self.next_wake(next));
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
@@ -237,7 +231,7 @@ impl Pump {
                     resolving = false;
                     self.start_stun(servers);
                 }
-                _ = &mut sleep => self.on_timer(),
+                _ = timer.wait() => self.on_timer(),
             }
         }
         if let Some(why) = self.ended {
