@@ -198,3 +198,65 @@ fn binding_ufrag(data: &[u8]) -> Option<String> {
     }
     msg.split_username().map(|(ours, _)| ours.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use str0m::ice::TransId;
+
+    use super::*;
+
+    /// A STUN binding request as a viewer's ICE agent sends it. The router
+    /// reads only the user name (the session's stack checks the integrity, so
+    /// any value does here).
+    fn binding(username: &str) -> Vec<u8> {
+        let msg = StunMessage::binding_request(username, TransId::new(), true, 1, 1, false);
+        let mut buf = vec![0u8; 512];
+        let n = msg
+            .to_bytes(Some(b"password"), &mut buf, |_, _| [7; 20])
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Datagram>) -> Datagram {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a datagram in time")
+            .expect("route open")
+    }
+
+    #[tokio::test]
+    async fn routes_by_user_fragment_then_by_the_address_it_taught() {
+        let port = SharedUdpPort::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let (route_a, mut a) = port.register("ufraga");
+        let (_route_b, mut b) = port.register("ufragb");
+        let viewer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = port.local_addr();
+
+        // Nothing from an address no binding request named reaches anyone.
+        stranger.send_to(b"\x80\x00garbage", to).await.unwrap();
+        viewer.send_to(&binding("ufraga:remote"), to).await.unwrap();
+        let d = next(&mut a).await;
+        assert_eq!(d.from, viewer.local_addr().unwrap());
+        assert!(StunMessage::parse(&d.data).is_ok());
+        // Media from the taught address follows the request.
+        viewer.send_to(b"\x80\x60rtp", to).await.unwrap();
+        assert_eq!(next(&mut a).await.data, b"\x80\x60rtp");
+        // A request for another session goes there, whoever sends it.
+        stranger.send_to(&binding("ufragb:x"), to).await.unwrap();
+        assert_eq!(next(&mut b).await.from, stranger.local_addr().unwrap());
+
+        // A dropped route forgets its addresses.
+        drop(route_a);
+        viewer.send_to(b"\x80\x60late", to).await.unwrap();
+        stranger.send_to(b"\x80\x60for-b", to).await.unwrap();
+        assert_eq!(next(&mut b).await.data, b"\x80\x60for-b");
+        assert!(a.try_recv().is_err());
+        port.close().await;
+    }
+}
