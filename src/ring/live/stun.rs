@@ -4,6 +4,11 @@
 //! pump (`pump.rs`) owns the sockets; the [`Gatherer`] only says what to send
 //! when, and recognizes the answers among the datagrams the pump reads.
 //!
+//! The few lines of STUN encoding stay here rather than using str0m's
+//! `StunMessage` (which the WHEP router uses to read user names): str0m reads
+//! only XOR-MAPPED-ADDRESS, and servers of the older RFC 3489 answer with plain
+//! MAPPED-ADDRESS, which this parser also reads.
+//!
 //! [`LiveOptions::ice_servers`]: super::LiveOptions::ice_servers
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
