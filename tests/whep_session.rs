@@ -112,6 +112,17 @@ async fn whep_viewer_gets_h264_and_opus_and_delete_ends_the_ring_session() {
     assert!(c.audio_packets() > 0, "Opus audio arrives");
     assert_eq!(live_sessions(&sim).await.0, 1);
 
+    // Hostile datagrams on the session's own port disturb nothing.
+    let ufrag = c
+        .answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned();
+    hostile_datagrams(format!("127.0.0.1:{}", ports[0]).parse().unwrap(), &ufrag).await;
+    let (_, n) = receive(&mut c).await;
+    assert!(n > 20, "only {n} frames in 3 s after the flood");
+
     // Behind a reverse proxy (and by numeric id): Location carries the prefix.
     let (pc2, _) = whep_support::new_peer().await;
     let offer2 = whep_support::make_offer(&pc2).await;
@@ -360,8 +371,56 @@ async fn one_shared_udp_port_serves_every_viewer() {
         assert!(n > 20, "only {n} frames in 3 s");
         viewers.push(c);
     }
+    // Hostile datagrams on the shared port (garbage, RTP/DTLS/STUN look-alikes,
+    // binding requests naming no session or a real one without the password)
+    // disturb no viewer.
+    let ufrag = viewers[0]
+        .answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned();
+    hostile_datagrams(format!("127.0.0.1:{port}").parse().unwrap(), &ufrag).await;
+    for c in &mut viewers {
+        let (_, n) = receive(c).await;
+        assert!(n > 20, "only {n} frames in 3 s after the flood");
+    }
+    assert_eq!(get_json(&d.url("/healthz")).await.0, 200);
     for c in &viewers {
         assert_eq!(c.delete().await, 200);
         c.close().await;
+    }
+}
+
+/// Sends a few thousand malformed or unauthenticated datagrams to `to`.
+async fn hostile_datagrams(to: std::net::SocketAddr, ufrag: &str) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend([7u8; 12]);
+    let user = format!("{ufrag}:evil");
+    let mut named = stun.clone();
+    // USERNAME, then a MESSAGE-INTEGRITY of zeros (wrong).
+    let mut attrs = vec![0x00, 0x06];
+    attrs.extend((user.len() as u16).to_be_bytes());
+    attrs.extend(user.as_bytes());
+    attrs.resize(attrs.len().div_ceil(4) * 4, 0);
+    attrs.extend([0x00, 0x08, 0x00, 0x14]);
+    attrs.extend([0u8; 20]);
+    named[2..4].copy_from_slice(&(attrs.len() as u16).to_be_bytes());
+    named.extend(attrs);
+    let shapes: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0xff; 1400],
+        vec![0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],
+        vec![0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        stun,
+        named,
+    ];
+    for i in 0..3000usize {
+        let mut d = shapes[i % shapes.len()].clone();
+        if let Some(b) = d.get_mut(i % 7) {
+            *b ^= (i % 251) as u8;
+        }
+        let _ = sock.send_to(&d, to).await;
     }
 }
