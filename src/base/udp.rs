@@ -85,6 +85,12 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s)
 }
 
+/// `addr` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how a dual-stack
+/// socket sees IPv4 peers) written as the IPv4 address it is.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// A pump's wake-up for its WebRTC instance's next timeout: re-armed only when
 /// the deadline moves (str0m asks after every drain).
 #[derive(Debug)]
@@ -125,14 +131,19 @@ impl Timer {
 pub struct Sender {
     socket: UdpSocket,
     gso: AtomicBool,
+    /// The socket is IPv6 (perhaps dual-stack): IPv4 destinations are sent to
+    /// as IPv4-mapped addresses.
+    v6: bool,
 }
 
 impl Sender {
     /// Sends from `socket`.
     pub fn new(socket: UdpSocket) -> Self {
+        let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
         Sender {
             socket,
             gso: AtomicBool::new(true),
+            v6,
         }
     }
 
@@ -145,6 +156,12 @@ impl Sender {
     /// datagrams of `segment` bytes (the last may be shorter). Send errors are
     /// logged (UDP: the peer's retransmissions and our NACK handling cover loss).
     pub fn send(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) {
+        let to = match to {
+            SocketAddr::V4(v4) if self.v6 => {
+                SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+            }
+            other => other,
+        };
         let segment = segment.filter(|&s| s > 0 && s < contents.len());
         if let Some(seg) = segment
             && self.gso.load(Ordering::Relaxed)

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, trace};
 
-use crate::base::udp::Sender;
+use crate::base::udp::{self, Sender};
 
 /// Datagrams queued per session before the port drops that session's traffic.
 const QUEUE: usize = 256;
@@ -158,6 +158,9 @@ async fn route(shared: Arc<Shared>) {
                 }
             },
         };
+        // A dual-stack port sees IPv4 viewers as `::ffff:a.b.c.d`; the
+        // sessions (and their candidates) know them as IPv4.
+        let from = udp::canonical(from);
         let data = &buf[..n];
         let mut guard = shared.routes();
         let routes = &mut *guard;
@@ -257,6 +260,28 @@ mod tests {
         stranger.send_to(b"\x80\x60for-b", to).await.unwrap();
         assert_eq!(next(&mut b).await.data, b"\x80\x60for-b");
         assert!(a.try_recv().is_err());
+        port.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_dual_stack_port_knows_ipv4_viewers_as_ipv4() {
+        let Ok(port) = SharedUdpPort::bind("[::]:0".parse().unwrap()).await else {
+            return; // no IPv6 on this machine: nothing to check
+        };
+        let (route, mut rx) = port.register("dual");
+        let viewer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = SocketAddr::new("127.0.0.1".parse().unwrap(), port.local_addr().port());
+        viewer.send_to(&binding("dual:x"), to).await.unwrap();
+        let d = next(&mut rx).await;
+        assert_eq!(d.from, viewer.local_addr().unwrap(), "IPv4, not ::ffff:…");
+        // And answers to an IPv4 address leave the IPv6 socket.
+        route.send(b"pong", d.from, None);
+        let mut buf = [0u8; 16];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), viewer.recv_from(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert_eq!(&buf[..n], b"pong");
         port.close().await;
     }
 }
