@@ -289,6 +289,33 @@ pub struct Sockets {
 }
 
 impl Sockets {
+    /// One socket per address of `ips`, in the port range `ports` when set;
+    /// `announce` gives each socket's candidate address from its bound one.
+    /// Addresses that cannot be bound are skipped; fails only when none could.
+    pub fn bind_all(
+        ips: &[IpAddr],
+        ports: Option<(u16, u16)>,
+        announce: impl Fn(SocketAddr) -> SocketAddr,
+    ) -> std::io::Result<Sockets> {
+        let mut list = Vec::new();
+        let mut last_err = None;
+        for &ip in ips {
+            match bind(ip, ports).and_then(|s| Ok((s.local_addr()?, s))) {
+                Ok((addr, socket)) => list.push(Sock::new(announce(addr), socket)),
+                Err(e) => {
+                    debug!(%ip, err = %e, "no ICE socket on this address");
+                    last_err = Some(e);
+                }
+            }
+        }
+        if list.is_empty() {
+            return Err(last_err.unwrap_or_else(|| {
+                std::io::Error::other("no local address to gather candidates on")
+            }));
+        }
+        Ok(Sockets { list })
+    }
+
     /// Which socket has a datagram waiting (the first ready one).
     pub async fn readable(&self) -> usize {
         std::future::poll_fn(|cx| {

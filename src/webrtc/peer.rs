@@ -85,7 +85,7 @@ fn configure(offer: &Offer, video: &VideoFormat, creds: IceCreds, now: Instant) 
 /// resolved here, and ICE connects without them: the viewer is the controlling
 /// agent and knows our candidates from the answer, so its checks reach us and
 /// the stack learns its address as a peer-reflexive candidate.
-pub(crate) fn usable_candidate(line: &str) -> bool {
+fn usable_candidate(line: &str) -> bool {
     Candidate::from_sdp_string(line.trim().trim_start_matches("a=")).is_ok()
 }
 

@@ -355,14 +355,15 @@ impl Pump {
 
     /// Hands one datagram to the instance and drains it.
     fn input(&mut self, transport: &Transport, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        self.last_heard = Instant::now();
+        let now = Instant::now();
+        self.last_heard = now;
         // RTP and RTCP (RFC 7983): the viewer is alive, whatever ICE says.
         if data.first().is_some_and(|b| (128..=191).contains(b)) {
             self.p.activity.touch();
         }
         match Receive::new(Protocol::Udp, from, to, data) {
             Ok(r) => {
-                if let Err(e) = self.p.rtc.handle_input(Input::Receive(Instant::now(), r)) {
+                if let Err(e) = self.p.rtc.handle_input(Input::Receive(now, r)) {
                     debug!(err = %e, "dropping a datagram the stack refused");
                 }
             }
@@ -429,16 +430,12 @@ impl Pump {
                 return;
             }
         };
-        let mid = match kind {
-            MediaKind::Video => self.video_mid,
-            MediaKind::Audio => self.audio_mid,
+        let (Some(mid), Some(pt)) = (match kind {
+            MediaKind::Video => (self.video_mid, Some(self.p.video_pt)),
+            MediaKind::Audio => (self.audio_mid, self.p.audio_pt),
+        }) else {
+            return;
         };
-        let Some(mid) = mid else { return };
-        let pt = match kind {
-            MediaKind::Video => Some(self.p.video_pt),
-            MediaKind::Audio => self.p.audio_pt,
-        };
-        let Some(pt) = pt else { return };
         let now = Instant::now();
         let mut api = self.p.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {

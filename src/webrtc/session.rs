@@ -24,7 +24,7 @@ use super::sdp::{self, Fragment, OfferError, VideoFormat};
 use super::talk::{self, Intake};
 use super::{Inner, WhepAnswer, WhepOptions, peer};
 use crate::base::CameraId;
-use crate::base::udp::{self, Sock, Sockets};
+use crate::base::udp::{self, Sockets};
 use crate::media::h264::ProfileLevel;
 use crate::media::{CameraStream, Lease, VideoCodec, VideoParams, ViewerKind};
 
@@ -274,22 +274,9 @@ fn transport(opts: &WhepOptions, ufrag: &str) -> Result<(Transport, Vec<SocketAd
         };
         return Ok((t, candidates));
     }
-    let mut sockets = Sockets::default();
-    let mut last_err = None;
-    for ip in local_ips(opts, opts.listen_ip) {
-        match udp::bind(ip, Some(opts.udp_ports)).and_then(|s| Ok((s.local_addr()?, s))) {
-            Ok((addr, socket)) => sockets.list.push(Sock::new(announce(addr), socket)),
-            Err(e) => {
-                debug!(%ip, err = %e, "no ICE socket on this address");
-                last_err = Some(e);
-            }
-        }
-    }
-    if sockets.list.is_empty() {
-        let source = last_err
-            .unwrap_or_else(|| std::io::Error::other("no local address to gather candidates on"));
-        return Err(WhepError::Transport { source });
-    }
+    let ips = local_ips(opts, opts.listen_ip);
+    let sockets = Sockets::bind_all(&ips, Some(opts.udp_ports), announce)
+        .map_err(|source| WhepError::Transport { source })?;
     let candidates = sockets.list.iter().map(|s| s.announced).collect();
     Ok((Transport::Own(sockets), candidates))
 }

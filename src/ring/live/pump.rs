@@ -33,7 +33,7 @@ use super::peer::{Carried, Offered, carried};
 use super::reorder::Reorder;
 use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
-use crate::base::udp::{self, Sock, Sockets, Timer};
+use crate::base::udp::{self, Sockets, Timer};
 use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
@@ -102,28 +102,15 @@ pub(crate) fn start(
         ..
     } = offered;
     let (events_tx, events) = mpsc::unbounded_channel();
-    let mut sockets = Sockets::default();
-    let mut last_err = None;
-    for ip in udp::local_ips(opts.include_loopback, &opts.ice_ips) {
-        match udp::bind(ip, opts.udp_ports).and_then(|s| Ok((s.local_addr()?, s))) {
-            Ok((addr, socket)) => {
-                let added = Candidate::host(addr, "udp")
-                    .ok()
-                    .and_then(|c| rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
-                if let Some(line) = added {
-                    let _ = events_tx.send(PeerEvent::Candidate(line));
-                    sockets.list.push(Sock::new(addr, socket));
-                }
-            }
-            Err(e) => {
-                debug!(%ip, err = %e, "no ICE socket on this address");
-                last_err = Some(e);
-            }
+    let ips = udp::local_ips(opts.include_loopback, &opts.ice_ips);
+    let sockets = Sockets::bind_all(&ips, opts.udp_ports, |addr| addr)?;
+    for sock in &sockets.list {
+        let added = Candidate::host(sock.announced, "udp")
+            .ok()
+            .and_then(|c| rtc.add_local_candidate(c).map(|c| c.to_sdp_string()));
+        if let Some(line) = added {
+            let _ = events_tx.send(PeerEvent::Candidate(line));
         }
-    }
-    if sockets.list.is_empty() {
-        return Err(last_err
-            .unwrap_or_else(|| std::io::Error::other("no local address to gather candidates on")));
     }
     debug!(sockets = sockets.list.len(), "ICE sockets bound");
     let (commands, commands_rx) = mpsc::unbounded_channel();
