@@ -342,6 +342,42 @@ async fn ffprobe_sees_h264_with_the_right_size_and_opus() {
     fx.stop().await;
 }
 
+/// A video-only client (Retina) leaves the shared media's audio unfed; a second
+/// client that sets up the audio stream gets Opus packets all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_flows_to_a_client_joining_a_video_only_media() {
+    if which("ffprobe").is_none() {
+        tracing::warn!("ffprobe not installed; skipping");
+        return;
+    }
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let (_, mut video_only) = spawn_client(fx.url("front-door")).await;
+    next_video(&mut video_only).await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("ffprobe")
+            .args(["-v", "error", "-rtsp_transport", "tcp"])
+            .args(["-select_streams", "a:0", "-read_intervals", "%+#10"])
+            .args(["-show_entries", "packet=codec_type", "-of", "csv"])
+            .arg(fx.url("front-door").as_str())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffprobe finishes")
+    .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains("audio")).count(),
+        10,
+        "ten audio packets: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first client kept playing meanwhile.
+    next_video(&mut video_only).await;
+    fx.stop().await;
+}
+
 fn which(bin: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?

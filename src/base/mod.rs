@@ -12,6 +12,7 @@ pub mod login_limit;
 pub(crate) mod proptest_util;
 pub mod rtc;
 pub mod secret;
+pub mod stack_poll;
 pub mod tls;
 pub mod tracing_setup;
 pub mod udp;

@@ -163,7 +163,7 @@ impl CameraStream {
     /// Subscribes to frames: first the cached GOP (starting at its key frame, audio
     /// included), then live frames. Does not start the source; hold a [`Lease`] too.
     pub fn subscribe(&self) -> Subscriber {
-        let (rx, gop) = self.shared.snapshot();
+        let (rx, gop) = self.shared.snapshot(true);
         if gop.is_empty() && rx.is_some() {
             self.request_keyframe();
         }
@@ -174,7 +174,7 @@ impl CameraStream {
     /// drops) is listed in [`LiveStats::viewer_streams`] while the subscriber lives.
     pub fn subscribe_as(&self, kind: ViewerKind) -> Subscriber {
         let counters = self.shared.stats.register(kind);
-        let (rx, gop) = self.shared.snapshot();
+        let (rx, gop) = self.shared.snapshot(true);
         if gop.is_empty() && rx.is_some() {
             self.request_keyframe();
         }

@@ -98,8 +98,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Mutable per-stream state behind [`Shared::state`].
 pub(crate) struct State {
-    /// Fan-out channel; `None` after hub shutdown.
-    pub(crate) tx: Option<broadcast::Sender<Arc<Frame>>>,
+    /// Fan-out channels; `None` after hub shutdown.
+    pub(crate) tx: Option<Fanout>,
     /// Frames since the latest video key frame (inclusive); empty if none is cached.
     pub(crate) gop: Vec<Arc<Frame>>,
     /// When the cached key frame arrived.
@@ -112,6 +112,40 @@ pub(crate) struct State {
     pub(crate) last_keyframe_request: Option<Instant>,
     /// Kept across supervisor runs so timestamps never go backwards.
     pub(crate) timeline: Timeline,
+}
+
+/// The fan-out of one stream: every frame on `all`, video frames also on `video`,
+/// so a consumer that plays no audio (an RTSP client that set up video only) is
+/// not woken for each 20 ms audio packet.
+pub(crate) struct Fanout {
+    all: broadcast::Sender<Arc<Frame>>,
+    video: broadcast::Sender<Arc<Frame>>,
+}
+
+impl Fanout {
+    fn new(capacity: usize) -> Fanout {
+        Fanout {
+            all: broadcast::channel(capacity).0,
+            video: broadcast::channel(capacity).0,
+        }
+    }
+
+    /// A receiver of every frame, or of video frames only, from now on.
+    pub(crate) fn subscribe(&self, audio: bool) -> broadcast::Receiver<Arc<Frame>> {
+        if audio {
+            self.all.subscribe()
+        } else {
+            self.video.subscribe()
+        }
+    }
+
+    fn send(&self, frame: &Arc<Frame>) {
+        // Err only means "no subscriber now".
+        if frame.kind == super::MediaKind::Video {
+            let _ = self.video.send(frame.clone());
+        }
+        let _ = self.all.send(frame.clone());
+    }
 }
 
 /// Shared between [`CameraStream`] handles, [`Lease`]s, subscribers and the supervisor.
@@ -131,7 +165,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The state of a new, inactive stream for camera `id`.
     pub(crate) fn new(id: CameraId, deps: Arc<Deps>) -> Shared {
-        let (tx, _) = broadcast::channel(deps.opts.subscriber_buffer.max(16));
+        let tx = Fanout::new(deps.opts.subscriber_buffer.max(16));
         let learned_cap_ms = deps
             .caps
             .get(id)
@@ -183,7 +217,7 @@ impl Shared {
             }
         }
         if let Some(tx) = &st.tx {
-            let _ = tx.send(frame.clone()); // Err only means "no subscriber now".
+            tx.send(&frame);
         }
         frame
     }
@@ -245,9 +279,18 @@ impl Shared {
         });
     }
 
-    /// Snapshot of the cached GOP plus a receiver positioned right after it.
-    pub(crate) fn snapshot(&self) -> (Option<broadcast::Receiver<Arc<Frame>>>, Vec<Arc<Frame>>) {
+    /// Snapshot of the cached GOP plus a receiver positioned right after it (of
+    /// every frame, or with `audio` false of video frames only).
+    pub(crate) fn snapshot(
+        &self,
+        audio: bool,
+    ) -> (Option<broadcast::Receiver<Arc<Frame>>>, Vec<Arc<Frame>>) {
         let st = lock(&self.state);
-        (st.tx.as_ref().map(|tx| tx.subscribe()), st.gop.clone())
+        (st.tx.as_ref().map(|tx| tx.subscribe(audio)), st.gop.clone())
+    }
+
+    /// A receiver of every frame, or of video frames only, from now on.
+    pub(crate) fn receiver(&self, audio: bool) -> Option<broadcast::Receiver<Arc<Frame>>> {
+        lock(&self.state).tx.as_ref().map(|tx| tx.subscribe(audio))
     }
 }

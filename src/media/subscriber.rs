@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use super::stats::ViewerCounters;
-use super::{CameraStream, Frame, RecvError};
+use super::{CameraStream, Frame, MediaKind, RecvError};
 
 /// Receives a camera's frames. Create with [`CameraStream::subscribe`] or
 /// [`crate::media::Lease::subscribe`]. Holding one does not keep the source running.
@@ -24,6 +24,8 @@ pub struct Subscriber {
     last_seq: Option<u64>,
     /// Delivery counters, for a subscriber made with `subscribe_as`.
     counters: Option<Arc<ViewerCounters>>,
+    /// Whether audio frames are delivered (see [`Subscriber::set_audio`]).
+    audio: bool,
 }
 
 impl Subscriber {
@@ -41,7 +43,44 @@ impl Subscriber {
             awaiting_keyframe,
             last_seq: None,
             counters,
+            audio: true,
         }
+    }
+
+    /// Whether to deliver audio frames from now on (the default) or video frames
+    /// only. A video-only subscriber is not woken for audio at all: it reads the
+    /// hub's video-only channel. Switching keeps the video frames in order, none
+    /// lost or repeated; audio starts with the next audio frame published.
+    pub fn set_audio(&mut self, audio: bool) {
+        if audio == self.audio {
+            return;
+        }
+        self.audio = audio;
+        let Some(old) = self.rx.as_mut() else {
+            return;
+        };
+        // Subscribe first, then move what the old receiver still holds into the
+        // backlog: a frame published in between is in both, and `next` skips
+        // the second copy by its sequence number.
+        let new = self.stream.shared.receiver(audio);
+        if !self.awaiting_keyframe {
+            let mut lagged = false;
+            loop {
+                match old.try_recv() {
+                    Ok(f) => self.backlog.push_back(f),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                    Err(_) => break,
+                }
+            }
+            if lagged {
+                // Frames are missing in between: resume at a key frame, as after
+                // any lag.
+                self.backlog.clear();
+                self.awaiting_keyframe = true;
+                self.stream.request_keyframe();
+            }
+        }
+        self.rx = new;
     }
 
     /// The stream this subscriber reads.
@@ -66,13 +105,16 @@ impl Subscriber {
     async fn next(&mut self) -> Result<Arc<Frame>, RecvError> {
         loop {
             if let Some(f) = self.backlog.pop_front() {
+                if self.last_seq.is_some_and(|s| f.seq <= s) || !self.wants(&f) {
+                    continue;
+                }
                 self.last_seq = Some(f.seq);
                 return Ok(f);
             }
             let rx = self.rx.as_mut().ok_or(RecvError::Closed)?;
             match rx.recv().await {
                 Ok(f) => {
-                    if self.last_seq.is_some_and(|s| f.seq <= s) {
+                    if self.last_seq.is_some_and(|s| f.seq <= s) || !self.wants(&f) {
                         continue;
                     }
                     if self.awaiting_keyframe {
@@ -102,10 +144,16 @@ impl Subscriber {
         }
     }
 
+    /// Whether `f` is of a kind this subscriber delivers (the cached GOP and a
+    /// receiver switched from have audio too).
+    fn wants(&self, f: &Frame) -> bool {
+        self.audio || f.kind == MediaKind::Video
+    }
+
     /// After a lag: restart from the cached GOP if it begins after what we already
     /// delivered, else wait for the next key frame.
     fn resync(&mut self) {
-        let (rx, gop) = self.stream.shared.snapshot();
+        let (rx, gop) = self.stream.shared.snapshot(self.audio);
         self.rx = rx;
         let fresh = gop
             .first()

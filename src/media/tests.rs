@@ -124,6 +124,75 @@ async fn late_joiner_starts_on_keyframe_with_audio() {
     assert_eq!(opener.opens(), 1);
 }
 
+/// Receives `n` frames, checking that video frames keep coming one after the
+/// other from `video_index` on; returns the last video index and the audio count.
+async fn video_run(sub: &mut Subscriber, n: usize, mut video_index: Option<u32>) -> (u32, usize) {
+    let mut audio = 0;
+    for _ in 0..n {
+        let f = recv(sub).await;
+        if f.kind == MediaKind::Audio {
+            audio += 1;
+            continue;
+        }
+        let (_, i) = fake_origin(&f).expect("synthetic frame");
+        if let Some(prev) = video_index {
+            assert_eq!(i, prev + 1, "video in order, nothing lost or repeated");
+        }
+        video_index = Some(i);
+    }
+    (video_index.expect("some video"), audio)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_switches_audio_off_and_on_without_losing_video() {
+    let opener = FakeOpener::new(FakeSpec {
+        audio: true,
+        ..FakeSpec::default()
+    });
+    let hub = hub(opener.clone(), HubOptions::default());
+    let lease = hub.lease(CAM);
+    lease
+        .stream()
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut sub = lease.subscribe();
+    let (last, audio) = video_run(&mut sub, 60, None).await;
+    assert!(audio > 0, "audio is delivered by default");
+
+    // Frames pile up in the receiver before the switch: they are kept.
+    sleep(Duration::from_millis(200)).await;
+    sub.set_audio(false);
+    let (last, audio) = video_run(&mut sub, 100, Some(last)).await;
+    assert_eq!(audio, 0, "a video-only subscriber gets no audio");
+
+    sleep(Duration::from_millis(200)).await;
+    sub.set_audio(true);
+    let (_, audio) = video_run(&mut sub, 100, Some(last)).await;
+    assert!(audio > 20, "audio again after switching back: {audio}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_video_only_subscriber_starts_on_the_cached_gop_without_audio() {
+    let opener = FakeOpener::new(FakeSpec {
+        audio: true,
+        ..FakeSpec::default()
+    });
+    let hub = hub(opener.clone(), HubOptions::default());
+    let lease = hub.lease(CAM);
+    lease
+        .stream()
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(500)).await; // mid-GOP: the cache holds audio too
+    let mut sub = lease.subscribe();
+    sub.set_audio(false);
+    assert!(recv(&mut sub).await.is_video_keyframe());
+    let (_, audio) = video_run(&mut sub, 60, None).await;
+    assert_eq!(audio, 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn laggard_resyncs_at_keyframe_without_blocking_others() {
     let opener = FakeOpener::new(FakeSpec::default());

@@ -7,7 +7,8 @@
 //! in front of each key frame, `alignment=au`) go straight to the payloader without an
 //! `h264parse`/`h265parse` pass, and Opus is pushed only while some client receives the audio
 //! stream ([`AudioGate`]): a client that sets up video only (as Retina does)
-//! then costs no audio work.
+//! then costs no audio work, not even a wake-up of the feeder (it then reads the
+//! hub's video-only channel).
 //!
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
@@ -265,6 +266,8 @@ pub(crate) async fn feed(
     // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
     let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
+        // A media without audio, or whose audio no client plays, reads video only.
+        sub.set_audio(audio.is_some() && audio_gate.open());
         let frame = tokio::select! {
             r = sub.recv() => r,
             _ = &mut cancelled => break,

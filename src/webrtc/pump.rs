@@ -31,6 +31,7 @@ use super::mux::{Datagram, Route};
 use super::outbound::{Outbound, RtpOut, Step};
 use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::talk::Uplink;
+use crate::base::stack_poll::{self, Polled};
 use crate::base::udp::{Outbox, Sockets, Timer};
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
 
@@ -191,7 +192,10 @@ pub(crate) async fn run(
     let mut candidates_open = true;
     while let Some(next) = pump.drain(&transport) {
         if pump.connected && sub.is_none() {
-            sub = Some(pump.p.stream.subscribe_as(ViewerKind::Whep));
+            let mut s = pump.p.stream.subscribe_as(ViewerKind::Whep);
+            // A viewer that took no audio is not woken for it.
+            s.set_audio(pump.audio_mid.is_some() && pump.p.audio_pt.is_some());
+            sub = Some(s);
         }
         pump.check_silence();
         timer.set(next.min(Instant::now() + IDLE_WAKE));
@@ -239,8 +243,9 @@ async fn next_frame(sub: &mut Option<Subscriber>) -> Result<Arc<Frame>, RecvErro
 }
 
 impl Pump {
-    /// Polls the instance until it wants a timeout (str0m's contract after
-    /// every mutation); `None` once the pump must stop.
+    /// Polls the instance until it waits for a time (str0m's contract after
+    /// every mutation; due timeouts are handled on the way, see
+    /// [`stack_poll`]); `None` once the pump must stop.
     fn drain(&mut self, transport: &Transport) -> Option<Instant> {
         let mut send = |s, d, data: &[u8], segment| transport.send(s, d, data, segment);
         loop {
@@ -248,16 +253,16 @@ impl Pump {
                 self.outbox.flush(&mut send);
                 return None;
             }
-            match self.p.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
+            match stack_poll::poll(&mut self.p.rtc, self.connected) {
+                Ok(Polled::Wait(t)) => {
                     self.outbox.flush(&mut send);
                     return Some(t);
                 }
-                Ok(Output::Transmit(t)) => {
+                Ok(Polled::Transmit(t)) => {
                     self.outbox
                         .push(t.source, t.destination, &t.contents, &mut send)
                 }
-                Ok(Output::Event(e)) => self.event(e),
+                Ok(Polled::Event(e)) => self.event(e),
                 Err(e) => {
                     debug!(err = %e, "WebRTC stack failed");
                     self.set_state(PeerState::Failed);

@@ -33,6 +33,7 @@ use super::peer::{Carried, Offered, carried};
 use super::reorder::Reorder;
 use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
+use crate::base::stack_poll::{self, Polled};
 use crate::base::udp::{self, Sockets, Timer};
 use crate::media::VideoCodec;
 
@@ -227,17 +228,18 @@ impl Pump {
         self.close();
     }
 
-    /// Polls the instance until it wants a timeout (str0m's contract after
-    /// every mutation); `None` once the pump must stop.
+    /// Polls the instance until it waits for a time (str0m's contract after
+    /// every mutation; due timeouts are handled on the way, see
+    /// [`stack_poll`]); `None` once the pump must stop.
     fn drain(&mut self) -> Option<Instant> {
         loop {
             if self.ended.is_some() {
                 return None;
             }
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => return Some(t),
-                Ok(Output::Transmit(t)) => self.transmit(t.source, t.destination, &t.contents),
-                Ok(Output::Event(e)) => self.event(e),
+            match stack_poll::poll(&mut self.rtc, self.connected) {
+                Ok(Polled::Wait(t)) => return Some(t),
+                Ok(Polled::Transmit(t)) => self.transmit(t.source, t.destination, &t.contents),
+                Ok(Polled::Event(e)) => self.event(e),
                 Err(e) => {
                     warn!(err = %e, "WebRTC stack failed");
                     self.ended = Some("failed");
