@@ -35,6 +35,9 @@ const MAX_QUEUE_BYTES: u64 = 8 * 1024 * 1024;
 /// Above this many queued video bytes the feeder drops frames until the next key frame
 /// (a clean resync instead of appsrc dropping arbitrary frames).
 const HIGH_WATER_BYTES: u64 = 4 * 1024 * 1024;
+/// How often the feeder reads the appsrc's queue level against [`HIGH_WATER_BYTES`]
+/// (the leaky [`MAX_QUEUE_BYTES`] covers what arrives in between).
+const LEVEL_RECHECK: Duration = Duration::from_millis(100);
 
 /// The element bin for one media, plus what the feeder needs.
 pub(crate) struct MediaElements {
@@ -263,6 +266,7 @@ pub(crate) async fn feed(
     debug!("RTSP media started; feeding from the hub");
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;
+    let mut level_checked: Option<Instant> = None;
     // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
     let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
@@ -293,8 +297,12 @@ pub(crate) async fn feed(
                 _ => continue,
             },
         };
-        if video.current_level_bytes() > HIGH_WATER_BYTES {
-            skip_to_key = true;
+        // A GObject property read that takes the appsrc's lock: not per frame.
+        if level_checked.is_none_or(|t| t.elapsed() >= LEVEL_RECHECK) {
+            level_checked = Some(Instant::now());
+            if video.current_level_bytes() > HIGH_WATER_BYTES {
+                skip_to_key = true;
+            }
         }
         if skip_to_key {
             if !frame.is_video_keyframe() {
