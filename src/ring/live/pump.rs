@@ -39,8 +39,6 @@ use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.
 const DISCONNECTED_FAIL: Duration = Duration::from_secs(20);
-/// The largest datagram read (Ring's packets stay under the 1500-byte MTU).
-const RECV_BUF: usize = 2048;
 /// Upper bound on the wait when nothing is scheduled.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// How long video packets wait for a missing one (its NACKed retransmission).
@@ -195,14 +193,14 @@ impl Pump {
         let mut resolving = true;
         let mut commands_open = true;
         let mut talk_open = true;
-        let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = udp::Batch::default();
         let mut timer = Timer::default();
         while let Some(next) = self.drain() {
             timer.set(self.next_wake(next));
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                i = self.sockets.readable() => self.read_all(i, &mut buf),
+                i = self.sockets.readable() => self.read_all(i, &mut batch),
                 c = commands.recv(), if commands_open => match c {
                     Some(c) => self.command(c),
                     None => commands_open = false,
@@ -268,11 +266,12 @@ impl Pump {
         self.sockets.send(source, destination, data, None);
     }
 
-    /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
-    fn read_all(&mut self, i: usize, buf: &mut [u8]) {
+    /// Reads every datagram waiting on socket `i` (one wake-up, many packets,
+    /// [`udp::BATCH`] per system call).
+    fn read_all(&mut self, i: usize, batch: &mut udp::Batch) {
         loop {
-            let (n, from) = match self.sockets.list[i].socket().try_recv_from(buf) {
-                Ok(r) => r,
+            let n = match batch.recv(self.sockets.list[i].socket()) {
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     // ICMP errors (port unreachable) surface here; not fatal for UDP.
@@ -280,24 +279,32 @@ impl Pump {
                     return;
                 }
             };
-            let data = &buf[..n];
-            if self.stun_response(i, from, data) {
-                continue;
-            }
-            let local = self.sockets.list[i].announced;
-            match Receive::new(Protocol::Udp, from, local, data) {
-                Ok(r) => {
-                    if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
-                        debug!(err = %e, "dropping a datagram the stack refused");
-                    }
+            for k in 0..n {
+                let (data, from) = batch.get(k);
+                if !self.input(i, from, data) {
+                    return;
                 }
-                Err(e) => trace!(%from, err = %e, "ignoring a datagram that is not WebRTC"),
-            }
-            // Every mutation is followed by a full drain (str0m's contract).
-            if self.drain().is_none() {
-                return;
             }
         }
+    }
+
+    /// Hands one datagram received on socket `i` to the stack (or the STUN
+    /// gatherer); false once the pump must stop.
+    fn input(&mut self, i: usize, from: SocketAddr, data: &[u8]) -> bool {
+        if self.stun_response(i, from, data) {
+            return true;
+        }
+        let local = self.sockets.list[i].announced;
+        match Receive::new(Protocol::Udp, from, local, data) {
+            Ok(r) => {
+                if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), r)) {
+                    debug!(err = %e, "dropping a datagram the stack refused");
+                }
+            }
+            Err(e) => trace!(%from, err = %e, "ignoring a datagram that is not WebRTC"),
+        }
+        // Every mutation is followed by a full drain (str0m's contract).
+        self.drain().is_some()
     }
 
     fn event(&mut self, e: Event) {
