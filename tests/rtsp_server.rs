@@ -297,26 +297,16 @@ async fn ffprobe_sees_h264_with_the_right_size_and_opus() {
         return;
     }
     let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-rtsp_transport",
-                "tcp",
-                "-show_entries",
-                "stream=codec_type,codec_name,width,height",
-                "-of",
-                "json",
-            ])
-            .arg(fx.url("front-door").as_str())
-            .kill_on_drop(true)
-            .output(),
+    let out = ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height",
+            "-of",
+            "json",
+        ],
+        &fx.url("front-door"),
     )
-    .await
-    .expect("ffprobe finishes")
-    .expect("ffprobe runs");
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -353,19 +343,20 @@ async fn audio_flows_to_a_client_joining_a_video_only_media() {
     let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
     let (_, mut video_only) = spawn_client(fx.url("front-door")).await;
     next_video(&mut video_only).await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new("ffprobe")
-            .args(["-v", "error", "-rtsp_transport", "tcp"])
-            .args(["-select_streams", "a:0", "-read_intervals", "%+#10"])
-            .args(["-show_entries", "packet=codec_type", "-of", "csv"])
-            .arg(fx.url("front-door").as_str())
-            .kill_on_drop(true)
-            .output(),
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "a:0",
+            "-read_intervals",
+            "%+#10",
+            "-show_entries",
+            "packet=codec_type",
+            "-of",
+            "csv",
+        ],
+        &fx.url("front-door"),
     )
-    .await
-    .expect("ffprobe finishes")
-    .expect("ffprobe runs");
+    .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines().filter(|l| l.contains("audio")).count(),
@@ -376,6 +367,22 @@ async fn audio_flows_to_a_client_joining_a_video_only_media() {
     // The first client kept playing meanwhile.
     next_video(&mut video_only).await;
     fx.stop().await;
+}
+
+/// Runs ffprobe with `args` over interleaved TCP against `url` (60 s at most).
+async fn ffprobe(args: &[&str], url: &url::Url) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("ffprobe")
+            .args(["-v", "error", "-rtsp_transport", "tcp"])
+            .args(args)
+            .arg(url.as_str())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffprobe finishes")
+    .expect("ffprobe runs")
 }
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {

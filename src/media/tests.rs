@@ -124,6 +124,28 @@ async fn late_joiner_starts_on_keyframe_with_audio() {
     assert_eq!(opener.opens(), 1);
 }
 
+/// A lease on [`CAM`] once its stream is ready (a key frame arrived).
+async fn ready_lease(hub: &Hub) -> Lease {
+    let lease = hub.lease(CAM);
+    lease
+        .stream()
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap();
+    lease
+}
+
+/// A hub streaming a camera with audio, and the lease that keeps it running.
+async fn streaming_with_audio() -> (Hub, Lease) {
+    let opener = FakeOpener::new(FakeSpec {
+        audio: true,
+        ..FakeSpec::default()
+    });
+    let hub = hub(opener, HubOptions::default());
+    let lease = ready_lease(&hub).await;
+    (hub, lease)
+}
+
 /// Receives `n` frames, checking that video frames keep coming one after the
 /// other from `video_index` on; returns the last video index and the audio count.
 async fn video_run(sub: &mut Subscriber, n: usize, mut video_index: Option<u32>) -> (u32, usize) {
@@ -145,17 +167,7 @@ async fn video_run(sub: &mut Subscriber, n: usize, mut video_index: Option<u32>)
 
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_switches_audio_off_and_on_without_losing_video() {
-    let opener = FakeOpener::new(FakeSpec {
-        audio: true,
-        ..FakeSpec::default()
-    });
-    let hub = hub(opener.clone(), HubOptions::default());
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (_hub, lease) = streaming_with_audio().await;
     let mut sub = lease.subscribe();
     let (last, audio) = video_run(&mut sub, 60, None).await;
     assert!(audio > 0, "audio is delivered by default");
@@ -174,17 +186,7 @@ async fn a_subscriber_switches_audio_off_and_on_without_losing_video() {
 
 #[tokio::test(start_paused = true)]
 async fn a_video_only_subscriber_starts_on_the_cached_gop_without_audio() {
-    let opener = FakeOpener::new(FakeSpec {
-        audio: true,
-        ..FakeSpec::default()
-    });
-    let hub = hub(opener.clone(), HubOptions::default());
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (_hub, lease) = streaming_with_audio().await;
     sleep(Duration::from_millis(500)).await; // mid-GOP: the cache holds audio too
     let mut sub = lease.subscribe();
     sub.set_audio(false);
@@ -201,12 +203,7 @@ async fn laggard_resyncs_at_keyframe_without_blocking_others() {
         ..HubOptions::default()
     };
     let hub = hub(opener.clone(), opts);
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let lease = ready_lease(&hub).await;
     let mut fast = lease.subscribe();
     let mut slow = lease.subscribe();
     assert!(recv(&mut slow).await.is_video_keyframe());
@@ -450,12 +447,7 @@ async fn streaming_with_long_gop() -> (Arc<FakeOpener>, Hub, Lease) {
         ..FakeSpec::default()
     });
     let hub = hub(opener.clone(), HubOptions::default());
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let lease = ready_lease(&hub).await;
     (opener, hub, lease)
 }
 
@@ -505,12 +497,7 @@ async fn a_new_keyframe_is_asked_for_even_when_the_cached_one_is_fresh() {
 async fn shutdown_closes_sources_and_ends_subscribers() {
     let opener = FakeOpener::new(FakeSpec::default());
     let hub = hub(opener.clone(), HubOptions::default());
-    let lease = hub.lease(CAM);
-    lease
-        .stream()
-        .wait_ready(Duration::from_secs(5))
-        .await
-        .unwrap();
+    let lease = ready_lease(&hub).await;
     let mut sub = lease.subscribe();
     hub.shutdown().await;
     assert_eq!(opener.closes(), 1);
