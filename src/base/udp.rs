@@ -290,11 +290,14 @@ impl Batch {
         let Batch { buf, got } = self;
         got.clear();
         socket.try_io(Interest::READABLE, || {
-            let mut slices: Vec<[std::io::IoSliceMut<'_>; 1]> = buf
-                .chunks_mut(DATAGRAM_ROOM)
-                .map(|c| [std::io::IoSliceMut::new(c)])
-                .collect();
-            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(slices.len(), None);
+            // On the stack; only the headers are allocated per call (nix's
+            // `MultiHeaders` holds raw pointers, so a pump's future could not
+            // keep one across awaits).
+            let mut rooms = buf.chunks_mut(DATAGRAM_ROOM);
+            let mut slices: [[std::io::IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| {
+                [std::io::IoSliceMut::new(rooms.next().unwrap_or_default())]
+            });
+            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
             let results = recvmmsg(
                 fd,
                 &mut headers,

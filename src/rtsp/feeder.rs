@@ -292,9 +292,10 @@ pub(crate) async fn feed(
         };
         let src = match frame.kind {
             MediaKind::Video => &video,
+            // Only while the gate is open: the subscriber reads video only otherwise.
             MediaKind::Audio => match &audio {
-                Some(a) if audio_gate.open() => a,
-                _ => continue,
+                Some(a) => a,
+                None => continue,
             },
         };
         // A GObject property read that takes the appsrc's lock: not per frame.
