@@ -7,12 +7,13 @@
 //! current session (if any) is closed. Only the current session's frames are
 //! published, so consumers switch exactly at a key frame.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
@@ -107,6 +108,10 @@ struct Supervisor {
     codec: VideoCodec,
     /// H.265 parameter sets (the H.264 ones are `sps`/`pps`).
     h265: h265::ParamSets,
+    /// The one timer for every deadline above, armed lazily (see `next_event`).
+    timer: Pin<Box<Sleep>>,
+    /// When `timer` fires, if armed.
+    armed: Option<Instant>,
 }
 
 impl Supervisor {
@@ -127,6 +132,8 @@ impl Supervisor {
             pps: None,
             codec: VideoCodec::H264,
             h265: h265::ParamSets::default(),
+            timer: Box::pin(sleep_until(Instant::now())),
+            armed: None,
         }
     }
 
@@ -169,20 +176,35 @@ impl Supervisor {
     }
 
     async fn next_event(&mut self) -> Event {
-        let deadline = self.next_deadline();
+        // The stall deadline moves on with every frame: the timer is only moved
+        // earlier, never later, so a frame costs no timer re-registration. A
+        // timer that fires before the (moved) deadline is a no-op in `on_timer`,
+        // which re-arms it here.
+        if let Some(d) = self.next_deadline()
+            && self.armed.is_none_or(|a| d < a)
+        {
+            self.timer.as_mut().reset(d);
+            self.armed = Some(d);
+        }
+        let armed = self.armed.is_some();
         let current = &mut self.current;
         let candidate = &mut self.candidate;
         let leases = &mut self.leases;
         let shared = &self.shared;
-        tokio::select! {
+        let timer = &mut self.timer;
+        let ev = tokio::select! {
             biased;
             _ = shared.cancel.cancelled() => Event::Cancelled,
             _ = leases.changed() => Event::Leases,
             _ = shared.keyframe.notified() => Event::KeyframeRequest,
             f = next_frame(current) => Event::Current(f),
             c = candidate_event(candidate) => Event::Candidate(c),
-            _ = sleep_opt(deadline) => Event::Timer,
+            _ = timer.as_mut(), if armed => Event::Timer,
+        };
+        if matches!(ev, Event::Timer) {
+            self.armed = None;
         }
+        ev
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -586,13 +608,6 @@ async fn candidate_event(c: &mut Option<Candidate>) -> CandidateEvent {
     match c {
         Some(Candidate::Opening { rx, .. }) => CandidateEvent::Opened(rx.await),
         Some(Candidate::Open(s)) => CandidateEvent::Frame(s.src.next().await),
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_opt(t: Option<Instant>) {
-    match t {
-        Some(t) => sleep_until(t).await,
         None => std::future::pending().await,
     }
 }
