@@ -29,6 +29,7 @@
 
 mod baseline;
 mod fleet;
+mod floor;
 mod procs;
 mod procstat;
 mod report;

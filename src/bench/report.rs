@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::baseline::Baseline;
-use super::stats::{LatencyMs, TtffMs, fmt_opt};
+use super::floor::Floor;
+use super::stats::{LatencyMs, TtffMs, fmt_opt, r3};
 use super::viewer::ViewerKind;
 
 /// One viewer's figures.
@@ -153,6 +154,11 @@ pub struct ScenarioResult {
     pub baseline: Option<Baseline>,
     /// Daemon CPU / baseline CPU.
     pub cpu_ratio_vs_baseline: Option<f64>,
+    /// A bare relay of the same traffic on this host (1-camera scenarios with
+    /// the baseline).
+    pub floor: Option<Floor>,
+    /// Daemon CPU / bare relay CPU.
+    pub cpu_ratio_vs_floor: Option<f64>,
     /// Skips, failures, WHEP availability.
     pub notes: Vec<String>,
     /// The daemon's log file.
@@ -433,6 +439,31 @@ pub fn markdown(r: &Report) -> String {
             m.label,
             m.daemon.cpu_cores * 100.0,
             fmt_opt(m.cpu_ratio_vs_baseline, 3)
+        );
+    }
+    if let Some(m) = &r.main
+        && let Some(f) = &m.floor
+    {
+        s += &format!(
+            "\n## Floor (bare relay on this host)\n\nOne thread with blocking sockets relaying the same \
+             traffic on loopback (video bursts at the simulator's rate, {:.0} audio packets/s; one \
+             send per packet and viewer; no crypto, no RTP parsing): {:.2} % of one core, {:.1} µs per \
+             video packet over {:.0} s ({} video packets). ring-bridge: {:.1} µs per video packet. \
+             Ratio ring-bridge / floor: {}; floor / baseline: {}.\n",
+            super::floor::AUDIO_PPS,
+            f.cpu_cores * 100.0,
+            f.us_per_packet,
+            f.duration_s,
+            f.video_packets,
+            m.cpu_us_per_ring_packet.unwrap_or(0.0),
+            fmt_opt(m.cpu_ratio_vs_floor, 1),
+            fmt_opt(
+                m.baseline
+                    .as_ref()
+                    .filter(|b| b.cpu_cores > 0.0)
+                    .map(|b| r3(f.cpu_cores / b.cpu_cores)),
+                3
+            )
         );
     }
     if !r.skipped.is_empty() {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::baseline;
 use super::fleet::{Target, Viewer, is_whep_unavailable};
+use super::floor;
 use super::procs::{self, Proc};
 use super::procstat::{CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
 use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, TtffResult, ViewerSummary};
@@ -238,6 +239,16 @@ async fn measure(
             }
             Err(e) => notes.push(format!("baseline failed: {e:#}")),
         }
+        if sc.cameras == 1 {
+            match relay_floor(sc, &res).await {
+                Ok(f) => {
+                    res.cpu_ratio_vs_floor =
+                        (f.cpu_cores > 0.0).then(|| r3(res.daemon.cpu_cores / f.cpu_cores));
+                    res.floor = Some(f);
+                }
+                Err(e) => notes.push(format!("relay floor failed: {e:#}")),
+            }
+        }
     }
     if !t.whep_available() && !notes.iter().any(|n| n.starts_with("WHEP unavailable")) {
         notes.push(whep_note());
@@ -245,6 +256,29 @@ async fn measure(
     res.notes = notes;
     res.daemon_log = rig.daemon.log_path.display().to_string();
     Ok(res)
+}
+
+/// The bare relay ([`floor`]) at the rate the load phase measured: the
+/// daemon's video packets per second in, the viewers' bytes per packet.
+async fn relay_floor(sc: &Scenario, res: &ScenarioResult) -> anyhow::Result<floor::Floor> {
+    let secs = sc.duration.as_secs_f64();
+    let video_pps = res.ring_video_packets as f64 / secs;
+    if video_pps < 1.0 {
+        bail!("no video packets measured in the load phase");
+    }
+    let bytes_per_s = res.frames.video_kbps_per_viewer * 1000.0 / 8.0;
+    let spec = floor::Spec {
+        video_fps: SIM_FPS,
+        video_pps,
+        video_bytes: ((bytes_per_s / video_pps) as usize).clamp(200, 1400),
+        rtsp: sc.rtsp,
+        webrtc: res.webrtc_per_camera,
+        warmup: Duration::from_secs(2),
+        window: sc.duration,
+    };
+    tokio::task::spawn_blocking(move || floor::measure(&spec))
+        .await
+        .context("the relay floor's thread")?
 }
 
 /// The daemon's CPU over `sc.idle` once every camera's session has ended (no
