@@ -30,6 +30,7 @@ pub mod h265;
 mod hub;
 mod keeper;
 pub mod mp4;
+pub mod nal_pay;
 mod source;
 mod stats;
 mod stream;

@@ -7,13 +7,15 @@
 //!   emulation prevention ([`unescape`], [`escape`]);
 //! - [`sps`]: the SPS parser (§7.3.2.1.1) behind [`VideoParams`](super::VideoParams) (size after
 //!   cropping, `profile-level-id`) and RFC 6184 [`ProfileLevel`]s;
-//! - [`rtp`]: the RFC 6184 depacketizer (RTP payloads → Annex-B access units).
+//! - [`rtp`]: the RFC 6184 depacketizer (RTP payloads → Annex-B access units);
+//! - [`pay`]: the RFC 6184 packetizer (Annex-B access units → RTP payloads).
 //!
 //! No I/O, no GStreamer, no webrtc crate: plain bytes in, bytes or values out.
 //! It never decodes slices and never allocates per NAL except when removing or
 //! adding emulation-prevention bytes.
 
 pub(crate) mod bits;
+pub mod pay;
 pub mod rtp;
 pub mod sps;
 
