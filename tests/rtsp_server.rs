@@ -369,6 +369,145 @@ async fn audio_flows_to_a_client_joining_a_video_only_media() {
     fx.stop().await;
 }
 
+/// What NVRs and players read besides the media: the SDP's `fmtp` (parameter sets,
+/// profile) and PLAY's `RTP-Info`, which must name the first packet sent; then
+/// one access unit per RTP timestamp with the marker on its last packet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdp_fmtp_and_rtp_info_describe_the_packets_sent() {
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+    let fx = Fixture::start(FakeSpec::default(), RtspOptions::default());
+    let url = fx.url("front-door");
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", url.port().unwrap()))
+        .await
+        .unwrap();
+    let mut rtsp = BufReader::new(stream);
+    let mut cseq = 0;
+    let mut request = async |rtsp: &mut BufReader<tokio::net::TcpStream>, line: String| {
+        cseq += 1;
+        let msg = format!("{line}\r\nCSeq: {cseq}\r\n\r\n");
+        rtsp.get_mut().write_all(msg.as_bytes()).await.unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut l = String::new();
+            rtsp.read_line(&mut l).await.unwrap();
+            if l.trim().is_empty() {
+                break;
+            }
+            headers.push(l.trim().to_owned());
+        }
+        let header = |name: &str| {
+            headers.iter().find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        assert!(headers[0].ends_with("200 OK"), "{line}: {headers:?}");
+        let mut body = vec![0; header("content-length").map_or(0, |n| n.parse().unwrap())];
+        rtsp.read_exact(&mut body).await.unwrap();
+        (
+            header("session"),
+            header("rtp-info"),
+            String::from_utf8(body).unwrap(),
+        )
+    };
+    let io = Duration::from_secs(30);
+    let (_, _, sdp) = tokio::time::timeout(
+        io,
+        request(
+            &mut rtsp,
+            format!("DESCRIBE {url} RTSP/1.0\r\nAccept: application/sdp"),
+        ),
+    )
+    .await
+    .expect("DESCRIBE answered");
+    let fmtp = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=fmtp:96 "))
+        .expect("video fmtp");
+    let param = |k: &str| {
+        fmtp.split(';')
+            .find_map(|p| p.trim().strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{k} in {fmtp}"))
+    };
+    assert_eq!(param("packetization-mode"), "1");
+    let sets: Vec<Vec<u8>> = param("sprop-parameter-sets")
+        .split(',')
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+        .collect();
+    assert_eq!(sets.len(), 2);
+    assert_eq!((sets[0][0] & 0x1f, sets[1][0] & 0x1f), (7, 8), "SPS, PPS");
+    let sps = &sets[0];
+    assert_eq!(
+        param("profile-level-id"),
+        format!("{:02x}{:02x}{:02x}", sps[1], sps[2], sps[3])
+    );
+
+    let (session, _, _) = request(
+        &mut rtsp,
+        format!("SETUP {url}/stream=0 RTSP/1.0\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1"),
+    )
+    .await;
+    let session = session
+        .expect("session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, rtp_info, _) = request(
+        &mut rtsp,
+        format!("PLAY {url} RTSP/1.0\r\nSession: {session}\r\nRange: npt=0-"),
+    )
+    .await;
+    let rtp_info = rtp_info.expect("RTP-Info");
+    let field = |k: &str| -> u32 {
+        rtp_info
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{k} in {rtp_info}"))
+            .parse()
+            .unwrap()
+    };
+    let (mut want_seq, rtptime) = (field("seq") as u16, field("rtptime"));
+
+    // Interleaved packets: channel 0 is video RTP.
+    let (mut first, mut units, mut last_marker, mut last_ts) = (true, 0, true, 0u32);
+    while units < 10 {
+        let mut head = [0u8; 4];
+        tokio::time::timeout(io, rtsp.read_exact(&mut head))
+            .await
+            .expect("media in time")
+            .unwrap();
+        assert_eq!(head[0], b'$');
+        let mut p = vec![0; usize::from(u16::from_be_bytes([head[2], head[3]]))];
+        rtsp.read_exact(&mut p).await.unwrap();
+        if head[1] != 0 {
+            continue;
+        }
+        let seq = u16::from_be_bytes([p[2], p[3]]);
+        let ts = u32::from_be_bytes(p[4..8].try_into().unwrap());
+        assert_eq!(seq, want_seq, "consecutive from RTP-Info's seq");
+        want_seq = seq.wrapping_add(1);
+        if first {
+            assert_eq!(ts, rtptime, "RTP-Info's rtptime is the first packet's");
+            first = false;
+        } else if ts != last_ts {
+            assert!(last_marker, "a new timestamp only after a marked packet");
+            units += 1;
+        } else {
+            assert!(
+                !last_marker,
+                "no packet after the marker in one access unit"
+            );
+        }
+        last_marker = p[1] & 0x80 != 0;
+        last_ts = ts;
+    }
+    drop(rtsp);
+    fx.stop().await;
+}
+
 /// Runs ffprobe with `args` over interleaved TCP against `url` (60 s at most).
 async fn ffprobe(args: &[&str], url: &url::Url) -> std::process::Output {
     tokio::time::timeout(

@@ -34,6 +34,7 @@ mod gate;
 mod hold;
 mod join;
 mod mounts;
+mod pay;
 #[cfg(test)]
 mod tests;
 
