@@ -83,8 +83,9 @@ pub(crate) fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
 }
 
 /// Builds `appsrc ! tee ! pay0` with the crate's H.264 payloader ([`H264Pay`],
-/// pt 96; H.265: `rtph265pay config-interval=0`, whose caps carry `sprop-vps/sps/pps` from the key frame into the
-/// SDP) and, with `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
+/// pt 96; H.265: `rtph265pay config-interval=0`, whose caps carry
+/// `sprop-vps/sps/pps` from the key frame into the SDP) and, with `audio`,
+/// `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
 pub(crate) fn build_elements(
     codec: VideoCodec,
     audio: bool,

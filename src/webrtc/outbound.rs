@@ -1,8 +1,8 @@
 //! Hub → viewer: turns a [`Subscriber`]'s access units into the RTP packets of
-//! one viewer (no transcoding): H.264 per RFC 6184 (STAP-A for SPS+PPS, FU-A for
-//! large NAL units, via webrtc-rs's `H264Payloader`), H.265 per RFC 7798 with our
-//! own [`crate::media::h265::pay`] (AP, FU, no DONL; see
-//! `docs/design/0009-h265.md`), each video frame once for all viewers of the
+//! one viewer (no transcoding): H.264 per RFC 6184 with our own
+//! [`crate::media::h264::pay`] (STAP-A for small NAL units such as SPS+PPS, FU-A
+//! for large ones), H.265 per RFC 7798 with [`crate::media::h265::pay`] (AP, FU,
+//! no DONL; see `docs/design/0009-h265.md`), each video frame once for all viewers of the
 //! camera ([`super::payloads`]), and Opus one packet per frame (RFC 7587). RTP
 //! timestamps come from the hub's PTS (90 kHz video, 48 kHz audio), so frame
 //! durations are the real ones. The session's pump (`pump.rs`) hands the packets

@@ -1,5 +1,5 @@
 //! RTP payloads shared by every WHEP viewer of a camera: an access unit is
-//! packetized once (RFC 6184 for H.264 with webrtc-rs's `H264Payloader`, RFC 7798
+//! packetized once (RFC 6184 for H.264 with [`crate::media::h264::pay`], RFC 7798
 //! for H.265 with [`crate::media::h265::pay`]) and each viewer's writer only puts its
 //! own RTP header (sequence number, timestamp; SSRC and payload type in the
 //! track) in front of the same payload buffers.
@@ -14,11 +14,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-use webrtc::rtp::codecs::h264::H264Payloader;
-use webrtc::rtp::packetizer::Payloader;
-
 use crate::base::CameraId;
-use crate::media::{Frame, VideoCodec, h265};
+use crate::media::{Frame, VideoCodec, h264, h265};
 
 /// Frames kept per camera: enough for viewers a few frames apart.
 const KEEP: usize = 8;
@@ -39,7 +36,6 @@ pub(crate) struct PayloadCache {
 }
 
 struct CacheInner {
-    h264: H264Payloader,
     /// (hub frame sequence number, codec, its payloads), oldest first.
     recent: VecDeque<(u64, VideoCodec, FramePayloads)>,
 }
@@ -48,7 +44,6 @@ impl PayloadCache {
     fn new() -> Self {
         PayloadCache {
             inner: Mutex::new(CacheInner {
-                h264: H264Payloader::default(),
                 recent: VecDeque::with_capacity(KEEP),
             }),
         }
@@ -68,7 +63,7 @@ impl PayloadCache {
             return Arc::clone(p);
         }
         let payloads: FramePayloads = match codec {
-            VideoCodec::H264 => c.h264.payload(PAYLOAD_MTU, &frame.data).unwrap_or_default(),
+            VideoCodec::H264 => h264::pay::packetize(&frame.data, PAYLOAD_MTU),
             VideoCodec::H265 => h265::pay::packetize(&frame.data, PAYLOAD_MTU),
         }
         .iter()
