@@ -129,9 +129,9 @@ pub const REQUIRED: &[Requirement] = &[
     req("filesrc", CORE, &[Simulator]),
     req("filesink", CORE, &[Simulator]),
     req("fakesink", CORE, &[Tests]),
-    // RTP payloaders (no transcoding).
+    // RTP payloaders (no transcoding; live H.264/H.265 video uses `rtsp::pay`,
+    // recorded events `rtph264pay`).
     req("rtph264pay", GOOD, &[Rtsp]),
-    req("rtph265pay", GOOD, &[Rtsp]),
     req("rtpopuspay", GOOD, &[Rtsp]),
     // Recorded events: AAC from Ring's MP4 (RFC 3640).
     req("rtpmp4gpay", GOOD, &[Rtsp]),

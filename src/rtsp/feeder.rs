@@ -1,5 +1,5 @@
 //! The appsrc side of one RTSP media: builds the element bin (appsrc → the crate's
-//! H.264 payloader or rtph265pay, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it from a hub
+//! video payloader, appsrc → rtpopuspay; no transcoding) and the Tokio task that feeds it from a hub
 //! [`crate::media::Subscriber`].
 //!
 //! Cost per packet matters here (`docs/PERFORMANCE.md`): every buffer pushed wakes
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::join::JoinGate;
-use super::pay::H264Pay;
+use super::pay::VideoPay;
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, VideoCodec, ViewerKind};
 
 /// The most bytes an appsrc queues; the leaky queue is only a safety net, because the
@@ -82,10 +82,9 @@ pub(crate) fn not_linked_guard() -> Result<gst::Element, glib::BoolError> {
     Ok(tee)
 }
 
-/// Builds `appsrc ! tee ! pay0` with the crate's H.264 payloader ([`H264Pay`],
-/// pt 96; H.265: `rtph265pay config-interval=0`, whose caps carry
-/// `sprop-vps/sps/pps` from the key frame into the SDP) and, with `audio`,
-/// `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
+/// Builds `appsrc ! tee ! pay0` with the crate's video payloader ([`VideoPay`],
+/// pt 96, its caps carrying the key frame's parameter sets into the SDP) and, with
+/// `audio`, `appsrc ! tee ! rtpopuspay name=pay1 pt=97` inside one bin.
 pub(crate) fn build_elements(
     codec: VideoCodec,
     audio: bool,
@@ -101,18 +100,8 @@ pub(crate) fn build_elements(
         .build();
     let video = appsrc("videosrc", &vcaps);
     let vtee = not_linked_guard()?;
-    let pay0: gst::Element = match codec {
-        // One RTP buffer list per access unit (see `pay`).
-        VideoCodec::H264 => H264Pay::new("pay0", 96).upcast(),
-        VideoCodec::H265 => {
-            let pay0 = make("rtph265pay", Some("pay0"))?;
-            pay0.set_property("pt", 96u32);
-            // The hub puts the parameter sets in front of every key frame
-            // already; -1 would insert them again.
-            pay0.set_property("config-interval", 0i32);
-            pay0
-        }
-    };
+    // One RTP buffer list per access unit (see `pay`).
+    let pay0: gst::Element = VideoPay::new("pay0", 96, codec).upcast();
     bin.add_many([video.upcast_ref(), &vtee, &pay0])?;
     gst::Element::link_many([video.upcast_ref(), &vtee, &pay0])?;
     let gate = Arc::new(JoinGate::new(codec));

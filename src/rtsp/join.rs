@@ -12,9 +12,8 @@
 //!    media's streaming thread) watches the RTP it sends. At the *second* sample
 //!    of a key frame's access unit it lets the joiners go and holds the stream
 //!    until their PLAY has been handled ([`JoinGate::admitted`], from
-//!    `play-request`). The H.264 payloader (`super::pay`) sends a key frame as
-//!    two samples, its parameter sets' packet and then the rest as one list;
-//!    `rtph265pay` sends one sample per NAL unit (a FU list for a large one).
+//!    `play-request`). The video payloader (`super::pay`) sends a key frame as
+//!    two samples, its parameter sets' packet and then the rest as one list.
 //! 3. The TCP path behind the payloader is synchronous up to an appsink that
 //!    queues one sample (`max-buffers=1`): when the second sample reaches the
 //!    probe, the first is queued or sent and everything before it is sent. The

@@ -1,15 +1,16 @@
-//! The RTSP media's H.264 payloader: a GStreamer element (`GstRTPBasePayload`
-//! subclass) that cuts each access unit with the crate's own RFC 6184 packetizer
-//! ([`crate::media::h264::pay`]) and pushes it downstream as **one buffer list**.
+//! The RTSP media's video payloader: a GStreamer element (`GstRTPBasePayload`
+//! subclass) that cuts each access unit with the crate's own packetizers (RFC 6184
+//! [`crate::media::h264::pay`], RFC 7798 [`crate::media::h265::pay`]) and pushes it
+//! downstream as **one buffer list**.
 //!
-//! Why not `rtph264pay`: it pushes every NAL unit separately (the SEI, then the
-//! slice's FU-A run), and gst-rtsp-server 1.22's TCP path behind it is an appsink
+//! Why not `rtph264pay` / `rtph265pay`: they push every NAL unit separately (the
+//! SEI, then the slice's fragments), and gst-rtsp-server 1.22's TCP path behind it is an appsink
 //! that holds one sample, drained by the stream's send thread under the stream's
 //! lock. Each extra push per frame made the streaming thread and the send thread
 //! wake each other; one list per access unit makes it one hand-over per frame.
 //!
 //! A key frame is the one exception: its first packet (the parameter sets'
-//! STAP-A) goes alone, the rest as a list, so the join gate
+//! aggregation packet) goes alone, the rest as a list, so the join gate
 //! ([`super::join`]) sees a key frame's access unit as two samples and can let
 //! joiners in at the second (its rule: from inside a key frame, never a partial
 //! NAL unit).
@@ -17,8 +18,9 @@
 //! The base class keeps what gst-rtsp-server reads from a payloader: `pt`,
 //! `seqnum-offset`, `timestamp-offset`, `stats` (RTP-Info), SSRC, and the RTP
 //! header's sequence number and timestamp. This element sets the marker on
-//! the access unit's last packet and the caps for the SDP: `packetization-mode=1`,
-//! and `sprop-parameter-sets` and `profile-level-id` from the newest key frame.
+//! the access unit's last packet and the caps for the SDP from the newest key
+//! frame's parameter sets: H.264 `packetization-mode=1`, `sprop-parameter-sets`,
+//! `profile-level-id`; H.265 `sprop-vps`, `sprop-sps`, `sprop-pps`.
 
 use std::sync::Mutex;
 
@@ -31,67 +33,65 @@ use gst_rtp::subclass::prelude::*;
 use gstreamer as gst;
 use gstreamer_rtp as gst_rtp;
 
-use crate::media::h264;
+use crate::media::{VideoCodec, h264, h265};
 
 /// Size of the RTP header this element writes (no CSRCs, no extension).
 const RTP_HEADER: usize = 12;
 
 glib::wrapper! {
     /// See the module docs.
-    pub struct H264Pay(ObjectSubclass<imp::H264Pay>)
+    pub struct VideoPay(ObjectSubclass<imp::VideoPay>)
         @extends gst_rtp::RTPBasePayload, gst::Element, gst::Object;
 }
 
-impl H264Pay {
-    /// A new payloader named `name` with payload type `pt`.
-    pub fn new(name: &str, pt: u32) -> Self {
-        glib::Object::builder()
+impl VideoPay {
+    /// A new `codec` payloader named `name` with payload type `pt`.
+    pub fn new(name: &str, pt: u32, codec: VideoCodec) -> Self {
+        let pay: Self = glib::Object::builder()
             .property("name", name)
             .property("pt", pt)
-            .build()
+            .build();
+        let _ = pay.imp().codec.set(codec);
+        let encoding = match codec {
+            VideoCodec::H264 => "H264",
+            VideoCodec::H265 => "H265",
+        };
+        pay.set_options("video", true, encoding, 90_000);
+        pay
     }
 }
 
 mod imp {
     use super::*;
 
-    /// The parameter sets announced in the caps.
     #[derive(Default)]
-    struct Announced {
-        sps: Option<Bytes>,
-        pps: Option<Bytes>,
-    }
-
-    #[derive(Default)]
-    pub struct H264Pay {
-        announced: Mutex<Announced>,
+    pub struct VideoPay {
+        /// Set once by [`super::VideoPay::new`].
+        pub(super) codec: std::sync::OnceLock<VideoCodec>,
+        /// The parameter sets announced in the caps (in SDP order).
+        announced: Mutex<Vec<Bytes>>,
     }
 
     #[glib::object_subclass]
-    impl ObjectSubclass for H264Pay {
-        const NAME: &'static str = "RingBridgeH264Pay";
-        type Type = super::H264Pay;
+    impl ObjectSubclass for VideoPay {
+        const NAME: &'static str = "RingBridgeVideoPay";
+        type Type = super::VideoPay;
         type ParentType = gst_rtp::RTPBasePayload;
     }
 
-    impl ObjectImpl for H264Pay {
-        fn constructed(&self) {
-            self.parent_constructed();
-            self.obj().set_options("video", true, "H264", 90_000);
-        }
-    }
+    impl ObjectImpl for VideoPay {}
 
-    impl GstObjectImpl for H264Pay {}
+    impl GstObjectImpl for VideoPay {}
 
-    impl ElementImpl for H264Pay {
+    impl ElementImpl for VideoPay {
         fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
             static META: std::sync::OnceLock<gst::subclass::ElementMetadata> =
                 std::sync::OnceLock::new();
             Some(META.get_or_init(|| {
                 gst::subclass::ElementMetadata::new(
-                    "ring-bridge H.264 payloader",
+                    "ring-bridge video payloader",
                     "Codec/Payloader/Network/RTP",
-                    "Payloads H.264 access units into one RTP buffer list each (RFC 6184)",
+                    "Payloads H.264 and H.265 access units into one RTP buffer list each (RFC 6184, RFC 7798)",
                     "ring-bridge",
                 )
             }))
@@ -101,15 +101,24 @@ mod imp {
             static TEMPLATES: std::sync::OnceLock<Vec<gst::PadTemplate>> =
                 std::sync::OnceLock::new();
             TEMPLATES.get_or_init(|| {
-                let sink = gst::Caps::builder("video/x-h264")
-                    .field("stream-format", "byte-stream")
-                    .field("alignment", "au")
-                    .build();
-                let src = gst::Caps::builder("application/x-rtp")
-                    .field("media", "video")
-                    .field("clock-rate", 90_000i32)
-                    .field("encoding-name", "H264")
-                    .build();
+                let mut sink = gst::Caps::new_empty();
+                let mut src = gst::Caps::new_empty();
+                for (media, encoding) in [("video/x-h264", "H264"), ("video/x-h265", "H265")] {
+                    let caps = sink.get_mut().expect("a new caps");
+                    caps.append(
+                        gst::Caps::builder(media)
+                            .field("stream-format", "byte-stream")
+                            .field("alignment", "au")
+                            .build(),
+                    );
+                    src.get_mut().expect("a new caps").append(
+                        gst::Caps::builder("application/x-rtp")
+                            .field("media", "video")
+                            .field("clock-rate", 90_000i32)
+                            .field("encoding-name", encoding)
+                            .build(),
+                    );
+                }
                 [
                     ("sink", gst::PadDirection::Sink, sink),
                     ("src", gst::PadDirection::Src, src),
@@ -123,10 +132,13 @@ mod imp {
         }
     }
 
-    impl RTPBasePayloadImpl for H264Pay {
+    impl RTPBasePayloadImpl for VideoPay {
         fn set_caps(&self, _caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-            *self.announced.lock().unwrap_or_else(|e| e.into_inner()) = Announced::default();
-            self.announce(None, None)
+            self.announced
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            self.announce(&[])
         }
 
         fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -139,8 +151,11 @@ mod imp {
             // The base class's `mtu` (1400 unless the media factory sets another)
             // counts the RTP header.
             let mtu = (self.obj().mtu() as usize).saturating_sub(RTP_HEADER);
-            let payloads = h264::pay::packetize(&au, mtu);
-            let key = h264::contains_idr(&au);
+            let codec = self.codec();
+            let (payloads, key) = match codec {
+                VideoCodec::H264 => (h264::pay::packetize(&au, mtu), h264::contains_idr(&au)),
+                VideoCodec::H265 => (h265::pay::packetize(&au, mtu), h265::contains_irap(&au)),
+            };
             if key {
                 self.update_caps(&au)?;
             }
@@ -167,44 +182,65 @@ mod imp {
         }
     }
 
-    impl H264Pay {
+    impl VideoPay {
+        fn codec(&self) -> VideoCodec {
+            self.codec.get().copied().unwrap_or(VideoCodec::H264)
+        }
+
         /// Puts new parameter sets of key frame `au` into the caps (SDP).
         fn update_caps(&self, au: &Bytes) -> Result<(), gst::FlowError> {
-            let (sps, pps) = h264::find_parameter_sets(au);
-            let (Some(sps), Some(pps)) = (sps, pps) else {
+            let sets: Option<Vec<Bytes>> = match self.codec() {
+                VideoCodec::H264 => match h264::find_parameter_sets(au) {
+                    (Some(sps), Some(pps)) => Some(vec![sps, pps]),
+                    _ => None,
+                },
+                VideoCodec::H265 => {
+                    let ps = h265::find_parameter_sets(au);
+                    ps.vps
+                        .zip(ps.sps)
+                        .zip(ps.pps)
+                        .map(|((v, s), p)| vec![v, s, p])
+                }
+            };
+            let Some(sets) = sets else {
                 return Ok(());
             };
             {
                 let mut a = self.announced.lock().unwrap_or_else(|e| e.into_inner());
-                if a.sps.as_ref() == Some(&sps) && a.pps.as_ref() == Some(&pps) {
+                if *a == sets {
                     return Ok(());
                 }
-                a.sps = Some(sps.clone());
-                a.pps = Some(pps.clone());
+                a.clone_from(&sets);
             }
-            self.announce(Some(&sps), Some(&pps))
+            self.announce(&sets)
                 .map_err(|_| gst::FlowError::NotNegotiated)
         }
 
-        fn announce(
-            &self,
-            sps: Option<&Bytes>,
-            pps: Option<&Bytes>,
-        ) -> Result<(), gst::LoggableError> {
-            let mut s =
-                gst::Structure::builder("application/x-rtp").field("packetization-mode", "1");
-            if let (Some(sps), Some(pps)) = (sps, pps) {
-                let b64 = base64::engine::general_purpose::STANDARD;
-                s = s.field(
-                    "sprop-parameter-sets",
-                    format!("{},{}", b64.encode(sps), b64.encode(pps)),
-                );
-                if let Some(pli) = sps.get(1..4) {
-                    s = s.field(
-                        "profile-level-id",
-                        format!("{:02x}{:02x}{:02x}", pli[0], pli[1], pli[2]),
-                    );
+        /// Sets the caps' fields for `sets` (H.264: SPS, PPS; H.265: VPS, SPS,
+        /// PPS; empty: not known yet).
+        fn announce(&self, sets: &[Bytes]) -> Result<(), gst::LoggableError> {
+            let b64 = |b: &Bytes| base64::engine::general_purpose::STANDARD.encode(b);
+            let mut s = gst::Structure::builder("application/x-rtp");
+            match (self.codec(), sets) {
+                (VideoCodec::H264, [sps, pps]) => {
+                    s = s
+                        .field("packetization-mode", "1")
+                        .field("sprop-parameter-sets", format!("{},{}", b64(sps), b64(pps)));
+                    if let Some(pli) = sps.get(1..4) {
+                        s = s.field(
+                            "profile-level-id",
+                            format!("{:02x}{:02x}{:02x}", pli[0], pli[1], pli[2]),
+                        );
+                    }
                 }
+                (VideoCodec::H264, _) => s = s.field("packetization-mode", "1"),
+                (VideoCodec::H265, [vps, sps, pps]) => {
+                    s = s
+                        .field("sprop-vps", b64(vps))
+                        .field("sprop-sps", b64(sps))
+                        .field("sprop-pps", b64(pps));
+                }
+                (VideoCodec::H265, _) => {}
             }
             self.obj()
                 .set_outcaps(Some(&s.build()))
@@ -247,7 +283,7 @@ mod tests {
     use gstreamer_app as gst_app;
 
     use super::*;
-    use crate::media::h264::rtp::Depacketizer;
+    use crate::media::VideoDepacketizer;
 
     fn annex_b(nals: &[&[u8]]) -> Vec<u8> {
         nals.iter()
@@ -255,50 +291,45 @@ mod tests {
             .collect()
     }
 
-    fn body(first: u8, n: usize) -> Vec<u8> {
-        std::iter::once(first)
+    /// A NAL unit: `header` then `n` bytes without start-code lookalikes.
+    fn body(header: &[u8], n: usize) -> Vec<u8> {
+        header
+            .iter()
+            .copied()
             .chain((0..n).map(|i| (i % 7 + 1) as u8))
             .collect()
     }
 
-    /// What the element pushed for one access unit: the samples (a buffer or a
-    /// list each) as RTP packets.
-    fn packets(sample: &gst::Sample) -> Vec<Vec<u8>> {
-        let one = |b: &gst::BufferRef| b.map_readable().unwrap().to_vec();
-        match sample.buffer_list() {
-            Some(l) => l.iter().map(one).collect(),
-            None => vec![one(sample.buffer().unwrap())],
-        }
-    }
-
-    #[test]
-    fn one_list_per_access_unit_and_a_key_frame_split_after_its_first_packet() {
+    /// Runs `aus` (one every 66 ms) through a `codec` payloader in a real
+    /// pipeline; returns each access unit's samples (a buffer or a list each, as
+    /// RTP packets) and the payloader's source caps.
+    fn payload(
+        codec: VideoCodec,
+        aus: &[Vec<u8>],
+        samples: &[usize],
+    ) -> (Vec<Vec<Vec<Vec<u8>>>>, gst::Caps) {
         gst::init().unwrap();
         let pipeline = gst::Pipeline::new();
+        let media = match codec {
+            VideoCodec::H264 => "video/x-h264",
+            VideoCodec::H265 => "video/x-h265",
+        };
         let src = gst_app::AppSrc::builder()
             .caps(
-                &gst::Caps::builder("video/x-h264")
+                &gst::Caps::builder(media)
                     .field("stream-format", "byte-stream")
                     .field("alignment", "au")
                     .build(),
             )
             .format(gst::Format::Time)
             .build();
-        let pay = H264Pay::new("pay0", 96);
+        let pay = VideoPay::new("pay0", 96, codec);
         let sink = gst_app::AppSink::builder().sync(false).build();
         sink.set_property("buffer-list", true);
         let chain: [&gst::Element; 3] = [src.upcast_ref(), pay.upcast_ref(), sink.upcast_ref()];
         pipeline.add_many(chain).unwrap();
         gst::Element::link_many(chain).unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
-
-        let sps: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xda];
-        let pps: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
-        let sei: &[u8] = &[0x06, 5, 1, 2, 3, 0x80];
-        let aus = [
-            annex_b(&[sps, pps, sei, &body(0x65, 4000)]),
-            annex_b(&[sei, &body(0x41, 3000)]),
-        ];
         for (i, au) in aus.iter().enumerate() {
             let mut b = gst::Buffer::from_slice(au.clone());
             b.get_mut()
@@ -306,23 +337,35 @@ mod tests {
                 .set_pts(gst::ClockTime::from_mseconds(66 * i as u64));
             src.push_buffer(b).unwrap();
         }
-        let pull = || {
-            sink.try_pull_sample(gst::ClockTime::from_seconds(10))
-                .unwrap()
-        };
-        // The key frame: its parameter sets' STAP-A alone, then the rest.
-        let first = packets(&pull());
-        assert_eq!(first.len(), 1);
-        let key_rest = packets(&pull());
-        assert_eq!(key_rest.len(), 3, "FU-A run of the 4 KB IDR slice");
-        // The P-frame: one list.
-        let p_frame = packets(&pull());
-        assert_eq!(p_frame.len(), 4, "the SEI, then the slice's FU-A run");
+        let one = |b: &gst::BufferRef| b.map_readable().unwrap().to_vec();
+        let out = samples
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|_| {
+                        let sample = sink
+                            .try_pull_sample(gst::ClockTime::from_seconds(10))
+                            .expect("a sample");
+                        match sample.buffer_list() {
+                            Some(l) => l.iter().map(one).collect(),
+                            None => vec![one(sample.buffer().unwrap())],
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let caps = pay.static_pad("src").unwrap().current_caps().unwrap();
+        pipeline.set_state(gst::State::Null).unwrap();
+        (out, caps)
+    }
 
-        let mut d = Depacketizer::default();
-        let groups = [[first, key_rest].concat(), p_frame];
+    /// Checks each access unit's packets (RTP header, marker, sequence numbers,
+    /// one timestamp, MTU) and that they depacketize back to it.
+    fn check(codec: VideoCodec, aus: &[Vec<u8>], got: &[Vec<Vec<Vec<u8>>>]) {
+        let mut d = VideoDepacketizer::new(codec);
         let mut seq = None;
-        for (au, group) in aus.iter().zip(&groups) {
+        for (au, samples) in aus.iter().zip(got) {
+            let group: Vec<&Vec<u8>> = samples.iter().flatten().collect();
             let ts = u32::from_be_bytes(group[0][4..8].try_into().unwrap());
             for (k, p) in group.iter().enumerate() {
                 assert_eq!(p[0], 0x80, "RTP v2, no padding, extension or CSRC");
@@ -348,10 +391,27 @@ mod tests {
             }
             assert_eq!(&d.pull().expect("access unit").data[..], &au[..]);
         }
+    }
 
-        // The caps carry what the SDP needs.
-        let caps = pay.static_pad("src").unwrap().current_caps().unwrap();
+    #[test]
+    fn h264_one_list_per_access_unit_and_a_key_frame_split_after_its_first_packet() {
+        let sps: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xda];
+        let pps: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+        let sei: &[u8] = &[0x06, 5, 1, 2, 3, 0x80];
+        let aus = [
+            annex_b(&[sps, pps, sei, &body(&[0x65], 4000)]),
+            annex_b(&[sei, &body(&[0x41], 3000)]),
+        ];
+        // The key frame: its parameter sets' STAP-A alone, then the IDR slice's
+        // FU-A run; the P-frame as one list (the SEI, then the slice's FU-A run).
+        let (got, caps) = payload(VideoCodec::H264, &aus, &[2, 1]);
+        assert_eq!(got[0][0].len(), 1);
+        assert_eq!(got[0][0][0][12] & 0x1f, 24, "STAP-A");
+        assert_eq!(got[0][1].len(), 3, "FU-A run of the 4 KB IDR slice");
+        assert_eq!(got[1][0].len(), 4);
+        check(VideoCodec::H264, &aus, &got);
         let s = caps.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("encoding-name").unwrap(), "H264");
         assert_eq!(s.get::<&str>("packetization-mode").unwrap(), "1");
         assert_eq!(s.get::<&str>("profile-level-id").unwrap(), "42c01f");
         assert_eq!(
@@ -359,6 +419,28 @@ mod tests {
             "Z0LAH9o=,aM48gA=="
         );
         assert_eq!(s.get::<i32>("payload").unwrap(), 96);
-        pipeline.set_state(gst::State::Null).unwrap();
+    }
+
+    #[test]
+    fn h265_key_frames_announce_vps_sps_pps_and_split_after_their_aggregation_packet() {
+        let vps: &[u8] = &[0x40, 0x01, 0x0c, 0x01];
+        let sps: &[u8] = &[0x42, 0x01, 0x01, 0x01];
+        let pps: &[u8] = &[0x44, 0x01, 0xc1, 0x72];
+        let aus = [
+            annex_b(&[vps, sps, pps, &body(&[0x26, 0x01, 0xaf], 3000)]),
+            annex_b(&[&body(&[0x02, 0x01, 0xd0], 2000)]),
+        ];
+        let (got, caps) = payload(VideoCodec::H265, &aus, &[2, 1]);
+        assert_eq!(got[0][0].len(), 1);
+        assert_eq!((got[0][0][0][12] >> 1) & 0x3f, 48, "AP of VPS, SPS, PPS");
+        assert_eq!(got[0][1].len(), 3, "FU run of the IDR");
+        assert_eq!(got[1][0].len(), 2);
+        check(VideoCodec::H265, &aus, &got);
+        let s = caps.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("encoding-name").unwrap(), "H265");
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        assert_eq!(s.get::<&str>("sprop-vps").unwrap(), b64(vps));
+        assert_eq!(s.get::<&str>("sprop-sps").unwrap(), b64(sps));
+        assert_eq!(s.get::<&str>("sprop-pps").unwrap(), b64(pps));
     }
 }
