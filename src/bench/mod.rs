@@ -12,7 +12,8 @@
 //! A run is one scenario ([`scenario`]): cold and warm time-to-first-frame
 //! rounds, the load phase (N cameras × (K RTSP + M WebRTC) viewers for a fixed
 //! window), then the seed design's `ffmpeg` re-encode of one stream as the CPU
-//! baseline. `--sweep` adds the scale sweep and its plot. Output: `bench.json`
+//! baseline and, with one camera, the host's floor (a bare relay of the same
+//! traffic, [`floor`]). `--sweep` adds the scale sweep and its plot. Output: `bench.json`
 //! and `bench.md` (plus `sweep.png`) in `--out`; the binary prints the Markdown.
 //!
 //! ```text
@@ -71,7 +72,7 @@ pub struct BenchOptions {
     /// Cold/warm time-to-first-frame rounds (each starts a new Ring session).
     #[arg(long, default_value_t = 10)]
     pub ttff_rounds: usize,
-    /// Skip the ffmpeg re-encode baseline.
+    /// Skip the ffmpeg re-encode baseline (and the floor measured after it).
     #[arg(long)]
     pub no_baseline: bool,
     /// Stream H.265: the bench cameras stream H.265 only (simulator mode
