@@ -9,10 +9,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
-use std::time::Instant;
 
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmsg,
@@ -91,39 +89,6 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 /// socket sees IPv4 peers) written as the IPv4 address it is.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-/// A pump's wake-up for its WebRTC instance's next timeout: re-armed only when
-/// the deadline moves (str0m asks after every drain).
-#[derive(Debug)]
-pub struct Timer {
-    deadline: Instant,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl Default for Timer {
-    fn default() -> Self {
-        let now = Instant::now();
-        Timer {
-            deadline: now,
-            sleep: Box::pin(tokio::time::sleep_until(now.into())),
-        }
-    }
-}
-
-impl Timer {
-    /// Wakes at `at` from now on.
-    pub fn set(&mut self, at: Instant) {
-        if at != self.deadline {
-            self.deadline = at;
-            self.sleep.as_mut().reset(at.into());
-        }
-    }
-
-    /// Waits for the deadline (at once when it has passed).
-    pub async fn wait(&mut self) {
-        self.sleep.as_mut().await;
-    }
 }
 
 /// A UDP socket's sending side: plain datagrams, or runs of them in one GSO

@@ -7,19 +7,19 @@
 //! current session (if any) is closed. Only the current session's frames are
 //! published, so consumers switch exactly at a key frame.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::stream::{Shared, lock};
 use super::timeline::{SessionBase, Timeline};
 use super::{Frame, LiveSource, MediaKind, SourceError, StreamState, VideoCodec, h264, h265};
+use crate::base::timer::Timer;
 use crate::base::{ErrorKind, ResultExt as _, error::chain};
 
 /// Upper bound for one `LiveSource::close` call.
@@ -108,10 +108,8 @@ struct Supervisor {
     codec: VideoCodec,
     /// H.265 parameter sets (the H.264 ones are `sps`/`pps`).
     h265: h265::ParamSets,
-    /// The one timer for every deadline above, armed lazily (see `next_event`).
-    timer: Pin<Box<Sleep>>,
-    /// When `timer` fires, if armed.
-    armed: Option<Instant>,
+    /// The one timer for every deadline above (see `next_event`).
+    timer: Timer,
 }
 
 impl Supervisor {
@@ -132,8 +130,7 @@ impl Supervisor {
             pps: None,
             codec: VideoCodec::H264,
             h265: h265::ParamSets::default(),
-            timer: Box::pin(sleep_until(Instant::now())),
-            armed: None,
+            timer: Timer::default(),
         }
     }
 
@@ -176,35 +173,26 @@ impl Supervisor {
     }
 
     async fn next_event(&mut self) -> Event {
-        // The stall deadline moves on with every frame: the timer is only moved
-        // earlier, never later, so a frame costs no timer re-registration. A
-        // timer that fires before the (moved) deadline is a no-op in `on_timer`,
-        // which re-arms it here.
-        if let Some(d) = self.next_deadline()
-            && self.armed.is_none_or(|a| d < a)
-        {
-            self.timer.as_mut().reset(d);
-            self.armed = Some(d);
+        // The stall deadline moves on with every frame: the timer only moves
+        // earlier, so a frame costs no timer re-registration. Waking before the
+        // (moved) deadline is a no-op in `on_timer`; the timer is re-armed here.
+        if let Some(d) = self.next_deadline() {
+            self.timer.set_no_later(d.into_std());
         }
-        let armed = self.armed.is_some();
         let current = &mut self.current;
         let candidate = &mut self.candidate;
         let leases = &mut self.leases;
         let shared = &self.shared;
         let timer = &mut self.timer;
-        let ev = tokio::select! {
+        tokio::select! {
             biased;
             _ = shared.cancel.cancelled() => Event::Cancelled,
             _ = leases.changed() => Event::Leases,
             _ = shared.keyframe.notified() => Event::KeyframeRequest,
             f = next_frame(current) => Event::Current(f),
             c = candidate_event(candidate) => Event::Candidate(c),
-            _ = timer.as_mut(), if armed => Event::Timer,
-        };
-        if matches!(ev, Event::Timer) {
-            self.armed = None;
+            _ = timer.wait() => Event::Timer,
         }
-        ev
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -70,6 +70,10 @@ mod imp {
         pub(super) codec: std::sync::OnceLock<VideoCodec>,
         /// The parameter sets announced in the caps (in SDP order).
         announced: Mutex<Vec<Bytes>>,
+        /// Largest payload: the base class's `mtu` (1400 unless the media
+        /// factory sets another, before the stream starts) minus the RTP header,
+        /// read at `set_caps` rather than per frame (a locked property read).
+        payload_mtu: std::sync::atomic::AtomicUsize,
     }
 
     #[glib::object_subclass]
@@ -134,6 +138,9 @@ mod imp {
 
     impl RTPBasePayloadImpl for VideoPay {
         fn set_caps(&self, _caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+            let mtu = (self.obj().mtu() as usize).saturating_sub(RTP_HEADER);
+            self.payload_mtu
+                .store(mtu, std::sync::atomic::Ordering::Relaxed);
             self.announced
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -144,17 +151,16 @@ mod imp {
         fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
             let pts = buffer.pts();
             let dts = buffer.dts();
+            // The feeder marks every frame but the hub's key frames.
+            let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
             let map = buffer
                 .into_mapped_buffer_readable()
                 .map_err(|_| gst::FlowError::Error)?;
             let au = Bytes::from_owner(map);
-            // The base class's `mtu` (1400 unless the media factory sets another)
-            // counts the RTP header.
-            let mtu = (self.obj().mtu() as usize).saturating_sub(RTP_HEADER);
-            let codec = self.codec();
-            let (payloads, key) = match codec {
-                VideoCodec::H264 => (h264::pay::packetize(&au, mtu), h264::contains_idr(&au)),
-                VideoCodec::H265 => (h265::pay::packetize(&au, mtu), h265::contains_irap(&au)),
+            let mtu = self.payload_mtu.load(std::sync::atomic::Ordering::Relaxed);
+            let payloads = match self.codec() {
+                VideoCodec::H264 => h264::pay::packetize(&au, mtu),
+                VideoCodec::H265 => h265::pay::packetize(&au, mtu),
             };
             if key {
                 self.update_caps(&au)?;
@@ -300,7 +306,7 @@ mod tests {
             .collect()
     }
 
-    /// Runs `aus` (one every 66 ms) through a `codec` payloader in a real
+    /// Runs `aus` (one every 66 ms, the first a key frame) through a `codec` payloader in a real
     /// pipeline; returns each access unit's samples (a buffer or a list each, as
     /// RTP packets) and the payloader's source caps.
     fn payload(
@@ -332,9 +338,12 @@ mod tests {
         pipeline.set_state(gst::State::Playing).unwrap();
         for (i, au) in aus.iter().enumerate() {
             let mut b = gst::Buffer::from_slice(au.clone());
-            b.get_mut()
-                .unwrap()
-                .set_pts(gst::ClockTime::from_mseconds(66 * i as u64));
+            let b_mut = b.get_mut().unwrap();
+            b_mut.set_pts(gst::ClockTime::from_mseconds(66 * i as u64));
+            if i > 0 {
+                // As the feeder marks every frame but the key frames.
+                b_mut.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
             src.push_buffer(b).unwrap();
         }
         let one = |b: &gst::BufferRef| b.map_readable().unwrap().to_vec();

@@ -32,7 +32,8 @@ use super::outbound::{Outbound, RtpOut, Step};
 use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::talk::Uplink;
 use crate::base::stack_poll::{self, Polled};
-use crate::base::udp::{Outbox, Sockets, Timer};
+use crate::base::timer::Timer;
+use crate::base::udp::{Outbox, Sockets};
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
 
 /// The largest datagram read.

@@ -34,7 +34,8 @@ use super::reorder::Reorder;
 use super::stun::{self, Gatherer};
 use super::talk::TalkRtp;
 use crate::base::stack_poll::{self, Polled};
-use crate::base::udp::{self, Sockets, Timer};
+use crate::base::timer::Timer;
+use crate::base::udp::{self, Sockets};
 use crate::media::VideoCodec;
 
 /// How long ICE may stay disconnected before the call counts as failed.

@@ -1,0 +1,85 @@
+//! One reusable wake-up for a task's `select!`: the `Sleep` is kept and only
+//! reset when the deadline moves, so a loop that re-arms it on every turn costs
+//! no timer registration per turn. Used by the str0m pumps (the stack's next
+//! timeout) and the hub's supervisor (deadlines that move on with every frame).
+
+use std::pin::Pin;
+use std::time::Instant;
+
+/// See the module docs. Unarmed until [`Timer::set`] or [`Timer::set_no_later`];
+/// disarmed again when it fires.
+#[derive(Debug)]
+pub struct Timer {
+    deadline: Option<Instant>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Timer {
+            deadline: None,
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now().into())),
+        }
+    }
+}
+
+impl Timer {
+    /// Wakes at `at`.
+    pub fn set(&mut self, at: Instant) {
+        if self.deadline != Some(at) {
+            self.arm(at);
+        }
+    }
+
+    /// Wakes at `at` or earlier: moves the deadline only earlier (or arms an
+    /// unarmed timer). For a deadline that keeps moving later, such as a stall
+    /// deadline pushed back by every frame; the caller re-checks on waking.
+    pub fn set_no_later(&mut self, at: Instant) {
+        if self.deadline.is_none_or(|d| at < d) {
+            self.arm(at);
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        self.deadline = Some(at);
+        self.sleep.as_mut().reset(at.into());
+    }
+
+    /// Waits for the deadline (at once when it has passed; never while
+    /// unarmed), then disarms.
+    pub async fn wait(&mut self) {
+        if self.deadline.is_none() {
+            return std::future::pending().await;
+        }
+        self.sleep.as_mut().await;
+        self.deadline = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn set_no_later_only_moves_earlier_and_a_fired_timer_disarms() {
+        // The paused clock: tokio's `Instant`, converted for the timer.
+        let now = || tokio::time::Instant::now();
+        let mut t = Timer::default();
+        let fired = tokio::time::timeout(Duration::from_secs(60), t.wait()).await;
+        assert!(fired.is_err(), "an unarmed timer never fires");
+        let start = now();
+        let at = |s| (start + Duration::from_secs(s)).into_std();
+        t.set_no_later(at(5));
+        t.set_no_later(at(9)); // later: stays at 5 s
+        t.wait().await;
+        assert_eq!(now() - start, Duration::from_secs(5));
+        // Fired, so disarmed: a later deadline arms it again, and `set` moves
+        // it either way.
+        t.set_no_later(at(9));
+        t.set(at(7));
+        t.wait().await;
+        assert_eq!(now() - start, Duration::from_secs(7));
+    }
+}
