@@ -94,6 +94,12 @@ fn bench_runs_and_writes_a_report() {
         main["cpu_ratio_vs_baseline"].as_f64().unwrap() > 0.0,
         "{main}"
     );
+    // After it, the host's floor: a bare relay of the same traffic, which must
+    // have delivered every packet (else `floor` is missing and a note says why).
+    let floor = &main["floor"];
+    assert!(floor["cpu_cores"].as_f64().unwrap() > 0.0, "{main}");
+    assert!(floor["video_packets"].as_u64().unwrap() > 0, "{floor}");
+    assert!(main["cpu_ratio_vs_floor"].as_f64().unwrap() > 0.0, "{main}");
     assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
 }
 
