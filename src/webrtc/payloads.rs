@@ -21,7 +21,7 @@ use crate::media::{Frame, VideoCodec, h264, h265};
 const KEEP: usize = 8;
 
 /// RTP payload budget: 1200-byte packets minus the 12-byte header and room for
-/// header extensions (transport-cc, mid, abs-send-time).
+/// header extensions (mid and the others a viewer may negotiate, `peer.rs`).
 pub(crate) const PAYLOAD_MTU: usize = 1200 - 12 - 28;
 
 /// One RTP payload, shareable with the WebRTC stack's send path as is.

@@ -17,8 +17,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
-use str0m::format::{Codec as Str0mCodec, FormatParams};
+use str0m::format::{Codec as Str0mCodec, CodecConfig, FormatParams};
 use str0m::media::Frequency;
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::error::WhepError;
@@ -41,6 +42,46 @@ pub(crate) struct Answered {
     pub sdp: String,
 }
 
+/// The RTP header extensions a viewer's session may negotiate: the stack's
+/// standard set without the two that only feed bandwidth estimation
+/// (transport-wide sequence numbers, absolute send time).
+///
+/// The camera's stream is passed through, never re-encoded, so nothing here
+/// could act on an estimate. With transport-cc negotiated every viewer sends a
+/// feedback packet about every 100 ms (Chromium and webrtc-rs alike), and with
+/// abs-send-time and goog-remb Chromium sends REMB: each one a packet the
+/// session would wake up for, decrypt and parse for nothing
+/// (`docs/PERFORMANCE.md`). NACK, PLI, FIR and the RTCP reports do not depend
+/// on them. See also [`without_bandwidth_feedback`].
+fn extensions() -> ExtensionMap {
+    let mut exts = ExtensionMap::empty();
+    for (id, ext) in ExtensionMap::standard().iter() {
+        if !matches!(
+            ext,
+            Extension::TransportSequenceNumber | Extension::AbsoluteSendTime
+        ) {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
+}
+
+/// `codecs` without the `transport-cc` and `goog-remb` feedback the stack
+/// announces for every format by default (see [`extensions`]).
+fn without_bandwidth_feedback(codecs: &CodecConfig) -> CodecConfig {
+    let params = codecs
+        .params()
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.set_fb_transport_cc(false);
+            p.set_fb_remb(false);
+            p
+        })
+        .collect();
+    CodecConfig::new_from_payload_params(params)
+}
+
 fn format_params(c: &Codec) -> FormatParams {
     FormatParams::parse_line(&c.fmtp)
 }
@@ -50,6 +91,7 @@ fn configure(offer: &Offer, video: &VideoFormat, creds: IceCreds, now: Instant) 
     let mut cfg = Rtc::builder()
         .set_local_ice_credentials(creds)
         .clear_codecs()
+        .set_extension_map(extensions())
         .set_rtp_mode(true)
         .set_stats_interval(None);
     let codecs = cfg.codec_config();
@@ -77,6 +119,7 @@ fn configure(offer: &Offer, video: &VideoFormat, creds: IceCreds, now: Instant) 
             format_params(a),
         );
     }
+    *codecs = without_bandwidth_feedback(codecs);
     cfg.build(now)
 }
 
@@ -156,9 +199,13 @@ m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 112 113\r\nc=IN IP4 0.0.0.0\r\na=rtcp:
 a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=ice-options:trickle\r\n\
 a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n\
 a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
 a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n\
 a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
 a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+a=rtcp-fb:102 transport-cc\r\n\
 a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
 a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n\
 a=rtpmap:112 H264/90000\r\na=rtcp-fb:112 nack\r\na=rtcp-fb:112 nack pli\r\n\
@@ -185,6 +232,24 @@ a=rtpmap:113 rtx/90000\r\na=fmtp:113 apt=112\r\n";
         assert!(sdp.contains(&format!("a=ice-ufrag:{ufrag}")), "{sdp}");
         assert!(sdp.contains("192.168.1.5 40001 typ host"), "{sdp}");
         assert!(!sdp.contains("VP8"), "{sdp}");
+    }
+
+    #[test]
+    fn the_answer_keeps_mid_and_declines_bandwidth_feedback() {
+        let offer = parse_offer(OFFER).unwrap();
+        let video = offer.pick_video(VideoCodec::H264, Some("42e01f")).unwrap();
+        assert_eq!(video.format.payload_type, 102);
+        let a = answer(&offer, &video, IceCreds::new(), &[], Instant::now()).unwrap();
+        let sdp = a.sdp;
+        assert!(
+            sdp.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"),
+            "BUNDLE needs the mid: {sdp}"
+        );
+        assert!(!sdp.contains("transport-wide-cc"), "{sdp}");
+        assert!(!sdp.contains("transport-cc"), "{sdp}");
+        assert!(!sdp.contains("abs-send-time"), "{sdp}");
+        assert!(!sdp.contains("goog-remb"), "{sdp}");
+        assert!(sdp.contains("a=rtcp-fb:102 nack pli"), "{sdp}");
     }
 
     #[test]
