@@ -227,26 +227,24 @@ mod imp {
         fn announce(&self, sets: &[Bytes]) -> Result<(), gst::LoggableError> {
             let b64 = |b: &Bytes| base64::engine::general_purpose::STANDARD.encode(b);
             let mut s = gst::Structure::builder("application/x-rtp");
+            if self.codec() == VideoCodec::H264 {
+                s = s.field("packetization-mode", "1");
+            }
             match (self.codec(), sets) {
                 (VideoCodec::H264, [sps, pps]) => {
-                    s = s
-                        .field("packetization-mode", "1")
-                        .field("sprop-parameter-sets", format!("{},{}", b64(sps), b64(pps)));
-                    if let Some(pli) = sps.get(1..4) {
-                        s = s.field(
-                            "profile-level-id",
-                            format!("{:02x}{:02x}{:02x}", pli[0], pli[1], pli[2]),
-                        );
+                    s = s.field("sprop-parameter-sets", format!("{},{}", b64(sps), b64(pps)));
+                    if let Some(pli) = h264::sps::profile_level_id_of(sps) {
+                        s = s.field("profile-level-id", pli);
                     }
                 }
-                (VideoCodec::H264, _) => s = s.field("packetization-mode", "1"),
                 (VideoCodec::H265, [vps, sps, pps]) => {
                     s = s
                         .field("sprop-vps", b64(vps))
                         .field("sprop-sps", b64(sps))
                         .field("sprop-pps", b64(pps));
                 }
-                (VideoCodec::H265, _) => {}
+                // Not known yet (before the first key frame).
+                _ => {}
             }
             self.obj()
                 .set_outcaps(Some(&s.build()))

@@ -50,11 +50,22 @@ pub struct Sps {
 impl Sps {
     /// RFC 6184 `profile-level-id`: six lowercase hex digits.
     pub fn profile_level_id(&self) -> String {
-        format!(
-            "{:02x}{:02x}{:02x}",
-            self.profile_idc, self.constraints, self.level_idc
-        )
+        format_profile_level_id(self.profile_idc, self.constraints, self.level_idc)
     }
+}
+
+/// RFC 6184 `profile-level-id` of an SPS NAL unit without parsing it: the three
+/// bytes after its header (`profile_idc`, constraint flags, `level_idc`; never
+/// escaped, as `profile_idc` is not zero). `None` when the unit is too short.
+pub fn profile_level_id_of(nal: &[u8]) -> Option<String> {
+    match nal.get(1..4)? {
+        &[p, c, l] => Some(format_profile_level_id(p, c, l)),
+        _ => None,
+    }
+}
+
+fn format_profile_level_id(profile_idc: u8, constraints: u8, level_idc: u8) -> String {
+    format!("{profile_idc:02x}{constraints:02x}{level_idc:02x}")
 }
 
 /// H.264 profiles as RFC 6184 `profile-level-id` tells them apart: `profile_idc`
@@ -309,6 +320,15 @@ mod tests {
         let sps = parse_sps(SPS_1080P).unwrap();
         assert_eq!((sps.width, sps.height), (1920, 1080));
         assert_eq!(sps.profile_level_id(), "640028");
+    }
+
+    #[test]
+    fn profile_level_id_of_reads_the_unparsed_unit_as_the_parser_does() {
+        for nal in [SPS_1080P, SPS_360P, SPS_720P_BASELINE] {
+            let parsed = parse_sps(nal).unwrap().profile_level_id();
+            assert_eq!(profile_level_id_of(nal), Some(parsed));
+        }
+        assert_eq!(profile_level_id_of(&[0x67, 0x42, 0xc0]), None);
     }
 
     #[test]
