@@ -328,6 +328,48 @@ async fn three_viewers_share_one_ring_session() {
     gone.close().await;
 }
 
+/// A viewer that loses video packets on the way asks for them again (NACK) and
+/// gets them from the session's cache on the retransmission format it offered
+/// (RFC 4588); nothing is resent while nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_video_packets_are_resent_on_the_retransmission_format() {
+    let sim = Sim::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let d = daemon(&sim, state.path()).await;
+    let opts = ClientOpts {
+        relay: true,
+        rtx: true,
+        ..ClientOpts::default()
+    };
+    let mut c = connect(&base(&d), "driveway", opts).await;
+    let (video, rtx) = whep_support::answer_video_pts(&c.answer);
+    assert!(rtx.is_some(), "no rtx for {video} in {}", c.answer);
+    c.wait_connected(Duration::from_secs(20)).await;
+    // A second of video without loss first.
+    for _ in 0..15 {
+        c.next_frame(Duration::from_secs(30)).await;
+    }
+    let tap = c.relay.as_ref().expect("a relay").tap();
+    assert_eq!(tap.retransmissions(), 0, "resent although nothing was lost");
+
+    tap.drop_video(7, 10);
+    let resent = wait_for(Duration::from_secs(30), || async {
+        (tap.dropped() == 10 && tap.retransmissions() >= 10).then_some(())
+    })
+    .await;
+    assert!(
+        resent.is_some(),
+        "lost {}, resent {}\n{}",
+        tap.dropped(),
+        tap.retransmissions(),
+        d.log_text()
+    );
+    // The viewer plays on.
+    c.next_frame(Duration::from_secs(5)).await;
+    assert_eq!(c.delete().await, 200);
+    c.close().await;
+}
+
 /// Ports of the `a=candidate:` lines of `sdp` (at least one).
 fn candidate_ports(sdp: &str) -> Vec<u16> {
     let ports: Vec<u16> = sdp

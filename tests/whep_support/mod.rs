@@ -103,8 +103,93 @@ pub struct ClientOpts {
     pub mdns_candidates: bool,
     /// Also offer H.265 ([`CHROME_H265`], after the H.264 formats).
     pub offer_h265: bool,
-    /// Reach the daemon through a UDP relay the test can pull ([`WhepClient::vanish`]).
+    /// Reach the daemon through a UDP relay the test can pull ([`WhepClient::vanish`])
+    /// and make lose packets ([`Tap::drop_video`]).
     pub relay: bool,
+    /// Offer RFC 4588 retransmission (`rtx` with `apt=`) for every H.264 format,
+    /// as Chromium does.
+    pub rtx: bool,
+}
+
+/// What a [`Relay`] sees of the daemon's RTP towards the viewer (the RTP header
+/// is not encrypted by SRTP), and the video packets it is told to lose.
+#[derive(Debug, Default)]
+pub struct Tap {
+    video_pt: u8,
+    rtx_pt: Option<u8>,
+    drop_every: AtomicU64,
+    drop_left: AtomicU64,
+    video: AtomicU64,
+    dropped: AtomicU64,
+    rtx: AtomicU64,
+}
+
+impl Tap {
+    /// From now on, loses every `every`-th video packet, `count` of them.
+    pub fn drop_video(&self, every: u64, count: u64) {
+        self.drop_every.store(every.max(1), Ordering::SeqCst);
+        self.drop_left.store(count, Ordering::SeqCst);
+    }
+
+    /// Video packets lost so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Packets on the answer's retransmission format so far.
+    pub fn retransmissions(&self) -> u64 {
+        self.rtx.load(Ordering::SeqCst)
+    }
+
+    /// Whether to forward `datagram` (daemon → viewer); counts what it sees.
+    fn forward(&self, datagram: &[u8]) -> bool {
+        // RTP (RFC 5761 demultiplexing): version 2, not an RTCP packet type.
+        let rtp =
+            datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1]);
+        if !rtp {
+            return true;
+        }
+        let pt = datagram[1] & 0x7F;
+        if Some(pt) == self.rtx_pt {
+            self.rtx.fetch_add(1, Ordering::SeqCst);
+        }
+        if pt != self.video_pt {
+            return true;
+        }
+        let n = self.video.fetch_add(1, Ordering::SeqCst) + 1;
+        let every = self.drop_every.load(Ordering::SeqCst);
+        if every == 0 || !n.is_multiple_of(every) {
+            return true;
+        }
+        let left = self
+            .drop_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1));
+        if left.is_ok() {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+}
+
+/// The video payload type of `answer` (the first format of its `m=video` line)
+/// and its retransmission format (`a=fmtp:<rtx> apt=<video>`), if any.
+pub fn answer_video_pts(answer: &str) -> (u8, Option<u8>) {
+    let video: u8 = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("m=video "))
+        .and_then(|m| m.split_whitespace().nth(2))
+        .and_then(|pt| pt.parse().ok())
+        .expect("a video format in the answer");
+    let apt = format!("apt={video}");
+    let rtx = answer.lines().find_map(|l| {
+        let (pt, params) = l.strip_prefix("a=fmtp:")?.split_once(' ')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == apt)
+            .then(|| pt.parse().ok())?
+    });
+    (video, rtx)
 }
 
 /// A UDP relay between a test viewer and the daemon: the viewer's answer names
@@ -112,15 +197,18 @@ pub struct ClientOpts {
 /// vanish without a goodbye (a closed laptop lid, a dropped network).
 pub struct Relay {
     task: tokio::task::JoinHandle<()>,
+    tap: Arc<Tap>,
 }
 
 impl Relay {
-    /// Starts relaying towards `daemon`; returns the relay and the address the
-    /// viewer must send to.
-    async fn start(daemon: std::net::SocketAddr) -> (Relay, std::net::SocketAddr) {
+    /// Starts relaying towards `daemon`, watching `tap`'s payload types; returns
+    /// the relay and the address the viewer must send to.
+    async fn start(daemon: std::net::SocketAddr, tap: Tap) -> (Relay, std::net::SocketAddr) {
         let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = front.local_addr().unwrap();
+        let tap = Arc::new(tap);
+        let seen = Arc::clone(&tap);
         let task = tokio::spawn(async move {
             let (mut a, mut b) = (vec![0u8; 2048], vec![0u8; 2048]);
             let mut viewer = None;
@@ -131,6 +219,9 @@ impl Relay {
                         let _ = back.send_to(&a[..n], daemon).await;
                     }
                     Ok((n, _)) = back.recv_from(&mut b) => {
+                        if !seen.forward(&b[..n]) {
+                            continue;
+                        }
                         if let Some(v) = viewer {
                             let _ = front.send_to(&b[..n], v).await;
                         }
@@ -138,7 +229,12 @@ impl Relay {
                 }
             }
         });
-        (Relay { task }, addr)
+        (Relay { task, tap }, addr)
+    }
+
+    /// What the relay sees and loses.
+    pub fn tap(&self) -> &Tap {
+        &self.tap
     }
 }
 
@@ -229,6 +325,18 @@ pub async fn new_peer_with(
             RTPCodecType::Video,
         )
         .unwrap();
+        if opts.rtx {
+            // Chromium's numbering: the retransmission format follows its format.
+            m.register_codec(
+                RTCRtpCodecParameters {
+                    capability: cap("video/rtx", 90_000, 0, &format!("apt={pt}")),
+                    payload_type: pt + 1,
+                    ..Default::default()
+                },
+                RTPCodecType::Video,
+            )
+            .unwrap();
+        }
     }
     for (pt, fmtp) in CHROME_H265.iter().filter(|_| opts.offer_h265) {
         m.register_codec(
@@ -446,7 +554,13 @@ pub async fn connect(base: &str, camera: &str, opts: ClientOpts) -> WhepClient {
     let mut relay = None;
     let applied = if opts.relay {
         let probe = through_relay(&answer, "127.0.0.1:9".parse().unwrap()).1;
-        let (r, addr) = Relay::start(probe).await;
+        let (video_pt, rtx_pt) = answer_video_pts(&answer);
+        let tap = Tap {
+            video_pt,
+            rtx_pt,
+            ..Tap::default()
+        };
+        let (r, addr) = Relay::start(probe, tap).await;
         relay = Some(r);
         through_relay(&answer, addr).0
     } else {
