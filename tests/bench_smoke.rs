@@ -155,3 +155,46 @@ fn bench_h265_shows_passthrough() {
         assert_eq!(v["stamped"], v["frames"], "{viewers:?}");
     }
 }
+
+/// `--rtsp 0 --webrtc 0`: no viewer, so the bench holds the camera's session open
+/// (`live/start`) and measures the Ring call and the hub alone; the hold ends
+/// after the window (the idle phase needs every session gone).
+#[test]
+fn bench_without_viewers_measures_a_held_session() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
+        .args(["bench", "--cameras", "1", "--rtsp", "0", "--webrtc", "0"])
+        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "0"])
+        .args(["--quiet-wait", "0s", "--idle", "1s", "--no-baseline"])
+        .arg("--out")
+        .arg(out.path())
+        .env("RINGBRIDGE_LOG", "warn")
+        .output()
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json = std::fs::read_to_string(out.path().join("bench.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let main = &r["main"];
+    assert_eq!(main["viewers"], 0, "{main}");
+    assert!(main["ring_video_packets"].as_u64().unwrap() > 50, "{main}");
+    assert!(
+        main["ring_video_bytes"].as_u64().unwrap() > 10_000,
+        "{main}"
+    );
+    assert!(
+        main["daemon"]["cpu_cores"].as_f64().unwrap() > 0.0,
+        "{main}"
+    );
+    assert!(
+        main["notes"].to_string().contains("held open"),
+        "{}",
+        main["notes"]
+    );
+    // The hold ended, so the idle phase ran instead of failing on a live session.
+    assert_eq!(main["idle"]["seconds"].as_f64(), Some(1.0), "{main}");
+}

@@ -78,11 +78,39 @@ impl Target {
             .await?)
     }
 
-    /// Video RTP packets the daemon has received from Ring for `camera` in its
-    /// current session (`stats.packets_received` of `GET …/live`; 0 without one).
-    pub async fn packets_received(&self, camera: &str) -> anyhow::Result<u64> {
+    /// Video RTP packets and video bytes the daemon has received from Ring for
+    /// `camera` in its current session (`stats.packets_received` and
+    /// `stats.video_bytes` of `GET …/live`; 0 without one).
+    pub async fn ring_video_received(&self, camera: &str) -> anyhow::Result<(u64, u64)> {
         let v = self.live(camera).await?;
-        Ok(v["stats"]["packets_received"].as_u64().unwrap_or(0))
+        let stat = |k: &str| v["stats"][k].as_u64().unwrap_or(0);
+        Ok((stat("packets_received"), stat("video_bytes")))
+    }
+
+    /// Holds `camera`'s live session open without a viewer, as a user's
+    /// `POST …/live/start` does (for an hour, the longest hold).
+    pub async fn hold(&self, camera: &str) -> anyhow::Result<()> {
+        self.client
+            .post(format!(
+                "{}/api/ring/cameras/{camera}/live/start",
+                self.http_base
+            ))
+            .json(&serde_json::json!({ "duration_s": 3600 }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Ends every hold (`POST /api/ingest/stop` without a camera).
+    pub async fn release_holds(&self) -> anyhow::Result<()> {
+        self.client
+            .post(format!("{}/api/ingest/stop", self.http_base))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// Waits (at most `timeout`) until `camera` has no live session.

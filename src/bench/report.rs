@@ -137,6 +137,8 @@ pub struct ScenarioResult {
     pub daemon: DaemonUse,
     /// Video RTP packets the daemon received from Ring in the window (all cameras).
     pub ring_video_packets: u64,
+    /// Video bytes (access units) the daemon received from Ring in the window.
+    pub ring_video_bytes: u64,
     /// The daemon's CPU time in the window divided by `ring_video_packets`, µs:
     /// everything it did (audio, every viewer) per video packet in.
     pub cpu_us_per_ring_packet: Option<f64>,

@@ -266,7 +266,12 @@ async fn relay_floor(sc: &Scenario, res: &ScenarioResult) -> anyhow::Result<floo
     if video_pps < 1.0 {
         bail!("no video packets measured in the load phase");
     }
-    let bytes_per_s = res.frames.video_kbps_per_viewer * 1000.0 / 8.0;
+    let bytes_per_s = if res.viewers == 0 {
+        // No viewer (a held session): the size of what Ring sent.
+        res.ring_video_bytes as f64 / secs
+    } else {
+        res.frames.video_kbps_per_viewer * 1000.0 / 8.0
+    };
     let spec = floor::Spec {
         video_fps: SIM_FPS,
         video_pps,
@@ -298,13 +303,46 @@ async fn idle(sc: &Scenario, rig: &Rig) -> anyhow::Result<IdleUse> {
     })
 }
 
-/// Sum of the video packets received from Ring over `cameras`.
-async fn ring_packets(t: &Target, cameras: &[String]) -> anyhow::Result<u64> {
-    let mut n = 0;
+/// Sums of the video packets and bytes received from Ring over `cameras`.
+async fn ring_received(t: &Target, cameras: &[String]) -> anyhow::Result<(u64, u64)> {
+    let (mut packets, mut bytes) = (0, 0);
     for cam in cameras {
-        n += t.packets_received(cam).await?;
+        let (p, b) = t.ring_video_received(cam).await?;
+        packets += p;
+        bytes += b;
     }
-    Ok(n)
+    Ok((packets, bytes))
+}
+
+/// A scenario without viewers holds each camera's session open (`live/start`),
+/// so it measures the Ring call and the hub alone; waits (at most 60 s) until
+/// every camera receives video.
+async fn hold_cameras(
+    t: &Target,
+    cameras: &[String],
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for cam in cameras {
+        t.hold(cam)
+            .await
+            .with_context(|| format!("holding {cam}'s live session"))?;
+    }
+    notes.push(
+        "no viewers: each camera's live session was held open (`live/start`), so the figures \
+         are the Ring call and the hub alone"
+            .into(),
+    );
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    for cam in cameras {
+        while t.ring_video_received(cam).await?.0 == 0 {
+            if tokio::time::Instant::now() >= end {
+                notes.push(format!("{cam} received no video within 60 s of the hold"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 fn whep_note() -> String {
@@ -401,6 +439,10 @@ async fn load(
         // Start from no session, like a fresh day: cold joins under load.
         let _ = t.wait_inactive(cam, Duration::from_secs(30)).await;
     }
+    let held = sc.rtsp + sc.webrtc == 0;
+    if held {
+        hold_cameras(t, &rig.cameras, notes).await?;
+    }
     let window = Window::default();
     let mut viewers = Vec::new();
     for cam in &rig.cameras {
@@ -440,7 +482,7 @@ async fn load(
 
     let pid = rig.daemon.pid;
     // Read before the CPU windows open: the REST calls are not the daemon's load.
-    let packets_before = ring_packets(t, &rig.cameras).await;
+    let ring_before = ring_received(t, &rig.cameras).await;
     let (d_cpu, s_cpu, b_cpu) = (
         CpuWindow::start(pid)?,
         CpuWindow::start(rig.sim.pid)?,
@@ -452,15 +494,21 @@ async fn load(
     tokio::time::sleep(sc.duration).await;
     window.set(false);
     let daemon_cpu = d_cpu.finish()?;
-    let ring_packets = match (packets_before, ring_packets(t, &rig.cameras).await) {
-        (Ok(a), Ok(b)) => b.saturating_sub(a),
+    let (ring_packets, ring_bytes) = match (ring_before, ring_received(t, &rig.cameras).await) {
+        (Ok(a), Ok(b)) => (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1)),
         (Err(e), _) | (_, Err(e)) => {
             notes.push(format!(
                 "reading the daemon's packet counters failed: {e:#}"
             ));
-            0
+            (0, 0)
         }
     };
+    if held {
+        // The idle phase waits for every session to end.
+        if let Err(e) = t.release_holds().await {
+            notes.push(format!("ending the holds failed: {e:#}"));
+        }
+    }
     let (sim_cpu, bench_cpu, busy) = (s_cpu.finish()?, b_cpu.finish()?, machine.finish()?);
     let mut samples = rss.stop().await;
     let peak = mem(pid)?;
@@ -548,6 +596,7 @@ async fn load(
             rss_peak_mib: r3(peak.hwm_kib as f64 / 1024.0),
         },
         ring_video_packets: ring_packets,
+        ring_video_bytes: ring_bytes,
         cpu_us_per_ring_packet: (ring_packets > 0)
             .then(|| r3(daemon_cpu * sc.duration.as_secs_f64() * 1e6 / ring_packets as f64)),
         sim_cpu_cores: r3(sim_cpu),
