@@ -23,7 +23,11 @@ build_pkgs=(
   protobuf-compiler libssl-dev
 )
 # jq: the add-on's run.sh, which tests/packaging_addon_run.rs runs on this machine.
-test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium jq)
+test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium jq
+  # The GStreamer (webrtcbin) WHEP player of tests/whep_gst.rs: the system Python's
+  # GObject bindings, their GStreamer and libnice typelibs, libnice's elements.
+  python3-gi gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
+  gstreamer1.0-nice)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then

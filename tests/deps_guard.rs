@@ -159,6 +159,9 @@ fn factory_calls(src: &str) -> Vec<String> {
         "ElementFactory::make(\"",
         "ElementFactory::find(\"",
         " make(\"",
+        // Python (the test players): `Gst.ElementFactory.make("…")`.
+        "ElementFactory.make(\"",
+        "ElementFactory.find(\"",
     ] {
         for (at, _) in src.match_indices(marker) {
             let rest = &src[at + marker.len()..];
@@ -175,6 +178,16 @@ fn used_elements() -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
     rust_files(&root().join("tests"), &mut files);
+    // The test players in Python: their double-quoted launch strings and factory
+    // calls read the same way.
+    if let Ok(entries) = std::fs::read_dir(root().join("tests/whep_player")) {
+        files.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "py")),
+        );
+    }
     let this = root().join("tests/deps_guard.rs");
     let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in files.iter().filter(|f| **f != this) {

@@ -13,6 +13,7 @@ pub(crate) mod proptest_util;
 pub mod rtc;
 pub mod secret;
 pub mod stack_poll;
+pub mod str0m_crypto;
 pub mod timer;
 pub mod tls;
 pub mod tracing_setup;

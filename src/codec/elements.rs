@@ -110,6 +110,8 @@ const LIBAV: &str = "gstreamer1.0-libav";
 /// Debian puts the pango text overlays here (they also need a font:
 /// `fonts-dejavu-core`).
 const X: &str = "gstreamer1.0-x";
+/// libnice's ICE elements, which `webrtcbin` uses.
+const NICE: &str = "gstreamer1.0-nice";
 
 /// Every element the code uses, with its Debian package and its users.
 pub const REQUIRED: &[Requirement] = &[
@@ -170,6 +172,14 @@ pub const REQUIRED: &[Requirement] = &[
     req("mp4mux", GOOD, &[Simulator]),
     req("qtdemux", GOOD, &[Rtsp, Simulator]),
     req("decodebin", BASE, &[Announce, Simulator]),
+    // The GStreamer WHEP player of the tests (`tests/whep_player/gst_player.py`).
+    req("webrtcbin", BAD, &[Tests]),
+    req("nicesrc", NICE, &[Tests]),
+    req("nicesink", NICE, &[Tests]),
+    req("dtlssrtpdec", BAD, &[Tests]),
+    req("srtpdec", BAD, &[Tests]),
+    req("rtph264depay", GOOD, &[Tests]),
+    req("rtpopusdepay", GOOD, &[Tests]),
 ];
 
 /// The requirement for `element`, if ring-bridge uses it.

@@ -89,6 +89,7 @@ fn format_params(c: &Codec) -> FormatParams {
 /// The instance, configured with exactly the picked formats.
 fn configure(offer: &Offer, video: &VideoFormat, creds: IceCreds, now: Instant) -> Rtc {
     let mut cfg = Rtc::builder()
+        .set_crypto_provider(crate::base::str0m_crypto::provider())
         .set_local_ice_credentials(creds)
         .clear_codecs()
         .set_extension_map(extensions())
@@ -109,13 +110,16 @@ fn configure(offer: &Offer, video: &VideoFormat, creds: IceCreds, now: Instant) 
         format_params(v),
     );
     if let Some((a, _)) = &offer.audio {
-        let channels = if a.channels == 0 { 2 } else { a.channels };
+        // The channel count as offered: RFC 7587 says `opus/48000/2`, but
+        // webrtcbin offers `OPUS/48000` unless told otherwise, and the stack
+        // matches formats only on an equal count.
+        let channels = (a.channels != 0).then(|| u8::try_from(a.channels).unwrap_or(2));
         codecs.add_config(
             a.payload_type.into(),
             None,
             Str0mCodec::Opus,
             Frequency::FORTY_EIGHT_KHZ,
-            Some(u8::try_from(channels).unwrap_or(2)),
+            channels,
             format_params(a),
         );
     }
@@ -165,7 +169,7 @@ pub(crate) fn answer(
             Err(e) => tracing::debug!(%addr, err = %e, "no host candidate for this address"),
         }
     }
-    let sdp = without_unusable_candidates(&offer.sdp);
+    let sdp = with_bundle_only_ports(&without_unusable_candidates(&offer.sdp));
     let parsed = SdpOffer::from_sdp_string(&sdp).map_err(|e| WhepError::BadOffer {
         reason: e.to_string(),
     })?;
@@ -177,8 +181,67 @@ pub(crate) fn answer(
         })?;
     Ok(Answered {
         rtc,
-        sdp: answer.to_sdp_string(),
+        sdp: with_formats_on_rejected(&answer.to_sdp_string(), &sdp),
     })
+}
+
+/// `sdp` with a port on its `bundle-only` media sections. An offerer that bundles
+/// everything (GStreamer's webrtcbin with `max-bundle`) marks every section but
+/// the first `a=bundle-only` with port 0 (RFC 8843 §7.2): part of the bundle, not
+/// rejected. The stack reads port 0 as a rejected section, so such a section gets
+/// the placeholder port 9 that every other bundled section has.
+fn with_bundle_only_ports(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    let mut rest = sdp;
+    while !rest.is_empty() {
+        // One media section (or the session part): up to the next `m=` line.
+        let end = rest[1..].find("\nm=").map_or(rest.len(), |i| i + 2);
+        let (section, tail) = rest.split_at(end);
+        rest = tail;
+        let bundle_only = section.lines().any(|l| l.trim_end() == "a=bundle-only");
+        match section.strip_prefix("m=") {
+            Some(m) if bundle_only => {
+                let mut fields = m.splitn(3, ' ');
+                let (kind, port, more) = (fields.next(), fields.next(), fields.next());
+                if let (Some(kind), Some("0"), Some(more)) = (kind, port, more) {
+                    out.push_str(&format!("m={kind} 9 {more}"));
+                    continue;
+                }
+                out.push_str(section);
+            }
+            _ => out.push_str(section),
+        }
+    }
+    out
+}
+
+/// `answer` with a format on each rejected media section. The stack writes a
+/// section it rejects (port 0, e.g. audio in a codec we do not send) without a
+/// format, which SDP does not allow (RFC 4566 §5.14; RFC 3264 §6: the formats of
+/// a rejected stream are ignored, but one must be there) and strict parsers
+/// refuse; it gets the offered section's first format, as browsers answer.
+fn with_formats_on_rejected(answer: &str, offer: &str) -> String {
+    let offered: Vec<&str> = offer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("m="))
+        .collect();
+    let mut section = 0;
+    let mut out = String::with_capacity(answer.len() + 16);
+    for line in answer.split_inclusive('\n') {
+        if let Some(m) = line.trim_end().strip_prefix("m=") {
+            let fields: Vec<&str> = m.split_whitespace().collect();
+            let format = offered
+                .get(section)
+                .and_then(|o| o.split_whitespace().nth(3));
+            section += 1;
+            if let (3, Some(format)) = (fields.len(), format) {
+                out.push_str(&format!("m={} {format}\r\n", fields.join(" ")));
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -250,6 +313,59 @@ a=rtpmap:113 rtx/90000\r\na=fmtp:113 apt=112\r\n";
         assert!(!sdp.contains("abs-send-time"), "{sdp}");
         assert!(!sdp.contains("goog-remb"), "{sdp}");
         assert!(sdp.contains("a=rtcp-fb:102 nack pli"), "{sdp}");
+    }
+
+    #[test]
+    fn a_rejected_section_keeps_a_format() {
+        // Audio only in G.722: we answer video and reject audio, with a format.
+        let offer = OFFER
+            .replace(
+                "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+                "m=audio 9 UDP/TLS/RTP/SAVPF 9",
+            )
+            .replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:9 G722/8000")
+            .replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "");
+        let offer = parse_offer(&offer).unwrap();
+        assert!(offer.audio.is_none());
+        let video = offer.pick_video(VideoCodec::H264, Some("42e01f")).unwrap();
+        let a = answer(&offer, &video, IceCreds::new(), &[], Instant::now()).unwrap();
+        let audio = a.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
+        assert_eq!(audio, "m=audio 0 UDP/TLS/RTP/SAVPF 9", "{}", a.sdp);
+        let video = a.sdp.lines().find(|l| l.starts_with("m=video")).unwrap();
+        assert_eq!(video, "m=video 9 UDP/TLS/RTP/SAVPF 102 103", "{}", a.sdp);
+    }
+
+    #[test]
+    fn bundle_only_sections_get_a_port_and_nothing_else_changes() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:video0\r\n\
+                     m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=bundle-only\r\na=mid:audio1\r\n\
+                     m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let out = with_bundle_only_ports(offer);
+        assert_eq!(
+            out,
+            offer.replace("m=audio 0 ", "m=audio 9 "),
+            "only the bundle-only section, the rejected one stays"
+        );
+    }
+
+    #[test]
+    fn opus_without_a_channel_count_is_answered() {
+        // webrtcbin's offer from `encoding-name=OPUS` caps, with max-bundle: the
+        // audio section is `bundle-only` with port 0.
+        let offer = OFFER
+            .replace("m=audio 9 ", "m=audio 0 ")
+            .replace("a=mid:0\r\n", "a=mid:0\r\na=bundle-only\r\n")
+            .replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 OPUS/48000");
+        let offer = parse_offer(&offer).unwrap();
+        let video = offer.pick_video(VideoCodec::H264, Some("42e01f")).unwrap();
+        let a = answer(&offer, &video, IceCreds::new(), &[], Instant::now()).unwrap();
+        let audio = a.sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
+        assert_eq!(audio, "m=audio 9 UDP/TLS/RTP/SAVPF 111", "{}", a.sdp);
+        assert!(
+            a.sdp.to_lowercase().contains("a=rtpmap:111 opus/48000"),
+            "{}",
+            a.sdp
+        );
     }
 
     #[test]

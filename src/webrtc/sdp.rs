@@ -310,8 +310,10 @@ pub(crate) fn parse_offer(sdp: &str) -> Result<Offer, OfferError> {
     let mut audio = None;
     let mut ice_ufrag = desc.attribute("ice-ufrag").cloned();
     for m in &desc.media_descriptions {
-        if m.media_name.port.value == 0 {
-            continue; // rejected / stopped m-line
+        // Port 0 is a rejected or stopped section, unless it is `bundle-only`
+        // (RFC 8843: part of the bundle; webrtcbin with `max-bundle`).
+        if m.media_name.port.value == 0 && m.attribute("bundle-only").is_none() {
+            continue;
         }
         if ice_ufrag.is_none() {
             ice_ufrag = m.attribute("ice-ufrag").flatten().map(str::to_owned);

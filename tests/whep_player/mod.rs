@@ -1,7 +1,8 @@
-//! Rust side of the aiortc WHEP player (`aiortc_player.py` next to this file): runs
-//! it with the venv that `scripts/setup-deps.sh test` installs in
-//! `target/whep-player-venv`, sends it commands on stdin and reads its JSON events
-//! from stdout. The child is killed when the [`Player`] is dropped.
+//! Rust side of the WHEP players next to this file: `aiortc_player.py` (run with
+//! the venv that `scripts/setup-deps.sh test` installs in
+//! `target/whep-player-venv`) and `gst_player.py` (GStreamer's `webrtcbin`, run
+//! with the system Python). Sends commands on stdin and reads JSON events from
+//! stdout. The child is killed when the [`Player`] is dropped.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -39,8 +40,8 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts the player against `whep_url` (`http://127.0.0.1:PORT/api/webrtc/CAM/whep`)
-    /// with extra command-line `args`.
+    /// Starts the aiortc player against `whep_url`
+    /// (`http://127.0.0.1:PORT/api/webrtc/CAM/whep`) with extra command-line `args`.
     pub fn start(whep_url: &str, args: &[&str]) -> Player {
         let py = python();
         assert!(
@@ -48,8 +49,32 @@ impl Player {
             "{} not found: the aiortc player needs `bash scripts/setup-deps.sh test`",
             py.display()
         );
-        let mut child = Command::new(&py)
-            .arg(root().join("tests/whep_player/aiortc_player.py"))
+        Player::spawn("aiortc", &py, "aiortc_player.py", whep_url, args)
+    }
+
+    /// Starts the GStreamer `webrtcbin` player (`gst_player.py`, the system
+    /// Python with its GObject bindings) against `whep_url`.
+    pub fn start_gst(whep_url: &str) -> Player {
+        Player::spawn(
+            "webrtcbin",
+            std::path::Path::new("/usr/bin/python3"),
+            "gst_player.py",
+            whep_url,
+            &[],
+        )
+    }
+
+    /// Runs `script` (in this directory) with `python`; `label` prefixes its
+    /// stderr and unparsed stdout lines.
+    fn spawn(
+        label: &'static str,
+        python: &std::path::Path,
+        script: &str,
+        whep_url: &str,
+        args: &[&str],
+    ) -> Player {
+        let mut child = Command::new(python)
+            .arg(root().join("tests/whep_player").join(script))
             .arg("--url")
             .arg(whep_url)
             .args(args)
@@ -57,7 +82,7 @@ impl Player {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start the aiortc player");
+            .unwrap_or_else(|e| panic!("start the {label} player: {e}"));
         let (tx, events) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
@@ -68,14 +93,14 @@ impl Player {
                             return;
                         }
                     }
-                    Err(_) => eprintln!("[aiortc] {line}"),
+                    Err(_) => eprintln!("[{label}] {line}"),
                 }
             }
         });
         let stderr = child.stderr.take().expect("piped stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[aiortc] {line}");
+                eprintln!("[{label}] {line}");
             }
         });
         let stdin = child.stdin.take();

@@ -52,6 +52,7 @@ pub(crate) struct Offered {
 /// The codecs of the offer, in our order of preference.
 fn configure(opts: &LiveOptions, start: Instant) -> Rtc {
     let mut cfg = Rtc::builder()
+        .set_crypto_provider(crate::base::str0m_crypto::provider())
         .clear_codecs()
         .set_rtp_mode(true)
         .set_stats_interval(Some(STATS_INTERVAL));
