@@ -6,29 +6,35 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_runs_and_writes_a_report() {
+/// Runs `ring-bridge bench` with `args` (space-separated; plus `--out` and a quiet log) and
+/// checks it succeeded; returns its stdout and the parsed bench.json.
+fn bench(args: &str) -> (String, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
-        .args(["bench", "--cameras", "1", "--rtsp", "1", "--webrtc", "1"])
-        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "2"])
-        .args(["--quiet-wait", "0s", "--idle", "1s"])
+        .arg("bench")
+        .args(args.split_whitespace())
         .arg("--out")
         .arg(out.path())
         .env("RINGBRIDGE_LOG", "warn")
         .output()
         .expect("bench runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(
         run.status.success(),
         "bench failed: {}\n{stdout}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(stdout.contains("## Targets"), "{stdout}");
     assert!(out.path().join("bench.md").is_file());
-
     let json = std::fs::read_to_string(out.path().join("bench.json")).unwrap();
-    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    (stdout, serde_json::from_str(&json).unwrap())
+}
+
+#[test]
+fn bench_runs_and_writes_a_report() {
+    let (stdout, r) = bench(
+        "--cameras 1 --rtsp 1 --webrtc 1 --duration 2s --warmup 1s --ttff-rounds 2 --quiet-wait 0s --idle 1s",
+    );
+    assert!(stdout.contains("## Targets"), "{stdout}");
     let main = &r["main"];
     assert_eq!(main["cameras"], 1, "{main}");
     let frames = &main["frames"];
@@ -109,33 +115,9 @@ fn bench_runs_and_writes_a_report() {
 /// transcoding, for H.265 too.
 #[test]
 fn bench_h265_shows_passthrough() {
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
-        .args([
-            "bench",
-            "--h265",
-            "--cameras",
-            "1",
-            "--rtsp",
-            "1",
-            "--webrtc",
-            "1",
-        ])
-        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "1"])
-        .args(["--quiet-wait", "0s", "--no-baseline", "--idle", "0s"])
-        .arg("--out")
-        .arg(out.path())
-        .env("RINGBRIDGE_LOG", "warn")
-        .output()
-        .expect("bench runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&run.stderr)
+    let (_, r) = bench(
+        "--h265 --cameras 1 --rtsp 1 --webrtc 1 --duration 2s --warmup 1s --ttff-rounds 1 --quiet-wait 0s --no-baseline --idle 0s",
     );
-    let json = std::fs::read_to_string(out.path().join("bench.json")).unwrap();
-    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
     let main = &r["main"];
     assert_eq!(main["video_codec"], "h265", "{main}");
     assert_eq!(main["label"], "1cam-1rtsp-1webrtc-h265", "{main}");
@@ -161,24 +143,9 @@ fn bench_h265_shows_passthrough() {
 /// after the window (the idle phase needs every session gone).
 #[test]
 fn bench_without_viewers_measures_a_held_session() {
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_ring-bridge"))
-        .args(["bench", "--cameras", "1", "--rtsp", "0", "--webrtc", "0"])
-        .args(["--duration", "2s", "--warmup", "1s", "--ttff-rounds", "0"])
-        .args(["--quiet-wait", "0s", "--idle", "1s", "--no-baseline"])
-        .arg("--out")
-        .arg(out.path())
-        .env("RINGBRIDGE_LOG", "warn")
-        .output()
-        .expect("bench runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&run.stderr)
+    let (_, r) = bench(
+        "--cameras 1 --rtsp 0 --webrtc 0 --duration 2s --warmup 1s --ttff-rounds 0 --quiet-wait 0s --idle 1s --no-baseline",
     );
-    let json = std::fs::read_to_string(out.path().join("bench.json")).unwrap();
-    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
     let main = &r["main"];
     assert_eq!(main["viewers"], 0, "{main}");
     assert!(main["ring_video_packets"].as_u64().unwrap() > 50, "{main}");
