@@ -169,7 +169,7 @@ pub(crate) fn answer(
             Err(e) => tracing::debug!(%addr, err = %e, "no host candidate for this address"),
         }
     }
-    let sdp = with_bundle_only_ports(&without_unusable_candidates(&offer.sdp));
+    let sdp = without_unusable_candidates(&offer.sdp);
     let parsed = SdpOffer::from_sdp_string(&sdp).map_err(|e| WhepError::BadOffer {
         reason: e.to_string(),
     })?;
@@ -183,36 +183,6 @@ pub(crate) fn answer(
         rtc,
         sdp: with_formats_on_rejected(&answer.to_sdp_string(), &sdp),
     })
-}
-
-/// `sdp` with a port on its `bundle-only` media sections. An offerer that bundles
-/// everything (GStreamer's webrtcbin with `max-bundle`) marks every section but
-/// the first `a=bundle-only` with port 0 (RFC 8843 §7.2): part of the bundle, not
-/// rejected. The stack reads port 0 as a rejected section, so such a section gets
-/// the placeholder port 9 that every other bundled section has.
-fn with_bundle_only_ports(sdp: &str) -> String {
-    let mut out = String::with_capacity(sdp.len());
-    let mut rest = sdp;
-    while !rest.is_empty() {
-        // One media section (or the session part): up to the next `m=` line.
-        let end = rest[1..].find("\nm=").map_or(rest.len(), |i| i + 2);
-        let (section, tail) = rest.split_at(end);
-        rest = tail;
-        let bundle_only = section.lines().any(|l| l.trim_end() == "a=bundle-only");
-        match section.strip_prefix("m=") {
-            Some(m) if bundle_only => {
-                let mut fields = m.splitn(3, ' ');
-                let (kind, port, more) = (fields.next(), fields.next(), fields.next());
-                if let (Some(kind), Some("0"), Some(more)) = (kind, port, more) {
-                    out.push_str(&format!("m={kind} 9 {more}"));
-                    continue;
-                }
-                out.push_str(section);
-            }
-            _ => out.push_str(section),
-        }
-    }
-    out
 }
 
 /// `answer` with a format on each rejected media section. The stack writes a
@@ -333,19 +303,6 @@ a=rtpmap:113 rtx/90000\r\na=fmtp:113 apt=112\r\n";
         assert_eq!(audio, "m=audio 0 UDP/TLS/RTP/SAVPF 9", "{}", a.sdp);
         let video = a.sdp.lines().find(|l| l.starts_with("m=video")).unwrap();
         assert_eq!(video, "m=video 9 UDP/TLS/RTP/SAVPF 102 103", "{}", a.sdp);
-    }
-
-    #[test]
-    fn bundle_only_sections_get_a_port_and_nothing_else_changes() {
-        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:video0\r\n\
-                     m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=bundle-only\r\na=mid:audio1\r\n\
-                     m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
-        let out = with_bundle_only_ports(offer);
-        assert_eq!(
-            out,
-            offer.replace("m=audio 0 ", "m=audio 9 "),
-            "only the bundle-only section, the rejected one stays"
-        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub(crate) struct Direction {
 /// A validated offer and the formats picked from it.
 #[derive(Clone, Debug)]
 pub(crate) struct Offer {
-    /// The offer, unchanged.
+    /// The offer, with its `bundle-only` sections given a port
+    /// ([`with_bundle_only_ports`]); otherwise unchanged.
     pub sdp: String,
     /// The formats of the first video m-line the viewer receives, in offer order; at
     /// least one is H.264 packetization-mode=1 or H.265.
@@ -292,6 +293,31 @@ fn sendable(c: &Codec) -> bool {
     is_h264_mode_1(c) || is_h265(c)
 }
 
+/// `sdp` with a port on its `bundle-only` media sections. An offerer that bundles
+/// everything (GStreamer's webrtcbin with `max-bundle`) marks every section but
+/// the first `a=bundle-only` with port 0 (RFC 8843 §7.2): part of the bundle, not
+/// rejected. Everything downstream (this parser, the WebRTC stack) reads port 0
+/// as rejected, so such a section gets the placeholder port 9 every other
+/// bundled section has. Done once, here, where the offer enters.
+fn with_bundle_only_ports(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(sdp.len());
+    for (i, line) in lines.iter().enumerate() {
+        if let Some((kind, rest)) = line.strip_prefix("m=").and_then(|m| m.split_once(' '))
+            && let Some(more) = rest.strip_prefix("0 ")
+            && lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("m="))
+                .any(|l| l.trim_end() == "a=bundle-only")
+        {
+            out.push_str(&format!("m={kind} 9 {more}"));
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// Parses and validates a viewer's offer; [`Offer::pick_video`] then picks the
 /// format for the stream.
 pub(crate) fn parse_offer(sdp: &str) -> Result<Offer, OfferError> {
@@ -301,6 +327,7 @@ pub(crate) fn parse_offer(sdp: &str) -> Result<Offer, OfferError> {
     if !sdp.trim_start().starts_with("v=0") {
         return Err(OfferError::Malformed("SDP must start with v=0".into()));
     }
+    let sdp = &with_bundle_only_ports(sdp);
     let desc = SessionDescription::unmarshal(&mut Cursor::new(sdp.as_bytes()))
         .map_err(|e| OfferError::Malformed(e.to_string()))?;
     if desc.media_descriptions.is_empty() {
@@ -310,10 +337,8 @@ pub(crate) fn parse_offer(sdp: &str) -> Result<Offer, OfferError> {
     let mut audio = None;
     let mut ice_ufrag = desc.attribute("ice-ufrag").cloned();
     for m in &desc.media_descriptions {
-        // Port 0 is a rejected or stopped section, unless it is `bundle-only`
-        // (RFC 8843: part of the bundle; webrtcbin with `max-bundle`).
-        if m.media_name.port.value == 0 && m.attribute("bundle-only").is_none() {
-            continue;
+        if m.media_name.port.value == 0 {
+            continue; // rejected / stopped m-line
         }
         if ice_ufrag.is_none() {
             ice_ufrag = m.attribute("ice-ufrag").flatten().map(str::to_owned);
@@ -422,6 +447,22 @@ a=rtpmap:104 H264/90000\r\na=fmtp:104 level-asymmetry-allowed=1;packetization-mo
 a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
 a=rtpmap:108 H264/90000\r\na=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
 a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f\r\n";
+
+    #[test]
+    fn bundle_only_sections_get_a_port_and_nothing_else_changes() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:video0\r\n\
+                     m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=bundle-only\r\na=mid:audio1\r\n\
+                     m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        assert_eq!(
+            with_bundle_only_ports(offer),
+            offer.replace("m=audio 0 ", "m=audio 9 "),
+            "only the bundle-only section; the rejected one stays"
+        );
+        // Odd input passes through without a panic.
+        for odd in ["\u{3000}v=0\nm=", "m=audio 0", "m=\na=bundle-only", ""] {
+            assert_eq!(with_bundle_only_ports(odd), odd);
+        }
+    }
 
     #[test]
     fn picks_high_profile_mode_1_and_opus() {
