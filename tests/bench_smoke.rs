@@ -56,6 +56,12 @@ fn bench_runs_and_writes_a_report() {
     assert!(main["daemon"]["cpu_cores"].as_f64().unwrap() > 0.0);
     assert!(main["daemon"]["rss_peak_mib"].as_f64().unwrap() > 1.0);
     assert!(main["daemon"]["rss_steady_mib"].as_f64().unwrap() > 1.0);
+    // Streaming 50 Opus packets and 15 frames a second: the daemon sleeps and
+    // wakes far more than once a second.
+    assert!(
+        main["daemon"]["context_switches_per_s"].as_f64().unwrap() > 10.0,
+        "{main}"
+    );
     assert!(main["frames"]["lost"].is_u64() && main["frames"]["late"].is_u64());
     // ~145 video packets/s from the simulator: a 2 s window sees well over 50.
     assert!(main["ring_video_packets"].as_u64().unwrap() > 50, "{main}");

@@ -42,6 +42,30 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks as f64 / clk_tck())
 }
 
+/// Context switches of a process so far: voluntary and involuntary, summed over
+/// its live threads (`/proc/<pid>/task/*/status`). Each voluntary one is a
+/// thread going to sleep, so over a window this counts the daemon's wake-ups.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        // A thread that exited since the listing is simply not counted.
+        let Ok(text) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += text
+            .lines()
+            .filter_map(|l| {
+                let v = l
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))?;
+                v.trim().parse::<u64>().ok()
+            })
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// Resident memory of a process, in KiB.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Mem {

@@ -76,6 +76,9 @@ pub struct DaemonUse {
     pub rss_steady_mib: f64,
     /// VmHWM at the end (peak since start), MiB.
     pub rss_peak_mib: f64,
+    /// Context switches per second over the window, all its threads (each
+    /// voluntary one is a thread going to sleep: about its wake-ups).
+    pub context_switches_per_s: f64,
 }
 
 /// The daemon's CPU while idle (no viewer, no hold, no Ring session).
@@ -369,11 +372,11 @@ pub fn markdown(r: &Report) -> String {
     let scenarios: Vec<&ScenarioResult> = r.main.iter().chain(&r.sweep).collect();
     s += "\n## Load\n\nLatency: simulator send → viewer receive (SEI stamp), ms. CPU: ring-bridge \
           process, % of one core. RSS: MiB (steady = median VmRSS in the window, peak = VmHWM).\n\n";
-    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | µs/packet | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) | kbit/s per viewer |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    s += "| scenario | viewers | latency p50 | p99 | max | CPU % | µs/packet | switches/s | RSS steady | RSS peak | lost | late | stamp ratio | sim CPU % | bench CPU % | machine busy % (before) | kbit/s per viewer |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for sc in &scenarios {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {:.1} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {:.3} | {:.1} | {:.1} | {:.1} ({:.0}) | {:.0} |\n",
             sc.label,
             sc.viewers,
             fmt_opt(sc.latency_ms.p50, 2),
@@ -381,6 +384,7 @@ pub fn markdown(r: &Report) -> String {
             fmt_opt(sc.latency_ms.max, 2),
             sc.daemon.cpu_cores * 100.0,
             fmt_opt(sc.cpu_us_per_ring_packet, 1),
+            sc.daemon.context_switches_per_s,
             sc.daemon.rss_steady_mib,
             sc.daemon.rss_peak_mib,
             sc.frames.lost,
@@ -394,7 +398,9 @@ pub fn markdown(r: &Report) -> String {
         );
     }
     s += "\nµs/packet: the daemon's CPU time in the window divided by the video RTP packets it \
-          received from Ring (everything it does, audio and every viewer included, per packet in).\n";
+          received from Ring (everything it does, audio and every viewer included, per packet in). \
+          switches/s: the daemon's context switches per second, all threads (each voluntary one is \
+          a thread going to sleep, so about its wake-ups).\n";
     for sc in scenarios.iter().filter(|s| s.idle.is_some()) {
         if let Some(i) = &sc.idle {
             s += &format!(

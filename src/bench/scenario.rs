@@ -13,7 +13,7 @@ use super::baseline;
 use super::fleet::{Target, Viewer, is_whep_unavailable};
 use super::floor;
 use super::procs::{self, Proc};
-use super::procstat::{CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
+use super::procstat::{self, CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
 use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, TtffResult, ViewerSummary};
 use super::stats::{LatencyMs, TtffMs, r3};
 use super::viewer::{ViewerKind, Window};
@@ -489,11 +489,13 @@ async fn load(
         CpuWindow::start(std::process::id())?,
     );
     let machine = MachineWindow::start()?;
+    let switches0 = procstat::context_switches(pid)?;
     let rss = RssSampler::start(pid, Duration::from_millis(500));
     window.set(true);
     tokio::time::sleep(sc.duration).await;
     window.set(false);
     let daemon_cpu = d_cpu.finish()?;
+    let switches = procstat::context_switches(pid)?.saturating_sub(switches0);
     let (ring_packets, ring_bytes) = match (ring_before, ring_received(t, &rig.cameras).await) {
         (Ok(a), Ok(b)) => (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1)),
         (Err(e), _) | (_, Err(e)) => {
@@ -594,6 +596,7 @@ async fn load(
             cpu_percent_of_one_core: r3(daemon_cpu * 100.0),
             rss_steady_mib: r3(steady_kib as f64 / 1024.0),
             rss_peak_mib: r3(peak.hwm_kib as f64 / 1024.0),
+            context_switches_per_s: r3(switches as f64 / sc.duration.as_secs_f64()),
         },
         ring_video_packets: ring_packets,
         ring_video_bytes: ring_bytes,
