@@ -97,4 +97,22 @@ mod tests {
         t.wait().await;
         assert_eq!(now() - start, Duration::from_secs(7));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn set_moves_the_deadline_both_ways() {
+        let now = || tokio::time::Instant::now();
+        let mut t = Timer::default();
+        let start = now();
+        let at = |s| (start + Duration::from_secs(s)).into_std();
+        // Later: the `Sleep` is replaced; the old instant must not fire.
+        t.set(at(5));
+        t.set(at(9));
+        t.wait().await;
+        assert_eq!(now() - start, Duration::from_secs(9));
+        // Earlier: reset in place.
+        t.set(at(20));
+        t.set(at(12));
+        t.wait().await;
+        assert_eq!(now() - start, Duration::from_secs(12));
+    }
 }
