@@ -53,6 +53,12 @@ enum Command {
         /// retransmission after a NACK gets through), to see loss recovery.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..))]
         video_loss_every: Option<u32>,
+        /// Opus packets the cameras send back to back each time audio is due
+        /// (1: Ring's one per 20 ms; N: N every N × 20 ms; 0: no audio). For
+        /// measurements only (`bench --sim-audio-per-send`).
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(0..=10))]
+        audio_per_send: u32,
         /// Origin of the URLs the simulator hands out (recordings, thumbnails),
         /// e.g. "https://ring.example:8443/" behind a TLS reverse proxy. Default:
         /// from Forwarded / X-Forwarded-Proto / Host.
@@ -161,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cameras,
             stamp_frames,
             video_loss_every,
+            audio_per_send,
             public_url,
             no_session_required,
             snapshot_delay,
@@ -177,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             opts.live.stamp_frames = stamp_frames;
             opts.live.video_loss_every = video_loss_every;
+            opts.live.audio_per_send = audio_per_send;
             app::run_simulator(listen, opts, cancel).await
         }
         Command::Bench(opts) => {

@@ -136,13 +136,22 @@ impl Proc {
     }
 }
 
-/// `ring-bridge sim --listen 127.0.0.1:0 --stamp-frames --cameras N`; returns it
-/// and its base URL.
-pub async fn spawn_sim(exe: &Path, cameras: usize, dir: &Path) -> anyhow::Result<(Proc, String)> {
+/// `ring-bridge sim --listen 127.0.0.1:0 --stamp-frames --cameras N` (with
+/// `--audio-per-send` when `audio_per_send` is not Ring's 1, so an older `--exe`
+/// still runs the default); returns it and its base URL.
+pub async fn spawn_sim(
+    exe: &Path,
+    cameras: usize,
+    audio_per_send: u32,
+    dir: &Path,
+) -> anyhow::Result<(Proc, String)> {
     let mut cmd = Command::new(exe);
     cmd.args(["sim", "--listen", "127.0.0.1:0", "--stamp-frames"])
         .arg("--cameras")
         .arg(cameras.to_string());
+    if audio_per_send != 1 {
+        cmd.arg("--audio-per-send").arg(audio_per_send.to_string());
+    }
     let mut p = Proc::spawn("sim", cmd, dir.join("sim.log"))?;
     let url = p.wait_value("sim_url", Duration::from_secs(60)).await?;
     Ok((p, url))

@@ -221,6 +221,9 @@ pub struct Report {
     pub machine: Machine,
     /// Frames later than this many ms count as late.
     pub late_threshold_ms: f64,
+    /// Opus packets the simulated cameras sent per audio burst (1: Ring's
+    /// schedule; anything else is an experiment and the targets are not judged).
+    pub sim_audio_per_send: u32,
     /// The main scenario (cold/warm, baseline).
     pub main: Option<ScenarioResult>,
     /// The scale sweep, when run.
@@ -359,6 +362,14 @@ pub fn markdown(r: &Report) -> String {
         r.machine.busy_before_start * 100.0,
         r.late_threshold_ms
     );
+    if r.sim_audio_per_send != 1 {
+        s += &format!(
+            "**Experiment:** the simulated cameras sent {} Opus packets per burst (Ring sends \
+             one every 20 ms), so this is not the issue's stream and the targets are not \
+             judged.\n\n",
+            r.sim_audio_per_send
+        );
+    }
     s += "## Targets\n\n| target | measured | status | scenario |\n|---|---|---|---|\n";
     for t in &r.targets {
         s += &format!(

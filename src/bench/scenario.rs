@@ -32,6 +32,8 @@ pub struct Env {
     pub late_after: Duration,
     /// Longest wait for a quiet machine before each scenario.
     pub quiet_wait: Duration,
+    /// Opus packets per audio send of the simulated cameras (1: Ring's schedule).
+    pub sim_audio_per_send: u32,
 }
 
 /// What one scenario runs.
@@ -86,7 +88,8 @@ struct Rig {
 
 async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (sim, sim_url) = procs::spawn_sim(&env.exe, sc.cameras, dir).await?;
+    let (sim, sim_url) =
+        procs::spawn_sim(&env.exe, sc.cameras, env.sim_audio_per_send, dir).await?;
     if sc.h265 {
         procs::sim_cameras_h265_only(&sim_url, sc.cameras).await?;
     }

@@ -196,6 +196,51 @@ async fn video_and_audio_flow_then_explicit_close() {
     h.stop().await;
 }
 
+/// The simulator's audio schedule for measurements (`sim --audio-per-send`):
+/// no audio at all, or the same 20 ms packets in bursts of three, gap-free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_per_send_changes_the_bursts_not_the_audio() {
+    for per_send in [0, 3] {
+        let h = Harness::start(LiveSimOptions {
+            audio_per_send: per_send,
+            ..small_sim()
+        })
+        .await;
+        let mut call = h.call(&client_opts()).await.unwrap();
+        let (mut video, mut audio_pts) = (0, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // 20 video frames are 2 s of stream at 10 fps: 100 audio packets' worth.
+        while video < 20 || (per_send > 0 && audio_pts.len() < 30) {
+            assert!(
+                Instant::now() < deadline,
+                "video={video} audio={}",
+                audio_pts.len()
+            );
+            let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
+                .await
+                .expect("no frame within 5 s")
+                .unwrap()
+                .expect("call ended early");
+            match f.kind {
+                MediaKind::Video => video += 1,
+                MediaKind::Audio => audio_pts.push(f.pts),
+            }
+        }
+        if per_send == 0 {
+            assert!(audio_pts.is_empty(), "{} audio frames", audio_pts.len());
+        } else {
+            // 20 ms apart at 48 kHz, none missing, none repeated.
+            assert!(
+                audio_pts.windows(2).all(|w| w[1] - w[0] == 960),
+                "{audio_pts:?}"
+            );
+        }
+        call.close().await.unwrap();
+        h.wait_idle().await;
+        h.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talkback_reaches_the_camera() {
     talkback_reaches(&client_opts()).await;

@@ -75,6 +75,12 @@ pub struct LiveSimOptions {
     /// retransmission after a NACK goes through), to test loss recovery.
     /// Default `None`: no loss.
     pub video_loss_every: Option<u32>,
+    /// Opus packets sent back to back each time audio is due: 1 (the default) is
+    /// Ring's schedule, one 20 ms packet every 20 ms; `n` sends `n` packets every
+    /// `n` × 20 ms (the same audio in fewer bursts); 0 sends no audio. Only for
+    /// measuring what a receiver pays per burst (`ring-bridge bench
+    /// --sim-audio-per-send`).
+    pub audio_per_send: u32,
 }
 
 impl Default for LiveSimOptions {
@@ -88,6 +94,7 @@ impl Default for LiveSimOptions {
             ping_timeout: Duration::from_secs(30),
             stamp_frames: false,
             video_loss_every: None,
+            audio_per_send: 1,
         }
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct SimPeer {
     stamp: bool,
     /// The clip and track are H.265 (else H.264).
     h265: bool,
+    /// Opus packets per audio send ([`super::LiveSimOptions::audio_per_send`]).
+    audio_per_send: u32,
 }
 
 fn capability(mime: &str, clock_rate: u32, channels: u16, fmtp: &str) -> RTCRtpCodecCapability {
@@ -164,6 +166,7 @@ impl SimPeer {
             started: AtomicBool::new(false),
             stamp,
             h265,
+            audio_per_send: opts.audio_per_send,
         });
         let audio_sender = pc
             .add_track(audio as Arc<dyn TrackLocal + Send + Sync>)
@@ -317,24 +320,31 @@ impl SimPeer {
         }
     }
 
+    /// Sends the clip's 20 ms Opus packets on their schedule: one every 20 ms,
+    /// or `audio_per_send` of them back to back every `audio_per_send` × 20 ms.
     async fn pace_audio(&self) {
         let clip = &self.clip;
+        if self.audio_per_send == 0 || clip.audio.is_empty() {
+            return;
+        }
         let (mut idx, mut next) = (0usize, Instant::now());
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(next) => {}
             }
-            let sample = Sample {
-                data: clip.audio[idx].clone(),
-                duration: AUDIO_FRAME,
-                ..Default::default()
-            };
-            if let Err(e) = self.audio.write_sample(&sample).await {
-                debug!(err = %e, "audio write failed");
+            for _ in 0..self.audio_per_send {
+                let sample = Sample {
+                    data: clip.audio[idx].clone(),
+                    duration: AUDIO_FRAME,
+                    ..Default::default()
+                };
+                if let Err(e) = self.audio.write_sample(&sample).await {
+                    debug!(err = %e, "audio write failed");
+                }
+                idx = (idx + 1) % clip.audio.len();
             }
-            idx = (idx + 1) % clip.audio.len();
-            next = catch_up(next + AUDIO_FRAME);
+            next = catch_up(next + AUDIO_FRAME * self.audio_per_send);
         }
     }
 
