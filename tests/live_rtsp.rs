@@ -343,3 +343,27 @@ async fn users_own_mp4_becomes_a_live_camera() {
         next_video(&mut rx).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_camera_that_sends_no_audio_still_streams_over_rtsp() {
+    // Audio negotiated (Opus) but never sent, as with a camera whose audio is
+    // switched off: the media must not wait for audio to describe and play.
+    let mut opts = ring_bridge::sim::SimOptions::default();
+    opts.live.audio_per_send = 0;
+    let sim = Sim::start_with(opts).await;
+    let state = tempfile::tempdir().unwrap();
+    let d = tokio::task::block_in_place(|| daemon(&sim, state.path(), "linger = \"1s\""));
+    let (described, mut rx) = spawn_client(rtsp_url(&d, "front-door")).await;
+    assert_eq!(
+        described.media,
+        vec![
+            ("video".into(), "h264".into()),
+            ("audio".into(), "opus".into())
+        ]
+    );
+    let first = next_video(&mut rx).await;
+    assert!(first.keyframe, "first frame is a key frame");
+    for _ in 0..20 {
+        next_video(&mut rx).await;
+    }
+}

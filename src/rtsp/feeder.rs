@@ -10,6 +10,11 @@
 //! then costs no audio work, not even a wake-up of the feeder (it then reads the
 //! hub's video-only channel).
 //!
+//! A camera that negotiated audio but sends none (its audio switched off in the
+//! Ring app, or silent) still gets described: after [`AUDIO_PRIME_AFTER`] without an
+//! Opus packet the feeder pushes one packet of silence, because gst-rtsp-server
+//! prepares a media only once each of its streams has had a buffer.
+//!
 //! GLib/GStreamer callbacks here only send on a `watch` channel; the feeding task only
 //! calls non-blocking appsrc methods. Nothing here blocks either side on the other.
 
@@ -192,6 +197,16 @@ fn duration_ns(f: &Frame) -> Option<gst::ClockTime> {
     })
 }
 
+/// How long after its first video frame a media with an audio stream waits for the
+/// camera's first Opus packet before it primes that stream with [`OPUS_SILENCE`].
+const AUDIO_PRIME_AFTER: Duration = Duration::from_millis(500);
+
+/// One 20 ms Opus packet of silence (TOC: CELT fullband 20 ms, one frame; then the
+/// range-coded silence flag). gst-rtsp-server prepares a media only once every
+/// stream has had a buffer: a camera that negotiated audio but sends none (its
+/// audio switched off, or a long silence) would otherwise hold every DESCRIBE.
+const OPUS_SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
+
 /// How often [`AudioGate`] looks at the media's transports again.
 const AUDIO_GATE_RECHECK: Duration = Duration::from_millis(250);
 
@@ -261,6 +276,10 @@ pub(crate) async fn feed(
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;
     let mut level_checked: Option<Instant> = None;
+    // Since the first video frame while no audio has been pushed yet (see
+    // [`AUDIO_PRIME_AFTER`]); `None` once audio went in or there is no audio stream.
+    let mut audio_awaited: Option<Instant> = None;
+    let mut audio_pushed = audio.is_none();
     // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
     let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
@@ -323,16 +342,45 @@ pub(crate) async fn feed(
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
-        match src.push_buffer(buffer) {
-            Ok(_) => {}
-            Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
-                debug!("RTSP media stopped; feeder ends");
-                break;
+        if !push(src, buffer) {
+            break;
+        }
+        if frame.kind == MediaKind::Audio {
+            audio_pushed = true;
+            audio_awaited = None;
+        } else if !audio_pushed {
+            let since = *audio_awaited.get_or_insert_with(Instant::now);
+            if since.elapsed() >= AUDIO_PRIME_AFTER
+                && let Some(a) = &audio
+            {
+                debug!("no audio from the camera yet; priming the RTSP audio stream with silence");
+                let mut silence = gst::Buffer::from_slice(OPUS_SILENCE);
+                if let Some(b) = silence.get_mut() {
+                    b.set_pts(pts);
+                    b.set_duration(gst::ClockTime::from_mseconds(20));
+                }
+                if !push(a, silence) {
+                    break;
+                }
+                audio_pushed = true;
+                audio_awaited = None;
             }
-            Err(e) => {
-                warn!(err = ?e, "appsrc refused a buffer; feeder ends");
-                break;
-            }
+        }
+    }
+}
+
+/// Pushes `buffer` into `src`; false when the media stopped or refused it (the
+/// feeder then ends).
+fn push(src: &gst_app::AppSrc, buffer: gst::Buffer) -> bool {
+    match src.push_buffer(buffer) {
+        Ok(_) => true,
+        Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
+            debug!("RTSP media stopped; feeder ends");
+            false
+        }
+        Err(e) => {
+            warn!(err = ?e, "appsrc refused a buffer; feeder ends");
+            false
         }
     }
 }
