@@ -115,6 +115,15 @@ fn small_sim() -> LiveSimOptions {
     }
 }
 
+/// The call's next frame, within 5 s; the call must still be running.
+async fn next_frame(call: &mut LiveCall) -> Frame {
+    tokio::time::timeout(Duration::from_secs(5), call.next_frame())
+        .await
+        .expect("no frame within 5 s")
+        .unwrap()
+        .expect("the call ended early")
+}
+
 /// Reads frames until the call ends, with an overall bound.
 async fn until_end(call: &mut LiveCall, within: Duration) -> Result<Option<Frame>, Error> {
     tokio::time::timeout(within, async {
@@ -145,11 +154,7 @@ async fn video_and_audio_flow_then_explicit_close() {
             Instant::now() < deadline,
             "keyframes={keyframes} video={video} audio={audio}"
         );
-        let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
-            .await
-            .expect("no frame within 5 s")
-            .unwrap()
-            .expect("call ended early");
+        let f = next_frame(&mut call).await;
         match f.kind {
             MediaKind::Video => {
                 video += 1;
@@ -216,11 +221,7 @@ async fn audio_per_send_changes_the_bursts_not_the_audio() {
                 "video={video} audio={}",
                 audio_pts.len()
             );
-            let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
-                .await
-                .expect("no frame within 5 s")
-                .unwrap()
-                .expect("call ended early");
+            let f = next_frame(&mut call).await;
             match f.kind {
                 MediaKind::Video => video += 1,
                 MediaKind::Audio => audio_pts.push(f.pts),
@@ -684,11 +685,7 @@ async fn lost_video_packets_are_recovered_by_nack() {
     let window = Instant::now() + Duration::from_secs(4);
     loop {
         assert!(Instant::now() < deadline, "{:?}", stats.totals());
-        let f = tokio::time::timeout(Duration::from_secs(5), call.next_frame())
-            .await
-            .expect("frames keep coming")
-            .unwrap()
-            .expect("the call goes on");
+        let f = next_frame(&mut call).await;
         if f.kind == MediaKind::Video {
             frames += 1;
         }
