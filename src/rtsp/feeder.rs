@@ -284,7 +284,8 @@ pub(crate) async fn feed(
     let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
         // A media without audio, or whose audio no client plays, reads video only.
-        sub.set_audio(audio.is_some() && audio_gate.open());
+        let audio_open = audio.is_some() && audio_gate.open();
+        sub.set_audio(audio_open);
         let frame = tokio::select! {
             r = sub.recv() => r,
             _ = &mut cancelled => break,
@@ -348,7 +349,9 @@ pub(crate) async fn feed(
         if frame.kind == MediaKind::Audio {
             audio_pushed = true;
             audio_awaited = None;
-        } else if !audio_pushed {
+        } else if !audio_pushed && audio_open {
+            // Audio is read but none came (a closed gate means the media played
+            // already, so its audio stream had its buffer).
             let since = *audio_awaited.get_or_insert_with(Instant::now);
             if since.elapsed() >= AUDIO_PRIME_AFTER
                 && let Some(a) = &audio
