@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use str0m::ice::StunMessage;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -70,7 +69,7 @@ pub struct SharedUdpPort {
 impl SharedUdpPort {
     /// Binds `addr` (port 0 picks one) and starts routing its datagrams.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<SharedUdpPort> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = udp::Socket::bind(addr)?;
         let addr = socket.local_addr()?;
         let shared = Arc::new(Shared {
             sender: Sender::new(socket),
@@ -211,6 +210,7 @@ mod tests {
     use std::time::Duration;
 
     use str0m::ice::TransId;
+    use tokio::net::UdpSocket;
 
     use super::*;
 

@@ -33,11 +33,12 @@ use super::peer::{RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::talk::Uplink;
 use crate::base::stack_poll::{self, Polled};
 use crate::base::timer::Timer;
-use crate::base::udp::{Outbox, Sockets};
+use crate::base::udp::{Batch, Outbox, Sockets};
 use crate::media::{CameraStream, Frame, MediaKind, RecvError, Subscriber, ViewerKind};
 
-/// The largest datagram read.
-const RECV_BUF: usize = 2048;
+/// Datagrams one read of the viewer's socket takes at most: a viewer sends
+/// reports and consent checks, a few at a time.
+const RECV_BATCH: usize = 4;
 /// Upper bound on the wait when nothing is scheduled.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// A connected viewer that sends nothing at all (no RTCP, no ICE consent
@@ -93,15 +94,19 @@ pub(crate) enum Transport {
 
 /// What woke the pump's transport.
 enum Ready {
-    Socket(usize),
+    /// A read from socket `.0` into the pump's batch.
+    Socket(usize, std::io::Result<usize>),
     Datagram(Datagram),
     Closed,
 }
 
 impl Transport {
-    async fn ready(&mut self) -> Ready {
+    async fn ready(&mut self, batch: &mut Batch) -> Ready {
         match self {
-            Transport::Own(s) => Ready::Socket(s.readable().await),
+            Transport::Own(s) => {
+                let (i, read) = s.recv(batch).await;
+                Ready::Socket(i, read)
+            }
             Transport::Shared { rx, .. } => match rx.recv().await {
                 Some(d) => Ready::Datagram(d),
                 None => Ready::Closed,
@@ -188,7 +193,7 @@ pub(crate) async fn run(
     };
     let mut sub: Option<Subscriber> = None;
     let mut stopped = pin!(cancel.cancelled());
-    let mut buf = vec![0u8; RECV_BUF];
+    let mut batch = Batch::new(RECV_BATCH);
     let mut timer = Timer::default();
     let mut candidates_open = true;
     while let Some(next) = pump.drain(&transport) {
@@ -203,8 +208,8 @@ pub(crate) async fn run(
         tokio::select! {
             biased;
             _ = &mut stopped => break,
-            r = transport.ready() => match r {
-                Ready::Socket(i) => pump.read_socket(&transport, i, &mut buf),
+            r = transport.ready(&mut batch) => match r {
+                Ready::Socket(i, read) => pump.read_socket(&transport, i, read, &batch),
                 Ready::Datagram(d) => pump.read_shared(&mut transport, d),
                 Ready::Closed => pump.ended = Some("the shared UDP port closed"),
             },
@@ -379,23 +384,29 @@ impl Pump {
         let _ = self.drain(transport);
     }
 
-    /// Reads every datagram waiting on socket `i` (one wake-up, many packets).
-    fn read_socket(&mut self, transport: &Transport, i: usize, buf: &mut [u8]) {
+    /// Hands the stack the datagrams one read took from socket `i`.
+    fn read_socket(
+        &mut self,
+        transport: &Transport,
+        i: usize,
+        read: std::io::Result<usize>,
+        batch: &Batch,
+    ) {
         let Transport::Own(sockets) = transport else {
             return;
         };
-        let sock = &sockets.list[i];
-        loop {
-            let (n, from) = match sock.socket().try_recv_from(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    // ICMP errors (port unreachable) surface here; not fatal for UDP.
-                    trace!(err = %e, "UDP receive error");
-                    return;
-                }
-            };
-            self.input(transport, from, sock.announced, &buf[..n]);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                // ICMP errors (port unreachable) surface here; not fatal for UDP.
+                trace!(err = %e, "UDP receive error");
+                return;
+            }
+        };
+        let to = sockets.list[i].announced;
+        for k in 0..n {
+            let (data, from) = batch.get(k);
+            self.input(transport, from, to, data);
             if self.ended.is_some() {
                 return;
             }

@@ -201,7 +201,7 @@ impl Pump {
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                i = self.sockets.readable() => self.read_all(i, &mut batch),
+                (i, read) = self.sockets.recv(&mut batch) => self.read_batch(i, read, &batch),
                 c = commands.recv(), if commands_open => match c {
                     Some(c) => self.command(c),
                     None => commands_open = false,
@@ -267,24 +267,22 @@ impl Pump {
         self.sockets.send(source, destination, data, None);
     }
 
-    /// Reads every datagram waiting on socket `i` (one wake-up, many packets,
-    /// [`udp::BATCH`] per system call).
-    fn read_all(&mut self, i: usize, batch: &mut udp::Batch) {
-        loop {
-            let n = match batch.recv(self.sockets.list[i].socket()) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    // ICMP errors (port unreachable) surface here; not fatal for UDP.
-                    trace!(err = %e, "UDP receive error");
-                    return;
-                }
-            };
-            for k in 0..n {
-                let (data, from) = batch.get(k);
-                if !self.input(i, from, data) {
-                    return;
-                }
+    /// Hands the stack the datagrams one read took from socket `i` (up to
+    /// [`udp::BATCH`] per system call; a longer burst takes further turns of
+    /// the loop, with the instance drained in between).
+    fn read_batch(&mut self, i: usize, read: std::io::Result<usize>, batch: &udp::Batch) {
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                // ICMP errors (port unreachable) surface here; not fatal for UDP.
+                trace!(err = %e, "UDP receive error");
+                return;
+            }
+        };
+        for k in 0..n {
+            let (data, from) = batch.get(k);
+            if !self.input(i, from, data) {
+                return;
             }
         }
     }
