@@ -3,17 +3,13 @@
 # scenario, samples the daemon with `perf record --call-graph dwarf` in the
 # middle of its load window, and sorts every sample into a stage by the task
 # (or thread) it ran in (scripts/profile-stages.py). Needs Debian's linux-perf
-# (installed here when missing and run as root) and python3. A developer tool,
-# not part of `make run` or `make test`.
+# (`scripts/setup-deps.sh profile` installs it when missing and run as root)
+# and python3. A developer tool, not part of `make run` or `make test`.
 #
 #   scripts/profile-stages.sh target/release/ring-bridge [bench flags...]
 #   scripts/profile-stages.sh target/release/ring-bridge --cameras 2 --rtsp 8 --webrtc 8
 set -euo pipefail
-command -v perf >/dev/null || {
-  [[ $(id -u) -eq 0 ]] || { echo "perf is missing: apt-get install linux-perf" >&2; exit 1; }
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf
-}
+bash "$(dirname "$0")/setup-deps.sh" profile
 BIN=$(realpath "${1:?usage: scripts/profile-stages.sh BINARY [BENCH FLAGS...]}")
 shift
 OUT=$(mktemp -d)

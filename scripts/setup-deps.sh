@@ -3,6 +3,7 @@
 #   scripts/setup-deps.sh build   # to build and run (GStreamer, pkg-config)
 #   scripts/setup-deps.sh test    # also what the test suite drives (ffmpeg, mosquitto, chromium,
 #                                 # node + the pinned playwright-core in tests/browser)
+#   scripts/setup-deps.sh profile # build + linux-perf (scripts/profile-stages.sh; not for make)
 # As root it runs apt-get itself; otherwise it prints the exact command and stops.
 set -euo pipefail
 
@@ -29,7 +30,11 @@ test_pkgs=(ffmpeg mosquitto mosquitto-clients chromium jq
   python3-gi gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
   gstreamer1.0-nice)
 
+# perf for the developer profiling script scripts/profile-stages.sh.
+profile_pkgs=(linux-perf)
+
 want=("${build_pkgs[@]}")
+[[ "${1:-build}" == "profile" ]] && want+=("${profile_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
   want+=("${test_pkgs[@]}")
   # Node runs the browser test driver; any install providing node (18 or later:

@@ -276,10 +276,9 @@ pub(crate) async fn feed(
     let mut rebase: Option<Rebase> = None;
     let mut skip_to_key = false;
     let mut level_checked: Option<Instant> = None;
-    // Since the first video frame while no audio has been pushed yet (see
-    // [`AUDIO_PRIME_AFTER`]); `None` once audio went in or there is no audio stream.
-    let mut audio_awaited: Option<Instant> = None;
-    let mut audio_pushed = audio.is_none();
+    // The audio stream still waits for its first buffer (see [`AUDIO_PRIME_AFTER`]),
+    // since the first video frame after which none came (`None` before it).
+    let mut audio_awaited: Option<Option<Instant>> = audio.is_some().then_some(None);
     // Pinned once: a fresh `cancelled()` per frame would register a waiter each time.
     let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
@@ -347,12 +346,13 @@ pub(crate) async fn feed(
             break;
         }
         if frame.kind == MediaKind::Audio {
-            audio_pushed = true;
             audio_awaited = None;
-        } else if !audio_pushed && audio_open {
+        } else if let Some(awaited) = &mut audio_awaited
+            && audio_open
+        {
             // Audio is read but none came (a closed gate means the media played
             // already, so its audio stream had its buffer).
-            let since = *audio_awaited.get_or_insert_with(Instant::now);
+            let since = *awaited.get_or_insert_with(Instant::now);
             if since.elapsed() >= AUDIO_PRIME_AFTER
                 && let Some(a) = &audio
             {
@@ -365,7 +365,6 @@ pub(crate) async fn feed(
                 if !push(a, silence) {
                     break;
                 }
-                audio_pushed = true;
                 audio_awaited = None;
             }
         }

@@ -95,7 +95,7 @@ pub(crate) enum Transport {
 /// What woke the pump's transport.
 enum Ready {
     /// A read from socket `.0` into the pump's batch.
-    Socket(usize, std::io::Result<usize>),
+    Socket(usize),
     Datagram(Datagram),
     Closed,
 }
@@ -103,10 +103,7 @@ enum Ready {
 impl Transport {
     async fn ready(&mut self, batch: &mut Batch) -> Ready {
         match self {
-            Transport::Own(s) => {
-                let (i, read) = s.recv(batch).await;
-                Ready::Socket(i, read)
-            }
+            Transport::Own(s) => Ready::Socket(s.recv(batch).await),
             Transport::Shared { rx, .. } => match rx.recv().await {
                 Some(d) => Ready::Datagram(d),
                 None => Ready::Closed,
@@ -209,7 +206,7 @@ pub(crate) async fn run(
             biased;
             _ = &mut stopped => break,
             r = transport.ready(&mut batch) => match r {
-                Ready::Socket(i, read) => pump.read_socket(&transport, i, read, &batch),
+                Ready::Socket(i) => pump.read_socket(&transport, i, &batch),
                 Ready::Datagram(d) => pump.read_shared(&mut transport, d),
                 Ready::Closed => pump.ended = Some("the shared UDP port closed"),
             },
@@ -385,27 +382,12 @@ impl Pump {
     }
 
     /// Hands the stack the datagrams one read took from socket `i`.
-    fn read_socket(
-        &mut self,
-        transport: &Transport,
-        i: usize,
-        read: std::io::Result<usize>,
-        batch: &Batch,
-    ) {
+    fn read_socket(&mut self, transport: &Transport, i: usize, batch: &Batch) {
         let Transport::Own(sockets) = transport else {
             return;
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                // ICMP errors (port unreachable) surface here; not fatal for UDP.
-                trace!(err = %e, "UDP receive error");
-                return;
-            }
-        };
         let to = sockets.list[i].announced;
-        for k in 0..n {
-            let (data, from) = batch.get(k);
+        for (data, from) in batch.iter() {
             self.input(transport, from, to, data);
             if self.ended.is_some() {
                 return;

@@ -11,13 +11,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 
-use tracing::debug;
+use tracing::{debug, trace};
 
 mod send;
 mod socket;
 
 pub use send::{Outbox, Sender};
-pub use socket::{BATCH, Batch, DATAGRAM_ROOM, Socket};
+pub use socket::{BATCH, Batch, Socket};
 
 /// The local addresses to gather host candidates on: every interface address,
 /// without loopback unless `include_loopback`, without IPv6 link-local ones (they
@@ -139,14 +139,18 @@ impl Sockets {
     }
 
     /// Waits for datagrams on any of the sockets and reads a batch of them
-    /// (from the first ready socket): that socket's index
-    /// and the number read, or the receive error (ICMP errors such as port
-    /// unreachable surface here; not fatal for UDP).
-    pub async fn recv(&self, batch: &mut Batch) -> (usize, std::io::Result<usize>) {
+    /// into `batch` ([`Batch::iter`]) from the first ready socket; returns
+    /// that socket's index. A receive error (ICMP errors such as port
+    /// unreachable surface here; not fatal for UDP) is logged and leaves the
+    /// batch empty.
+    pub async fn recv(&self, batch: &mut Batch) -> usize {
         std::future::poll_fn(|cx| {
             for (i, s) in self.list.iter().enumerate() {
                 if let Poll::Ready(r) = s.socket().poll_recv_batch(cx, batch) {
-                    return Poll::Ready((i, r));
+                    if let Err(e) = r {
+                        trace!(err = %e, "UDP receive error");
+                    }
+                    return Poll::Ready(i);
                 }
             }
             Poll::Pending

@@ -63,10 +63,11 @@ impl Socket {
             .await
     }
 
-    /// Reads up to `batch`'s slots of waiting datagrams (at most [`BATCH`]) once
-    /// some are waiting. A read that did not fill the slots emptied the queue, so it marks the
-    /// socket not ready without another (empty) read; a datagram that arrives
-    /// meanwhile brings its own readiness event, which this does not clear.
+    /// Reads up to `batch`'s slots of waiting datagrams (at most [`BATCH`])
+    /// once some are waiting. A read that did not fill the slots emptied the
+    /// queue, so it marks the socket not ready without another (empty) read; a
+    /// datagram that arrives meanwhile brings its own readiness event, which
+    /// this does not clear.
     pub fn poll_recv_batch(
         &self,
         cx: &mut Context<'_>,
@@ -74,7 +75,7 @@ impl Socket {
     ) -> Poll<std::io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            match batch.read(self.fd.get_ref().as_raw_fd()) {
+            match batch.read(self.as_raw_fd()) {
                 Ok(read) => {
                     if read < batch.slots {
                         guard.clear_ready();
@@ -91,11 +92,6 @@ impl Socket {
             }
         }
     }
-
-    /// [`Socket::poll_recv_batch`] as a future.
-    pub async fn recv_batch(&self, batch: &mut Batch) -> std::io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_recv_batch(cx, batch)).await
-    }
 }
 
 impl AsRawFd for Socket {
@@ -108,7 +104,7 @@ impl AsRawFd for Socket {
 pub const BATCH: usize = 16;
 /// Room per datagram in a [`Batch`]; longer ones are cut (nothing WebRTC sends
 /// here comes near it).
-pub const DATAGRAM_ROOM: usize = 2048;
+const DATAGRAM_ROOM: usize = 2048;
 
 /// Room for the datagrams [`Socket::poll_recv_batch`] reads [`BATCH`] at a
 /// time with one `recvmmsg` call: a video frame's burst costs one system call
@@ -142,7 +138,7 @@ impl Batch {
 
     /// Reads up to its slots' worth of datagrams from `fd` without blocking;
     /// how many `recvmmsg` returned (those from an unknown address family are
-    /// skipped in [`Batch::get`]), or `WouldBlock` when none was waiting.
+    /// skipped in [`Batch::iter`]), or `WouldBlock` when none was waiting.
     fn read(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<usize> {
         let Batch { buf, slots, got } = self;
         got.clear();
@@ -171,11 +167,12 @@ impl Batch {
         Ok(read)
     }
 
-    /// Datagram `i` of the last read and its sender.
-    pub fn get(&self, i: usize) -> (&[u8], SocketAddr) {
-        let (slot, len, from) = self.got[i];
-        let start = slot * DATAGRAM_ROOM;
-        (&self.buf[start..start + len], from)
+    /// The datagrams of the last read and their senders, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        self.got.iter().map(|&(slot, len, from)| {
+            let start = slot * DATAGRAM_ROOM;
+            (&self.buf[start..start + len], from)
+        })
     }
 }
 
@@ -193,6 +190,20 @@ mod tests {
     use super::*;
 
     const IN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Waits for a batch from `socket`, within [`IN_TIME`]; the datagrams read.
+    async fn recv_batch(socket: &Socket, batch: &mut Batch) -> Vec<(Vec<u8>, SocketAddr)> {
+        let n = tokio::time::timeout(
+            IN_TIME,
+            std::future::poll_fn(|cx| socket.poll_recv_batch(cx, batch)),
+        )
+        .await
+        .expect("datagrams in time")
+        .unwrap();
+        let got: Vec<_> = batch.iter().map(|(d, from)| (d.to_vec(), from)).collect();
+        assert_eq!(got.len(), n);
+        got
+    }
 
     /// Polls `socket` once for a batch, without a task to wake.
     fn poll_once(socket: &Socket, batch: &mut Batch) -> Poll<std::io::Result<usize>> {
@@ -214,15 +225,9 @@ mod tests {
         let mut batch = Batch::default();
         let mut seen = Vec::new();
         while seen.len() < count {
-            let n = tokio::time::timeout(IN_TIME, rx.recv_batch(&mut batch))
-                .await
-                .expect("datagrams in time")
-                .unwrap();
-            assert!(n <= BATCH);
-            for i in 0..n {
-                let (data, from) = batch.get(i);
-                seen.push((data.to_vec(), from));
-            }
+            let got = recv_batch(&rx, &mut batch).await;
+            assert!(got.len() <= BATCH);
+            seen.extend(got);
         }
         for (k, (data, from)) in (1..=count).zip(&seen) {
             assert_eq!(data, &vec![k as u8; k]);
@@ -243,27 +248,16 @@ mod tests {
             for _ in 0..round {
                 tx.send_to(&[round], to).await.unwrap();
             }
-            let n = tokio::time::timeout(IN_TIME, rx.recv_batch(&mut batch))
-                .await
-                .expect("datagrams in time")
-                .unwrap();
-            assert_eq!(n, usize::from(round));
+            let got = recv_batch(&rx, &mut batch).await;
+            assert_eq!(got.len(), usize::from(round));
             assert!(poll_once(&rx, &mut batch).is_pending());
             // ... and the next datagram still wakes a waiting reader.
-            let waiting = async {
-                let mut b = Batch::default();
-                rx.recv_batch(&mut b)
-                    .await
-                    .map(|n| (n, b.get(0).0.to_vec()))
-            };
             let send = async {
                 tokio::task::yield_now().await;
                 tx.send_to(&[0xAA], to).await.unwrap();
             };
-            let (got, ()) = tokio::time::timeout(IN_TIME, async { tokio::join!(waiting, send) })
-                .await
-                .expect("woken in time");
-            assert_eq!(got.unwrap(), (1, vec![0xAA]));
+            let (got, ()) = tokio::join!(recv_batch(&rx, &mut batch), send);
+            assert_eq!(got, vec![(vec![0xAA], tx.local_addr().unwrap())]);
         }
     }
 
@@ -274,13 +268,8 @@ mod tests {
         };
         let tx = UdpSocket::bind("[::1]:0").await.unwrap();
         tx.send_to(b"six", rx.local_addr().unwrap()).await.unwrap();
-        let mut batch = Batch::default();
-        let n = tokio::time::timeout(IN_TIME, rx.recv_batch(&mut batch))
-            .await
-            .expect("a datagram in time")
-            .unwrap();
-        assert_eq!(n, 1);
-        assert_eq!(batch.get(0), (&b"six"[..], tx.local_addr().unwrap()));
+        let got = recv_batch(&rx, &mut Batch::default()).await;
+        assert_eq!(got, vec![(b"six".to_vec(), tx.local_addr().unwrap())]);
     }
 
     #[tokio::test]

@@ -201,7 +201,7 @@ impl Pump {
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                (i, read) = self.sockets.recv(&mut batch) => self.read_batch(i, read, &batch),
+                i = self.sockets.recv(&mut batch) => self.read_batch(i, &batch),
                 c = commands.recv(), if commands_open => match c {
                     Some(c) => self.command(c),
                     None => commands_open = false,
@@ -270,17 +270,8 @@ impl Pump {
     /// Hands the stack the datagrams one read took from socket `i` (up to
     /// [`udp::BATCH`] per system call; a longer burst takes further turns of
     /// the loop, with the instance drained in between).
-    fn read_batch(&mut self, i: usize, read: std::io::Result<usize>, batch: &udp::Batch) {
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                // ICMP errors (port unreachable) surface here; not fatal for UDP.
-                trace!(err = %e, "UDP receive error");
-                return;
-            }
-        };
-        for k in 0..n {
-            let (data, from) = batch.get(k);
+    fn read_batch(&mut self, i: usize, batch: &udp::Batch) {
+        for (data, from) in batch.iter() {
             if !self.input(i, from, data) {
                 return;
             }
