@@ -32,7 +32,7 @@ fn bench(args: &str) -> (String, serde_json::Value) {
 #[test]
 fn bench_runs_and_writes_a_report() {
     let (stdout, r) = bench(
-        "--cameras 1 --rtsp 1 --webrtc 1 --duration 2s --warmup 1s --ttff-rounds 2 --quiet-wait 0s --idle 1s",
+        "--cameras 1 --rtsp 1 --webrtc 1 --duration 2s --warmup 1s --ttff-rounds 2 --quiet-wait 0s --idle 1s --ratio-rounds 2",
     );
     assert!(stdout.contains("## Targets"), "{stdout}");
     let main = &r["main"];
@@ -102,10 +102,28 @@ fn bench_runs_and_writes_a_report() {
     );
     assert!(base["cpu_cores"].as_f64().unwrap() > 0.0, "{base}");
     assert!(base["rtp_packets"].as_u64().unwrap() > 0, "{base}");
+    // Two back-to-back pairs of a load window and ffmpeg's window; the ratio
+    // judged is their median (the mean of the two).
+    let rounds = main["ratio_rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{main}");
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|p| {
+            let (d, b) = (
+                p["daemon_cpu_cores"].as_f64().unwrap(),
+                p["baseline_cpu_cores"].as_f64().unwrap(),
+            );
+            assert!(d > 0.0 && b > 0.0, "{p}");
+            p["ratio"].as_f64().unwrap()
+        })
+        .collect();
+    let ratio = main["cpu_ratio_vs_baseline"].as_f64().unwrap();
+    assert!(ratio > 0.0, "{main}");
     assert!(
-        main["cpu_ratio_vs_baseline"].as_f64().unwrap() > 0.0,
-        "{main}"
+        (ratio - (ratios[0] + ratios[1]) / 2.0).abs() < 0.0015,
+        "median of {ratios:?}: {ratio}"
     );
+    assert!(stdout.contains("2 pairs:"), "{stdout}");
     // After it, the host's floor: a bare relay of the same traffic, which must
     // have delivered every packet (else `floor` is missing and a note says why).
     let floor = &main["floor"];

@@ -30,6 +30,43 @@ pub struct Baseline {
     pub duration_s: f64,
 }
 
+/// One back-to-back pair behind the ratio: the daemon's load window, then
+/// ffmpeg's window on the same stream right after it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RatioRound {
+    /// The daemon's CPU in its load window (cores).
+    pub daemon_cpu_cores: f64,
+    /// ffmpeg's CPU in the window after it (cores).
+    pub baseline_cpu_cores: f64,
+    /// `daemon_cpu_cores / baseline_cpu_cores`.
+    pub ratio: f64,
+}
+
+impl RatioRound {
+    /// The pair, unless ffmpeg measured no CPU (no ratio then).
+    pub fn new(daemon_cpu_cores: f64, baseline_cpu_cores: f64) -> Option<Self> {
+        (baseline_cpu_cores > 0.0).then(|| Self {
+            daemon_cpu_cores,
+            baseline_cpu_cores,
+            ratio: r3(daemon_cpu_cores / baseline_cpu_cores),
+        })
+    }
+}
+
+/// The median of the pairs' ratios (the mean of the middle two for an even
+/// count): the host's speed drifts over minutes, each pair is measured back to
+/// back, and the median keeps one pair caught in a drift from deciding.
+pub fn median_ratio(rounds: &[RatioRound]) -> Option<f64> {
+    let mut r: Vec<f64> = rounds.iter().map(|p| p.ratio).collect();
+    r.sort_unstable_by(f64::total_cmp);
+    let n = r.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(r[n / 2]),
+        _ => Some(r3((r[n / 2 - 1] + r[n / 2]) / 2.0)),
+    }
+}
+
 /// Runs the baseline on `camera` for `warmup` + `duration`.
 pub async fn run(
     t: &Target,
@@ -138,4 +175,33 @@ pub async fn run(
     let _ = child.wait().await;
     drain.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rounds(ratios: &[(f64, f64)]) -> Vec<RatioRound> {
+        ratios
+            .iter()
+            .filter_map(|&(d, b)| RatioRound::new(d, b))
+            .collect()
+    }
+
+    #[test]
+    fn the_ratio_is_the_median_pair() {
+        assert_eq!(median_ratio(&[]), None);
+        assert_eq!(median_ratio(&rounds(&[(0.01, 0.2)])), Some(0.05));
+        // One pair caught in a slow phase of the host does not decide.
+        let three = rounds(&[(0.012, 0.2), (0.03, 0.2), (0.011, 0.2)]);
+        assert_eq!(median_ratio(&three), Some(0.06));
+        let two = rounds(&[(0.01, 0.2), (0.02, 0.2)]);
+        assert_eq!(median_ratio(&two), Some(0.075));
+    }
+
+    #[test]
+    fn a_baseline_without_cpu_gives_no_pair() {
+        assert_eq!(RatioRound::new(0.01, 0.0), None);
+        assert_eq!(RatioRound::new(0.01, 0.25).map(|r| r.ratio), Some(0.04));
+    }
 }

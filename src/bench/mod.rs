@@ -38,6 +38,7 @@ mod rtsp;
 mod scenario;
 mod stats;
 mod sweep;
+mod ttff;
 mod viewer;
 mod whep;
 
@@ -75,6 +76,12 @@ pub struct BenchOptions {
     /// Skip the ffmpeg re-encode baseline (and the floor measured after it).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Measure the ratio to the baseline this many times: a load window, then
+    /// ffmpeg's window, back to back; the ratio reported and judged is the
+    /// median pair's (the host's speed drifts between minutes).
+    #[arg(long, default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub ratio_rounds: u32,
     /// Stream H.265: the bench cameras stream H.265 only (simulator mode
     /// `hevc_only`) and the daemon offers it (`stream.h265`). The WHEP viewers
     /// offer H.265 and get it.
@@ -146,6 +153,7 @@ pub async fn run(args: BenchOptions, cancel: CancellationToken) -> anyhow::Resul
         warmup: args.warmup,
         ttff_rounds: args.ttff_rounds,
         baseline: !args.no_baseline,
+        ratio_rounds: args.ratio_rounds as usize,
         h265: args.h265,
         idle: args.idle,
     };

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::baseline::Baseline;
+use super::baseline::{Baseline, RatioRound};
 use super::floor::Floor;
 use super::stats::{LatencyMs, TtffMs, fmt_opt, r3};
 use super::viewer::ViewerKind;
@@ -157,8 +157,10 @@ pub struct ScenarioResult {
     pub machine_busy_before: f64,
     /// The ffmpeg re-encode baseline, when run.
     pub baseline: Option<Baseline>,
-    /// Daemon CPU / baseline CPU.
+    /// Daemon CPU / baseline CPU: the median of `ratio_rounds`.
     pub cpu_ratio_vs_baseline: Option<f64>,
+    /// Each back-to-back pair of a load window and a baseline window.
+    pub ratio_rounds: Vec<RatioRound>,
     /// A bare relay of the same traffic on this host (1-camera scenarios with
     /// the baseline).
     pub floor: Option<Floor>,
@@ -170,6 +172,27 @@ pub struct ScenarioResult {
     pub daemon_log: String,
     /// Per-viewer figures.
     pub per_viewer: Vec<ViewerSummary>,
+}
+
+/// `3 pairs: 1.1 % vs 21.0 % (0.052), …`: each ratio round's CPU figures.
+fn rounds_text(rounds: &[RatioRound]) -> String {
+    let pairs: Vec<String> = rounds
+        .iter()
+        .map(|p| {
+            format!(
+                "{:.2} % vs {:.1} % ({:.3})",
+                p.daemon_cpu_cores * 100.0,
+                p.baseline_cpu_cores * 100.0,
+                p.ratio
+            )
+        })
+        .collect();
+    let n = rounds.len();
+    format!(
+        "{n} pair{}: {}",
+        if n == 1 { "" } else { "s" },
+        pairs.join(", ")
+    )
 }
 
 /// A sweep point that was not run, and why.
@@ -283,10 +306,9 @@ pub fn judge(main: Option<&ScenarioResult>, sweep: &[ScenarioResult]) -> Vec<Tar
     let ratio = base.and_then(|m| m.cpu_ratio_vs_baseline);
     let ratio_text = base.map_or("–".to_string(), |m| {
         format!(
-            "{} ({:.3} cores vs ffmpeg {:.3} cores; viewers: {} RTSP + {} WebRTC)",
+            "{} (median of {}; viewers: {} RTSP + {} WebRTC)",
             fmt_opt(ratio, 3),
-            m.daemon.cpu_cores,
-            m.baseline.as_ref().map_or(0.0, |b| b.cpu_cores),
+            rounds_text(&m.ratio_rounds),
             m.rtsp_per_camera,
             m.webrtc_per_camera
         )
@@ -448,15 +470,15 @@ pub fn markdown(r: &Report) -> String {
         && let Some(b) = &m.baseline
     {
         s += &format!(
-            "\n## Baseline (seed design: re-encode)\n\n`{}`\n\nffmpeg: {:.1} % of one core, RSS {:.1} MiB, {} RTP packets in {:.0} s. \
-             ring-bridge in {}: {:.1} % of one core. Ratio ring-bridge / baseline: {}.\n",
+            "\n## Baseline (seed design: re-encode)\n\n`{}`\n\nffmpeg (first round): {:.1} % of one core, RSS {:.1} MiB, {} RTP packets in {:.0} s. \
+             ring-bridge in {}, then ffmpeg, back to back: {}. Ratio ring-bridge / baseline (median): {}.\n",
             b.command,
             b.cpu_cores * 100.0,
             b.rss_mib,
             b.rtp_packets,
             b.duration_s,
             m.label,
-            m.daemon.cpu_cores * 100.0,
+            rounds_text(&m.ratio_rounds),
             fmt_opt(m.cpu_ratio_vs_baseline, 3)
         );
     }

@@ -10,12 +10,13 @@ use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::baseline;
-use super::fleet::{Target, Viewer, is_whep_unavailable};
+use super::fleet::{Target, Viewer};
 use super::floor;
 use super::procs::{self, Proc};
 use super::procstat::{self, CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
-use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, TtffResult, ViewerSummary};
-use super::stats::{LatencyMs, TtffMs, r3};
+use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, ViewerSummary};
+use super::stats::{LatencyMs, r3};
+use super::ttff;
 use super::viewer::{ViewerKind, Window};
 
 /// Simulator frame rate (frames per second), for expected-frame counts.
@@ -53,6 +54,9 @@ pub struct Scenario {
     pub ttff_rounds: usize,
     /// Run the ffmpeg baseline after the load phase.
     pub baseline: bool,
+    /// Load and baseline windows back to back this many times (with the
+    /// baseline); the ratio is the median pair's.
+    pub ratio_rounds: usize,
     /// The cameras stream H.265 (simulator `hevc_only`, daemon `stream.h265`).
     pub h265: bool,
     /// After the load phase, measure the daemon's CPU this long with no viewer
@@ -79,11 +83,11 @@ impl Scenario {
 }
 
 /// The running pair of processes.
-struct Rig {
-    sim: Proc,
-    daemon: Proc,
-    target: Target,
-    cameras: Vec<String>,
+pub(super) struct Rig {
+    pub(super) sim: Proc,
+    pub(super) daemon: Proc,
+    pub(super) target: Target,
+    pub(super) cameras: Vec<String>,
 }
 
 async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
@@ -224,7 +228,7 @@ async fn measure(
     if sc.webrtc > 0 && !t.probe_whep(&rig.cameras[0]).await {
         notes.push(whep_note());
     }
-    let ttff = ttff_rounds(env, sc, rig, &mut notes).await?;
+    let ttff = ttff::rounds(env, sc, rig, &mut notes).await?;
     let mut res = load(env, sc, rig, &mut notes).await?;
     res.ttff = ttff;
     if !sc.idle.is_zero() {
@@ -234,14 +238,23 @@ async fn measure(
         }
     }
     if sc.baseline {
-        match baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await {
-            Ok(b) => {
-                res.cpu_ratio_vs_baseline =
-                    (b.cpu_cores > 0.0).then(|| r3(res.daemon.cpu_cores / b.cpu_cores));
-                res.baseline = Some(b);
+        let mut rounds = Vec::new();
+        for round in 0..sc.ratio_rounds.max(1) {
+            let daemon = if round == 0 {
+                Some(res.daemon.cpu_cores)
+            } else {
+                load_again(env, sc, rig, round, &mut notes).await
+            };
+            match baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await {
+                Ok(b) => {
+                    rounds.extend(daemon.and_then(|d| baseline::RatioRound::new(d, b.cpu_cores)));
+                    res.baseline.get_or_insert(b);
+                }
+                Err(e) => notes.push(format!("baseline failed: {e:#}")),
             }
-            Err(e) => notes.push(format!("baseline failed: {e:#}")),
         }
+        res.cpu_ratio_vs_baseline = baseline::median_ratio(&rounds);
+        res.ratio_rounds = rounds;
         if sc.cameras == 1 {
             match relay_floor(sc, &res).await {
                 Ok(f) => {
@@ -259,6 +272,42 @@ async fn measure(
     res.notes = notes;
     res.daemon_log = rig.daemon.log_path.display().to_string();
     Ok(res)
+}
+
+/// A further load window for ratio round `round` (counted from 0): the
+/// daemon's CPU, or `None` (with a note) when a viewer failed or fell short —
+/// a window that served less would understate the daemon's cost.
+async fn load_again(
+    env: &Env,
+    sc: &Scenario,
+    rig: &Rig,
+    round: usize,
+    notes: &mut Vec<String>,
+) -> Option<f64> {
+    let mut round_notes = Vec::new();
+    let r = load(env, sc, rig, &mut round_notes).await;
+    let n = round + 1;
+    notes.extend(
+        round_notes
+            .into_iter()
+            .map(|m| format!("ratio round {n}: {m}")),
+    );
+    match r {
+        Ok(r) if r.frames.viewers_failed == 0 && r.frames.viewers_short == 0 => {
+            Some(r.daemon.cpu_cores)
+        }
+        Ok(r) => {
+            notes.push(format!(
+                "ratio round {n} left out: {} viewers failed, {} received under 90 % of the frames",
+                r.frames.viewers_failed, r.frames.viewers_short
+            ));
+            None
+        }
+        Err(e) => {
+            notes.push(format!("ratio round {n} failed: {e:#}"));
+            None
+        }
+    }
 }
 
 /// The bare relay ([`floor`]) at the rate the load phase measured: the
@@ -354,79 +403,8 @@ fn whep_note() -> String {
         .to_string()
 }
 
-/// Cold (no Ring session yet) and warm (session running) time to the first key
-/// frame, `sc.ttff_rounds` times, each kind in turn.
-async fn ttff_rounds(
-    env: &Env,
-    sc: &Scenario,
-    rig: &Rig,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<TtffResult> {
-    let t = &rig.target;
-    let window = Window::default(); // stays closed: no latency accounting here
-    let (mut cold, mut warm) = (Vec::new(), Vec::new());
-    for round in 0..sc.ttff_rounds {
-        let cam = &rig.cameras[round % rig.cameras.len()];
-        t.wait_inactive(cam, Duration::from_secs(30)).await?;
-        let kinds = kinds_available(t, sc);
-        let cold_kind = kinds[round % kinds.len()];
-        let mut first = Viewer::start(t, cold_kind, cam, &window, env.late_after);
-        match first.first_keyframe(Duration::from_secs(30)).await {
-            Ok(d) => cold.push((cold_kind, ms(d))),
-            Err(e) if is_whep_unavailable(&e) => {
-                first.stop().await;
-                continue; // retried with RTSP next round
-            }
-            Err(e) => {
-                notes.push(format!(
-                    "cold round {round} ({}): {e:#}",
-                    cold_kind.as_str()
-                ));
-                first.stop().await;
-                continue;
-            }
-        }
-        let mut held = vec![first];
-        for kind in kinds_available(t, sc) {
-            let mut v = Viewer::start(t, kind, cam, &window, env.late_after);
-            match v.first_keyframe(Duration::from_secs(30)).await {
-                Ok(d) => warm.push((kind, ms(d))),
-                Err(e) if is_whep_unavailable(&e) => {}
-                Err(e) => notes.push(format!("warm round {round} ({}): {e:#}", kind.as_str())),
-            }
-            held.push(v);
-        }
-        for v in held {
-            v.stop().await;
-        }
-    }
-    let pick = |v: &[(ViewerKind, f64)], k: Option<ViewerKind>| {
-        TtffMs::from_ms(
-            v.iter()
-                .filter(|(kind, _)| k.is_none_or(|k| k == *kind))
-                .map(|(_, x)| r3(*x))
-                .collect(),
-        )
-    };
-    Ok(TtffResult {
-        cold: pick(&cold, None),
-        cold_rtsp: pick(&cold, Some(ViewerKind::Rtsp)),
-        cold_webrtc: pick(&cold, Some(ViewerKind::Webrtc)),
-        warm: pick(&warm, None),
-        warm_rtsp: pick(&warm, Some(ViewerKind::Rtsp)),
-        warm_webrtc: pick(&warm, Some(ViewerKind::Webrtc)),
-    })
-}
-
-fn kinds_available(t: &Target, sc: &Scenario) -> Vec<ViewerKind> {
-    if sc.webrtc > 0 && t.whep_available() {
-        vec![ViewerKind::Rtsp, ViewerKind::Webrtc]
-    } else {
-        vec![ViewerKind::Rtsp]
-    }
-}
-
-fn ms(d: Duration) -> f64 {
+/// `d` in milliseconds.
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -1,0 +1,82 @@
+//! Time to first frame: cold rounds (no Ring session yet) and warm rounds (a
+//! session running) before a scenario's load phase.
+
+use std::time::Duration;
+
+use super::fleet::{Target, Viewer, is_whep_unavailable};
+use super::report::TtffResult;
+use super::scenario::{Env, Rig, Scenario, ms};
+use super::stats::{TtffMs, r3};
+use super::viewer::{ViewerKind, Window};
+
+/// Cold (no Ring session yet) and warm (session running) time to the first key
+/// frame, `sc.ttff_rounds` times, each kind in turn.
+pub(super) async fn rounds(
+    env: &Env,
+    sc: &Scenario,
+    rig: &Rig,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<TtffResult> {
+    let t = &rig.target;
+    let window = Window::default(); // stays closed: no latency accounting here
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for round in 0..sc.ttff_rounds {
+        let cam = &rig.cameras[round % rig.cameras.len()];
+        t.wait_inactive(cam, Duration::from_secs(30)).await?;
+        let kinds = kinds_available(t, sc);
+        let cold_kind = kinds[round % kinds.len()];
+        let mut first = Viewer::start(t, cold_kind, cam, &window, env.late_after);
+        match first.first_keyframe(Duration::from_secs(30)).await {
+            Ok(d) => cold.push((cold_kind, ms(d))),
+            Err(e) if is_whep_unavailable(&e) => {
+                first.stop().await;
+                continue; // retried with RTSP next round
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "cold round {round} ({}): {e:#}",
+                    cold_kind.as_str()
+                ));
+                first.stop().await;
+                continue;
+            }
+        }
+        let mut held = vec![first];
+        for kind in kinds_available(t, sc) {
+            let mut v = Viewer::start(t, kind, cam, &window, env.late_after);
+            match v.first_keyframe(Duration::from_secs(30)).await {
+                Ok(d) => warm.push((kind, ms(d))),
+                Err(e) if is_whep_unavailable(&e) => {}
+                Err(e) => notes.push(format!("warm round {round} ({}): {e:#}", kind.as_str())),
+            }
+            held.push(v);
+        }
+        for v in held {
+            v.stop().await;
+        }
+    }
+    let pick = |v: &[(ViewerKind, f64)], k: Option<ViewerKind>| {
+        TtffMs::from_ms(
+            v.iter()
+                .filter(|(kind, _)| k.is_none_or(|k| k == *kind))
+                .map(|(_, x)| r3(*x))
+                .collect(),
+        )
+    };
+    Ok(TtffResult {
+        cold: pick(&cold, None),
+        cold_rtsp: pick(&cold, Some(ViewerKind::Rtsp)),
+        cold_webrtc: pick(&cold, Some(ViewerKind::Webrtc)),
+        warm: pick(&warm, None),
+        warm_rtsp: pick(&warm, Some(ViewerKind::Rtsp)),
+        warm_webrtc: pick(&warm, Some(ViewerKind::Webrtc)),
+    })
+}
+
+fn kinds_available(t: &Target, sc: &Scenario) -> Vec<ViewerKind> {
+    if sc.webrtc > 0 && t.whep_available() {
+        vec![ViewerKind::Rtsp, ViewerKind::Webrtc]
+    } else {
+        vec![ViewerKind::Rtsp]
+    }
+}
