@@ -27,6 +27,7 @@ pub mod entities;
 mod fuzz;
 mod hub_streams;
 mod intake;
+mod publish;
 mod replay;
 mod snapshots;
 mod state;
