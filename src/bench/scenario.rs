@@ -15,7 +15,7 @@ use super::floor;
 use super::procs::{self, Proc};
 use super::procstat::{self, CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
 use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, ViewerSummary};
-use super::stats::{LatencyMs, r3};
+use super::stats::{LatencyMs, ms, r3};
 use super::ttff;
 use super::viewer::{ViewerKind, Window};
 
@@ -83,11 +83,11 @@ impl Scenario {
 }
 
 /// The running pair of processes.
-pub(super) struct Rig {
-    pub(super) sim: Proc,
-    pub(super) daemon: Proc,
-    pub(super) target: Target,
-    pub(super) cameras: Vec<String>,
+struct Rig {
+    sim: Proc,
+    daemon: Proc,
+    target: Target,
+    cameras: Vec<String>,
 }
 
 async fn start_rig(env: &Env, sc: &Scenario, dir: &std::path::Path) -> anyhow::Result<Rig> {
@@ -228,7 +228,15 @@ async fn measure(
     if sc.webrtc > 0 && !t.probe_whep(&rig.cameras[0]).await {
         notes.push(whep_note());
     }
-    let ttff = ttff::rounds(env, sc, rig, &mut notes).await?;
+    let ttff = ttff::rounds(
+        t,
+        &rig.cameras,
+        sc.ttff_rounds,
+        sc.webrtc > 0,
+        env.late_after,
+        &mut notes,
+    )
+    .await?;
     let mut res = load(env, sc, rig, &mut notes).await?;
     res.ttff = ttff;
     if !sc.idle.is_zero() {
@@ -401,11 +409,6 @@ fn whep_note() -> String {
     "WHEP unavailable: the daemon answered 404 at /api/webrtc/<camera>/whep; \
      WebRTC viewers were skipped (RTSP only)"
         .to_string()
-}
-
-/// `d` in milliseconds.
-pub(super) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The load phase: every viewer up, warm-up, then the measured window.

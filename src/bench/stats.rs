@@ -28,12 +28,12 @@ impl LatencyMs {
     /// From microsecond samples (sorted in place).
     pub fn from_us(v: &mut [u32]) -> Self {
         v.sort_unstable();
-        let ms = |x: Option<u32>| x.map(|u| f64::from(u) / 1000.0);
+        let to_ms = |x: Option<u32>| x.map(|u| f64::from(u) / 1000.0);
         LatencyMs {
             samples: v.len(),
-            p50: ms(percentile(v, 50.0)),
-            p99: ms(percentile(v, 99.0)),
-            max: ms(v.last().copied()),
+            p50: to_ms(percentile(v, 50.0)),
+            p99: to_ms(percentile(v, 99.0)),
+            max: to_ms(v.last().copied()),
         }
     }
 }
@@ -63,6 +63,11 @@ impl TtffMs {
             all,
         }
     }
+}
+
+/// `d` in milliseconds.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// Rounds to 3 decimals for readable JSON.

@@ -5,27 +5,29 @@ use std::time::Duration;
 
 use super::fleet::{Target, Viewer, is_whep_unavailable};
 use super::report::TtffResult;
-use super::scenario::{Env, Rig, Scenario, ms};
-use super::stats::{TtffMs, r3};
+use super::stats::{TtffMs, ms, r3};
 use super::viewer::{ViewerKind, Window};
 
 /// Cold (no Ring session yet) and warm (session running) time to the first key
-/// frame, `sc.ttff_rounds` times, each kind in turn.
+/// frame, `rounds` times over `cameras` in turn, each viewer kind in turn
+/// (WebRTC only when `webrtc` and the daemon has WHEP); `late_after` as in the
+/// load phase.
 pub(super) async fn rounds(
-    env: &Env,
-    sc: &Scenario,
-    rig: &Rig,
+    t: &Target,
+    cameras: &[String],
+    rounds: usize,
+    webrtc: bool,
+    late_after: Duration,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<TtffResult> {
-    let t = &rig.target;
     let window = Window::default(); // stays closed: no latency accounting here
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
-    for round in 0..sc.ttff_rounds {
-        let cam = &rig.cameras[round % rig.cameras.len()];
+    for round in 0..rounds {
+        let cam = &cameras[round % cameras.len()];
         t.wait_inactive(cam, Duration::from_secs(30)).await?;
-        let kinds = kinds_available(t, sc);
+        let kinds = kinds_available(t, webrtc);
         let cold_kind = kinds[round % kinds.len()];
-        let mut first = Viewer::start(t, cold_kind, cam, &window, env.late_after);
+        let mut first = Viewer::start(t, cold_kind, cam, &window, late_after);
         match first.first_keyframe(Duration::from_secs(30)).await {
             Ok(d) => cold.push((cold_kind, ms(d))),
             Err(e) if is_whep_unavailable(&e) => {
@@ -42,8 +44,8 @@ pub(super) async fn rounds(
             }
         }
         let mut held = vec![first];
-        for kind in kinds_available(t, sc) {
-            let mut v = Viewer::start(t, kind, cam, &window, env.late_after);
+        for kind in kinds_available(t, webrtc) {
+            let mut v = Viewer::start(t, kind, cam, &window, late_after);
             match v.first_keyframe(Duration::from_secs(30)).await {
                 Ok(d) => warm.push((kind, ms(d))),
                 Err(e) if is_whep_unavailable(&e) => {}
@@ -73,8 +75,8 @@ pub(super) async fn rounds(
     })
 }
 
-fn kinds_available(t: &Target, sc: &Scenario) -> Vec<ViewerKind> {
-    if sc.webrtc > 0 && t.whep_available() {
+fn kinds_available(t: &Target, webrtc: bool) -> Vec<ViewerKind> {
+    if webrtc && t.whep_available() {
         vec![ViewerKind::Rtsp, ViewerKind::Webrtc]
     } else {
         vec![ViewerKind::Rtsp]
