@@ -102,8 +102,9 @@ fn bench_runs_and_writes_a_report() {
     );
     assert!(base["cpu_cores"].as_f64().unwrap() > 0.0, "{base}");
     assert!(base["rtp_packets"].as_u64().unwrap() > 0, "{base}");
-    // Two back-to-back pairs of a load window and ffmpeg's window; the ratio
-    // judged is their median (the mean of the two).
+    // Two back-to-back pairs of a load window and ffmpeg's window (the second
+    // pair measures ffmpeg first); the ratio judged is their median (the mean
+    // of the two).
     let rounds = main["ratio_rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 2, "{main}");
     let ratios: Vec<f64> = rounds

@@ -30,13 +30,14 @@ pub struct Baseline {
     pub duration_s: f64,
 }
 
-/// One back-to-back pair behind the ratio: the daemon's load window, then
-/// ffmpeg's window on the same stream right after it.
+/// One back-to-back pair behind the ratio: the daemon's load window and
+/// ffmpeg's window on the same stream, one right after the other (ffmpeg's
+/// first in every second pair).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RatioRound {
     /// The daemon's CPU in its load window (cores).
     pub daemon_cpu_cores: f64,
-    /// ffmpeg's CPU in the window after it (cores).
+    /// ffmpeg's CPU in the window next to it (cores).
     pub baseline_cpu_cores: f64,
     /// `daemon_cpu_cores / baseline_cpu_cores`.
     pub ratio: f64,

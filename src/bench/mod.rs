@@ -76,9 +76,10 @@ pub struct BenchOptions {
     /// Skip the ffmpeg re-encode baseline (and the floor measured after it).
     #[arg(long)]
     pub no_baseline: bool,
-    /// Measure the ratio to the baseline this many times: a load window, then
-    /// ffmpeg's window, back to back; the ratio reported and judged is the
-    /// median pair's (the host's speed drifts between minutes).
+    /// Measure the ratio to the baseline this many times: a load window and
+    /// ffmpeg's window back to back (ffmpeg's first in every second pair); the
+    /// ratio reported and judged is the median pair's (the host's speed drifts
+    /// between minutes).
     #[arg(long, default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub ratio_rounds: u32,

@@ -471,7 +471,7 @@ pub fn markdown(r: &Report) -> String {
     {
         s += &format!(
             "\n## Baseline (seed design: re-encode)\n\n`{}`\n\nffmpeg (first round): {:.1} % of one core, RSS {:.1} MiB, {} RTP packets in {:.0} s. \
-             ring-bridge in {}, then ffmpeg, back to back: {}. Ratio ring-bridge / baseline (median): {}.\n",
+             ring-bridge in {} and ffmpeg, back to back: {}. Ratio ring-bridge / baseline (median): {}.\n",
             b.command,
             b.cpu_cores * 100.0,
             b.rss_mib,

@@ -55,7 +55,8 @@ pub struct Scenario {
     /// Run the ffmpeg baseline after the load phase.
     pub baseline: bool,
     /// Load and baseline windows back to back this many times (with the
-    /// baseline); the ratio is the median pair's.
+    /// baseline; every second pair in the other order); the ratio is the
+    /// median pair's.
     pub ratio_rounds: usize,
     /// The cameras stream H.265 (simulator `hevc_only`, daemon `stream.h265`).
     pub h265: bool,
@@ -248,12 +249,20 @@ async fn measure(
     if sc.baseline {
         let mut rounds = Vec::new();
         for round in 0..sc.ratio_rounds.max(1) {
-            let daemon = if round == 0 {
-                Some(res.daemon.cpu_cores)
-            } else {
-                load_again(env, sc, rig, round, &mut notes).await
-            };
-            match baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await {
+            // Every second pair measures ffmpeg first, so that a host getting
+            // steadily faster or slower biases the pairs both ways, not one.
+            let ffmpeg_first = round % 2 == 1;
+            let mut daemon = None;
+            if round == 0 {
+                daemon = Some(res.daemon.cpu_cores);
+            } else if !ffmpeg_first {
+                daemon = load_again(env, sc, rig, round, &mut notes).await;
+            }
+            let base = baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await;
+            if ffmpeg_first {
+                daemon = load_again(env, sc, rig, round, &mut notes).await;
+            }
+            match base {
                 Ok(b) => {
                     rounds.extend(daemon.and_then(|d| baseline::RatioRound::new(d, b.cpu_cores)));
                     res.baseline.get_or_insert(b);
