@@ -88,8 +88,9 @@ pub struct BenchOptions {
     /// offer H.265 and get it.
     #[arg(long)]
     pub h265: bool,
-    /// After the main scenario's load phase, measure the daemon's CPU this long
-    /// with no viewer and no session (`0s`: skip). Sweep points skip it.
+    /// After the main scenario's load phase and baseline rounds, measure the
+    /// daemon's CPU this long with no viewer and no session (`0s`: skip).
+    /// Sweep points skip it.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle: Duration,
     /// Also run the scale sweep (cameras × viewers per camera) and plot it.

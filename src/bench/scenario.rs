@@ -1,7 +1,8 @@
 //! One benchmark scenario: a fresh simulator and daemon, cold/warm
 //! time-to-first-frame rounds, the load phase (N cameras × viewers for a fixed
 //! window, with CPU and memory of the daemon from `/proc`), then optionally the
-//! ffmpeg baseline on the same stream.
+//! ffmpeg baseline on the same stream (`ratio_rounds` pairs of a load window and
+//! a baseline window) and the idle measurement.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -240,28 +241,23 @@ async fn measure(
     .await?;
     let mut res = load(env, sc, rig, &mut notes).await?;
     res.ttff = ttff;
-    if !sc.idle.is_zero() {
-        match idle(sc, rig).await {
-            Ok(i) => res.idle = Some(i),
-            Err(e) => notes.push(format!("idle measurement failed: {e:#}")),
-        }
-    }
     if sc.baseline {
         let mut rounds = Vec::new();
+        let run_baseline = || baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir);
         for round in 0..sc.ratio_rounds.max(1) {
             // Every second pair measures ffmpeg first, so that a host getting
             // steadily faster or slower biases the pairs both ways, not one.
-            let ffmpeg_first = round % 2 == 1;
-            let mut daemon = None;
-            if round == 0 {
-                daemon = Some(res.daemon.cpu_cores);
-            } else if !ffmpeg_first {
-                daemon = load_again(env, sc, rig, round, &mut notes).await;
-            }
-            let base = baseline::run(t, &rig.cameras[0], sc.warmup, sc.duration, dir).await;
-            if ffmpeg_first {
-                daemon = load_again(env, sc, rig, round, &mut notes).await;
-            }
+            let (daemon, base) = match round {
+                0 => (Some(res.daemon.cpu_cores), run_baseline().await),
+                r if r % 2 == 1 => {
+                    let base = run_baseline().await;
+                    (load_again(env, sc, rig, r, &mut notes).await, base)
+                }
+                r => (
+                    load_again(env, sc, rig, r, &mut notes).await,
+                    run_baseline().await,
+                ),
+            };
             match base {
                 Ok(b) => {
                     rounds.extend(daemon.and_then(|d| baseline::RatioRound::new(d, b.cpu_cores)));
@@ -281,6 +277,13 @@ async fn measure(
                 }
                 Err(e) => notes.push(format!("relay floor failed: {e:#}")),
             }
+        }
+    }
+    // After the ratio rounds, so that the first pair is back to back too.
+    if !sc.idle.is_zero() {
+        match idle(sc, rig).await {
+            Ok(i) => res.idle = Some(i),
+            Err(e) => notes.push(format!("idle measurement failed: {e:#}")),
         }
     }
     if !t.whep_available() && !notes.iter().any(|n| n.starts_with("WHEP unavailable")) {
