@@ -38,6 +38,7 @@ mod rtsp;
 mod scenario;
 mod stats;
 mod sweep;
+mod tally;
 mod ttff;
 mod viewer;
 mod whep;

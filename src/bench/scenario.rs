@@ -15,13 +15,11 @@ use super::fleet::{Target, Viewer};
 use super::floor;
 use super::procs::{self, Proc};
 use super::procstat::{self, CpuWindow, MachineWindow, RssSampler, mem, wait_quiet};
-use super::report::{DaemonUse, Frames, IdleUse, ScenarioResult, ViewerSummary};
-use super::stats::{LatencyMs, ms, r3};
+use super::report::{DaemonUse, IdleUse, ScenarioResult};
+use super::stats::r3;
+use super::tally::{self, SIM_FPS};
 use super::ttff;
 use super::viewer::{ViewerKind, Window};
-
-/// Simulator frame rate (frames per second), for expected-frame counts.
-pub const SIM_FPS: f64 = 15.0;
 
 /// Where and how to run.
 #[derive(Clone, Debug)]
@@ -520,58 +518,13 @@ async fn load(
     for v in viewers {
         logs.push(v.stop().await);
     }
-    let expected = (sc.duration.as_secs_f64() * SIM_FPS).round() as u64;
-    let mut all_lat = Vec::new();
-    let mut by_kind: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
-    let mut frames = Frames {
-        expected_per_viewer: expected,
-        ..Default::default()
-    };
-    let mut summaries = Vec::new();
-    let mut bytes = 0u64;
-    for log in &logs {
-        let Ok(mut l) = log.lock() else { continue };
-        frames.received += l.frames;
-        bytes += l.bytes;
-        frames.stamped += l.stamped;
-        frames.lost += l.lost;
-        frames.late += l.late;
-        frames.resets += l.resets;
-        if l.first_keyframe.is_some() && l.error.is_none() {
-            frames.viewers_ok += 1;
-        } else {
-            frames.viewers_failed += 1;
-        }
-        if l.frames < expected * 9 / 10 {
-            frames.viewers_short += 1;
-        }
-        all_lat.extend_from_slice(&l.latencies_us);
-        by_kind[usize::from(l.kind == ViewerKind::Webrtc)].extend_from_slice(&l.latencies_us);
-        let lat = LatencyMs::from_us(&mut l.latencies_us);
-        summaries.push(ViewerSummary {
-            kind: l.kind,
-            camera: l.camera.clone(),
-            first_keyframe_ms: l.first_keyframe.map(|d| r3(ms(d))),
-            codec: l.codec.clone(),
-            frames: l.frames,
-            stamped: l.stamped,
-            lost: l.lost,
-            late: l.late,
-            resets: l.resets,
-            latency_ms: lat,
-            error: l.error.clone(),
-        });
-    }
-    if !summaries.is_empty() {
-        frames.video_kbps_per_viewer =
-            r3(bytes as f64 * 8.0 / 1000.0 / sc.duration.as_secs_f64() / summaries.len() as f64);
-    }
-    frames.stamp_ratio = if frames.received > 0 {
-        r3(frames.stamped as f64 / frames.received as f64)
-    } else {
-        0.0
-    };
-    let [mut rtsp_lat, mut webrtc_lat] = by_kind;
+    let tally::Tally {
+        frames,
+        latency,
+        latency_rtsp,
+        latency_webrtc,
+        per_viewer: summaries,
+    } = tally::viewers(&logs, sc.duration);
     let webrtc_used = summaries.iter().any(|s| s.kind == ViewerKind::Webrtc);
     Ok(ScenarioResult {
         label: sc.label(),
@@ -582,9 +535,9 @@ async fn load(
         webrtc_requested_per_camera: sc.webrtc,
         viewers: summaries.len(),
         duration_s: sc.duration.as_secs_f64(),
-        latency_ms: LatencyMs::from_us(&mut all_lat),
-        latency_rtsp_ms: LatencyMs::from_us(&mut rtsp_lat),
-        latency_webrtc_ms: LatencyMs::from_us(&mut webrtc_lat),
+        latency_ms: latency,
+        latency_rtsp_ms: latency_rtsp,
+        latency_webrtc_ms: latency_webrtc,
         frames,
         daemon: DaemonUse {
             pid,

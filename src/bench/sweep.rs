@@ -8,7 +8,8 @@ use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 
 use super::report::{ScenarioResult, Skipped};
-use super::scenario::{self, Env, SIM_FPS, Scenario};
+use super::scenario::{self, Env, Scenario};
+use super::tally::SIM_FPS;
 
 /// A sweep point cannot fit when the bench's own processes (daemon, simulator
 /// and the viewers) use this share of all cores (other processes on the machine
